@@ -1,0 +1,24 @@
+import MailAuth
+import Wire
+
+/// A finding placed in its flow: endpoints, VLANs, flow id. `src` is the client, `dest` the server.
+public struct Alert: Sendable {
+    public var timestamp: Timestamp
+    public var flowID: UInt64
+    public var client: IPAddress
+    public var clientPort: UInt16
+    public var server: IPAddress
+    public var serverPort: UInt16
+    public var vlans: VLANTags
+    public var finding: Finding
+    /// The flow was picked up after its handshake (capture started mid-session).
+    public var midstream: Bool
+
+    public init(timestamp: Timestamp, flowID: UInt64, client: IPAddress, clientPort: UInt16,
+                server: IPAddress, serverPort: UInt16, vlans: VLANTags, finding: Finding, midstream: Bool) {
+        self.timestamp = timestamp; self.flowID = flowID
+        self.client = client; self.clientPort = clientPort
+        self.server = server; self.serverPort = serverPort
+        self.vlans = vlans; self.finding = finding; self.midstream = midstream
+    }
+}

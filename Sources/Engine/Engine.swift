@@ -1,0 +1,131 @@
+import Alerts
+import MailAuth
+import Reassembly
+import Wire
+
+/// Counters reported in the `stats` event and the summary, in a fixed order.
+public struct EngineStats: Sendable {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var tcpPackets: UInt64 = 0
+    public var notMailPort: UInt64 = 0
+    public var skipped: [SkipReason: UInt64] = [:]
+    public var truncated: [DecodeLayer: UInt64] = [:]
+    public var invalid: [DecodeLayer: UInt64] = [:]
+    public var sessions: [MailProtocol: UInt64] = [:]
+    public var sessionsEncrypted: UInt64 = 0
+    public var flowsIgnored: UInt64 = 0
+    public var parserAnomalies: UInt64 = 0
+    public var alerts: UInt64 = 0
+    public var alertsSuppressed: UInt64 = 0
+    public var reassembly = ReassemblyStats()
+    public var activeFlows = 0
+
+    public var decodeErrors: UInt64 { truncated.values.reduce(0, +) + invalid.values.reduce(0, +) }
+
+    /// Ordered counters for the `stats` event.
+    public func fields() -> [StatField] {
+        let layers = DecodeLayer.allCases
+        let r = reassembly
+        return [
+            StatField("packets", packets),
+            StatField("bytes", bytes),
+            StatField("tcp_packets", tcpPackets),
+            StatField("not_mail_port", notMailPort),
+            StatField("skipped", .object(SkipReason.allCases.map { StatField($0.rawValue, skipped[$0, default: 0]) })),
+            StatField("decode_errors", .object([
+                StatField("truncated", .object(layers.map { StatField($0.rawValue, truncated[$0, default: 0]) })),
+                StatField("invalid", .object(layers.map { StatField($0.rawValue, invalid[$0, default: 0]) })),
+            ])),
+            StatField("flows", .object([
+                StatField("created", UInt64(r.flowsCreated)),
+                StatField("midstream", UInt64(r.flowsMidstream)),
+                StatField("ignored", flowsIgnored),
+                StatField("closed", .object(CloseReason.allCases.map {
+                    StatField($0.rawValue, UInt64(r.flowsClosedByReason[$0]))
+                })),
+                StatField("packets_without_flow", UInt64(r.packetsWithoutFlow)),
+            ])),
+            StatField("reassembly", .object([
+                StatField("retransmitted_segments", UInt64(r.retransmittedSegments)),
+                StatField("retransmitted_bytes", UInt64(r.retransmittedBytes)),
+                StatField("out_of_order_segments", UInt64(r.outOfOrderSegments)),
+                StatField("overlap_conflict_bytes", UInt64(r.overlapConflictBytes)),
+                StatField("gaps", UInt64(r.gaps)),
+                StatField("gap_bytes", UInt64(r.gapBytes)),
+                StatField("window_overflows", UInt64(r.windowOverflows)),
+                StatField("hole_limit_hits", UInt64(r.holeLimitHits)),
+                StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
+                StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
+            ])),
+            StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
+                + [StatField("starttls_upgraded", sessionsEncrypted)])),
+            StatField("parser_anomalies", parserAnomalies),
+            StatField("alerts", alerts),
+            StatField("alerts_suppressed", alertsSuppressed),
+        ]
+    }
+}
+
+/// decode -> flows -> parsers -> alerts. One instance per capture thread; not thread-safe.
+public final class Engine {
+    private var table: FlowTable
+    private var router: SessionRouter
+
+    public var stats: EngineStats {
+        var s = router.stats
+        s.reassembly = table.stats
+        s.activeFlows = table.activeFlows
+        return s
+    }
+
+    public init(configuration: EngineConfiguration, onAlert: @escaping (Alert) -> Void) {
+        var reassembly = configuration.reassembly
+        let servicePorts = PortSet(configuration.mailPorts.union([465, 993, 995]))
+        reassembly.isServicePort = { servicePorts.contains($0) }
+        table = FlowTable(configuration: reassembly)
+        router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
+    }
+
+    /// One captured frame, lent for the duration of the call only.
+    public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
+        router.stats.packets &+= 1
+        router.stats.bytes &+= UInt64(frame.count)
+        let packet: DecodedPacket
+        do {
+            switch try PacketDecoder.decode(frame, link: link) {
+            case .tcp(let p): packet = p
+            case .skipped(let reason):
+                router.stats.skipped[reason, default: 0] += 1
+                return
+            }
+        } catch {
+            switch error {
+            case .truncated(let layer): router.stats.truncated[layer, default: 0] += 1
+            case .invalid(let layer): router.stats.invalid[layer, default: 0] += 1
+            }
+            return
+        }
+        router.stats.tcpPackets &+= 1
+        if !router.anyPort && !router.mailPorts.contains(packet.sourcePort)
+            && !router.mailPorts.contains(packet.destinationPort) {
+            router.stats.notMailPort &+= 1
+            return
+        }
+        table.process(packet, frame: frame, time: time, handler: &router)
+        applyStops()
+    }
+
+    /// End of input: flush every flow; logins still waiting for a reply get outcome `unknown`.
+    public func finish(time: Timestamp?) {
+        table.flushAll(time: time ?? router.lastTime, handler: &router)
+        applyStops()
+    }
+
+    /// Parsers that are done (TLS started, or not a mail protocol) stop their flow's buffering.
+    private func applyStops() {
+        guard !router.stops.isEmpty else { return }
+        for slot in router.stops { table.stopBuffering(slot: slot) }
+        router.stops.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,16 @@
+import Reassembly
+
+/// Everything the engine needs to know, built by the command line. No libpcap, no Foundation.
+public struct EngineConfiguration: Sendable {
+    /// Ports whose flows are parsed in the default mode (DESIGN.md: 25, 110, 143, 587, 2525).
+    public static let defaultMailPorts: Set<UInt16> = [25, 110, 143, 587, 2525]
+
+    /// Parse every TCP flow, recognising the protocol from the server greeting.
+    public var anyPort = false
+    public var mailPorts: Set<UInt16> = EngineConfiguration.defaultMailPorts
+    public var reassembly = ReassemblyConfiguration()
+    /// Bounded output under attack: at most this many alerts per flow.
+    public var maxAlertsPerFlow = 16
+
+    public init() {}
+}

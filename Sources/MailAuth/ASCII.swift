@@ -1,0 +1,120 @@
+// Byte-level helpers for text protocols. Lines arrive as spans lent from the capture buffer; nothing
+// here allocates or builds a String.
+
+enum ASCII {
+    static let space: UInt8 = 0x20
+    static let tab: UInt8 = 0x09
+    static let cr: UInt8 = 0x0D
+    static let lf: UInt8 = 0x0A
+    static let quote: UInt8 = 0x22
+    static let backslash: UInt8 = 0x5C
+    static let plus: UInt8 = 0x2B
+    static let minus: UInt8 = 0x2D
+    static let star: UInt8 = 0x2A
+    static let dot: UInt8 = 0x2E
+    static let openBrace: UInt8 = 0x7B
+    static let closeBrace: UInt8 = 0x7D
+    static let openBracket: UInt8 = 0x5B
+    static let closeBracket: UInt8 = 0x5D
+    static let openParen: UInt8 = 0x28
+    static let closeParen: UInt8 = 0x29
+    static let equals: UInt8 = 0x3D
+
+    @inline(__always)
+    static func upper(_ b: UInt8) -> UInt8 { (b >= 0x61 && b <= 0x7A) ? b - 0x20 : b }
+
+    @inline(__always)
+    static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+}
+
+/// A half-open range of a line, `start..<end`, as plain integers so it can be kept while the span
+/// it indexes cannot.
+struct Token: Equatable {
+    var start: Int
+    var end: Int
+    var count: Int { end - start }
+    var isEmpty: Bool { start >= end }
+}
+
+extension Span where Element == UInt8 {
+    /// The line without a trailing CR (the framer already removed the LF).
+    var withoutCR: Int {
+        var end = count
+        if end > 0 && self[end - 1] == ASCII.cr { end -= 1 }
+        return end
+    }
+
+    /// Index of the first byte at or after `from` that is not a space or tab.
+    func skipSpaces(from: Int, end: Int) -> Int {
+        var i = from
+        while i < end, self[i] == ASCII.space || self[i] == ASCII.tab { i += 1 }
+        return i
+    }
+
+    /// The next space-delimited word starting at `from` (leading blanks skipped).
+    func word(from: Int, end: Int) -> Token {
+        let s = skipSpaces(from: from, end: end)
+        var e = s
+        while e < end, self[e] != ASCII.space, self[e] != ASCII.tab { e += 1 }
+        return Token(start: s, end: e)
+    }
+
+    /// Case-insensitive comparison of a token with an upper-case ASCII keyword.
+    func equalsUpper(_ t: Token, _ keyword: StaticString) -> Bool {
+        guard t.count == keyword.utf8CodeUnitCount else { return false }
+        let k = keyword.utf8Start
+        for i in 0..<t.count where ASCII.upper(self[t.start + i]) != k[i] { return false }
+        return true
+    }
+
+    /// True when the token starts with the upper-case keyword (case-insensitive).
+    func hasPrefixUpper(_ t: Token, _ keyword: StaticString) -> Bool {
+        guard t.count >= keyword.utf8CodeUnitCount else { return false }
+        let k = keyword.utf8Start
+        for i in 0..<keyword.utf8CodeUnitCount where ASCII.upper(self[t.start + i]) != k[i] { return false }
+        return true
+    }
+
+    /// Bounded copy of a token, at most `limit` bytes; the flag says whether it was cut.
+    func copy(_ t: Token, limit: Int = Finding.maxUsernameBytes) -> (bytes: [UInt8], truncated: Bool) {
+        let n = Swift.min(t.count, limit)
+        var out = [UInt8]()
+        out.reserveCapacity(n)
+        for i in 0..<n { out.append(self[t.start + i]) }
+        return (out, t.count > limit)
+    }
+
+    /// Upper-cased copy of a short token (mechanism names), keeping only safe characters.
+    func mechanismName(_ t: Token) -> String {
+        var bytes = [UInt8]()
+        for i in 0..<Swift.min(t.count, 32) {
+            let b = ASCII.upper(self[t.start + i])
+            let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
+            bytes.append(safe ? b : 0x3F)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Decimal value of a token, nil when it is not all digits or overflows the bound.
+    func decimal(_ t: Token, max: Int = 1 << 40) -> Int? {
+        guard !t.isEmpty else { return nil }
+        var v = 0
+        for i in t.start..<t.end {
+            let b = self[i]
+            guard ASCII.isDigit(b) else { return nil }
+            v = v * 10 + Int(b - 0x30)
+            if v > max { return nil }
+        }
+        return v
+    }
+
+    /// Index of the first occurrence of `byte` in `from..<end`, or nil.
+    func firstIndex(of byte: UInt8, from: Int, end: Int) -> Int? {
+        var i = from
+        while i < end {
+            if self[i] == byte { return i }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,282 @@
+// IMAP4rev1/rev2 (RFC 3501, 9051), STARTTLS (RFC 2595), SASL-IR (RFC 4959), LITERAL+ (RFC 7888).
+// Replies are matched to commands by tag, so no queue order is assumed. Literals in both
+// directions are skipped by the framer, so an APPENDed or FETCHed message never reads as protocol.
+
+struct IMAPMachine: LineMachine {
+    enum Kind { case login(PendingLogin), authenticate, starttls, other }
+
+    private struct Tagged {
+        var tag: [UInt8]
+        var kind: Kind
+    }
+
+    /// A LOGIN being assembled across literal segments.
+    private struct LoginInProgress {
+        var tag: [UInt8]
+        var argument = 0
+        var username: [UInt8]?
+        var truncated = false
+        var time: Int64
+    }
+
+    private var tagged: [Tagged] = []
+    private var login: LoginInProgress?
+    /// The current client command continues after a literal (the next line is not a new command).
+    private var clientContinues = false
+    private var clientLiteralIsUsername = false
+    /// The tag of the command waiting for a synchronising literal's go-ahead.
+    private var waitingLiteralTag: [UInt8]?
+    private var serverContinues = false
+    private var sasl: SASLExchange?
+    private var saslTag: [UInt8] = []
+    private var saslAwaitingResponse = false
+    static let maxTagged = 32
+
+    init() {}
+
+    // MARK: client
+
+    mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        if sasl != nil && saslAwaitingResponse {
+            saslAwaitingResponse = false
+            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
+            if !(t.count == 1 && line[t.start] == ASCII.star) { sasl?.respond(line, t, core: &core) }
+            return
+        }
+        if clientContinues {
+            clientContinues = false
+            if login != nil {
+                loginArguments(line, from: 0, end: end, core: &core)
+            } else if let n = IMAPSyntax.trailingLiteral(line, end: end) {
+                expectClientLiteral(n, username: false, core: &core)
+            }
+            return
+        }
+        let tagToken = line.word(from: 0, end: end)
+        guard !tagToken.isEmpty else { return }
+        let command = line.word(from: tagToken.end, end: end)
+        let tag = line.copy(tagToken, limit: 64).bytes
+        if line.equalsUpper(command, "LOGIN") {
+            login = LoginInProgress(tag: tag, time: core.now)
+            loginArguments(line, from: command.end, end: end, core: &core)
+        } else if line.equalsUpper(command, "AUTHENTICATE") {
+            let mech = line.word(from: command.end, end: end)
+            let name = line.mechanismName(mech)
+            var exchange = SASLExchange(method: "AUTHENTICATE " + name, mechanismName: name)
+            let ir = line.word(from: mech.end, end: end)
+            if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
+            sasl = exchange
+            saslTag = tag
+            saslAwaitingResponse = false
+            remember(tag, .authenticate, core: &core)
+        } else if line.equalsUpper(command, "STARTTLS") {
+            remember(tag, .starttls, core: &core)
+        } else {
+            remember(tag, .other, core: &core)
+            if let n = IMAPSyntax.trailingLiteral(line, end: end) {
+                expectClientLiteral(n, username: false, core: &core)
+                waitingLiteralTag = isSynchronising(line, end) ? tag : nil
+            }
+        }
+    }
+
+    private func isSynchronising(_ line: Span<UInt8>, _ end: Int) -> Bool {
+        end >= 2 && line[end - 2] != ASCII.plus
+    }
+
+    /// Walks LOGIN's two astrings; a literal ends the segment and the rest follows the literal.
+    private mutating func loginArguments(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
+        guard var l = login else { return }
+        var at = from
+        while l.argument < 2 {
+            let (arg, next) = IMAPSyntax.argument(line, from: at, end: end)
+            at = next
+            switch arg.kind {
+            case .missing:
+                // The command ended early: a malformed LOGIN carries no password.
+                login = nil
+                core.anomalies += 1
+                return
+            case .literal(let n):
+                login = l
+                expectClientLiteral(n, username: l.argument == 0, core: &core)
+                waitingLiteralTag = isSynchronising(line, end) ? l.tag : nil
+                return
+            case .atom, .quoted:
+                if l.argument == 0 {
+                    let c = IMAPSyntax.copyName(line, arg)
+                    l.username = c.bytes
+                    l.truncated = c.truncated
+                }
+                l.argument += 1
+            }
+        }
+        login = nil
+        completeLogin(l, core: &core)
+    }
+
+    private mutating func completeLogin(_ l: LoginInProgress, core: inout SessionCore) {
+        var p = core.pending(method: "LOGIN", exposure: .cleartext, username: l.username, truncated: l.truncated)
+        p.time = l.time
+        remember(l.tag, .login(p), core: &core)
+    }
+
+    private mutating func expectClientLiteral(_ n: Int, username: Bool, core: inout SessionCore) {
+        clientLiteralIsUsername = username
+        core.clientMode = .literal(n)
+        if n == 0 { modeEnded(from: .client, core: &core) }
+    }
+
+    mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore) {
+        guard side == .client, clientLiteralIsUsername, var l = login else { return }
+        // Only the login name is ever copied out of a literal; a password literal is skipped.
+        var name = l.username ?? []
+        for i in 0..<bytes.count {
+            if name.count < Finding.maxUsernameBytes { name.append(bytes[i]) } else { l.truncated = true }
+        }
+        l.username = name
+        login = l
+    }
+
+    mutating func modeEnded(from side: Side, core: inout SessionCore) {
+        if side == .server {
+            serverContinues = true
+            return
+        }
+        waitingLiteralTag = nil
+        if var l = login {
+            l.argument += 1
+            login = l
+            clientLiteralIsUsername = false
+        }
+        clientContinues = true
+    }
+
+    // MARK: server
+
+    mutating func serverLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        if serverContinues {
+            serverContinues = false
+            if let n = IMAPSyntax.trailingLiteral(line, end: end) { core.serverMode = .literal(n) }
+            return
+        }
+        let first = line.word(from: 0, end: end)
+        guard !first.isEmpty else { return }
+        if first.count == 1 && line[first.start] == ASCII.plus {
+            if sasl != nil { saslAwaitingResponse = true }
+        } else if first.count == 1 && line[first.start] == ASCII.star {
+            untagged(line, after: first.end, end: end, core: &core)
+        } else {
+            let status = line.word(from: first.end, end: end)
+            capabilities(in: line, from: status.end, end: end, core: &core)
+            let ok = line.equalsUpper(status, "OK")
+            if ok || line.equalsUpper(status, "NO") || line.equalsUpper(status, "BAD") {
+                completed(tag: line, first, ok: ok, core: &core)
+            }
+        }
+        if let n = IMAPSyntax.trailingLiteral(line, end: end) { core.serverMode = .literal(n) }
+    }
+
+    private mutating func untagged(_ line: Span<UInt8>, after: Int, end: Int, core: inout SessionCore) {
+        let word = line.word(from: after, end: end)
+        if line.equalsUpper(word, "CAPABILITY") {
+            capabilityList(line, from: word.end, end: end, core: &core)
+        } else if line.equalsUpper(word, "OK") || line.equalsUpper(word, "PREAUTH") {
+            capabilities(in: line, from: word.end, end: end, core: &core)
+        }
+    }
+
+    /// `[CAPABILITY ...]` response code in a greeting or tagged reply.
+    private mutating func capabilities(in line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
+        let s = line.skipSpaces(from: from, end: end)
+        guard s < end, line[s] == ASCII.openBracket else { return }
+        let code = line.word(from: s + 1, end: end)
+        guard line.equalsUpper(code, "CAPABILITY") else { return }
+        let close = line.firstIndex(of: ASCII.closeBracket, from: code.end, end: end) ?? end
+        capabilityList(line, from: code.end, end: close, core: &core)
+    }
+
+    private mutating func capabilityList(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
+        core.tls.capabilitiesSeen = true
+        var at = from
+        while at < end {
+            let w = line.word(from: at, end: end)
+            if w.isEmpty { break }
+            if line.equalsUpper(w, "STARTTLS") { core.tls.offered = true }
+            if line.equalsUpper(w, "LOGINDISABLED") { core.tls.loginDisabled = true }
+            at = w.end
+        }
+    }
+
+    private mutating func completed(tag line: Span<UInt8>, _ t: Token, ok: Bool, core: inout SessionCore) {
+        let tag = line.copy(t, limit: 64).bytes
+        if let waiting = waitingLiteralTag, waiting == tag {
+            // The server refused a synchronising literal: the client will not send its bytes.
+            waitingLiteralTag = nil
+            core.clientMode = .line
+            clientContinues = false
+            if login?.tag == tag { login = nil }
+        }
+        guard let i = tagged.firstIndex(where: { $0.tag == tag }) else { return }
+        let entry = tagged.remove(at: i)
+        switch entry.kind {
+        case .login(let p):
+            core.report(p, outcome: ok ? .success : .failure)
+        case .authenticate:
+            if saslTag == tag {
+                if let p = sasl?.login { core.report(p, outcome: ok ? .success : .failure) }
+                sasl = nil
+                saslAwaitingResponse = false
+            }
+        case .starttls:
+            if ok {
+                reportPending(core: &core)
+                core.encrypted = true
+            } else {
+                core.tls.refused = true
+            }
+        case .other:
+            break
+        }
+    }
+
+    private mutating func remember(_ tag: [UInt8], _ kind: Kind, core: inout SessionCore) {
+        if tagged.count >= Self.maxTagged {
+            let dropped = tagged.removeFirst()
+            if case .login(let p) = dropped.kind { core.report(p, outcome: .unknown) }
+            core.anomalies += 1
+        }
+        tagged.append(Tagged(tag: tag, kind: kind))
+    }
+
+    private mutating func reportPending(core: inout SessionCore) {
+        for entry in tagged {
+            switch entry.kind {
+            case .login(let p): core.report(p, outcome: .unknown)
+            case .authenticate: if entry.tag == saslTag, let p = sasl?.login { core.report(p, outcome: .unknown) }
+            default: break
+            }
+        }
+        tagged.removeAll()
+        sasl = nil
+        saslAwaitingResponse = false
+    }
+
+    mutating func gap(from side: Side, core: inout SessionCore) {
+        // Tags still match after a gap, so pending logins keep waiting for their reply; only a
+        // half-assembled command or SASL exchange is abandoned.
+        if side == .client {
+            login = nil
+            clientContinues = false
+            if saslAwaitingResponse { saslAwaitingResponse = false }
+        } else {
+            serverContinues = false
+        }
+    }
+
+    mutating func finish(core: inout SessionCore) {
+        reportPending(core: &core)
+    }
+}

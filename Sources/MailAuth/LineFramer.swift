@@ -1,0 +1,163 @@
+// Cuts one direction of a TCP stream into lines without copying them. Pull-style: the session asks
+// for the next unit and gets offsets into the lent bytes; only a line that straddles two
+// deliveries is copied, and only up to `maxLine` bytes (Suricata's SMTP line limit). Modes cover
+// the places where a text protocol carries raw bytes: IMAP `{n}` literals and SMTP BDAT chunks
+// (counted), and SMTP DATA bodies (dot-terminated), so message content never reaches a parser as
+// commands.
+
+public enum FramerMode: Equatable, Sendable {
+    case line
+    /// The next `n` bytes are opaque.
+    case literal(Int)
+    /// Everything up to a line holding a single `.` is message content.
+    case dotBody
+}
+
+struct LineFramer {
+    static let maxLine = 4096
+
+    enum Unit {
+        /// A complete line at `range` of the delivered bytes, LF removed.
+        case line(Range<Int>)
+        /// A complete line assembled in `partial` (it straddled deliveries).
+        case bufferedLine
+        /// Raw literal bytes at `range`.
+        case literal(Range<Int>)
+        /// The end of a literal or of a dot-terminated body was reached.
+        case modeEnded
+        /// The rest of the delivery was consumed (kept as a partial line or skipped).
+        case needMore
+    }
+
+    private(set) var mode: FramerMode = .line
+    /// The start of a line that has not ended yet (bounded by `maxLine`).
+    var partial: [UInt8] = []
+    /// An overlong line is being skipped up to its LF.
+    private var discarding = false
+    /// Dot-body scanning state carried across deliveries: 0 at line start, 1 after ".",
+    /// 2 after ".\r", 3 inside a line.
+    private var bodyState: UInt8 = 0
+    private(set) var overlongLines = 0
+
+    mutating func setMode(_ m: FramerMode) {
+        mode = m
+        bodyState = 0
+        if case .literal(let n) = m, n <= 0 { mode = .line }
+    }
+
+    /// A hole in the stream: literals and bodies consume the lost bytes and a partial line is
+    /// dropped. The bytes after a gap are framed as lines again at once: a lost segment usually
+    /// ends at a command boundary, and a fragment that starts mid-line parses as no command.
+    mutating func gap(_ length: UInt64) {
+        partial.wipe()
+        discarding = false
+        switch mode {
+        case .literal(let n):
+            mode = UInt64(n) > length ? .literal(n - Int(length)) : .line
+        case .dotBody:
+            bodyState = 3
+        case .line:
+            break
+        }
+    }
+
+    /// A partial line may be half a `PASS` command: wipe it, don't just drop it.
+    mutating func clearPartial() { partial.wipe() }
+
+    mutating func next(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
+        let end = bytes.count
+        guard cursor < end else { return .needMore }
+        switch mode {
+        case .literal(let remaining):
+            let n = min(remaining, end - cursor)
+            let r = cursor..<(cursor + n)
+            cursor += n
+            if n == remaining { mode = .line } else { mode = .literal(remaining - n) }
+            return .literal(r)
+        case .dotBody:
+            return scanBody(bytes, &cursor)
+        case .line:
+            return scanLine(bytes, &cursor)
+        }
+    }
+
+    private mutating func scanLine(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
+        let end = bytes.count
+        let start = cursor
+        guard let lf = bytes.firstIndex(of: ASCII.lf, from: start, end: end) else {
+            cursor = end
+            if discarding { return .needMore }
+            if partial.count + (end - start) > Self.maxLine {
+                overlongLines += 1
+                partial.removeAll(keepingCapacity: true)
+                discarding = true
+            } else {
+                append(bytes, start, end)
+            }
+            return .needMore
+        }
+        cursor = lf + 1
+        if discarding {
+            discarding = false
+            partial.removeAll(keepingCapacity: true)
+            return .needMore
+        }
+        if partial.isEmpty {
+            if lf - start > Self.maxLine {
+                overlongLines += 1
+                return .needMore
+            }
+            return .line(start..<lf)
+        }
+        if partial.count + (lf - start) > Self.maxLine {
+            overlongLines += 1
+            partial.removeAll(keepingCapacity: true)
+            return .needMore
+        }
+        append(bytes, start, lf)
+        return .bufferedLine
+    }
+
+    private mutating func append(_ bytes: Span<UInt8>, _ from: Int, _ to: Int) {
+        if partial.capacity < Self.maxLine { partial.reserveCapacity(Self.maxLine) }
+        for i in from..<to { partial.append(bytes[i]) }
+    }
+
+    /// Finds the line holding only "." (CRLF or bare LF) without copying the body.
+    private mutating func scanBody(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
+        let end = bytes.count
+        var i = cursor
+        while i < end {
+            let b = bytes[i]
+            i += 1
+            switch bodyState {
+            case 0: bodyState = b == ASCII.dot ? 1 : (b == ASCII.lf ? 0 : 3)
+            case 1:
+                if b == ASCII.lf { return endBody(&cursor, i) }
+                bodyState = b == ASCII.cr ? 2 : 3
+            case 2:
+                if b == ASCII.lf { return endBody(&cursor, i) }
+                bodyState = 3
+            default:
+                if b == ASCII.lf {
+                    bodyState = 0
+                } else if let lf = bytes.firstIndex(of: ASCII.lf, from: i, end: end) {
+                    // Skip the rest of a body line in one search instead of byte by byte.
+                    i = lf + 1
+                    bodyState = 0
+                } else {
+                    i = end
+                }
+            }
+        }
+        cursor = end
+        return .needMore
+    }
+
+    private mutating func endBody(_ cursor: inout Int, _ at: Int) -> Unit {
+        cursor = at
+        mode = .line
+        bodyState = 0
+        return .modeEnded
+    }
+}

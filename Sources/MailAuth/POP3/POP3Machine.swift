@@ -1,0 +1,172 @@
+// POP3 (RFC 1939), CAPA (RFC 2449), STLS (RFC 2595), AUTH (RFC 5034). Replies carry no command
+// name, so commands queue in order and each `+OK`/`-ERR` answers the oldest one; multi-line
+// replies (CAPA, LIST, RETR, ...) are skipped to their "." so message text never reads as replies.
+
+struct POP3Machine: LineMachine {
+    enum Command {
+        case user
+        case login(PendingLogin)   // PASS after USER, or APOP
+        case auth                  // the SASL exchange lives in `sasl`
+        case stls
+        case capa
+        case multiLine             // a command whose +OK opens a dot-terminated listing
+        case other
+    }
+
+    private var queue = PendingQueue<Command>()
+    private var user: (bytes: [UInt8], truncated: Bool)?
+    private var sasl: SASLExchange?
+    /// The server sent a `+ ` challenge: the next client line is a SASL response.
+    private var saslAwaitingResponse = false
+    private var greetingSeen = false
+    private var inListing = false
+    private var listingIsCapa = false
+
+    init() {}
+
+    mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        if sasl != nil && saslAwaitingResponse {
+            saslAwaitingResponse = false
+            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
+            if t.count == 1 && line[t.start] == ASCII.star { return }  // client cancelled
+            sasl?.respond(line, t, core: &core)
+            return
+        }
+        let verb = line.word(from: 0, end: end)
+        guard !verb.isEmpty else { return }
+        let argStart = line.skipSpaces(from: verb.end, end: end)
+        let rest = Token(start: argStart, end: end)
+        if line.equalsUpper(verb, "USER") {
+            let c = line.copy(rest)
+            user = (c.bytes, c.truncated)
+            queue.push(.user)
+        } else if line.equalsUpper(verb, "PASS") {
+            let p = core.pending(method: "USER", exposure: .cleartext, username: user?.bytes,
+                                 truncated: user?.truncated ?? false)
+            queue.push(.login(p))
+        } else if line.equalsUpper(verb, "APOP") {
+            let name = line.word(from: argStart, end: end)
+            let c = line.copy(name)
+            queue.push(.login(core.pending(method: "APOP", exposure: .hashed, username: c.bytes,
+                                           truncated: c.truncated)))
+        } else if line.equalsUpper(verb, "AUTH") {
+            let mech = line.word(from: argStart, end: end)
+            if mech.isEmpty {
+                queue.push(.multiLine)
+            } else {
+                var exchange = SASLExchange(method: "AUTH " + line.mechanismName(mech),
+                                            mechanismName: line.mechanismName(mech))
+                let ir = line.word(from: mech.end, end: end)
+                if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
+                sasl = exchange
+                saslAwaitingResponse = false
+                queue.push(.auth)
+            }
+        } else if line.equalsUpper(verb, "STLS") {
+            queue.push(.stls)
+        } else if line.equalsUpper(verb, "CAPA") {
+            queue.push(.capa)
+        } else if line.equalsUpper(verb, "RETR") || line.equalsUpper(verb, "TOP") {
+            queue.push(.multiLine)
+        } else if line.equalsUpper(verb, "LIST") || line.equalsUpper(verb, "UIDL") {
+            queue.push(rest.isEmpty ? .multiLine : .other)
+        } else {
+            queue.push(.other)
+        }
+    }
+
+    mutating func serverLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        if inListing {
+            if end == 1 && line[0] == ASCII.dot {
+                inListing = false
+            } else if listingIsCapa {
+                capability(line, end, core: &core)
+            }
+            return
+        }
+        let status = line.word(from: 0, end: end)
+        let ok = line.equalsUpper(status, "+OK")
+        let err = line.equalsUpper(status, "-ERR")
+        if !ok && !err {
+            // "+ challenge": the server wants the next SASL response.
+            if end >= 1 && line[0] == ASCII.plus && (end == 1 || line[1] == ASCII.space), sasl != nil {
+                saslAwaitingResponse = true
+            }
+            return
+        }
+        guard let command = queue.popFirst() else {
+            if !greetingSeen { greetingSeen = true } else { core.anomalies += 1 }
+            return
+        }
+        greetingSeen = true
+        switch command {
+        case .user:
+            break
+        case .login(let p):
+            core.report(p, outcome: ok ? .success : .failure)
+            user = nil
+        case .auth:
+            if let p = sasl?.login { core.report(p, outcome: ok ? .success : .failure) }
+            sasl = nil
+            saslAwaitingResponse = false
+        case .stls:
+            if ok {
+                startTLS(core: &core)
+            } else {
+                core.tls.refused = true
+            }
+        case .capa:
+            if ok {
+                core.tls.capabilitiesSeen = true
+                inListing = true
+                listingIsCapa = true
+            }
+        case .multiLine:
+            if ok {
+                inListing = true
+                listingIsCapa = false
+            }
+        case .other:
+            break
+        }
+    }
+
+    private mutating func capability(_ line: Span<UInt8>, _ end: Int, core: inout SessionCore) {
+        let name = line.word(from: 0, end: end)
+        if line.equalsUpper(name, "STLS") { core.tls.offered = true }
+    }
+
+    /// Commands pipelined behind STLS crossed in cleartext; their replies will be encrypted.
+    private mutating func startTLS(core: inout SessionCore) {
+        reportPending(core: &core)
+        core.encrypted = true
+    }
+
+    private mutating func reportPending(core: inout SessionCore) {
+        let saslLogin = sasl?.login
+        queue.drain { command in
+            switch command {
+            case .login(let p): core.report(p, outcome: .unknown)
+            case .auth: if let p = saslLogin { core.report(p, outcome: .unknown) }
+            default: break
+            }
+        }
+        sasl = nil
+        saslAwaitingResponse = false
+    }
+
+    mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore) {}
+    mutating func modeEnded(from side: Side, core: inout SessionCore) {}
+
+    mutating func gap(from side: Side, core: inout SessionCore) {
+        reportPending(core: &core)
+        inListing = false
+        user = nil
+    }
+
+    mutating func finish(core: inout SessionCore) {
+        reportPending(core: &core)
+    }
+}

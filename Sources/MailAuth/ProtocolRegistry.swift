@@ -1,0 +1,52 @@
+// Which parser a flow gets. The server's greeting is the evidence (POP3 "+OK", IMAP "* OK",
+// SMTP "220"); the well-known port is only a fallback for flows picked up after the greeting.
+// Client-first traffic on other ports (Redis `AUTH`, TLS ClientHello) never gets a parser.
+
+public enum ProtocolRegistry {
+    /// Well-known cleartext ports, used when no greeting was seen (mid-stream pickup).
+    public static func protocolForPort(_ port: UInt16) -> MailProtocol? {
+        switch port {
+        case 110: return .pop3
+        case 143: return .imap
+        case 25, 587, 2525: return .smtp
+        default: return nil
+        }
+    }
+
+    /// Classifies the first server line. nil: not a mail greeting (or FTP, whose `220` banner
+    /// looks like SMTP's but whose USER/PASS must not be read as mail).
+    public static func protocolForGreeting(_ bytes: Span<UInt8>) -> MailProtocol? {
+        let end = bytes.firstIndex(of: ASCII.lf, from: 0, end: min(bytes.count, 512)) ?? min(bytes.count, 512)
+        let first = bytes.word(from: 0, end: end)
+        if bytes.equalsUpper(first, "+OK") { return .pop3 }
+        if first.count == 1 && bytes[first.start] == ASCII.star {
+            let status = bytes.word(from: first.end, end: end)
+            if bytes.equalsUpper(status, "OK") || bytes.equalsUpper(status, "PREAUTH") || bytes.equalsUpper(status, "BYE") {
+                return .imap
+            }
+            return nil
+        }
+        if end >= 4, bytes[0] == 0x32, bytes[1] == 0x32, bytes[2] == 0x30,
+           bytes[3] == ASCII.space || bytes[3] == ASCII.minus || bytes[3] == ASCII.cr {
+            return mentionsFTP(bytes, end) ? nil : .smtp
+        }
+        return nil
+    }
+
+    private static func mentionsFTP(_ bytes: Span<UInt8>, _ end: Int) -> Bool {
+        guard end >= 3 else { return false }
+        for i in 0...(end - 3)
+        where ASCII.upper(bytes[i]) == 0x46 && ASCII.upper(bytes[i + 1]) == 0x54 && ASCII.upper(bytes[i + 2]) == 0x50 {
+            return true
+        }
+        return false
+    }
+
+    public static func makeParser(for proto: MailProtocol) -> SessionParser {
+        switch proto {
+        case .pop3: return LineSession<POP3Machine>(proto: .pop3)
+        case .imap: return LineSession<IMAPMachine>(proto: .imap)
+        case .smtp: return LineSession<SMTPMachine>(proto: .smtp)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// SMTP (RFC 5321), AUTH (RFC 4954), STARTTLS (RFC 3207), PIPELINING (RFC 2920), CHUNKING
+// (RFC 3030). Following Zeek's observation, state moves on <command, reply> pairs rather than a
+// strict dialogue: commands queue in order, each final reply answers the oldest. DATA bodies and
+// BDAT chunks are skipped by the framer, so a message quoting "AUTH PLAIN ..." is never a login.
+
+struct SMTPMachine: LineMachine {
+    enum Command { case ehlo, helo, auth, starttls, data, dataBody, bdat, other }
+
+    private var queue = PendingQueue<Command>()
+    private var sasl: SASLExchange?
+    private var saslAwaitingResponse = false
+    private var greetingSeen = false
+    /// The client is sending a DATA body (set optimistically on DATA, undone if DATA is refused).
+    private var clientInBody = false
+
+    init() {}
+
+    mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        if sasl != nil && saslAwaitingResponse {
+            saslAwaitingResponse = false
+            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
+            if !(t.count == 1 && line[t.start] == ASCII.star) { sasl?.respond(line, t, core: &core) }
+            return
+        }
+        let verb = line.word(from: 0, end: end)
+        guard !verb.isEmpty else { return }
+        if line.equalsUpper(verb, "EHLO") || line.equalsUpper(verb, "LHLO") {
+            queue.push(.ehlo)
+        } else if line.equalsUpper(verb, "HELO") {
+            queue.push(.helo)
+        } else if line.equalsUpper(verb, "AUTH") {
+            let mech = line.word(from: verb.end, end: end)
+            let name = line.mechanismName(mech)
+            var exchange = SASLExchange(method: "AUTH " + name, mechanismName: name)
+            let ir = line.word(from: mech.end, end: end)
+            if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
+            sasl = exchange
+            saslAwaitingResponse = false
+            queue.push(.auth)
+        } else if line.equalsUpper(verb, "STARTTLS") {
+            queue.push(.starttls)
+        } else if line.equalsUpper(verb, "DATA") {
+            queue.push(.data)
+            clientInBody = true
+            core.clientMode = .dotBody
+        } else if line.equalsUpper(verb, "BDAT") {
+            queue.push(.bdat)
+            let size = line.word(from: verb.end, end: end)
+            if let n = line.decimal(size) { core.clientMode = .literal(n) } else { core.anomalies += 1 }
+        } else {
+            queue.push(.other)
+        }
+    }
+
+    mutating func serverLine(_ line: Span<UInt8>, core: inout SessionCore) {
+        let end = line.withoutCR
+        guard let reply = SMTPReplyLine(line, end: end) else { return }
+        guard let command = queue.first else {
+            if !greetingSeen && reply.isFinal { greetingSeen = true }
+            return
+        }
+        if case .ehlo = command, reply.code == 250 {
+            core.tls.capabilitiesSeen = true
+            extension_(line, from: reply.textStart, end: end, core: &core)
+        }
+        guard reply.isFinal else { return }
+        if reply.code == 334 {
+            if case .auth = command, sasl != nil { saslAwaitingResponse = true }
+            return
+        }
+        _ = queue.popFirst()
+        greetingSeen = true
+        switch command {
+        case .auth:
+            if let p = sasl?.login {
+                core.report(p, outcome: reply.code == 235 || (reply.isPositive && reply.code != 334) ? .success : .failure)
+            }
+            sasl = nil
+            saslAwaitingResponse = false
+        case .starttls:
+            if reply.code == 220 {
+                reportPending(core: &core)
+                core.encrypted = true
+            } else {
+                core.tls.refused = true
+            }
+        case .data:
+            if reply.code != 354 && clientInBody {
+                // DATA refused: the client will not send a body.
+                clientInBody = false
+                core.clientMode = .line
+            }
+        case .ehlo, .helo, .dataBody, .bdat, .other:
+            break
+        }
+    }
+
+    /// An EHLO keyword line: STARTTLS, AUTH mechanisms.
+    private mutating func extension_(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
+        let keyword = line.word(from: from, end: end)
+        if line.equalsUpper(keyword, "STARTTLS") { core.tls.offered = true }
+    }
+
+    mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore) {}
+
+    mutating func modeEnded(from side: Side, core: inout SessionCore) {
+        guard side == .client, clientInBody else { return }
+        clientInBody = false
+        queue.push(.dataBody)
+    }
+
+    private mutating func reportPending(core: inout SessionCore) {
+        let saslLogin = sasl?.login
+        queue.drain { command in
+            if case .auth = command, let p = saslLogin { core.report(p, outcome: .unknown) }
+        }
+        sasl = nil
+        saslAwaitingResponse = false
+    }
+
+    mutating func gap(from side: Side, core: inout SessionCore) {
+        reportPending(core: &core)
+    }
+
+    mutating func finish(core: inout SessionCore) {
+        reportPending(core: &core)
+    }
+}

@@ -1,0 +1,59 @@
+// State every mail protocol shares: what the server said about TLS, whether the stream is still
+// cleartext, logins waiting for the server's verdict, and the findings ready for the engine.
+
+/// What the server advertised before the login; turned into `StartTLSContext` on each finding.
+struct TLSKnowledge {
+    var capabilitiesSeen = false
+    var offered = false
+    var refused = false
+    var loginDisabled = false
+
+    var context: StartTLSContext {
+        if refused { return .refused }
+        if offered { return .offered }
+        return capabilitiesSeen ? .notOffered : .unknown
+    }
+}
+
+/// A login whose credentials crossed the wire; it becomes a `Finding` when the server answers.
+struct PendingLogin {
+    var method: String
+    var exposure: Exposure
+    var username: [UInt8]?
+    var usernameTruncated: Bool
+    var afterGap: Bool
+    var starttls: StartTLSContext
+    var time: Int64
+}
+
+public struct SessionCore {
+    var tls = TLSKnowledge()
+    /// The server accepted STARTTLS: the rest of the flow is ciphertext.
+    var encrypted = false
+    /// A gap has been seen in either direction; later logins are flagged.
+    var sawGap = false
+    /// Capture time of the bytes being parsed.
+    var now: Int64 = 0
+    var findings: [Finding] = []
+    /// Mode changes a machine asks for; the session applies them to the framers.
+    var clientMode: FramerMode?
+    var serverMode: FramerMode?
+    /// Named anomalies (Zeek's "weirds"), counted rather than fatal.
+    var anomalies = 0
+    let proto: MailProtocol
+    /// Decoding scratch for SASL blobs; wiped after every use.
+    var scratch: [UInt8] = []
+
+    init(proto: MailProtocol) { self.proto = proto }
+
+    func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {
+        PendingLogin(method: method, exposure: exposure, username: username, usernameTruncated: truncated,
+                     afterGap: sawGap, starttls: tls.context, time: now)
+    }
+
+    mutating func report(_ p: PendingLogin, outcome: Outcome) {
+        findings.append(Finding(proto: proto, method: p.method, exposure: p.exposure, username: p.username,
+                                usernameTruncated: p.usernameTruncated, outcome: outcome,
+                                starttls: p.starttls, afterGap: p.afterGap, timeNanoseconds: p.time))
+    }
+}

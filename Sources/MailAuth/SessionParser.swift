@@ -1,0 +1,114 @@
+// The engine's view of a mail session: bytes in, findings out. Each protocol is a line-fed state
+// machine (`LineMachine`) that can be tested by feeding it lines; `LineSession` owns the two
+// framers and drives the machine with lines lent from the capture buffer.
+
+public protocol SessionParser: AnyObject {
+    var proto: MailProtocol { get }
+    /// Bytes of one direction, in stream order. Lent for the call only.
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64)
+    /// `length` bytes of one direction were lost from the capture.
+    func gap(_ length: UInt64, from side: Side, time: Int64)
+    /// The flow is over: logins still waiting for a reply are reported with outcome `unknown`.
+    func finish(time: Int64)
+    /// Findings produced since the last call.
+    func takeFindings() -> [Finding]
+    /// TLS started (or the parser gave up): nothing more will be parsed for this flow.
+    var isDone: Bool { get }
+    /// Overlong lines and other named anomalies seen so far.
+    var anomalies: Int { get }
+}
+
+protocol LineMachine {
+    init()
+    mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore)
+    mutating func serverLine(_ line: Span<UInt8>, core: inout SessionCore)
+    /// Raw bytes of a literal the machine asked for (IMAP `{n}`, SMTP BDAT).
+    mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore)
+    /// The literal or dot-terminated body the machine asked for has ended.
+    mutating func modeEnded(from side: Side, core: inout SessionCore)
+    /// Bytes were lost: pending command/reply matching can no longer be trusted.
+    mutating func gap(from side: Side, core: inout SessionCore)
+    /// End of the flow: report what is pending with outcome `unknown`.
+    mutating func finish(core: inout SessionCore)
+}
+
+final class LineSession<Machine: LineMachine>: SessionParser {
+    let proto: MailProtocol
+    private var core: SessionCore
+    private var machine = Machine()
+    private var clientFramer = LineFramer()
+    private var serverFramer = LineFramer()
+
+    init(proto: MailProtocol) {
+        self.proto = proto
+        core = SessionCore(proto: proto)
+    }
+
+    var isDone: Bool { core.encrypted }
+    var anomalies: Int { core.anomalies + clientFramer.overlongLines + serverFramer.overlongLines }
+
+    func takeFindings() -> [Finding] {
+        guard !core.findings.isEmpty else { return [] }
+        defer { core.findings.removeAll() }
+        return core.findings
+    }
+
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) {
+        guard !core.encrypted else { return }
+        core.now = time
+        var cursor = 0
+        while cursor < bytes.count && !core.encrypted {
+            let unit = side == .client ? clientFramer.next(bytes, &cursor) : serverFramer.next(bytes, &cursor)
+            switch unit {
+            case .line(let r):
+                deliverLine(bytes.extracting(r), side)
+            case .bufferedLine:
+                // Move the assembled line out so the machine can mutate the session meanwhile.
+                var line: [UInt8] = []
+                if side == .client { swap(&line, &clientFramer.partial) } else { swap(&line, &serverFramer.partial) }
+                deliverLine(line.span, side)
+                line.wipe()
+                if side == .client { swap(&line, &clientFramer.partial) } else { swap(&line, &serverFramer.partial) }
+            case .literal(let r):
+                machine.literal(bytes.extracting(r), from: side, core: &core)
+                let framerMode = side == .client ? clientFramer.mode : serverFramer.mode
+                if framerMode == .line { machine.modeEnded(from: side, core: &core) }
+            case .modeEnded:
+                machine.modeEnded(from: side, core: &core)
+            case .needMore:
+                break
+            }
+            applyModes()
+        }
+    }
+
+    private func deliverLine(_ line: Span<UInt8>, _ side: Side) {
+        if side == .client {
+            machine.clientLine(line, core: &core)
+        } else {
+            machine.serverLine(line, core: &core)
+        }
+    }
+
+    private func applyModes() {
+        if let m = core.clientMode { clientFramer.setMode(m); core.clientMode = nil }
+        if let m = core.serverMode { serverFramer.setMode(m); core.serverMode = nil }
+    }
+
+    func gap(_ length: UInt64, from side: Side, time: Int64) {
+        guard !core.encrypted else { return }
+        core.now = time
+        core.sawGap = true
+        if side == .client { clientFramer.gap(length) } else { serverFramer.gap(length) }
+        machine.gap(from: side, core: &core)
+        applyModes()
+    }
+
+    func finish(time: Int64) {
+        guard !core.encrypted else { return }
+        core.now = time
+        machine.finish(core: &core)
+        clientFramer.clearPartial()
+        serverFramer.clearPartial()
+    }
+}

@@ -1,0 +1,55 @@
+// IPv6 header and extension-header chain, bounded by the payload length so that link padding is
+// trimmed.
+
+enum IPv6 {
+    /// Real traffic carries two or three; a long chain is a known evasion and DoS trick.
+    static let maxExtensionHeaders = 8
+
+    static func decode(_ frame: Span<UInt8>, at offset: Int) throws(DecodeError) -> IPResult {
+        guard frame.count - offset >= 40 else { throw .truncated(.ipv6) }
+        guard frame[offset] &>> 4 == 6 else { throw .invalid(.ipv6) }
+        // Zero means a jumbogram (RFC 2675), whose real length hides in hop-by-hop; not on our links.
+        let payloadLength = Int(frame.u16(at: offset + 4))
+        guard payloadLength != 0 else { throw .invalid(.ipv6) }
+        let end = offset + 40 + payloadLength
+
+        var next = frame[offset + 6]
+        var cursor = offset + 40
+        var seen = 0
+        while true {
+            switch next {
+            case 6:
+                return .tcp(IPHeader(
+                    source: IPAddress(ipv6High: frame.u64(at: offset + 8), low: frame.u64(at: offset + 16)),
+                    destination: IPAddress(ipv6High: frame.u64(at: offset + 24), low: frame.u64(at: offset + 32)),
+                    transportOffset: cursor,
+                    end: end,
+                    layer: .ipv6))
+            case 0, 43, 44, 51, 60, 135, 139, 140:
+                // RFC 8200 4.1: hop-by-hop is only valid straight after the fixed header.
+                if next == 0 && seen != 0 { throw .invalid(.ipv6) }
+                seen += 1
+                guard seen <= maxExtensionHeaders else { throw .invalid(.ipv6) }
+                if next == 44 {
+                    try requireHeader(end: cursor + 8, declaredEnd: end, captured: frame.count, layer: .ipv6)
+                    // Offset in the top 13 bits, M flag in bit 0. An atomic fragment (RFC 6946)
+                    // holds a whole packet and goes on.
+                    if frame.u16(at: cursor + 2) & 0xFFF9 != 0 { return .skipped(.fragment) }
+                    next = frame[cursor]
+                    cursor += 8
+                } else {
+                    try requireHeader(end: cursor + 2, declaredEnd: end, captured: frame.count, layer: .ipv6)
+                    let units = Int(frame[cursor + 1])
+                    // AH counts 4-byte words minus 2 (RFC 4302); the rest 8-byte units minus 1.
+                    let length = next == 51 ? (units + 2) &* 4 : (units + 1) &* 8
+                    try requireHeader(end: cursor + length, declaredEnd: end, captured: frame.count, layer: .ipv6)
+                    next = frame[cursor]
+                    cursor += length
+                }
+            default:
+                // ESP (50) hides what follows, 59 ends the chain, anything else is another transport.
+                return .skipped(.notTCP)
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+// The decoder's entry point: link, then IP, then TCP, over a frame lent by the capture layer.
+
+/// Decodes one captured frame without allocating or copying. Offsets in the result refer to the
+/// frame passed in.
+public enum PacketDecoder {
+    public static func decode(_ frame: Span<UInt8>, link: LinkType) throws(DecodeError) -> DecodeOutcome {
+        var vlans = VLANTags()
+        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
+        let ip: IPResult
+        switch linkHeader.network {
+        case .notIP: return .skipped(.notIP)
+        case .ipv4: ip = try IPv4.decode(frame, at: linkHeader.networkOffset)
+        case .ipv6: ip = try IPv6.decode(frame, at: linkHeader.networkOffset)
+        }
+        switch ip {
+        case .skipped(let reason): return .skipped(reason)
+        case .tcp(let header): return .tcp(try TCP.decode(frame, ip: header, vlans: vlans))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+@testable import MailAuth
+import Testing
+
+@Test("greeting classification", arguments: [
+    ("+OK POP3 ready", MailProtocol.pop3), ("* OK [CAPABILITY IMAP4rev1] hi", .imap), ("* PREAUTH hi", .imap),
+    ("220 mx ESMTP Postfix", .smtp), ("220-mx ESMTP\r\n220 ok", .smtp),
+] as [(String, MailProtocol)])
+func greeting(_ text: String, _ proto: MailProtocol) {
+    let bytes = Array((text + "\r\n").utf8)
+    #expect(ProtocolRegistry.protocolForGreeting(bytes.span) == proto)
+}
+
+@Test("not mail greetings", arguments: ["220 ProFTPD Server ready", "-ERR", "* BAD", "HTTP/1.1 200 OK", "+PONG", "", "22"])
+func notMail(_ text: String) {
+    let bytes = Array((text + "\r\n").utf8)
+    #expect(ProtocolRegistry.protocolForGreeting(bytes.span) == nil)
+}
+
+@Test("base64 decode", arguments: [("YWxpY2U=", "alice"), ("YWxpY2U", "alice"), ("", ""), ("AGEAYg==", "\0a\0b")])
+func base64(_ input: String, _ want: String) {
+    let bytes = Array(input.utf8)
+    var out: [UInt8] = []
+    #expect(Base64.decode(bytes.span, Token(start: 0, end: bytes.count), into: &out))
+    #expect(out == Array(want.utf8))
+}
+
+@Test("base64 rejects junk", arguments: ["QUIT!", "a=b", "####"])
+func base64Junk(_ input: String) {
+    let bytes = Array(input.utf8)
+    var out: [UInt8] = []
+    #expect(!Base64.decode(bytes.span, Token(start: 0, end: bytes.count), into: &out))
+}
+
+@Test func framerOverlongLineIsDiscardedToLF() {
+    var f = LineFramer()
+    let long = [UInt8](repeating: 0x41, count: LineFramer.maxLine + 10) + Array("\r\nNEXT\r\n".utf8)
+    var lines: [[UInt8]] = []
+    var cursor = 0
+    // Deliver in 100-byte pieces so the long line straddles deliveries.
+    var offset = 0
+    while offset < long.count {
+        let piece = Array(long[offset..<min(offset + 100, long.count)])
+        cursor = 0
+        while cursor < piece.count {
+            switch f.next(piece.span, &cursor) {
+            case .line(let r): lines.append(Array(piece[r]))
+            case .bufferedLine: lines.append(f.partial); f.clearPartial()
+            default: break
+            }
+        }
+        offset += 100
+    }
+    #expect(lines == [Array("NEXT\r".utf8)])
+    #expect(f.overlongLines == 1)
+}
+
+@Test func framerGapInsideLiteralConsumesIt() {
+    var f = LineFramer()
+    f.setMode(.literal(10))
+    f.gap(4)
+    #expect(f.mode == .literal(6))
+    f.gap(100)
+    #expect(f.mode == .line)
+}
+
+@Test func gapMarksLaterLoginsAndResolvesPendingAsUnknown() {
+    let p = ProtocolRegistry.makeParser(for: .pop3)
+    for s in [S("+OK hi"), C("USER a"), S("+OK"), C("PASS pw-one")] { p.receive(s.bytes.span, from: s.side, time: 1) }
+    p.gap(100, from: .server, time: 2)
+    var found = p.takeFindings()
+    #expect(found.map(\.outcome) == [.unknown])
+    #expect(found.first?.afterGap == false)
+    for s in [C("USER b"), S("+OK"), C("PASS pw-two"), S("+OK")] { p.receive(s.bytes.span, from: s.side, time: 3) }
+    found = p.takeFindings()
+    #expect(found.map(\.outcome) == [.success])
+    #expect(found.first?.afterGap == true)
+}
+
+@Test func usernameIsBounded() {
+    let long = String(repeating: "u", count: 1000)
+    let p = ProtocolRegistry.makeParser(for: .imap)
+    for s in [C("a LOGIN \(long) pw"), S("a OK")] { p.receive(s.bytes.span, from: s.side, time: 1) }
+    let f = p.takeFindings()
+    #expect(f.first?.username?.count == Finding.maxUsernameBytes)
+    #expect(f.first?.usernameTruncated == true)
+}
+
+@Test func ntlmAuthenticateMessageNamesDomainAndUser() {
+    // A minimal NTLM type 3 message: domain "DOM", user "jack", ASCII (no unicode flag).
+    var m = [UInt8](repeating: 0, count: 64)
+    m.replaceSubrange(0..<8, with: Array("NTLMSSP\0".utf8))
+    m[8] = 3
+    let domain = Array("DOM".utf8), user = Array("jack".utf8)
+    func buffer(_ at: Int, _ len: Int, _ off: Int) { m[at] = UInt8(len); m[at + 2] = UInt8(len); m[at + 4] = UInt8(off) }
+    buffer(28, domain.count, 64)
+    buffer(36, user.count, 64 + domain.count)
+    m += domain + user
+    let blob = Array(b64(String(decoding: m, as: UTF8.self)).utf8)
+    let p = ProtocolRegistry.makeParser(for: .smtp)
+    let steps = [S("220 mx"), C("AUTH NTLM"), S("334 "), C("TlRMTVNTUAABAAAAB4IIAAAAAAAAAAAAAAAAAAAAAAA="),
+                 S("334 TlRMTVNTUAACAAAA"), Step(side: .client, bytes: blob + [13, 10]), S("235 ok")]
+    for s in steps { p.receive(s.bytes.span, from: s.side, time: 1) }
+    let f = p.takeFindings()
+    #expect(f.map(\.method) == ["AUTH NTLM"])
+    #expect(f.first.flatMap { $0.username.map { String(decoding: $0, as: UTF8.self) } } == #"DOM\jack"#)
+    #expect(f.first?.exposure == .hashed)
+}
