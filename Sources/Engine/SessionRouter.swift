@@ -57,11 +57,12 @@ struct SessionRouter: StreamHandler {
         }
     }
 
-    /// The greeting decides; without one (picked up mid-stream, or the client spoke first) only a
-    /// well-known mail port does, and only for flows whose start we did not see.
+    /// The greeting decides; without one (picked up mid-stream, greeting lost, or the client
+    /// spoke first) only a well-known mail port does. Client-first traffic on any other port
+    /// (Redis `AUTH`, a TLS ClientHello) never gets a parser.
     private func classify(info: FlowInfo, side: Side, bytes: Span<UInt8>) -> MailProtocol? {
         if side == .server, let proto = ProtocolRegistry.protocolForGreeting(bytes) { return proto }
-        guard info.midstream, mailPorts.contains(info.serverPort) else { return nil }
+        guard mailPorts.contains(info.serverPort) else { return nil }
         return ProtocolRegistry.protocolForPort(info.serverPort)
     }
 

@@ -1,0 +1,423 @@
+import Wire
+
+/// Per-slot flow state (the half-streams live in `FlowTable.halves`, two per slot).
+struct FlowEntry {
+    var info: FlowInfo
+    var hash: UInt64 = 0
+    /// Position in `FlowTable.active`.
+    var activePosition: Int32 = -1
+    var inUse = false
+    var hasClientISN = false
+    var clientISN: UInt32 = 0
+    /// Some segment carried payload (selects idle versus handshake timeout; allows reuse).
+    var carriedData = false
+    /// `stopBuffering` was called: deliver nothing more, keep tracking until the end.
+    var stopped = false
+}
+
+/// The bounded flow table and TCP stream reassembler.
+///
+/// Flows live in `maxFlows` preallocated slots; an open-addressing index (linear probing,
+/// backward-shift deletion, load at most 1/2) maps the canonical bidirectional key to a slot with
+/// a cheap multiply-xor hash of the inline fields. In-order payload is handed to the handler
+/// straight from the caller's frame; only data ahead of a hole is copied, into a per-direction
+/// list of runs bounded by `windowBytes`, `maxHoles` and the global `memoryBudget`. A hole
+/// becomes a gap when the peer ACKs past it (Suricata `CheckGap`), when a cap is hit (gopacket
+/// flushes the smallest sequence), or when the flow closes. All time is packet time.
+public struct FlowTable {
+    public let configuration: ReassemblyConfiguration
+    public internal(set) var stats = ReassemblyStats()
+
+    var flows: [FlowEntry]
+    /// Two per slot: `2 * slot` client to server, `2 * slot + 1` server to client.
+    var halves: [HalfStream]
+    /// Open-addressing index: slot number or -1.
+    var buckets: [Int32]
+    let bucketMask: Int
+    /// Free slots, popped from the end (slot 0 first).
+    var freeSlots: [Int32]
+    /// Slots in use, dense, for sweeps, eviction probes and `flushAll`.
+    var active: [Int32]
+    var nextFlowID: UInt64 = 1
+    var nextSweep: Int64 = .min
+    var evictionCursor = 0
+    var scratchSlots: [Int32] = []
+
+    static let sweepInterval: Int64 = 1_000_000_000
+
+    public init(configuration: ReassemblyConfiguration) {
+        var configuration = configuration
+        configuration.maxFlows = max(1, configuration.maxFlows)
+        configuration.windowBytes = max(0, configuration.windowBytes)
+        configuration.maxHoles = max(0, configuration.maxHoles)
+        configuration.memoryBudget = max(0, configuration.memoryBudget)
+        configuration.evictionProbe = max(1, configuration.evictionProbe)
+        self.configuration = configuration
+        let n = configuration.maxFlows
+        let placeholder = FlowInfo(id: 0, client: IPAddress(ipv4: 0), clientPort: 0, server: IPAddress(ipv4: 0),
+                                   serverPort: 0, vlans: VLANTags(), midstream: false,
+                                   firstSeen: .zero, lastSeen: .zero)
+        flows = Array(repeating: FlowEntry(info: placeholder), count: n)
+        halves = Array(repeating: HalfStream(), count: 2 * n)
+        var size = 16
+        while size < 2 * n { size <<= 1 }
+        buckets = Array(repeating: -1, count: size)
+        bucketMask = size - 1
+        freeSlots = (0..<Int32(n)).reversed()
+        active = []
+        active.reserveCapacity(n)
+    }
+
+    /// Flows currently tracked.
+    public var activeFlows: Int { active.count }
+
+    /// The flow in `slot`, if one is tracked there.
+    public func flowInfo(slot: Int) -> FlowInfo? {
+        guard slot >= 0 && slot < flows.count && flows[slot].inUse else { return nil }
+        return flows[slot].info
+    }
+
+    // MARK: - Packet path
+
+    /// Feeds one decoded TCP segment. `frame` is the whole frame the packet was decoded from; the
+    /// payload is `frame[packet.payloadStart..<packet.payloadEnd]`.
+    public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, frame: Span<UInt8>, time: Timestamp,
+                                                   handler: inout H) {
+        if time.nanoseconds >= nextSweep {
+            nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
+            sweep(time: time, handler: &handler)
+        }
+
+        var payloadStart = packet.payloadStart
+        var payloadEnd = packet.payloadEnd
+        if payloadStart < 0 || payloadEnd > frame.count || payloadStart > payloadEnd {
+            payloadStart = 0; payloadEnd = 0  // inconsistent offsets: use the header only
+        }
+        let hasPayload = payloadEnd > payloadStart
+        let flags = packet.flags
+        let syn = flags.contains(.syn), ack = flags.contains(.ack)
+        let rst = flags.contains(.rst), fin = flags.contains(.fin)
+
+        let hash = flowHash(packet)
+        var slot = lookup(packet, hash: hash)
+        var justCreated = false
+
+        if slot < 0 {
+            if rst {
+                stats.packetsWithoutFlow += 1
+                return
+            }
+            if syn {
+                slot = createFromSYN(packet, ack: ack, hash: hash, time: time, handler: &handler)
+            } else if hasPayload && configuration.midstream {
+                let server = midstreamServerIsDestination(packet)
+                slot = createFlow(client: server ? packet.source : packet.destination,
+                                  clientPort: server ? packet.sourcePort : packet.destinationPort,
+                                  server: server ? packet.destination : packet.source,
+                                  serverPort: server ? packet.destinationPort : packet.sourcePort,
+                                  vlans: packet.vlans, midstream: true, hash: hash, time: time, handler: &handler)
+            } else {
+                stats.packetsWithoutFlow += 1
+                return
+            }
+            justCreated = true
+        }
+
+        if time > flows[slot].info.lastSeen { flows[slot].info.lastSeen = time }  // captures may be unsorted
+        var direction = directionOf(packet, slot: slot)
+
+        if syn && !justCreated {
+            if !ack {
+                let entry = flows[slot]
+                let c2s = halves[2 * slot], s2c = halves[2 * slot + 1]
+                if entry.carriedData || c2s.ended || s2c.ended {
+                    let sameConnection = direction == .clientToServer
+                        && (entry.hasClientISN ? entry.clientISN == packet.sequence
+                                               : (c2s.baseKnown && c2s.baseSequence == packet.sequence &+ 1))
+                    if !sameConnection {
+                        closeFlow(slot: slot, reason: .reused, time: time, handler: &handler)
+                        slot = createFromSYN(packet, ack: false, hash: hash, time: time, handler: &handler)
+                        flows[slot].info.lastSeen = time
+                        direction = .clientToServer
+                    }
+                } else if direction == .clientToServer
+                            && (!entry.hasClientISN || entry.clientISN != packet.sequence) {
+                    // A new ISN before any data (or the SYN after its SYN-ACK): re-base.
+                    flows[slot].hasClientISN = true
+                    flows[slot].clientISN = packet.sequence
+                    halves[2 * slot].setBase(packet.sequence &+ 1)
+                }
+            } else if direction == .serverToClient && !flows[slot].carriedData {
+                let h = 2 * slot + 1
+                if !halves[h].baseKnown || halves[h].baseSequence != packet.sequence &+ 1 {
+                    halves[h].setBase(packet.sequence &+ 1)
+                }
+                if !halves[2 * slot].baseKnown { halves[2 * slot].setBase(packet.acknowledgment) }
+            }
+        }
+
+        if rst {
+            closeFlow(slot: slot, reason: .reset, time: time, handler: &handler)
+            return
+        }
+
+        let stopped = flows[slot].stopped
+        let h = 2 * slot + direction.index
+        let peer = 2 * slot + direction.reversed.index
+
+        // The ACK first: it acknowledges data the peer sent before this segment's payload.
+        if ack && !stopped {
+            halves[peer].notePeerAck(packet.acknowledgment)
+            if checkAckGap(slot: slot, half: peer, time: time, handler: &handler) { return }
+        }
+
+        if !hasPayload && !fin { return }
+        if hasPayload { flows[slot].carriedData = true }
+
+        if stopped {
+            if fin && !halves[h].ended {
+                halves[h].ended = true
+                let info = flows[slot].info
+                handler.streamEnded(slot: slot, info: info, direction: direction, time: time)
+                if halves[peer].ended { closeFlow(slot: slot, reason: .finished, time: time, handler: &handler) }
+            }
+            return
+        }
+
+        if halves[h].ended { return }
+        let sequence = syn ? packet.sequence &+ 1 : packet.sequence
+        if !halves[h].baseKnown { halves[h].setBase(sequence) }
+        let start = halves[h].offset(of: sequence)
+        let length = Int64(payloadEnd - payloadStart)
+
+        if fin && !halves[h].hasFin {
+            halves[h].hasFin = true
+            halves[h].finOffset = max(halves[h].next, start + length)
+        }
+        if hasPayload {
+            segment(slot: slot, half: h, start: start, frame: frame, range: payloadStart..<payloadEnd,
+                    time: time, handler: &handler)
+        }
+        if fin && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
+        _ = checkEnd(slot: slot, half: h, time: time, handler: &handler)
+    }
+
+    /// Stops delivery for a flow whose parser is done (TLS started): its buffers are freed now,
+    /// and it stays in the table until FIN, RST, idle or eviction so it is not picked up again.
+    public mutating func stopBuffering(slot: Int) {
+        guard slot >= 0 && slot < flows.count && flows[slot].inUse else { return }
+        flows[slot].stopped = true
+        release(half: 2 * slot)
+        release(half: 2 * slot + 1)
+    }
+
+    /// End of input: every flow is flushed (holes become gaps, buffered data is delivered), each
+    /// direction ends, and the flow closes with `.shutdown`, in creation order.
+    public mutating func flushAll<H: StreamHandler>(time: Timestamp, handler: inout H) {
+        var slots = active
+        slots.sort { flows[Int($0)].info.id < flows[Int($1)].info.id }
+        for slot in slots {
+            closeFlow(slot: Int(slot), reason: .shutdown, time: time, handler: &handler)
+        }
+    }
+
+    // MARK: - Flow life cycle
+
+    /// Flushes both directions (holes become gaps, buffered data is delivered, unless stopped),
+    /// ends them, reports `flowClosed` and frees the slot.
+    mutating func closeFlow<H: StreamHandler>(slot: Int, reason: CloseReason, time: Timestamp, handler: inout H) {
+        let stopped = flows[slot].stopped
+        for h in (2 * slot)...(2 * slot + 1) where !halves[h].ended {
+            if !stopped && halves[h].baseKnown {
+                while let run = halves[h].runs.first {
+                    declareGap(slot: slot, half: h, upTo: run.start, time: time, handler: &handler)
+                    deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+                }
+                if halves[h].hasFin {
+                    declareGap(slot: slot, half: h, upTo: halves[h].finOffset, time: time, handler: &handler)
+                }
+            }
+            release(half: h)
+            halves[h].ended = true
+            let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+            handler.streamEnded(slot: slot, info: flows[slot].info, direction: direction, time: time)
+        }
+        stats.flowsClosedByReason[reason] += 1
+        handler.flowClosed(slot: slot, info: flows[slot].info, reason: reason, time: time)
+        freeSlot(slot)
+    }
+
+    mutating func createFromSYN<H: StreamHandler>(_ packet: DecodedPacket, ack: Bool, hash: UInt64, time: Timestamp,
+                                                  handler: inout H) -> Int {
+        if !ack {
+            let slot = createFlow(client: packet.source, clientPort: packet.sourcePort,
+                                  server: packet.destination, serverPort: packet.destinationPort,
+                                  vlans: packet.vlans, midstream: false, hash: hash, time: time, handler: &handler)
+            flows[slot].hasClientISN = true
+            flows[slot].clientISN = packet.sequence
+            halves[2 * slot].setBase(packet.sequence &+ 1)
+            return slot
+        }
+        // The server's SYN-ACK seen first: its sender is the server, and its ACK is the client's ISN + 1.
+        let slot = createFlow(client: packet.destination, clientPort: packet.destinationPort,
+                              server: packet.source, serverPort: packet.sourcePort,
+                              vlans: packet.vlans, midstream: false, hash: hash, time: time, handler: &handler)
+        halves[2 * slot + 1].setBase(packet.sequence &+ 1)
+        halves[2 * slot].setBase(packet.acknowledgment)
+        return slot
+    }
+
+    /// Mid-stream roles: the endpoint on a service port is the server; if both or neither, the
+    /// lower port (the destination on a tie).
+    func midstreamServerIsDestination(_ packet: DecodedPacket) -> Bool {
+        let d = configuration.isServicePort(packet.destinationPort)
+        let s = configuration.isServicePort(packet.sourcePort)
+        if d != s { return d }
+        return packet.destinationPort <= packet.sourcePort
+    }
+
+    mutating func createFlow<H: StreamHandler>(client: IPAddress, clientPort: UInt16, server: IPAddress,
+                                               serverPort: UInt16, vlans: VLANTags, midstream: Bool, hash: UInt64,
+                                               time: Timestamp, handler: inout H) -> Int {
+        if freeSlots.isEmpty { evictOne(time: time, handler: &handler) }
+        let slot = Int(freeSlots.removeLast())
+        let info = FlowInfo(id: nextFlowID, client: client, clientPort: clientPort, server: server,
+                            serverPort: serverPort, vlans: vlans, midstream: midstream,
+                            firstSeen: time, lastSeen: time)
+        nextFlowID += 1
+        flows[slot] = FlowEntry(info: info, hash: hash, activePosition: Int32(active.count), inUse: true)
+        halves[2 * slot] = HalfStream()
+        halves[2 * slot + 1] = HalfStream()
+        active.append(Int32(slot))
+        var b = Int(truncatingIfNeeded: hash) & bucketMask
+        while buckets[b] >= 0 { b = (b + 1) & bucketMask }
+        buckets[b] = Int32(slot)
+        stats.flowsCreated += 1
+        if midstream { stats.flowsMidstream += 1 }
+        handler.flowStarted(slot: slot, info: info)
+        return slot
+    }
+
+    mutating func freeSlot(_ slot: Int) {
+        // Index: find the slot's bucket, then backward-shift the rest of its cluster.
+        var i = Int(truncatingIfNeeded: flows[slot].hash) & bucketMask
+        while buckets[i] != Int32(slot) { i = (i + 1) & bucketMask }
+        var j = i
+        while true {
+            j = (j + 1) & bucketMask
+            let occupant = buckets[j]
+            if occupant < 0 { break }
+            let home = Int(truncatingIfNeeded: flows[Int(occupant)].hash) & bucketMask
+            // Move the occupant into the hole unless its home lies cyclically in (i, j].
+            let inRange = i <= j ? (home > i && home <= j) : (home > i || home <= j)
+            if !inRange {
+                buckets[i] = occupant
+                i = j
+            }
+        }
+        buckets[i] = -1
+
+        let position = Int(flows[slot].activePosition)
+        let moved = active.removeLast()
+        if Int(moved) != slot {
+            active[position] = moved
+            flows[Int(moved)].activePosition = Int32(position)
+        }
+        flows[slot].inUse = false
+        flows[slot].activePosition = -1
+        halves[2 * slot] = HalfStream()
+        halves[2 * slot + 1] = HalfStream()
+        freeSlots.append(Int32(slot))
+    }
+
+    /// The table is full: close one flow. A bounded probe of the active list prefers a flow whose
+    /// parser stopped or that is half closed, else the least recently seen.
+    mutating func evictOne<H: StreamHandler>(time: Timestamp, handler: inout H) {
+        guard !active.isEmpty else { return }
+        let probe = min(configuration.evictionProbe, active.count)
+        var victim = -1
+        var oldest = Int64.max
+        for k in 0..<probe {
+            let slot = Int(active[(evictionCursor + k) % active.count])
+            if flows[slot].stopped || halves[2 * slot].ended || halves[2 * slot + 1].ended {
+                victim = slot
+                break
+            }
+            if flows[slot].info.lastSeen.nanoseconds < oldest {
+                oldest = flows[slot].info.lastSeen.nanoseconds
+                victim = slot
+            }
+        }
+        evictionCursor = (evictionCursor + probe) % max(1, active.count)
+        closeFlow(slot: victim, reason: .evicted, time: time, handler: &handler)
+    }
+
+    /// Closes flows idle longer than their timeout, in creation order.
+    mutating func sweep<H: StreamHandler>(time: Timestamp, handler: inout H) {
+        scratchSlots.removeAll(keepingCapacity: true)
+        for slot in active {
+            let entry = flows[Int(slot)]
+            let limit = entry.carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
+            if time.nanoseconds &- entry.info.lastSeen.nanoseconds > limit { scratchSlots.append(slot) }
+        }
+        guard !scratchSlots.isEmpty else { return }
+        var expired = scratchSlots
+        expired.sort { flows[Int($0)].info.id < flows[Int($1)].info.id }
+        for slot in expired {
+            closeFlow(slot: Int(slot), reason: .idle, time: time, handler: &handler)
+        }
+    }
+
+    // MARK: - Keys
+
+    @inline(__always) func directionOf(_ packet: DecodedPacket, slot: Int) -> Direction {
+        let info = flows[slot].info
+        return packet.source == info.client && packet.sourcePort == info.clientPort
+            && packet.destination == info.server && packet.destinationPort == info.serverPort
+            ? .clientToServer : .serverToClient
+    }
+
+    @inline(__always) func matches(_ packet: DecodedPacket, slot: Int) -> Bool {
+        let info = flows[slot].info
+        if configuration.vlansInFlowKey && packet.vlans != info.vlans { return false }
+        if packet.sourcePort == info.clientPort && packet.destinationPort == info.serverPort
+            && packet.source == info.client && packet.destination == info.server { return true }
+        return packet.sourcePort == info.serverPort && packet.destinationPort == info.clientPort
+            && packet.source == info.server && packet.destination == info.client
+    }
+
+    @inline(__always) func lookup(_ packet: DecodedPacket, hash: UInt64) -> Int {
+        var b = Int(truncatingIfNeeded: hash) & bucketMask
+        while true {
+            let slot = buckets[b]
+            if slot < 0 { return -1 }
+            if flows[Int(slot)].hash == hash && matches(packet, slot: Int(slot)) { return Int(slot) }
+            b = (b + 1) & bucketMask
+        }
+    }
+
+    /// Symmetric hash: the two endpoints are put in a canonical order, then the inline fields are
+    /// mixed with multiply-xor steps and a murmur3 finalizer.
+    @inline(__always) func flowHash(_ packet: DecodedPacket) -> UInt64 {
+        let a = packet.source, b = packet.destination
+        let ap = packet.sourcePort, bp = packet.destinationPort
+        let aFirst = (a.high, a.low, ap) < (b.high, b.low, bp)
+        let lo = aFirst ? a : b, hi = aFirst ? b : a
+        let loPort = aFirst ? ap : bp, hiPort = aFirst ? bp : ap
+        var vlanWord: UInt64 = 0
+        if configuration.vlansInFlowKey {
+            vlanWord = UInt64(packet.vlans.count) << 32 | UInt64(packet.vlans.outer) << 16 | UInt64(packet.vlans.inner)
+        }
+        let portWord = UInt64(loPort) << 16 | UInt64(hiPort) | (lo.isIPv6 ? 1 << 40 : 0) | vlanWord << 41
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        @inline(__always) func mix(_ w: UInt64) {
+            h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+        }
+        mix(lo.high); mix(lo.low); mix(hi.high); mix(hi.low); mix(portWord)
+        h ^= h >> 33
+        h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return h
+    }
+}

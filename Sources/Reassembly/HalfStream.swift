@@ -1,0 +1,73 @@
+import Wire
+
+/// One contiguous run of out-of-order bytes, copied out of the frames that carried it.
+/// Runs in a half-stream are sorted, disjoint and never adjacent (adjacent runs are merged), so
+/// every run is preceded by exactly one hole: the run count is the hole count (smoltcp's contigs).
+struct BufferedRun {
+    var start: Int64
+    var bytes: [UInt8]
+    var end: Int64 { start + Int64(bytes.count) }
+}
+
+/// One direction of a TCP connection: where the in-order stream stands, the out-of-order runs
+/// waiting for a hole to fill, the FIN position, and the highest ACK the peer sent for it.
+///
+/// Sequence numbers are used only to find a segment's 64-bit stream offset (Suricata's
+/// `STREAM_BASE_OFFSET`): the signed 32-bit wrapping difference from the next expected sequence
+/// number (smoltcp `SeqNumber`) is added to the next expected offset, so a stream survives any
+/// number of wraps past 2^32 as long as segments land within 2^31 bytes of `next`.
+struct HalfStream {
+    /// The sequence number of stream offset 0 is known (from a SYN, a SYN-ACK's ACK, or the first
+    /// segment seen mid-stream).
+    var baseKnown = false
+    /// Sequence number of stream offset 0 (ISN + 1 for a SYN).
+    var baseSequence: UInt32 = 0
+    /// Next expected stream offset: everything before it was delivered or declared a gap.
+    var next: Int64 = 0
+    var hasFin = false
+    /// Stream offset of the FIN (the byte after the last data byte).
+    var finOffset: Int64 = 0
+    /// `streamEnded` was reported.
+    var ended = false
+    /// Highest acknowledgment number the peer sent (in this direction's sequence space).
+    var hasPeerAck = false
+    var peerAck: UInt32 = 0
+    /// Out-of-order runs beyond `next`, sorted; at most `maxHoles`.
+    var runs: [BufferedRun] = []
+    /// Bytes held in `runs`, charged to the global memory budget.
+    var buffered = 0
+
+    @inline(__always) var nextSequence: UInt32 { baseSequence &+ UInt32(truncatingIfNeeded: next) }
+
+    @inline(__always) mutating func setBase(_ sequence: UInt32) {
+        baseKnown = true
+        baseSequence = sequence
+        next = 0
+    }
+
+    /// Stream offset of a sequence number, by the signed wrapping distance from `next`.
+    @inline(__always) func offset(of sequence: UInt32) -> Int64 {
+        next + Int64(Int32(bitPattern: sequence &- nextSequence))
+    }
+
+    @inline(__always) mutating func notePeerAck(_ ack: UInt32) {
+        if !hasPeerAck || Int32(bitPattern: ack &- peerAck) > 0 {
+            peerAck = ack
+            hasPeerAck = true
+        }
+    }
+
+    /// The peer's highest ACK as a stream offset, when both it and the base are known.
+    @inline(__always) var peerAckOffset: Int64? {
+        guard baseKnown && hasPeerAck else { return nil }
+        return offset(of: peerAck)
+    }
+}
+
+/// Copies `frame[range]` onto the end of `bytes`. The range was validated by the caller and
+/// `extracting` checks it again, so no unchecked load touches packet bytes.
+@inline(__always)
+func appendBytes(_ bytes: inout [UInt8], from frame: Span<UInt8>, _ range: Range<Int>) {
+    guard !range.isEmpty else { return }
+    frame.extracting(range).withUnsafeBufferPointer { bytes.append(contentsOf: $0) }
+}

@@ -1,0 +1,269 @@
+import Wire
+
+// Per-direction stream reassembly: sequence offsets, in-order delivery from the frame, the
+// out-of-order store (sorted, merged runs: one run per hole), gaps and FIN.
+extension FlowTable {
+    // MARK: - Segments
+
+    /// Handles `length` payload bytes at stream offset `start` of half `h`.
+    mutating func segment<H: StreamHandler>(slot: Int, half h: Int, start: Int64, frame: Span<UInt8>,
+                                            range: Range<Int>, time: Timestamp, handler: inout H) {
+        var s = start
+        var e = start + Int64(range.count)
+        var frameStart = range.lowerBound
+        let origin = range.lowerBound - Int(truncatingIfNeeded: start)  // frame index of offset 0
+        if halves[h].hasFin && e > halves[h].finOffset {
+            e = max(s, halves[h].finOffset)  // data past the FIN is ignored
+        }
+        if e <= s { return }
+        var countedOutOfOrder = false
+
+        while true {
+            let next = halves[h].next
+            if e <= next {
+                stats.retransmittedSegments += 1
+                stats.retransmittedBytes &+= UInt64(e - s)
+                return
+            }
+            if s < next {
+                stats.retransmittedSegments += 1
+                stats.retransmittedBytes &+= UInt64(next - s)
+                s = next
+                frameStart = origin + Int(truncatingIfNeeded: s)
+            }
+            if s == next {
+                deliverInOrder(slot: slot, half: h, start: s, end: e, frameStart: frameStart, frame: frame,
+                               time: time, handler: &handler)
+                return
+            }
+
+            // Ahead of a hole.
+            if !countedOutOfOrder { stats.outOfOrderSegments += 1; countedOutOfOrder = true }
+            let firstRun = halves[h].runs.first?.start ?? s
+            if let ack = halves[h].peerAckOffset, ack > next {
+                declareGap(slot: slot, half: h, upTo: min(ack, s, firstRun), time: time, handler: &handler)
+                deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
+                continue
+            }
+            if e - next > Int64(configuration.windowBytes) {
+                stats.windowOverflows += 1
+            } else {
+                let plan = planInsert(half: h, start: s, end: e)
+                if plan.runsAfter > configuration.maxHoles {
+                    stats.holeLimitHits += 1
+                } else if plan.newBytes > configuration.memoryBudget - stats.bufferedBytes {
+                    stats.memoryBudgetHits += 1
+                } else {
+                    insert(half: h, plan: plan, start: s, end: e, frameStart: frameStart, frame: frame)
+                    return
+                }
+            }
+            // A cap was hit: the earliest hole becomes a gap and delivery goes on from there.
+            declareGap(slot: slot, half: h, upTo: min(s, firstRun), time: time, handler: &handler)
+            deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
+        }
+    }
+
+    /// Delivers `[start, end)` (with `start == next`) from the frame, except where buffered runs
+    /// already hold those offsets: the first copy wins, and differing bytes are counted.
+    mutating func deliverInOrder<H: StreamHandler>(slot: Int, half h: Int, start: Int64, end: Int64,
+                                                   frameStart: Int, frame: Span<UInt8>, time: Timestamp,
+                                                   handler: inout H) {
+        let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+        let info = flows[slot].info
+        var current = start
+        var countedOverlap = false
+        @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - start) }
+
+        while let run = halves[h].runs.first, run.start < end {
+            if run.start > current {
+                halves[h].next = run.start
+                handler.streamData(slot: slot, info: info, direction: direction,
+                                   bytes: frame.extracting(frameIndex(current)..<frameIndex(run.start)), time: time)
+            }
+            let overlapEnd = min(end, run.end)
+            if !countedOverlap { stats.retransmittedSegments += 1; countedOverlap = true }
+            stats.retransmittedBytes &+= UInt64(overlapEnd - run.start)
+            var differing: UInt64 = 0
+            var offset = run.start
+            while offset < overlapEnd {
+                if run.bytes[Int(offset - run.start)] != frame[frameIndex(offset)] { differing &+= 1 }
+                offset += 1
+            }
+            stats.overlapConflictBytes &+= differing
+            deliverFirstRun(slot: slot, half: h, info: info, time: time, handler: &handler)
+            current = run.end
+        }
+        if current < end {
+            halves[h].next = end
+            handler.streamData(slot: slot, info: info, direction: direction,
+                               bytes: frame.extracting(frameIndex(current)..<frameIndex(end)), time: time)
+        }
+        deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
+    }
+
+    /// Removes the first buffered run, returns its bytes to the budget and delivers it.
+    mutating func deliverFirstRun<H: StreamHandler>(slot: Int, half h: Int, info: FlowInfo, time: Timestamp,
+                                                    handler: inout H) {
+        let run = halves[h].runs.removeFirst()
+        halves[h].buffered -= run.bytes.count
+        stats.bufferedBytes -= run.bytes.count
+        halves[h].next = run.end
+        let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+        handler.streamData(slot: slot, info: info, direction: direction, bytes: run.bytes.span, time: time)
+    }
+
+    /// Delivers buffered runs that now start at `next`.
+    mutating func deliverContiguous<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) {
+        while let run = halves[h].runs.first, run.start <= halves[h].next {
+            deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+        }
+    }
+
+    /// Reports `[next, end)` as missing and moves `next` to `end`.
+    mutating func declareGap<H: StreamHandler>(slot: Int, half h: Int, upTo end: Int64, time: Timestamp,
+                                               handler: inout H) {
+        let next = halves[h].next
+        guard end > next else { return }
+        let length = UInt64(end - next)
+        halves[h].next = end
+        stats.gaps += 1
+        stats.gapBytes &+= length
+        let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+        handler.streamGap(slot: slot, info: flows[slot].info, direction: direction, length: length, time: time)
+    }
+
+    /// Suricata's `CheckGap`: the peer acknowledged bytes of half `h` that were never seen, and
+    /// something (buffered data or the FIN) waits beyond them. Returns true if the flow closed.
+    mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
+        while !halves[h].ended, let ack = halves[h].peerAckOffset, ack > halves[h].next {
+            let target: Int64
+            if let run = halves[h].runs.first {
+                target = min(ack, run.start)
+            } else if halves[h].hasFin && halves[h].finOffset > halves[h].next {
+                target = min(ack, halves[h].finOffset)
+            } else {
+                break
+            }
+            declareGap(slot: slot, half: h, upTo: target, time: time, handler: &handler)
+            deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
+            if checkEnd(slot: slot, half: h, time: time, handler: &handler) { return true }
+            // If the ACK stopped inside the hole, `next == ack` now and the loop ends: the rest
+            // of the hole was not acknowledged and may still arrive.
+        }
+        return false
+    }
+
+    /// Ends half `h` if its stream reached the FIN; closes the flow when both halves ended.
+    /// Returns true if the flow closed.
+    mutating func checkEnd<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
+        if !halves[h].ended && halves[h].hasFin && halves[h].next >= halves[h].finOffset {
+            halves[h].ended = true
+            release(half: h)
+            let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+            handler.streamEnded(slot: slot, info: flows[slot].info, direction: direction, time: time)
+        }
+        if halves[2 * slot].ended && halves[2 * slot + 1].ended {
+            closeFlow(slot: slot, reason: .finished, time: time, handler: &handler)
+            return true
+        }
+        return false
+    }
+
+    // MARK: - Out-of-order store
+
+    struct InsertPlan {
+        /// Runs `first...last` touch (overlap or abut) the new bytes; `first > last` if none.
+        var first: Int
+        var last: Int
+        var newBytes: Int
+        /// Bytes of the segment already buffered (retransmitted; the buffered copy is kept).
+        var overlap: Int
+        var runsAfter: Int
+    }
+
+    func planInsert(half h: Int, start s: Int64, end e: Int64) -> InsertPlan {
+        let runs = halves[h].runs
+        var first = runs.count
+        for i in runs.indices where runs[i].end >= s { first = i; break }
+        var last = first - 1
+        var overlap: Int64 = 0
+        var i = first
+        while i < runs.count && runs[i].start <= e {
+            overlap += max(0, min(e, runs[i].end) - max(s, runs[i].start))
+            last = i
+            i += 1
+        }
+        let touching = last >= first ? last - first + 1 : 0
+        return InsertPlan(first: first, last: last, newBytes: Int(e - s - overlap), overlap: Int(overlap),
+                          runsAfter: runs.count - touching + 1)
+    }
+
+    /// Copies the bytes of `[s, e)` not yet buffered and merges the touching runs into one.
+    mutating func insert(half h: Int, plan: InsertPlan, start s: Int64, end e: Int64, frameStart: Int,
+                         frame: Span<UInt8>) {
+        @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - s) }
+        if plan.first > plan.last {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(e - s))
+            appendBytes(&bytes, from: frame, frameIndex(s)..<frameIndex(e))
+            halves[h].runs.insert(BufferedRun(start: s, bytes: bytes), at: plan.first)
+        } else {
+            var bytes: [UInt8] = []
+            var runStart: Int64
+            var current: Int64
+            var k = plan.first
+            let firstRun = halves[h].runs[plan.first]
+            if s < firstRun.start {
+                runStart = s
+                current = s
+            } else {
+                swap(&bytes, &halves[h].runs[plan.first].bytes)  // extend the first run in place
+                runStart = firstRun.start
+                current = firstRun.end
+                compare(frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
+                k += 1
+            }
+            while k <= plan.last {
+                let run = halves[h].runs[k]
+                appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(run.start))
+                compare(frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes, at: run.start)
+                bytes.append(contentsOf: run.bytes)
+                current = run.end
+                k += 1
+            }
+            if current < e { appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(e)) }
+            halves[h].runs[plan.first] = BufferedRun(start: runStart, bytes: bytes)
+            if plan.last > plan.first { halves[h].runs.removeSubrange((plan.first + 1)...plan.last) }
+        }
+        if plan.overlap > 0 {
+            stats.retransmittedSegments += 1
+            stats.retransmittedBytes &+= UInt64(plan.overlap)
+        }
+        halves[h].buffered += plan.newBytes
+        stats.bufferedBytes += plan.newBytes
+        stats.peakBufferedBytes = max(stats.peakBufferedBytes, stats.bufferedBytes)
+    }
+
+    /// Counts overlap between new bytes `[start, end)` (in the frame) and a buffered run: the run's
+    /// copy is kept; differing bytes are conflicts.
+    mutating func compare(frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64,
+                          with run: [UInt8], at runStart: Int64) {
+        let lo = max(start, runStart), hi = min(end, runStart + Int64(run.count))
+        guard hi > lo else { return }
+        var differing: UInt64 = 0
+        var offset = lo
+        while offset < hi {
+            if run[Int(offset - runStart)] != frame[frameStart + Int(offset - start)] { differing &+= 1 }
+            offset += 1
+        }
+        stats.overlapConflictBytes &+= differing
+    }
+
+    /// Frees half `h`'s buffered runs and returns their bytes to the budget.
+    mutating func release(half h: Int) {
+        stats.bufferedBytes -= halves[h].buffered
+        halves[h].buffered = 0
+        halves[h].runs = []
+    }
+}

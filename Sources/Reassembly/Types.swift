@@ -1,0 +1,158 @@
+import Wire
+
+/// Which way a byte travelled, relative to the roles the flow table assigned.
+public enum Direction: Sendable, Equatable, Hashable {
+    case clientToServer, serverToClient
+
+    /// The opposite direction.
+    @inlinable public var reversed: Direction {
+        self == .clientToServer ? .serverToClient : .clientToServer
+    }
+
+    @inlinable var index: Int { self == .clientToServer ? 0 : 1 }
+}
+
+/// What the flow table knows about one TCP connection. Copied by value into every callback.
+public struct FlowInfo: Sendable {
+    /// 1, 2, 3... in creation order, so a replay always numbers flows the same way.
+    public var id: UInt64
+    public var client: IPAddress
+    public var clientPort: UInt16
+    public var server: IPAddress
+    public var serverPort: UInt16
+    public var vlans: VLANTags
+    /// True when the capture started after the handshake and the roles were guessed from ports.
+    public var midstream: Bool
+    public var firstSeen: Timestamp
+    public var lastSeen: Timestamp
+
+    public init(id: UInt64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16,
+                vlans: VLANTags, midstream: Bool, firstSeen: Timestamp, lastSeen: Timestamp) {
+        self.id = id; self.client = client; self.clientPort = clientPort
+        self.server = server; self.serverPort = serverPort; self.vlans = vlans
+        self.midstream = midstream; self.firstSeen = firstSeen; self.lastSeen = lastSeen
+    }
+}
+
+/// Why a flow left the table.
+public enum CloseReason: String, Sendable, CaseIterable {
+    /// Both directions reached their FIN in order.
+    case finished
+    /// A RST was seen.
+    case reset
+    /// No packet for `idleTimeout` (or `handshakeTimeout` before any payload), by packet time.
+    case idle
+    /// The table was full and this flow made room for a new one.
+    case evicted
+    /// A new SYN with a different ISN arrived on the same 5-tuple after the old connection carried data.
+    case reused
+    /// End of input (`flushAll`).
+    case shutdown
+}
+
+/// Bounds and policy for the flow table. Defaults follow DESIGN.md ("Defaults worth knowing").
+public struct ReassemblyConfiguration: Sendable {
+    /// Flow slots, preallocated. Creating a flow when all are used evicts one.
+    public var maxFlows = 65_536
+    /// Nanoseconds of packet time without a packet before a flow that carried payload is closed.
+    public var idleTimeout: Int64 = 300 * 1_000_000_000
+    /// Nanoseconds of packet time before a flow that never carried payload is closed.
+    public var handshakeTimeout: Int64 = 30 * 1_000_000_000
+    /// Per-direction out-of-order window: buffered data must end within `next + windowBytes`.
+    public var windowBytes = 65_536
+    /// Most holes (separate buffered runs) per direction, as smoltcp's fixed contig array.
+    public var maxHoles = 16
+    /// Global cap on buffered out-of-order bytes across all flows (Suricata `stream.memcap`).
+    public var memoryBudget = 64 * 1024 * 1024
+    /// Pick up connections whose handshake was not captured.
+    public var midstream = true
+    /// Role hint for mid-stream pickup: the endpoint whose port satisfies this is the server.
+    public var isServicePort: @Sendable (UInt16) -> Bool = { _ in false }
+    /// Include the VLAN tags in the flow key (Suricata's `vlan.use-for-tracking`, on by default
+    /// there too). Turn off where the two directions of a connection carry different tags.
+    public var vlansInFlowKey = true
+    /// How many slots the evictor inspects when the table is full.
+    public var evictionProbe = 16
+
+    public init() {}
+}
+
+/// The consumer of reassembled streams. `slot` is stable for the life of a flow and lies in
+/// `0..<maxFlows`, so per-flow state can live in an array indexed by slot.
+///
+/// Callbacks run inside `FlowTable.process`/`flushAll`; they cannot call back into the table. A
+/// handler that wants `stopBuffering` records the slot and calls it after `process` returns (and
+/// ignores any data delivered for that slot in the meantime).
+public protocol StreamHandler {
+    mutating func flowStarted(slot: Int, info: FlowInfo)
+    /// In-order bytes. The span is only valid during the call (it usually points into the frame).
+    mutating func streamData(slot: Int, info: FlowInfo, direction: Direction, bytes: Span<UInt8>, time: Timestamp)
+    /// `length` bytes of this direction were never seen; the next data follows them.
+    mutating func streamGap(slot: Int, info: FlowInfo, direction: Direction, length: UInt64, time: Timestamp)
+    /// FIN reached in order, RST, or the flow is being closed for another reason.
+    mutating func streamEnded(slot: Int, info: FlowInfo, direction: Direction, time: Timestamp)
+    /// The slot is reused after this returns.
+    mutating func flowClosed(slot: Int, info: FlowInfo, reason: CloseReason, time: Timestamp)
+}
+
+/// Flows closed, by reason.
+public struct FlowCloseCounts: Sendable, Equatable {
+    public var finished = 0
+    public var reset = 0
+    public var idle = 0
+    public var evicted = 0
+    public var reused = 0
+    public var shutdown = 0
+
+    public init() {}
+
+    public subscript(reason: CloseReason) -> Int {
+        get {
+            switch reason {
+            case .finished: return finished
+            case .reset: return reset
+            case .idle: return idle
+            case .evicted: return evicted
+            case .reused: return reused
+            case .shutdown: return shutdown
+            }
+        }
+        set {
+            switch reason {
+            case .finished: finished = newValue
+            case .reset: reset = newValue
+            case .idle: idle = newValue
+            case .evicted: evicted = newValue
+            case .reused: reused = newValue
+            case .shutdown: shutdown = newValue
+            }
+        }
+    }
+
+    public var total: Int { finished + reset + idle + evicted + reused + shutdown }
+}
+
+/// Counters kept by the flow table.
+public struct ReassemblyStats: Sendable, Equatable {
+    public var flowsCreated = 0
+    public var flowsMidstream = 0
+    public var flowsClosedByReason = FlowCloseCounts()
+    /// Packets that matched no flow and could not start one (pure ACK/FIN/RST, or data with
+    /// mid-stream pickup off).
+    public var packetsWithoutFlow = 0
+    /// Segments that carried at least one byte already delivered or already buffered.
+    public var retransmittedSegments = 0
+    public var retransmittedBytes: UInt64 = 0
+    /// Overlapping bytes that differ from the first copy (which is the one kept).
+    public var overlapConflictBytes: UInt64 = 0
+    public var outOfOrderSegments = 0
+    public var gaps = 0
+    public var gapBytes: UInt64 = 0
+    public var windowOverflows = 0
+    public var holeLimitHits = 0
+    public var memoryBudgetHits = 0
+    public var peakBufferedBytes = 0
+    public var bufferedBytes = 0
+
+    public init() {}
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+/// The package root, found from this file's path (Tests/EndToEndTests/Support.swift).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// The built command-line binary. `scripts/test` builds it before running the tests; the release
+/// build is preferred because the corpus scorer is specified against it.
+func plainsightBinary(preferRelease: Bool = false) -> String? {
+    let candidates = preferRelease
+        ? [".build/release/plainsight", ".build/debug/plainsight"]
+        : [".build/debug/plainsight", ".build/release/plainsight"]
+    return candidates.map { packageRoot.appendingPathComponent($0).path }
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+struct RunResult {
+    var status: Int32
+    var stdout: Data
+    var stderr: Data
+    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+/// Runs a program to completion with a time bound; output goes through files so a chatty child
+/// cannot fill a pipe and hang.
+func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) throws -> RunResult {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+    FileManager.default.createFile(atPath: out.path, contents: nil)
+    FileManager.default.createFile(atPath: err.path, contents: nil)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    p.currentDirectoryURL = packageRoot
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = try FileHandle(forWritingTo: out)
+    p.standardError = try FileHandle(forWritingTo: err)
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if p.isRunning { p.terminate(); p.waitUntilExit(); Issue.record("\(path) \(args) timed out") }
+    return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: out), stderr: try Data(contentsOf: err))
+}
+
+/// Every encoding of a secret that an output must never contain (the scorer's list, plus SASL
+/// blobs with the usernames of the scenario).
+func secretForms(_ secret: String, usernames: [String]) -> [String] {
+    func b64(_ s: String) -> String {
+        let d = Data(s.utf8).base64EncodedString()
+        return String(d.prefix { $0 != "=" })
+    }
+    var forms = [secret, b64(secret), Data(secret.utf8).map { String(format: "%02x", $0) }.joined()]
+    for u in usernames + [""] {
+        forms += [b64("\0\(u)\0\(secret)"), b64("\(u)\0\(u)\0\(secret)"), b64("\(u)\0\(secret)")]
+    }
+    if let escaped = try? JSONEncoder().encode(secret), let s = String(data: escaped, encoding: .utf8) {
+        forms.append(String(s.dropFirst().dropLast()))
+    }
+    return forms.filter { $0.count >= 4 }
+}
