@@ -1,0 +1,158 @@
+import MailAuth
+import Wire
+
+// Alert text, in the two forms the sinks write. Each appends to a caller-owned byte buffer so a
+// sink renders straight into its output buffer: the only allocations per alert are the address
+// strings and (for `mask`/`hash`) the policy's result.
+
+/// Renders alerts and the stats event. Value type, cheap to copy.
+public struct AlertRenderer: Sendable {
+    public var userPolicy: UserPolicy
+
+    public init(userPolicy: UserPolicy = .mask) { self.userPolicy = userPolicy }
+
+    // MARK: JSON (DESIGN.md alert schema; keys in this fixed order, compact, no newline)
+
+    /// Appends one `cleartext_auth` event as a compact JSON object (no trailing newline).
+    public func appendJSON(_ alert: Alert, to out: inout [UInt8]) {
+        let finding = alert.finding
+        out.append(contentsOf: #"{"timestamp":""#.utf8)
+        alert.timestamp.appendRFC3339(to: &out)
+        out.append(contentsOf: #"","event_type":"cleartext_auth","flow_id":"#.utf8)
+        appendDecimal(alert.flowID, to: &out)
+        out.append(contentsOf: #","src_ip":""#.utf8)
+        out.append(contentsOf: alert.client.description.utf8)
+        out.append(contentsOf: #"","src_port":"#.utf8)
+        appendDecimal(UInt64(alert.clientPort), to: &out)
+        out.append(contentsOf: #","dest_ip":""#.utf8)
+        out.append(contentsOf: alert.server.description.utf8)
+        out.append(contentsOf: #"","dest_port":"#.utf8)
+        appendDecimal(UInt64(alert.serverPort), to: &out)
+        // `vlan` is left out entirely for untagged traffic (as Suricata's EVE does), rather than
+        // written as an empty array; tagged traffic lists the ids outer first.
+        if alert.vlans.count > 0 {
+            out.append(contentsOf: #","vlan":["#.utf8)
+            appendDecimal(UInt64(alert.vlans.outer), to: &out)
+            if alert.vlans.count > 1 {
+                out.append(0x2C)
+                appendDecimal(UInt64(alert.vlans.inner), to: &out)
+            }
+            out.append(0x5D)
+        }
+        out.append(contentsOf: #","proto":"TCP","app_proto":""#.utf8)
+        out.append(contentsOf: finding.proto.rawValue.utf8)
+        out.append(contentsOf: #"","auth":{"method":""#.utf8)
+        OutputEscaping.append(finding.method.utf8, to: &out)
+        out.append(contentsOf: #"","exposure":""#.utf8)
+        out.append(contentsOf: finding.exposure.rawValue.utf8)
+        out.append(0x22)
+        if let name = finding.username, let shown = userPolicy.apply(to: name) {
+            out.append(contentsOf: #","username":""#.utf8)
+            OutputEscaping.append(shown, to: &out)
+            out.append(0x22)
+        }
+        out.append(contentsOf: #","secret":"redacted","outcome":""#.utf8)
+        out.append(contentsOf: finding.outcome.rawValue.utf8)
+        out.append(contentsOf: #"","starttls":""#.utf8)
+        out.append(contentsOf: finding.starttls.rawValue.utf8)
+        out.append(contentsOf: #"","after_gap":"#.utf8)
+        out.append(contentsOf: (finding.afterGap ? "true" : "false").utf8)
+        out.append(contentsOf: #","midstream":"#.utf8)
+        out.append(contentsOf: (alert.midstream ? "true" : "false").utf8)
+        out.append(contentsOf: "}}".utf8)
+    }
+
+    /// The JSON object for one alert, without a newline.
+    public func json(_ alert: Alert) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        appendJSON(alert, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the end-of-run `stats` event (no trailing newline).
+    public static func appendStatsJSON(_ fields: [StatField], time: Timestamp, to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"timestamp":""#.utf8)
+        time.appendRFC3339(to: &out)
+        out.append(contentsOf: #"","event_type":"stats","stats":"#.utf8)
+        appendObject(fields, to: &out)
+        out.append(0x7D)
+    }
+
+    public static func statsJSON(_ fields: [StatField], time: Timestamp) -> String {
+        var out: [UInt8] = []
+        appendStatsJSON(fields, time: time, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendObject(_ fields: [StatField], to out: inout [UInt8]) {
+        out.append(0x7B)
+        for (index, field) in fields.enumerated() {
+            if index > 0 { out.append(0x2C) }
+            out.append(0x22)
+            OutputEscaping.append(field.name.utf8, to: &out)
+            out.append(contentsOf: #"":"#.utf8)
+            switch field.value {
+            case .count(let value): appendDecimal(value, to: &out)
+            case .object(let inner): appendObject(inner, to: &out)
+            }
+        }
+        out.append(0x7D)
+    }
+
+    // MARK: Text (one line per alert, for people)
+
+    /// Appends one human-readable line (no trailing newline):
+    /// `2026-01-04T10:00:00.123456Z imap LOGIN cleartext user=a***e 198.51.100.7:51234 ->
+    /// 192.0.2.10:143 outcome=success starttls=not_offered [after-gap] [midstream]`.
+    /// IPv6 addresses are bracketed; `vlan=100` or `vlan=100,200` follows the endpoints for tagged
+    /// traffic; `user=` is left out when the policy omits it or the exchange named no user.
+    public func appendText(_ alert: Alert, to out: inout [UInt8]) {
+        let finding = alert.finding
+        alert.timestamp.appendRFC3339(to: &out)
+        out.append(0x20)
+        out.append(contentsOf: finding.proto.rawValue.utf8)
+        out.append(0x20)
+        OutputEscaping.append(finding.method.utf8, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: finding.exposure.rawValue.utf8)
+        if let name = finding.username, let shown = userPolicy.apply(to: name) {
+            out.append(contentsOf: " user=".utf8)
+            OutputEscaping.append(shown, to: &out)
+        }
+        out.append(0x20)
+        Self.appendEndpoint(alert.client, alert.clientPort, to: &out)
+        out.append(contentsOf: " -> ".utf8)
+        Self.appendEndpoint(alert.server, alert.serverPort, to: &out)
+        if alert.vlans.count > 0 {
+            out.append(contentsOf: " vlan=".utf8)
+            appendDecimal(UInt64(alert.vlans.outer), to: &out)
+            if alert.vlans.count > 1 {
+                out.append(0x2C)
+                appendDecimal(UInt64(alert.vlans.inner), to: &out)
+            }
+        }
+        out.append(contentsOf: " outcome=".utf8)
+        out.append(contentsOf: finding.outcome.rawValue.utf8)
+        out.append(contentsOf: " starttls=".utf8)
+        out.append(contentsOf: finding.starttls.rawValue.utf8)
+        if finding.afterGap { out.append(contentsOf: " [after-gap]".utf8) }
+        if alert.midstream { out.append(contentsOf: " [midstream]".utf8) }
+    }
+
+    /// The text line for one alert, without a newline.
+    public func text(_ alert: Alert) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        appendText(alert, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendEndpoint(_ address: IPAddress, _ port: UInt16, to out: inout [UInt8]) {
+        if address.isIPv6 { out.append(0x5B) }
+        out.append(contentsOf: address.description.utf8)
+        if address.isIPv6 { out.append(0x5D) }
+        out.append(0x3A)
+        appendDecimal(UInt64(port), to: &out)
+    }
+}

@@ -1,0 +1,156 @@
+import CPcap
+import Wire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The one libpcap adapter for capture files. Nothing outside `Capture` sees a C type: callers get a
+// `LinkType`, Strings for messages, and each frame as a `Span<UInt8>` lent from libpcap's buffer.
+
+/// Reads a pcap or pcapng file (or standard input, `-`) through libpcap, nanosecond timestamps.
+public final class PcapFileReader {
+    /// Records claiming more captured bytes than this are treated as damage. libpcap already
+    /// refuses records above its own maximum snapshot length (256 KiB, 16 MiB for some link types);
+    /// this is a second, independent bound on what we lend to the decoder.
+    public static let maxCaptureLength = 16 * 1024 * 1024
+
+    public let path: String
+    /// The link-layer header type (`pcap_datalink`).
+    public let dlt: Int32
+    /// nil when the decoder does not support this link type.
+    public let linkType: LinkType?
+    private let handle: OpaquePointer
+    private var stopRequested = false
+    /// The compiled filter, freed in deinit.
+    private var program: bpf_program?
+    /// Records read from the file so far, whether or not they passed the filter.
+    public private(set) var recordsRead: UInt64 = 0
+
+    /// Opens `path` (`-` for standard input). Both classic pcap (microsecond or nanosecond) and
+    /// pcapng are accepted; timestamps are delivered in nanoseconds either way.
+    public init(path: String) throws(CaptureError) {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        guard let opened else {
+            let message = errorBuffer.withUnsafeBufferPointer { buffer in
+                buffer.baseAddress.map { String(cString: $0) } ?? "unknown error"
+            }
+            throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message, path: path))
+        }
+        self.path = path
+        handle = opened
+        dlt = pcap_datalink(opened)
+        linkType = LinkType(dlt: dlt)
+    }
+
+    deinit {
+        if var compiled = program { pcap_freecode(&compiled) }
+        pcap_close(handle)
+    }
+
+    /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL2`, ...), or `unknown`.
+    public var linkTypeName: String {
+        guard let name = pcap_datalink_val_to_name(dlt) else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// The link type, or `CaptureError.unsupportedLinkType`.
+    public func supportedLinkType() throws(CaptureError) -> LinkType {
+        guard let linkType else { throw .unsupportedLinkType(path: path, dlt: dlt, name: linkTypeName) }
+        return linkType
+    }
+
+    /// Compiles `expression` for this file's link type (optimised, netmask unknown) and uses it
+    /// for the rest of the read.
+    ///
+    /// The program is run by `read` through `pcap_offline_filter` rather than installed with
+    /// `pcap_setfilter`: it is the same work libpcap would do inside `pcap_next_ex`, but every
+    /// record then comes back to our loop, so progress keeps moving through long stretches of
+    /// traffic the filter drops (a capture that is mostly non-mail).
+    public func setFilter(_ expression: String) throws(CaptureError) {
+        var compiled = bpf_program()
+        guard pcap_compile(handle, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw .badFilter(path: path, expression: expression, reason: lastError)
+        }
+        if var previous = program { pcap_freecode(&previous) }
+        program = compiled
+    }
+
+    /// Size of the file in bytes; nil for standard input, pipes and other non-regular files.
+    public var fileSize: Int64? {
+        guard path != "-", let file = pcap_file(handle) else { return nil }
+        var info = stat()
+        guard fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int64(info.st_size)
+    }
+
+    /// Bytes of the file consumed so far, for progress; nil for standard input.
+    public var bytesConsumed: Int64? {
+        guard path != "-", let file = pcap_file(handle) else { return nil }
+        let offset = ftello(file)
+        return offset >= 0 ? Int64(offset) : nil
+    }
+
+    /// Makes `read` return `.stopped` after the current record.
+    public func stop() { stopRequested = true }
+
+    /// Delivers every record that passes the filter to `body`, until the end of the file, damage,
+    /// or `stop()`. The span points into libpcap's buffer and is valid only during the call.
+    /// `onTick` runs after every `tickInterval` records read (filtered or not), for progress.
+    /// Capture time of the last record read, whether or not the filter kept it.
+    public private(set) var lastRecordTime: Timestamp?
+
+    public func read(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                     _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
+        var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
+        var data: UnsafePointer<UInt8>? = nil
+        let filtering = program != nil
+        var filter = program ?? bpf_program()
+        let interval = max(tickInterval, 1)
+        var untilTick = interval
+        while !stopRequested {
+            let result = pcap_next_ex(handle, &header, &data)
+            switch result {
+            case 1:
+                guard let header, let bytes = data else { continue }
+                recordsRead &+= 1
+                untilTick -= 1
+                if untilTick == 0 { untilTick = interval; onTick() }
+                let record = header.pointee
+                let length = Int(record.caplen)
+                guard length <= Self.maxCaptureLength else {
+                    return .error("record \(recordsRead): captured length \(length) is larger than \(Self.maxCaptureLength)")
+                }
+                // With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds.
+                let time = Timestamp(nanoseconds: Int64(record.ts.tv_sec) &* 1_000_000_000 &+ Int64(record.ts.tv_usec))
+                // Kept for filtered-out records too: the capture's clock, not the wall clock, dates
+                // the end of a replay, so its output is the same every run.
+                lastRecordTime = time
+                if filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
+                let buffer = UnsafeBufferPointer(start: bytes, count: length)
+                body(buffer.span, time)
+            case 0, PCAP_ERROR_BREAK:
+                // 0 is a live-capture timeout; a file never returns it, so treat it as the end.
+                return .endOfFile
+            default:
+                return .error(lastError)
+            }
+        }
+        return .stopped
+    }
+
+    private var lastError: String {
+        guard let message = pcap_geterr(handle) else { return "unknown libpcap error" }
+        return String(cString: message)
+    }
+
+    /// libpcap often starts its open errors with the path (`x.pcap: No such file or directory`);
+    /// the caller already names the file.
+    private static func withoutPathPrefix(_ message: String, path: String) -> String {
+        let prefix = path + ": "
+        guard message.hasPrefix(prefix) else { return message }
+        return String(message.dropFirst(prefix.count))
+    }
+}

@@ -1,0 +1,44 @@
+import Alerts
+import Testing
+
+@Suite("User policies")
+struct UserPolicyTests {
+    @Test(arguments: [
+        ("alice", "a***e"),
+        ("bob", "b***b"),
+        ("al", "***"),
+        ("a", "***"),
+        ("", "***"),
+        ("alice@example.com", "a***m"),           // the domain is masked with the rest
+        ("élodie", "é***e"),                       // whole characters, not bytes
+        ("z\u{301}oe\u{301}", "z\u{301}***e\u{301}"), // grapheme clusters
+    ])
+    func mask(name: String, expected: String) {
+        #expect(UserPolicy.mask.apply(to: Array(name.utf8)) == Array(expected.utf8))
+    }
+
+    @Test func maskNonUTF8WorksOnBytes() {
+        #expect(UserPolicy.mask.apply(to: [0xFF, 0x61, 0x62]) == [0xFF] + Array("***b".utf8))
+        #expect(UserPolicy.mask.apply(to: [0xFF, 0xFE]) == Array("***".utf8))
+    }
+
+    @Test func fullAndOmit() {
+        #expect(UserPolicy.full.apply(to: [0x61, 0xFF]) == [0x61, 0xFF])
+        #expect(UserPolicy.omit.apply(to: Array("alice".utf8)) == nil)
+    }
+
+    /// RFC 4231 test case 2 (key "Jefe"), truncated to 128 bits.
+    @Test func hmacKnownAnswer() {
+        let policy = UserPolicy.hash(key: Array("Jefe".utf8))
+        let digest = policy.apply(to: Array("what do ya want for nothing?".utf8))
+        #expect(digest == Array("5bdcc146bf60754e6a042426089575c7".utf8))
+    }
+
+    @Test func hashDependsOnKeyAndIsStable() {
+        let name = Array("alice".utf8)
+        let a = UserPolicy.hash(key: testKey).apply(to: name)
+        #expect(a == UserPolicy.hash(key: testKey).apply(to: name))
+        #expect(a != UserPolicy.hash(key: testKey + [0x21]).apply(to: name))
+        #expect(a?.count == 32)
+    }
+}
