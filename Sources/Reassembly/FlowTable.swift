@@ -168,7 +168,8 @@ public struct FlowTable {
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
         if ack && !stopped {
             halves[peer].notePeerAck(packet.acknowledgment)
-            if checkAckGap(slot: slot, half: peer, time: time, handler: &handler) { return }
+            let answering = payloadEnd > payloadStart
+            if checkAckGap(slot: slot, half: peer, time: time, answering: answering, handler: &handler) { return }
         }
 
         if !hasPayload && !fin { return }
@@ -330,26 +331,46 @@ public struct FlowTable {
         freeSlots.append(Int32(slot))
     }
 
-    /// The table is full: close one flow. A bounded probe of the active list prefers a flow whose
-    /// parser stopped or that is half closed, else the least recently seen.
+    /// The table is full: close one flow. A bounded probe of the active list ranks what it sees
+    /// and takes the first flow of the best rank, the least recently seen within a rank:
+    /// 0. flows that can no longer produce a finding: parser stopped (TLS, not mail), a direction
+    ///    finished, or idle past its timeout (the sweep would close it anyway);
+    /// 1. flows that never carried payload (a SYN flood's half-open flows);
+    /// 2. flows carrying data, which may hold a login in progress.
     mutating func evictOne<H: StreamHandler>(time: Timestamp, handler: inout H) {
         guard !active.isEmpty else { return }
         let probe = min(configuration.evictionProbe, active.count)
         var victim = -1
-        var oldest = Int64.max
+        var best = (rank: Int.max, lastSeen: Int64.max)
         for k in 0..<probe {
             let slot = Int(active[(evictionCursor + k) % active.count])
-            if flows[slot].stopped || halves[2 * slot].ended || halves[2 * slot + 1].ended {
-                victim = slot
-                break
+            let entry = flows[slot]
+            let timeout = entry.carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
+            let rank: Int
+            if entry.stopped || halves[2 * slot].ended || halves[2 * slot + 1].ended
+                || time.nanoseconds &- entry.info.lastSeen.nanoseconds > timeout {
+                rank = 0
+            } else {
+                rank = entry.carriedData ? 2 : 1
             }
-            if flows[slot].info.lastSeen.nanoseconds < oldest {
-                oldest = flows[slot].info.lastSeen.nanoseconds
+            let candidate = (rank: rank, lastSeen: entry.info.lastSeen.nanoseconds)
+            if candidate < best {
+                best = candidate
                 victim = slot
+                if rank == 0 { break }
             }
         }
         evictionCursor = (evictionCursor + probe) % max(1, active.count)
+        if best.rank == 2 { stats.evictedWithData += 1 }
         closeFlow(slot: victim, reason: .evicted, time: time, handler: &handler)
+    }
+
+    /// The idle sweep without a packet, for a live capture whose link is quiet: at most once per
+    /// sweep interval of `time`, exactly as `process` runs it.
+    public mutating func tick<H: StreamHandler>(time: Timestamp, handler: inout H) {
+        guard time.nanoseconds >= nextSweep else { return }
+        nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
+        sweep(time: time, handler: &handler)
     }
 
     /// Closes flows idle longer than their timeout, in creation order.

@@ -70,7 +70,7 @@ extension FlowTable {
                                                    frameStart: Int, frame: Span<UInt8>, time: Timestamp,
                                                    handler: inout H) {
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
-        let info = flows[slot].info
+        var info = flows[slot].info
         var current = start
         var countedOverlap = false
         @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - start) }
@@ -91,6 +91,10 @@ extension FlowTable {
                 offset += 1
             }
             stats.overlapConflictBytes &+= differing
+            if differing > 0 && !info.overlapConflict {
+                flows[slot].info.overlapConflict = true
+                info.overlapConflict = true
+            }
             deliverFirstRun(slot: slot, half: h, info: info, time: time, handler: &handler)
             current = run.end
         }
@@ -134,14 +138,21 @@ extension FlowTable {
     }
 
     /// Suricata's `CheckGap`: the peer acknowledged bytes of half `h` that were never seen, and
-    /// something (buffered data or the FIN) waits beyond them. Returns true if the flow closed.
-    mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
+    /// something (buffered data or the FIN) waits beyond them, or the acknowledging packet carries
+    /// the peer's own data (`answering`): a peer that answers has long received what it ACKs, so
+    /// the loss is declared before the answer is parsed and later findings carry `after_gap`. A
+    /// bare ACK with nothing beyond the hole is not enough: on a span port it can overtake the
+    /// data it acknowledges. Returns true if the flow closed.
+    mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, answering: Bool = false,
+                                                handler: inout H) -> Bool {
         while !halves[h].ended, let ack = halves[h].peerAckOffset, ack > halves[h].next {
             let target: Int64
             if let run = halves[h].runs.first {
                 target = min(ack, run.start)
             } else if halves[h].hasFin && halves[h].finOffset > halves[h].next {
                 target = min(ack, halves[h].finOffset)
+            } else if answering {
+                target = ack
             } else {
                 break
             }
@@ -221,13 +232,13 @@ extension FlowTable {
                 swap(&bytes, &halves[h].runs[plan.first].bytes)  // extend the first run in place
                 runStart = firstRun.start
                 current = firstRun.end
-                compare(frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
+                compare(half: h, frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
                 k += 1
             }
             while k <= plan.last {
                 let run = halves[h].runs[k]
                 appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(run.start))
-                compare(frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes, at: run.start)
+                compare(half: h, frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes, at: run.start)
                 bytes.append(contentsOf: run.bytes)
                 current = run.end
                 k += 1
@@ -247,7 +258,7 @@ extension FlowTable {
 
     /// Counts overlap between new bytes `[start, end)` (in the frame) and a buffered run: the run's
     /// copy is kept; differing bytes are conflicts.
-    mutating func compare(frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64,
+    mutating func compare(half h: Int, frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64,
                           with run: [UInt8], at runStart: Int64) {
         let lo = max(start, runStart), hi = min(end, runStart + Int64(run.count))
         guard hi > lo else { return }
@@ -258,6 +269,7 @@ extension FlowTable {
             offset += 1
         }
         stats.overlapConflictBytes &+= differing
+        if differing > 0 { flows[h >> 1].info.overlapConflict = true }
     }
 
     /// Frees half `h`'s buffered runs and returns their bytes to the budget.

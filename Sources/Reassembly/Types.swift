@@ -25,6 +25,9 @@ public struct FlowInfo: Sendable {
     public var midstream: Bool
     public var firstSeen: Timestamp
     public var lastSeen: Timestamp
+    /// Two copies of the same stream bytes differed (a conflicting overlap) somewhere in this
+    /// flow so far: the two ends may have seen different data (an evasion attempt, or damage).
+    public var overlapConflict = false
 
     public init(id: UInt64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16,
                 vlans: VLANTags, midstream: Bool, firstSeen: Timestamp, lastSeen: Timestamp) {
@@ -137,6 +140,9 @@ public struct ReassemblyStats: Sendable, Equatable {
     public var flowsCreated = 0
     public var flowsMidstream = 0
     public var flowsClosedByReason = FlowCloseCounts()
+    /// Evictions that had to take a flow still carrying data (one that might yet have produced a
+    /// finding): the table is too small for the traffic.
+    public var evictedWithData = 0
     /// Packets that matched no flow and could not start one (pure ACK/FIN/RST, or data with
     /// mid-stream pickup off).
     public var packetsWithoutFlow = 0

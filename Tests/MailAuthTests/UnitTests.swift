@@ -105,3 +105,15 @@ func base64Junk(_ input: String) {
     #expect(f.first.flatMap { $0.username.map { String(decoding: $0, as: UTF8.self) } } == #"DOM\jack"#)
     #expect(f.first?.exposure == .hashed)
 }
+
+@Test func serverGapKeepsTheClientsUser() {
+    // A lost server reply between USER and PASS must not lose the login name (the client side
+    // is complete); only a client-side gap can have swallowed a newer USER.
+    let p = ProtocolRegistry.makeParser(for: .pop3)
+    for s in [S("+OK hi"), C("CAPA"), C("USER alice")] { p.receive(s.bytes.span, from: s.side, time: 1) }
+    p.gap(104, from: .server, time: 2)
+    for s in [S("+OK"), C("PASS pw-x"), S("+OK Logged in.")] { p.receive(s.bytes.span, from: s.side, time: 3) }
+    let f = p.takeFindings()
+    #expect(f.map(\.username) == [Array("alice".utf8)])
+    #expect(f.first?.afterGap == true)
+}

@@ -100,6 +100,8 @@ struct Recorder: StreamHandler {
     var infos: [UInt64: FlowInfo] = [:]
     var violations: [String] = []
     var lastTime: [UInt64: Timestamp] = [:]
+    /// `info.overlapConflict` as each data callback saw it.
+    var flagOnData: [Bool] = []
 
     mutating func check(_ slot: Int, _ info: FlowInfo, _ what: String) {
         if slotOwner[slot] != info.id { violations.append("\(what) for #\(info.id) in slot \(slot) owned by \(String(describing: slotOwner[slot]))") }
@@ -117,6 +119,7 @@ struct Recorder: StreamHandler {
 
     mutating func streamData(slot: Int, info: FlowInfo, direction: Direction, bytes: Span<UInt8>, time: Timestamp) {
         check(slot, info, "data")
+        flagOnData.append(info.overlapConflict)
         if bytes.count == 0 { violations.append("empty data for #\(info.id)") }
         let text = bytes.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
         if case let .data(d, previous, f)? = events.last, d == direction, f == info.id {

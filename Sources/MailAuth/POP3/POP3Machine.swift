@@ -14,6 +14,7 @@ struct POP3Machine: LineMachine {
     }
 
     private var queue = PendingQueue<Command>()
+    var queueOverflows: Int { queue.overflows }
     private var user: (bytes: [UInt8], truncated: Bool)?
     private var sasl: SASLExchange?
     /// The server sent a `+ ` challenge: the next client line is a SASL response.
@@ -64,6 +65,7 @@ struct POP3Machine: LineMachine {
                 queue.push(.auth)
             }
         } else if line.equalsUpper(verb, "STLS") {
+            core.requestedTLS()
             queue.push(.stls)
         } else if line.equalsUpper(verb, "CAPA") {
             queue.push(.capa)
@@ -115,11 +117,11 @@ struct POP3Machine: LineMachine {
             if ok {
                 startTLS(core: &core)
             } else {
-                core.tls.refused = true
+                core.refusedTLS()
             }
         case .capa:
             if ok {
-                core.tls.capabilitiesSeen = true
+                core.sawCapabilities()
                 inListing = true
                 listingIsCapa = true
             }
@@ -135,13 +137,26 @@ struct POP3Machine: LineMachine {
 
     private mutating func capability(_ line: Span<UInt8>, _ end: Int, core: inout SessionCore) {
         let name = line.word(from: 0, end: end)
-        if line.equalsUpper(name, "STLS") { core.tls.offered = true }
+        if line.equalsUpper(name, "STLS") {
+            core.sawStartTLSOffer()
+        } else if line.equalsUpper(name, "USER") {
+            core.sawUserCommandOffer()
+        } else if line.equalsUpper(name, "SASL") {
+            // "SASL PLAIN LOGIN CRAM-MD5" (RFC 2449 section 6.3)
+            var at = name.end
+            while at < end {
+                let mech = line.word(from: at, end: end)
+                if mech.isEmpty { break }
+                core.sawMechanism(line.mechanismName(mech))
+                at = mech.end
+            }
+        }
     }
 
     /// Commands pipelined behind STLS crossed in cleartext; their replies will be encrypted.
     private mutating func startTLS(core: inout SessionCore) {
         reportPending(core: &core)
-        core.encrypted = true
+        core.startedTLS()
     }
 
     private mutating func reportPending(core: inout SessionCore) {
@@ -163,7 +178,9 @@ struct POP3Machine: LineMachine {
     mutating func gap(from side: Side, core: inout SessionCore) {
         reportPending(core: &core)
         inListing = false
-        user = nil
+        // A lost server reply leaves the client's USER standing; only a client-side gap can
+        // have swallowed a newer USER or the PASS itself.
+        if side == .client { user = nil }
     }
 
     mutating func finish(core: inout SessionCore) {
