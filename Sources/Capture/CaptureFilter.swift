@@ -1,3 +1,5 @@
+import Engine
+
 /// The BPF programs plainsight installs when the user gives no expression of their own.
 public enum CaptureFilter {
     /// Only traffic the engine could parse reaches user space (DESIGN.md: mail ports by default,
@@ -11,6 +13,9 @@ public enum CaptureFilter {
     ///   expression is repeated behind one and two `vlan`s (QinQ). Other link types have no tags
     ///   in the frame (and libpcap rejects `vlan` on some of them).
     public static func defaultExpression(anyPort: Bool, ports: Set<UInt16>, dlt: Int32) -> String {
+        // The implicit-TLS ports (993, 995, 465) pass too: the engine counts their TLS sessions for
+        // the exposure inventory (never parsing them).
+        let ports = ports.union(EngineConfiguration.implicitTLSPorts)
         let tcp: String
         if anyPort || ports.isEmpty {
             tcp = "tcp"

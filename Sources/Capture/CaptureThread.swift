@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A plain POSIX thread for the blocking capture loop. Not a Swift concurrency task: the cooperative
+/// pool has one thread per core (two here), and a thread parked in `poll` inside libpcap would take
+/// one of them for the whole run.
+public final class CaptureThread {
+    private var thread: pthread_t
+    private var joined = false
+
+    /// Starts `body` on a new thread.
+    public init(_ body: @escaping @Sendable () -> Void) throws(CaptureThreadError) {
+        let box = Unmanaged.passRetained(ThreadBody(body: body))
+        var created = pthread_t()
+        let status = pthread_create(&created, nil, { argument in
+            guard let argument else { return nil }
+            let body = Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
+            body.body()
+            return nil
+        }, box.toOpaque())
+        guard status == 0 else {
+            box.release()
+            throw CaptureThreadError(code: status)
+        }
+        thread = created
+    }
+
+    /// Waits for the thread to finish. Call once.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(thread, nil)
+    }
+}
+
+public struct CaptureThreadError: Error, Sendable, CustomStringConvertible {
+    public var code: Int32
+    public var description: String {
+        "cannot start the capture thread: " + (strerror(code).map { String(cString: $0) } ?? "error \(code)")
+    }
+}
+
+private final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(body: @escaping @Sendable () -> Void) { self.body = body }
+}

@@ -1,0 +1,148 @@
+import Alerts
+import Capture
+import Engine
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// Live capture, start to finish: open the interface and the outputs as root, give up root, run the
+// capture loop on its own thread, and turn signals into requests for it. Every problem before the
+// first packet is one stderr line and a non-zero exit.
+
+/// What -i and its options asked for; the outputs are described by `ReplayOptions`.
+struct LiveOptions: Sendable {
+    var interface: String
+    var capture: LiveCaptureOptions
+    /// -Z as given; nil means nobody when started as root.
+    var relinquishTo: String?
+    var statsIntervalSeconds: UInt32?
+}
+
+/// The user root switches to when -Z is not given (as DESIGN.md and tcpdump's common builds do).
+let defaultUnprivilegedUser = "nobody"
+
+/// Captures on `live.interface` until SIGINT/SIGTERM or a capture error. Returns the exit status:
+/// 0 stopped by a signal, 1 the interface could not be used or failed, or output was lost, 2 a
+/// usage error (bad filter, unknown user, output not creatable).
+func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: EngineConfiguration) -> Int32 {
+    // Before anything can start a thread (an output's writer), so every thread inherits the mask.
+    let signals = LiveSignals.block()
+
+    // Who to become, looked up first: a typo in -Z must fail before the interface is touched.
+    var account: UserAccount?
+    do {
+        if Privileges.isRoot {
+            account = try Privileges.account(named: live.relinquishTo ?? defaultUnprivilegedUser)
+        } else if let name = live.relinquishTo {
+            _ = try Privileges.account(named: name)     // checked all the same; nothing to drop
+        }
+    } catch {
+        reportProblem(error.message)
+        return 2
+    }
+
+    let capture: LiveCapture
+    do {
+        capture = try LiveCapture(interface: live.interface, options: live.capture)
+    } catch {
+        reportProblem(error.message)
+        return 1
+    }
+    for warning in capture.warnings { reportProblem("warning: \(live.interface): \(warning)") }
+    do {
+        if let expression = outputs.filterExpression {
+            try capture.setFilter(expression)
+        } else {
+            // An optimisation only (the engine selects flows itself), as for files.
+            try? capture.setFilter(CaptureFilter.defaultExpression(
+                anyPort: configuration.anyPort, ports: configuration.mailPorts, dlt: capture.dlt))
+        }
+    } catch {
+        reportProblem(error.message)
+        return 2
+    }
+
+    // Every output (the -o file, syslog connections, report files) is opened while still root.
+    guard let inventory = InventoryRun.open(outputs.inventory) else { return 2 }
+    let pipeline: AlertPipeline
+    switch openAlertSink(outputs) {
+    case .success(let opened): pipeline = opened
+    case .failure(let error):
+        reportProblem(error.message)
+        return 2
+    }
+
+    // Everything privileged is open: give root up before the first packet is read.
+    var runningAs = Privileges.isRoot ? "root" : "uid \(Privileges.currentUser.effective)"
+    if let account {
+        if account.uid == 0 {
+            reportProblem("warning: -Z \(account.name): capturing as root; a parser bug would run with every privilege")
+        } else {
+            do {
+                try Privileges.drop(to: account)
+            } catch {
+                reportProblem(error.message)
+                return 1
+            }
+        }
+        runningAs = account.name
+    }
+
+    let control = LiveControl()
+    let run = LiveRun(capture: capture, outputs: pipeline, inventory: inventory, configuration: configuration, control: control,
+                      json: outputs.json, quiet: outputs.quiet,
+                      statsInterval: live.statsIntervalSeconds.map { UInt64($0) * 1_000_000_000 })
+    if !outputs.quiet {
+        writeStandardError("plainsight: listening on \(escaped(live.interface)), link-type \(capture.linkTypeName), "
+            + "snapshot length \(live.capture.snapshotLength) bytes, running as \(escaped(runningAs))\n")
+    }
+    let thread: CaptureThread
+    do {
+        thread = try CaptureThread { run.run() }
+    } catch {
+        reportProblem(error.description)
+        return 1
+    }
+
+    let breaker = capture.breaker
+    while !control.finished {
+        guard let signal = signals.wait(milliseconds: 200), let request = LiveRequests(signal: signal) else { continue }
+        control.post(request)
+        breaker.breakLoop()
+    }
+    thread.join()
+    return run.exitStatus
+}
+
+/// `plainsight -D`: one interface a line, numbered like tcpdump's list.
+func printInterfaces() -> Int32 {
+    let interfaces: [CaptureInterface]
+    do {
+        interfaces = try LiveCapture.interfaces()
+    } catch {
+        reportProblem(error.message)
+        return 1
+    }
+    guard !interfaces.isEmpty else {
+        reportProblem("no interfaces to capture on (as a user without cap_net_raw, libpcap may list none)")
+        return 1
+    }
+    let output = FileOutput.standardOutput()
+    for (index, interface) in interfaces.enumerated() {
+        var flags: [String] = []
+        if interface.isUp { flags.append("Up") }
+        if interface.isRunning { flags.append("Running") }
+        if interface.isLoopback { flags.append("Loopback") }
+        var line = "\(index + 1).\(escaped(interface.name))"
+        if let description = interface.description, !description.isEmpty { line += " (\(escaped(description)))" }
+        if !flags.isEmpty { line += " [" + flags.joined(separator: ", ") + "]" }
+        output.writeLine { $0.append(contentsOf: line.utf8) }
+    }
+    guard output.close() else {
+        reportProblem(output.failure?.message ?? "cannot write to standard output")
+        return 1
+    }
+    return 0
+}

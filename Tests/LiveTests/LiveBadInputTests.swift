@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// Live capture refuses bad input with one line on standard error and a non-zero exit, before any
+/// packet is read (there is no "listening on" line, which plainsight prints just before its first
+/// read, and nothing on standard output).
+@Suite("live bad input")
+struct LiveBadInputTests {
+    func expectOneLineBeforeCapture(_ r: RunResult, status: Int32, containing text: String,
+                                    sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == status, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderrLines.count == 1, "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasPrefix("plainsight: ") && r.stderr.contains(text), "stderr: \(r.stderr)",
+                sourceLocation: sourceLocation)
+        #expect(!r.stderr.contains("listening on"), sourceLocation: sourceLocation)
+        #expect(r.stdout.isEmpty, "stdout: \(r.stdout)", sourceLocation: sourceLocation)
+        #expect(r.seconds < 10, sourceLocation: sourceLocation)
+    }
+
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func missingInterface() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("missing")
+        defer { ns.close() }
+        let r = try ns.run([bin, "-i", "nosuch0"])
+        expectOneLineBeforeCapture(r, status: 1, containing: "nosuch0: no such capture interface")
+        print("missing interface: \(r.stderr)", terminator: "")
+    }
+
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func noPermission() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("perm")
+        defer { ns.close() }
+        // As nobody, without capabilities (setpriv changes the uid; the kernel clears the rest).
+        let r = try ns.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, "-i", "lo"])
+        expectOneLineBeforeCapture(r, status: 1, containing: "lo: no permission to capture")
+        #expect(r.stderr.contains("setcap"))
+        print("no permission: \(r.stderr)", terminator: "")
+    }
+
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func badFilter() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("filter")
+        defer { ns.close() }
+        let r = try ns.run([bin, "-i", "lo", "host", "and", "and"])
+        expectOneLineBeforeCapture(r, status: 2, containing: "bad filter 'host and and'")
+        print("bad filter: \(r.stderr)", terminator: "")
+    }
+
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func unknownUser() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("user")
+        defer { ns.close() }
+        let r = try ns.run([bin, "-i", "lo", "-Z", "no-such-user-plainsight"])
+        expectOneLineBeforeCapture(r, status: 2, containing: "-Z no-such-user-plainsight: no such user")
+        print("unknown -Z user: \(r.stderr)", terminator: "")
+    }
+
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func listInterfacesShowsTheNamespace() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("list")
+        defer { ns.close() }
+        let r = try ns.run([bin, "-D"])
+        #expect(r.status == 0)
+        #expect(r.stdout.split(separator: "\n").contains { $0.hasPrefix("1.") || $0.contains(".lo [Up, Running, Loopback]") })
+        #expect(r.stdout.contains(".lo [Up, Running, Loopback]"), "\(r.stdout)")
+        #expect(!r.stdout.contains("eth0"), "only the namespace's own interfaces: \(r.stdout)")
+    }
+
+    /// Option mistakes are usage errors (exit 2) whoever runs them; nothing is opened.
+    @Test(arguments: [
+        (["-r", "fixtures/demo.pcap", "-i", "lo"], "not both"),
+        (["-i", "lo", "--snaplen", "0"], "--snaplen 0"),
+        (["-i", "lo", "--buffer-size", "4096"], "--buffer-size 4096"),
+        (["-i", "lo", "--stats-interval", "0"], "--stats-interval 0"),
+        (["-r", "fixtures/demo.pcap", "-Z", "nobody"], "-Z is used only with live capture"),
+        (["-r", "fixtures/demo.pcap", "--no-promisc"], "--no-promisc is used only with live capture"),
+        (["-D", "-i", "lo"], "-D lists interfaces"),
+        ([], "no input"),
+    ])
+    func usageErrors(args: [String], message: String) throws {
+        let bin = try #require(plainsightBinary())
+        let r = try run(bin, args)
+        #expect(r.status == 2)
+        #expect(r.stderrLines.first?.contains(message) == true, "stderr: \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+}
