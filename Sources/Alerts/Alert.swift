@@ -13,9 +13,14 @@ public struct Alert: Sendable {
     public var finding: Finding
     /// The flow was picked up after its handshake (capture started mid-session).
     public var midstream: Bool
+    /// Conflicting overlapping TCP segments (the same bytes sent twice, differently) were seen in
+    /// the flow before this alert: the client and server may have seen different data.
+    public var overlapConflict: Bool
 
     public init(timestamp: Timestamp, flowID: UInt64, client: IPAddress, clientPort: UInt16,
-                server: IPAddress, serverPort: UInt16, vlans: VLANTags, finding: Finding, midstream: Bool) {
+                server: IPAddress, serverPort: UInt16, vlans: VLANTags, finding: Finding, midstream: Bool,
+                overlapConflict: Bool = false) {
+        self.overlapConflict = overlapConflict
         self.timestamp = timestamp; self.flowID = flowID
         self.client = client; self.clientPort = clientPort
         self.server = server; self.serverPort = serverPort

@@ -59,6 +59,8 @@ public struct AlertRenderer: Sendable {
         out.append(contentsOf: (finding.afterGap ? "true" : "false").utf8)
         out.append(contentsOf: #","midstream":"#.utf8)
         out.append(contentsOf: (alert.midstream ? "true" : "false").utf8)
+        out.append(contentsOf: #","overlap_conflict":"#.utf8)
+        out.append(contentsOf: (alert.overlapConflict ? "true" : "false").utf8)
         out.append(contentsOf: "}}".utf8)
     }
 
@@ -138,6 +140,7 @@ public struct AlertRenderer: Sendable {
         out.append(contentsOf: finding.starttls.rawValue.utf8)
         if finding.afterGap { out.append(contentsOf: " [after-gap]".utf8) }
         if alert.midstream { out.append(contentsOf: " [midstream]".utf8) }
+        if alert.overlapConflict { out.append(contentsOf: " [overlap-conflict]".utf8) }
     }
 
     /// The text line for one alert, without a newline.

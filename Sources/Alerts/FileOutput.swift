@@ -22,17 +22,25 @@ public final class FileOutput {
     /// How this output is named in messages: the path, or `standard output`.
     public let name: String
     public private(set) var failure: OutputError?
+    /// Records (alerts) written out to the descriptor, and records lost to a write error.
+    public private(set) var recordsDelivered: UInt64 = 0
+    public private(set) var recordsLost: UInt64 = 0
+    /// Counted records still in the buffer.
+    private var recordsBuffered: UInt64 = 0
     private var descriptor: Int32
     private let ownsDescriptor: Bool
+    /// The file this output opened, for `reopen`; nil for standard output.
+    private let path: String?
     /// A terminal gets every line at once; files and pipes get 64 KiB blocks.
     private let flushEachLine: Bool
     private var buffer: [UInt8] = []
     private static let blockSize = 64 * 1024
 
-    public init(descriptor: Int32, name: String, ownsDescriptor: Bool) {
+    public init(descriptor: Int32, name: String, ownsDescriptor: Bool, path: String? = nil) {
         self.descriptor = descriptor
         self.name = name
         self.ownsDescriptor = ownsDescriptor
+        self.path = path
         self.flushEachLine = isatty(descriptor) == 1
         buffer.reserveCapacity(Self.blockSize + 4096)
     }
@@ -49,22 +57,45 @@ public final class FileOutput {
         guard fd >= 0 else {
             throw OutputError("cannot create \(OutputEscaping.escape(path.utf8)): \(errorText(errno))")
         }
-        return FileOutput(descriptor: fd, name: path, ownsDescriptor: true)
+        return FileOutput(descriptor: fd, name: path, ownsDescriptor: true, path: path)
+    }
+
+    /// Opens the path again (after log rotation moved the file away), appending to whatever is
+    /// there now, and writes later records to it. Buffered records go to the old file first. If
+    /// the path cannot be opened the old descriptor is kept, so nothing is lost, and the error is
+    /// returned. Standard output is left as it is.
+    public func reopen() -> OutputError? {
+        guard let path, ownsDescriptor, descriptor >= 0, failure == nil else { return nil }
+        flush()
+        let fd = open(path, O_CREAT | O_APPEND | O_WRONLY | O_CLOEXEC, mode_t(0o640))
+        guard fd >= 0 else {
+            return OutputError("cannot reopen \(OutputEscaping.escape(path.utf8)): \(errorText(errno))")
+        }
+        if closeDescriptor(descriptor) != 0 && failure == nil {
+            failure = OutputError("cannot write to \(OutputEscaping.escape(name.utf8)): \(errorText(errno))")
+        }
+        descriptor = fd
+        return nil
     }
 
     /// Appends one record through `render`, then a newline; writes out when the block is full (or
-    /// at once on a terminal).
-    public func writeLine(_ render: (inout [UInt8]) -> Void) {
-        guard failure == nil, descriptor >= 0 else { return }
+    /// at once on a terminal). `counted` records (alerts) are tallied as delivered once written
+    /// out, or as lost after a write error.
+    public func writeLine(counted: Bool = true, _ render: (inout [UInt8]) -> Void) {
+        guard failure == nil, descriptor >= 0 else {
+            if counted { recordsLost &+= 1 }
+            return
+        }
         render(&buffer)
         buffer.append(0x0A)
+        if counted { recordsBuffered &+= 1 }
         if flushEachLine || buffer.count >= Self.blockSize { _ = flush() }
     }
 
     /// Writes everything buffered. Returns false once any write has failed.
     @discardableResult
     public func flush() -> Bool {
-        guard failure == nil else { buffer.removeAll(keepingCapacity: true); return false }
+        guard failure == nil else { discardBuffer(); return false }
         guard descriptor >= 0 else { return buffer.isEmpty }
         var written = 0
         let total = buffer.count
@@ -83,8 +114,19 @@ public final class FileOutput {
                 break
             }
         }
-        buffer.removeAll(keepingCapacity: true)
+        if failure == nil {
+            recordsDelivered &+= recordsBuffered
+            recordsBuffered = 0
+        }
+        discardBuffer()
         return failure == nil
+    }
+
+    /// Empties the buffer; counted records still in it are lost.
+    private func discardBuffer() {
+        recordsLost &+= recordsBuffered
+        recordsBuffered = 0
+        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Flushes, then closes the descriptor if this object opened it. Returns false on any failure.

@@ -8,14 +8,14 @@ import Wire
 struct JSONRenderingTests {
     @Test func ipv4Mask() {
         let line = AlertRenderer().json(makeAlert())
-        #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"cleartext_auth","flow_id":7,"src_ip":"198.51.100.7","src_port":51234,"dest_ip":"192.0.2.10","dest_port":143,"proto":"TCP","app_proto":"imap","auth":{"method":"LOGIN","exposure":"cleartext","username":"a***e","secret":"redacted","outcome":"success","starttls":"not_offered","after_gap":false,"midstream":false}}"#)
+        #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"cleartext_auth","flow_id":7,"src_ip":"198.51.100.7","src_port":51234,"dest_ip":"192.0.2.10","dest_port":143,"proto":"TCP","app_proto":"imap","auth":{"method":"LOGIN","exposure":"cleartext","username":"a***e","secret":"redacted","outcome":"success","starttls":"not_offered","after_gap":false,"midstream":false,"overlap_conflict":false}}"#)
     }
 
     @Test func ipv6Flags() {
         let finding = makeFinding(proto: .pop3, method: "APOP", exposure: .hashed, outcome: .unknown,
                                   starttls: .refused, afterGap: true)
         let line = AlertRenderer().json(makeAlert(finding: finding, v6: true, midstream: true, flowID: 123_456_789_012))
-        #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"cleartext_auth","flow_id":123456789012,"src_ip":"2001:db8::7","src_port":51234,"dest_ip":"2001:db8::10","dest_port":110,"proto":"TCP","app_proto":"pop3","auth":{"method":"APOP","exposure":"hashed","username":"a***e","secret":"redacted","outcome":"unknown","starttls":"refused","after_gap":true,"midstream":true}}"#)
+        #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"cleartext_auth","flow_id":123456789012,"src_ip":"2001:db8::7","src_port":51234,"dest_ip":"2001:db8::10","dest_port":110,"proto":"TCP","app_proto":"pop3","auth":{"method":"APOP","exposure":"hashed","username":"a***e","secret":"redacted","outcome":"unknown","starttls":"refused","after_gap":true,"midstream":true,"overlap_conflict":false}}"#)
     }
 
     @Test func vlanTags() {

@@ -30,7 +30,7 @@ struct SecretTests {
                     #expect(json.components(separatedBy: "redacted").count == 2)
                     let keys = Set(auth.keys)
                     #expect(keys.isSubset(of: ["method", "exposure", "username", "secret", "outcome",
-                                               "starttls", "after_gap", "midstream"]))
+                                               "starttls", "after_gap", "midstream", "overlap_conflict"]))
                     let text = renderer.text(alert)
                     #expect(!text.contains("secret") && !text.contains("pass"))
                 }

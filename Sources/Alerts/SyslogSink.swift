@@ -1,0 +1,403 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Wire
+
+/// Alerts to one syslog collector.
+///
+/// Each alert is rendered at once into a frame (an RFC 5424 message, octet-counted for TCP, or
+/// the BSD form for the local socket) and put in a bounded backlog; the backlog is sent as far as
+/// the socket takes it without waiting. While the collector is unreachable the backlog holds up to
+/// `backlogLimit` alerts; later ones are dropped and counted. A lost connection is made again with
+/// exponential back-off, and the backlog then goes out in order. A frame that TCP took only in
+/// part is sent again whole on the new connection (the collector drops the incomplete one).
+public final class SyslogSink: AlertSink {
+    public let target: SyslogTarget
+    public let isOptional: Bool
+    public let backlogLimit: Int
+    public private(set) var alertsWritten: UInt64 = 0
+    public private(set) var counters = SinkCounters()
+    /// Failed connection attempts and lost connections.
+    public private(set) var connectionFailures: UInt64 = 0
+    /// The most alerts held at once.
+    public private(set) var peakHeld = 0
+    public var failure: OutputError? { nil }          // a collector can always come back
+    public var outputName: String { target.description }
+    public var outputGroup: String? { "syslog" }
+
+    private let formatter: SyslogFormatter
+    private let report: (String) -> Void
+    private var addresses: [SyslogAddress] = []
+    private var state = State.idle(retryAt: 0)
+    private var backlog = FrameQueue()
+    /// Bytes of the first frame already written to the current TCP connection.
+    private var headOffset = 0
+    private var backoff = SyslogSink.initialBackoff
+    /// When the socket was full: try again then.
+    private var blockedUntil: UInt64?
+    /// Whether the user has been told the collector is unreachable (said once per outage).
+    private var outageReported = false
+    private var overflowReported = false
+    private var droppedThisOutage: UInt64 = 0
+
+    static let initialBackoff: UInt64 = 200_000_000
+    static let maximumBackoff: UInt64 = 5_000_000_000
+    static let connectTimeout: UInt64 = 3_000_000_000
+    static let blockedRetry: UInt64 = 20_000_000
+    public static let defaultBacklogLimit = 10_000
+
+    private enum State {
+        case idle(retryAt: UInt64)
+        case connecting(fd: Int32, addressIndex: Int, deadline: UInt64)
+        case connected(fd: Int32)
+    }
+
+    private var isStream: Bool { if case .tcp = target { true } else { false } }
+
+    /// Resolves the target and connects. A target that cannot be reached is an error, unless
+    /// `optional`: then the problem is reported and the sink keeps trying in the background.
+    /// `report` receives one-line notices (outage, recovery, drops) without a prefix.
+    public init(target: SyslogTarget, formatter: SyslogFormatter, backlogLimit: Int = SyslogSink.defaultBacklogLimit,
+                optional: Bool, report: @escaping (String) -> Void) throws(SyslogTargetError) {
+        self.target = target
+        self.formatter = formatter
+        self.backlogLimit = max(1, backlogLimit)
+        self.isOptional = optional
+        self.report = report
+        let problem: String
+        switch SyslogSocket.resolve(target) {
+        case .failure(let error):
+            problem = error.message
+        case .success(let found):
+            addresses = found
+            switch connectNow(waitUpTo: Self.connectTimeout) {
+            case .success: return
+            case .failure(let error): problem = "cannot connect: \(error)"
+            }
+        }
+        guard optional else {
+            throw SyslogTargetError("syslog \(target): \(problem) (--syslog-optional starts anyway and keeps retrying)")
+        }
+        report("syslog \(target): \(problem); holding up to \(self.backlogLimit) alerts and retrying (--syslog-optional)")
+        outageReported = true
+        connectionFailures &+= 1
+        state = .idle(retryAt: monotonicNow() &+ backoff)
+    }
+
+    deinit { closeSocket() }
+
+    // MARK: AlertSink
+
+    public func write(_ alert: Alert) {
+        alertsWritten &+= 1
+        var frame: [UInt8] = []
+        frame.reserveCapacity(768)
+        let now = wallClockNow()
+        switch target {
+        case .local: formatter.appendBSD(alert, time: now, to: &frame)
+        case .unix, .udp, .tcp: formatter.appendRFC5424(alert, time: now, to: &frame)
+        }
+        enqueue(frame, isAlert: true)
+    }
+
+    public func writeStats(_ fields: [StatField], time: Timestamp) {
+        let dropped = Self.anyDropped(fields.filter { $0.name == "outputs" })
+        var frame: [UInt8] = []
+        switch target {
+        case .local: formatter.appendBSDStats(fields, eventTime: time, dropped: dropped, time: wallClockNow(), to: &frame)
+        case .unix, .udp, .tcp:
+            formatter.appendRFC5424Stats(fields, eventTime: time, dropped: dropped, time: wallClockNow(), to: &frame)
+        }
+        enqueue(frame, isAlert: false)
+    }
+
+    public func writeEvent(_ json: [UInt8]) {
+        var frame: [UInt8] = []
+        switch target {
+        case .local: formatter.appendBSDEvent(json, time: wallClockNow(), to: &frame)
+        case .unix, .udp, .tcp: guard formatter.appendRFC5424Event(json, time: wallClockNow(), to: &frame) else { return }
+        }
+        enqueue(frame, isAlert: false)
+    }
+
+    public func flush() -> Bool {
+        _ = service(now: monotonicNow())
+        return true
+    }
+
+    public func close() -> Bool {
+        abandonHeld()
+        closeSocket()
+        state = .idle(retryAt: UInt64.max)
+        return true
+    }
+
+    public var heldAlerts: Int { backlog.alertCount }
+    public var hasPendingOutput: Bool { !backlog.isEmpty }
+    public var statDetails: [StatField] {
+        [StatField("held", UInt64(backlog.alertCount)), StatField("connection_failures", connectionFailures)]
+    }
+
+    public func reopen() -> OutputError? {
+        // A new connection (the collector may have moved or restarted); held frames stay.
+        closeSocket()
+        headOffset = 0
+        backoff = Self.initialBackoff
+        if addresses.isEmpty, case .success(let found) = SyslogSocket.resolve(target) { addresses = found }
+        state = .idle(retryAt: 0)
+        _ = service(now: monotonicNow())
+        return nil
+    }
+
+    public func expedite() {
+        if case .idle = state { state = .idle(retryAt: 0) }
+        blockedUntil = nil
+    }
+
+    public func abandonHeld() {
+        let lost = backlog.alertCount
+        guard lost > 0 || !backlog.isEmpty else { return }
+        counters.dropped &+= UInt64(lost)
+        backlog.removeAll()
+        headOffset = 0
+    }
+
+    public func service(now: UInt64) -> UInt64? {
+        advanceConnection(now: now)
+        if case .connected = state { pump(now: now) }
+        switch state {
+        case .idle(let retryAt): return retryAt == UInt64.max ? nil : retryAt
+        case .connecting: return now &+ Self.blockedRetry
+        case .connected:
+            guard !backlog.isEmpty else { return nil }
+            return blockedUntil ?? now &+ Self.blockedRetry
+        }
+    }
+
+    /// Whether any `dropped` counter in the tree is non-zero.
+    private static func anyDropped(_ fields: [StatField]) -> Bool {
+        fields.contains { field in
+            switch field.value {
+            case .count(let value): return field.name == "dropped" && value > 0
+            case .object(let inner): return anyDropped(inner)
+            }
+        }
+    }
+
+    // MARK: Backlog
+
+    private func enqueue(_ frame: [UInt8], isAlert: Bool) {
+        if isAlert && backlog.alertCount >= backlogLimit {
+            counters.dropped &+= 1
+            droppedThisOutage &+= 1
+            if !overflowReported {
+                overflowReported = true
+                report("syslog \(target): \(backlogLimit) alerts held for an unreachable collector; dropping new alerts until it is back")
+            }
+            return
+        }
+        var bytes: [UInt8]
+        if isStream {
+            // RFC 6587 octet counting: MSG-LEN SP SYSLOG-MSG, so no byte of the message can end it.
+            bytes = Array(String(frame.count).utf8)
+            bytes.append(0x20)
+            bytes.append(contentsOf: frame)
+        } else {
+            bytes = frame
+        }
+        backlog.append(Frame(bytes: bytes, isAlert: isAlert))
+        peakHeld = max(peakHeld, backlog.alertCount)
+        let now = monotonicNow()
+        if blockedUntil.map({ now >= $0 }) ?? true { _ = service(now: now) }
+    }
+
+    /// Sends held frames until the socket would block or the backlog is empty.
+    private func pump(now: UInt64) {
+        guard case .connected(let fd) = state, !backlog.isEmpty else { return }
+        if let until = blockedUntil, now < until { return }
+        blockedUntil = nil
+        if isStream, let closed = SyslogSocket.peerClosed(fd) {
+            lose(closed, now: now)
+            return
+        }
+        // Bounded: each turn removes a frame, advances into one, or returns.
+        while let frame = backlog.first {
+            switch SyslogSocket.send(fd, frame.bytes[headOffset...]) {
+            case .sent(let count):
+                headOffset += count
+                guard headOffset >= frame.bytes.count else { continue }
+                backlog.removeFirst()
+                headOffset = 0
+                if frame.isAlert { counters.delivered &+= 1 }
+            case .wouldBlock:
+                blockedUntil = now &+ Self.blockedRetry
+                return
+            case .tooLarge:
+                backlog.removeFirst()
+                headOffset = 0
+                if frame.isAlert { counters.dropped &+= 1 }
+                report("syslog \(target): a \(frame.bytes.count)-byte message is too large for this transport; dropped")
+            case .broken(let code):
+                lose(Errno(code), now: now)
+                return
+            }
+        }
+    }
+
+    // MARK: Connection
+
+    /// At start: connect, waiting at most `waitUpTo` for TCP, trying each address in turn.
+    private func connectNow(waitUpTo timeout: UInt64) -> Result<Void, Errno> {
+        var lastError = Errno(ECONNREFUSED)
+        for address in addresses {
+            switch SyslogSocket.connect(address) {
+            case .failure(let error):
+                lastError = error
+            case .success(let (fd, inProgress)):
+                if !inProgress { state = .connected(fd: fd); return .success(()) }
+                switch SyslogSocket.connectResult(fd, waitMilliseconds: Int32(timeout / 1_000_000)) {
+                case .success?: state = .connected(fd: fd); return .success(())
+                case .failure(let error)?: lastError = error
+                case nil: lastError = Errno(ETIMEDOUT)
+                }
+                SyslogSocket.close(fd)
+            }
+        }
+        return .failure(lastError)
+    }
+
+    /// Moves a closed or connecting socket along without waiting.
+    private func advanceConnection(now: UInt64) {
+        switch state {
+        case .connected:
+            return
+        case .idle(let retryAt):
+            guard now >= retryAt else { return }
+            if addresses.isEmpty {
+                switch SyslogSocket.resolve(target) {
+                case .success(let found): addresses = found
+                case .failure:
+                    retry(now: now)
+                    return
+                }
+            }
+            startConnect(from: 0, now: now)
+        case .connecting(let fd, let index, let deadline):
+            switch SyslogSocket.connectResult(fd) {
+            case nil:
+                guard now >= deadline else { return }
+                SyslogSocket.close(fd)
+                startConnect(from: index + 1, now: now)
+            case .success?:
+                connected(fd: fd)
+            case .failure?:
+                SyslogSocket.close(fd)
+                startConnect(from: index + 1, now: now)
+            }
+        }
+    }
+
+    private func startConnect(from first: Int, now: UInt64) {
+        var index = first
+        while index < addresses.count {
+            switch SyslogSocket.connect(addresses[index]) {
+            case .success(let (fd, inProgress)):
+                if inProgress {
+                    state = .connecting(fd: fd, addressIndex: index, deadline: now &+ Self.connectTimeout)
+                } else {
+                    connected(fd: fd)
+                }
+                return
+            case .failure:
+                index += 1
+            }
+        }
+        retry(now: now)
+    }
+
+    private func connected(fd: Int32) {
+        state = .connected(fd: fd)
+        backoff = Self.initialBackoff
+        if outageReported {
+            var notice = "syslog \(target): connected again"
+            if droppedThisOutage > 0 { notice += "; \(droppedThisOutage) alerts were dropped meanwhile" }
+            if backlog.alertCount > 0 { notice += "; sending \(backlog.alertCount) held alerts" }
+            report(notice)
+        }
+        outageReported = false
+        overflowReported = false
+        droppedThisOutage = 0
+    }
+
+    /// A connection attempt failed: try again after the back-off, which doubles up to its cap.
+    private func retry(now: UInt64) {
+        connectionFailures &+= 1
+        state = .idle(retryAt: now &+ backoff)
+        backoff = min(backoff &* 2, Self.maximumBackoff)
+    }
+
+    /// The collector went away: hold alerts and reconnect.
+    private func lose(_ error: Errno, now: UInt64) {
+        closeSocket()
+        headOffset = 0
+        blockedUntil = nil
+        if !outageReported {
+            outageReported = true
+            report("syslog \(target): connection lost (\(error)); holding up to \(backlogLimit) alerts and reconnecting")
+        }
+        // The first attempt comes soon: a restarted collector is usually back within a second.
+        retry(now: now)
+    }
+
+    private func closeSocket() {
+        switch state {
+        case .connected(let fd), .connecting(let fd, _, _): SyslogSocket.close(fd)
+        case .idle: break
+        }
+        state = .idle(retryAt: 0)
+    }
+}
+
+/// A rendered message waiting to be sent.
+struct Frame {
+    var bytes: [UInt8]
+    /// Stats messages travel too but are not alerts, so they are not counted.
+    var isAlert: Bool
+}
+
+/// A FIFO of frames: an array with a moving head, compacted now and then.
+struct FrameQueue {
+    private var items: [Frame] = []
+    private var head = 0
+    private(set) var alertCount = 0
+
+    var isEmpty: Bool { head == items.count }
+    var first: Frame? { isEmpty ? nil : items[head] }
+
+    mutating func append(_ frame: Frame) {
+        items.append(frame)
+        if frame.isAlert { alertCount += 1 }
+    }
+
+    mutating func removeFirst() {
+        guard !isEmpty else { return }
+        if items[head].isAlert { alertCount -= 1 }
+        items[head] = Frame(bytes: [], isAlert: false)
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+
+    mutating func removeAll() {
+        items.removeAll()
+        head = 0
+        alertCount = 0
+    }
+}
