@@ -1,0 +1,216 @@
+import Alerts
+import MailAuth
+import Wire
+
+// The inventory as JSON: `server_exposure` events for the JSON-lines output, and the `--report
+// FILE.json` document. Keys are written in a fixed order, like the alert schema, and the schema
+// is a contract in the same way: fields are added, never renamed or dropped. Every byte taken
+// from the wire (banners, login names) goes through `OutputEscaping`.
+
+/// Appends JSON to a byte buffer; keys in the order they are written.
+struct JSONWriter {
+    var out: [UInt8] = []
+    private var needsComma = false
+
+    mutating func raw(_ text: String) { out.append(contentsOf: text.utf8) }
+
+    mutating func open(_ brace: String) { raw(brace); needsComma = false }
+    mutating func close(_ brace: String) { raw(brace); needsComma = true }
+
+    mutating func key(_ name: String) {
+        if needsComma { out.append(0x2C) }
+        out.append(0x22); raw(name); out.append(0x22); out.append(0x3A)
+        needsComma = false
+    }
+
+    mutating func string<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+        if needsComma { out.append(0x2C) }
+        out.append(0x22)
+        OutputEscaping.append(bytes, to: &out)
+        out.append(0x22)
+        needsComma = true
+    }
+    mutating func string(_ text: String) { string(text.utf8) }
+
+    mutating func number(_ n: UInt64) {
+        if needsComma { out.append(0x2C) }
+        raw(String(n))
+        needsComma = true
+    }
+
+    mutating func bool(_ b: Bool) {
+        if needsComma { out.append(0x2C) }
+        raw(b ? "true" : "false")
+        needsComma = true
+    }
+
+    mutating func time(_ t: Timestamp) {
+        if needsComma { out.append(0x2C) }
+        out.append(0x22)
+        t.appendRFC3339(to: &out)
+        out.append(0x22)
+        needsComma = true
+    }
+
+    mutating func strings(_ list: [String]) {
+        if needsComma { out.append(0x2C) }
+        open("[")
+        for item in list { string(item) }
+        close("]")
+    }
+
+    mutating func field(_ name: String, _ n: UInt64) { key(name); number(n) }
+    mutating func field(_ name: String, _ b: Bool) { key(name); bool(b) }
+    mutating func field(_ name: String, _ text: String) { key(name); string(text) }
+    mutating func field(_ name: String, _ list: [String]) { key(name); strings(list) }
+}
+
+extension AssessedServer {
+    /// The server's fields after its identity (`dest_ip`, `dest_port`, `app_proto`), shared by the
+    /// event and the report.
+    func appendBody(to w: inout JSONWriter) {
+        let r = record
+        w.field("verdict", assessment.verdict.rawValue)
+        w.field("evidence", assessment.evidence)
+        w.field("starttls_stripping_suspected", assessment.strippingSuspected)
+        w.field("stripping_evidence", assessment.strippingEvidence)
+        if let greeting = r.greeting { w.key("greeting"); w.string(greeting) }
+        if let product = r.product { w.field("product", product) }
+        if let version = r.version { w.field("version", version) }
+        w.field("sessions", r.sessions)
+        w.field("cleartext_sessions", r.cleartextSessions)
+        w.field("midstream_sessions", r.midstreamSessions)
+        w.field("sessions_with_capabilities", r.sessionsWithCapabilities)
+        w.field("starttls_offered", r.starttlsOffered)
+        w.field("starttls_offered_sessions", r.starttlsOfferedSessions)
+        w.field("logindisabled", r.loginDisabled)
+        w.field("plaintext_offered", r.plaintextOffered)
+        w.field("auth_mechanisms", r.authMechanisms)
+        w.field("starttls_requested", r.starttlsRequested)
+        w.field("starttls_upgraded", r.starttlsUpgraded)
+        w.field("starttls_refused", r.starttlsRefused)
+        w.field("implicit_tls_sessions", r.implicitTLSSessions)
+        w.field("tls_sessions", r.tlsSessions)
+        w.field("cleartext_logins", r.cleartextLogins.total)
+        w.key("cleartext_outcomes"); appendOutcomes(r.cleartextLogins, to: &w)
+        w.field("cleartext_methods", r.cleartextMethods)
+        w.field("hashed_logins", r.hashedLogins.total)
+        w.key("hashed_outcomes"); appendOutcomes(r.hashedLogins, to: &w)
+        w.field("hashed_methods", r.hashedMethods)
+        w.field("distinct_users", UInt64(r.distinctUsers))
+        w.field("distinct_users_capped", r.usersOverflow)
+        if let users = listedUsers {
+            w.key("users")
+            w.open("[")
+            for name in users { w.string(name) }
+            w.close("]")
+        }
+        if let first = r.firstSeen { w.key("first_seen"); w.time(first) }
+        if let last = r.lastSeen { w.key("last_seen"); w.time(last) }
+    }
+
+    /// Login names in byte order, when the run lists them (`--user-policy full`).
+    var listedUsers: [[UInt8]]? {
+        guard !record.listedUsers.isEmpty else { return nil }
+        return record.listedUsers.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    func appendIdentity(to w: inout JSONWriter) {
+        w.field("dest_ip", record.key.address.description)
+        w.field("dest_port", UInt64(record.key.port))
+    }
+}
+
+private func appendOutcomes(_ c: LoginCounts, to w: inout JSONWriter) {
+    w.open("{")
+    w.field("success", c.success)
+    w.field("failure", c.failure)
+    w.field("unknown", c.unknown)
+    w.close("}")
+}
+
+extension ServerInventory {
+    /// One `server_exposure` event per server (compact, no newline), in `assessed()` order, in the
+    /// EVE layout of the alert schema: identity at the top level, the rest under `server_exposure`.
+    public func exposureEvents(time: Timestamp) -> [[UInt8]] {
+        assessed().map { server in
+            var w = JSONWriter()
+            w.open("{")
+            w.key("timestamp"); w.time(time)
+            w.field("event_type", "server_exposure")
+            server.appendIdentity(to: &w)
+            w.field("proto", "TCP")
+            w.field("app_proto", server.record.key.proto.rawValue)
+            w.key("server_exposure")
+            w.open("{")
+            server.appendBody(to: &w)
+            w.close("}")
+            w.close("}")
+            return w.out
+        }
+    }
+
+    /// The `--report FILE.json` document: a summary, then `servers`, one object per line.
+    public func reportJSON(generator: String) -> [UInt8] {
+        let servers = assessed()
+        let summary = InventorySummary(servers)
+        var w = JSONWriter()
+        w.open("{")
+        w.field("generator", generator)
+        if let first = summary.firstSeen { w.key("first_seen"); w.time(first) }
+        if let last = summary.lastSeen { w.key("last_seen"); w.time(last) }
+        w.key("summary")
+        w.open("{")
+        w.field("servers", UInt64(servers.count))
+        w.key("verdicts")
+        w.open("{")
+        for verdict in Verdict.allCases { w.field(verdict.rawValue, summary.servers[verdict, default: 0]) }
+        w.close("}")
+        w.field("cleartext_logins", summary.cleartextLogins)
+        w.field("hashed_logins", summary.hashedLogins)
+        w.field("tls_sessions", summary.tlsSessions)
+        w.field("starttls_stripping_suspected", summary.strippingSuspected)
+        w.field("untracked_events", untrackedEvents)
+        w.close("}")
+        w.key("servers")
+        w.open("[")
+        for (i, server) in servers.enumerated() {
+            w.raw(i == 0 ? "\n" : ",\n")
+            w.open("{")
+            server.appendIdentity(to: &w)
+            w.field("app_proto", server.record.key.proto.rawValue)
+            server.appendBody(to: &w)
+            w.close("}")
+        }
+        w.raw(servers.isEmpty ? "" : "\n")
+        w.close("]")
+        w.close("}")
+        w.raw("\n")
+        return w.out
+    }
+}
+
+/// Totals over all servers, for the report's summary, the HTML page and the terminal table.
+public struct InventorySummary: Sendable {
+    public var servers: [Verdict: UInt64] = [:]
+    public var cleartextLogins: UInt64 = 0
+    public var hashedLogins: UInt64 = 0
+    public var tlsSessions: UInt64 = 0
+    public var sessions: UInt64 = 0
+    public var strippingSuspected: UInt64 = 0
+    public var firstSeen: Timestamp?
+    public var lastSeen: Timestamp?
+
+    public init(_ assessed: [AssessedServer]) {
+        for s in assessed {
+            servers[s.assessment.verdict, default: 0] += 1
+            cleartextLogins &+= s.record.cleartextLogins.total
+            hashedLogins &+= s.record.hashedLogins.total
+            tlsSessions &+= s.record.tlsSessions
+            sessions &+= s.record.sessions
+            if s.assessment.strippingSuspected { strippingSuspected += 1 }
+            if let f = s.record.firstSeen, firstSeen.map({ f < $0 }) ?? true { firstSeen = f }
+            if let l = s.record.lastSeen, lastSeen.map({ l > $0 }) ?? true { lastSeen = l }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import Crypto
+import Engine
+import MailAuth
+import Reassembly
+import Wire
+
+// The mail-server exposure inventory (issue 7): one record per server (address, port, protocol),
+// fed by the engine's observer calls: every login as it is seen, every session as it ends. Plain
+// aggregation, no Foundation; rendering lives in the other files of this module.
+
+/// A server as the inventory counts it: the same address and port speaking another protocol (or a
+/// cleartext greeting on an implicit-TLS port) is another entry.
+public struct ServerKey: Hashable, Sendable {
+    public var address: IPAddress
+    public var port: UInt16
+    public var proto: MailProtocol
+
+    public init(address: IPAddress, port: UInt16, proto: MailProtocol) {
+        self.address = address; self.port = port; self.proto = proto
+    }
+}
+
+public struct LoginCounts: Sendable, Equatable {
+    public var success: UInt64 = 0
+    public var failure: UInt64 = 0
+    public var unknown: UInt64 = 0
+    public var total: UInt64 { success &+ failure &+ unknown }
+
+    public init(success: UInt64 = 0, failure: UInt64 = 0, unknown: UInt64 = 0) {
+        self.success = success; self.failure = failure; self.unknown = unknown
+    }
+
+    mutating func add(_ outcome: Outcome) {
+        switch outcome {
+        case .success: success &+= 1
+        case .failure: failure &+= 1
+        case .unknown: unknown &+= 1
+        }
+    }
+}
+
+/// Everything seen about one server. Sessions are counted when their flow ends; logins when they
+/// are seen.
+public struct ServerRecord: Sendable {
+    /// Bounds on per-server sets, so a scan or a flood cannot grow memory without limit; a set that
+    /// reached its bound is flagged and its count becomes a lower bound.
+    public static let maxDistinctUsers = 100_000
+    public static let maxListedUsers = 1_000
+    public static let maxNames = 32
+
+    public let key: ServerKey
+    /// The first banner seen, and the product/version it names.
+    public var greeting: [UInt8]?
+    public var product: String?
+    public var version: String?
+
+    /// Every ended session: parsed ones plus implicit-TLS ones.
+    public var sessions: UInt64 = 0
+    /// Sessions parsed in cleartext (at least until a STARTTLS upgrade).
+    public var cleartextSessions: UInt64 = 0
+    public var midstreamSessions: UInt64 = 0
+    /// Parsed sessions in which a capability list was seen before TLS and login.
+    public var sessionsWithCapabilities: UInt64 = 0
+    /// Of those, sessions whose list advertised STARTTLS / LOGINDISABLED / a plaintext login.
+    public var starttlsOfferedSessions: UInt64 = 0
+    public var loginDisabledSessions: UInt64 = 0
+    public var plaintextOfferedSessions: UInt64 = 0
+    /// Union over sessions, in `ServerFacts.plaintextOffered` order / order of first mention.
+    public var plaintextOffered: [String] = []
+    public var authMechanisms: [String] = []
+
+    public var starttlsRequested: UInt64 = 0
+    /// Sessions upgraded with STARTTLS (the server accepted).
+    public var starttlsUpgraded: UInt64 = 0
+    public var starttlsRefused: UInt64 = 0
+    /// Refusals in sessions whose capability list had advertised STARTTLS.
+    public var starttlsRefusedAfterOffer: UInt64 = 0
+    /// Sessions that opened with a TLS handshake on an implicit-TLS port.
+    public var implicitTLSSessions: UInt64 = 0
+
+    public var cleartextLogins = LoginCounts()
+    public var hashedLogins = LoginCounts()
+    /// Login methods seen (`USER`, `LOGIN`, `AUTH PLAIN`, ...), by exposure.
+    public var cleartextMethods: [String] = []
+    public var hashedMethods: [String] = []
+    /// Keyed hashes (first 16 bytes of HMAC-SHA256) of the login names: counts without names.
+    var userDigests: Set<[UInt8]> = []
+    public var usersOverflow = false
+    /// The names themselves, only when the run may show them (`--user-policy full`).
+    public var listedUsers: Set<[UInt8]> = []
+    public var listedUsersOverflow = false
+
+    public var firstSeen: Timestamp?
+    public var lastSeen: Timestamp?
+
+    public init(key: ServerKey) { self.key = key }
+
+    public var distinctUsers: Int { userDigests.count }
+    /// STARTTLS upgrades and implicit TLS.
+    public var tlsSessions: UInt64 { starttlsUpgraded &+ implicitTLSSessions }
+    public var starttlsOffered: Bool { starttlsOfferedSessions > 0 }
+    public var loginDisabled: Bool { loginDisabledSessions > 0 }
+
+    mutating func seen(_ time: Timestamp) {
+        if firstSeen.map({ time < $0 }) ?? true { firstSeen = time }
+        if lastSeen.map({ time > $0 }) ?? true { lastSeen = time }
+    }
+
+    static func merge(_ names: [String], into list: inout [String]) {
+        for name in names where !list.contains(name) && list.count < maxNames { list.append(name) }
+    }
+}
+
+/// Logins over time in at most `maxBuckets` buckets: the bucket width starts at one second and
+/// doubles (merging neighbours) whenever the span would need more, so memory stays fixed for a
+/// capture of any length.
+public struct TimeHistogram: Sendable {
+    public static let maxBuckets = 512
+    public private(set) var widthNanoseconds: Int64 = 1_000_000_000
+    /// Bucket index (time / width) -> (cleartext, hashed) logins.
+    public private(set) var buckets: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
+
+    public init() {}
+
+    public mutating func add(_ time: Timestamp, exposure: Exposure) {
+        var index = Self.floorDiv(time.nanoseconds, widthNanoseconds)
+        var entry = buckets[index] ?? (0, 0)
+        if exposure == .cleartext { entry.cleartext &+= 1 } else { entry.hashed &+= 1 }
+        buckets[index] = entry
+        while span > Self.maxBuckets {
+            coarsen()
+            index = Self.floorDiv(time.nanoseconds, widthNanoseconds)
+        }
+    }
+
+    /// Buckets from the first to the last one used.
+    var span: Int64 {
+        guard let low = buckets.keys.min(), let high = buckets.keys.max() else { return 0 }
+        return high - low + 1
+    }
+
+    private mutating func coarsen() {
+        widthNanoseconds = widthNanoseconds &* 2
+        var merged: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
+        for (index, counts) in buckets {
+            let target = Self.floorDiv(index, 2)
+            var entry = merged[target] ?? (0, 0)
+            entry.cleartext &+= counts.cleartext
+            entry.hashed &+= counts.hashed
+            merged[target] = entry
+        }
+        buckets = merged
+    }
+
+    /// (bucket start, cleartext, hashed), every bucket from the first to the last used, in order.
+    public var series: [(start: Timestamp, cleartext: UInt64, hashed: UInt64)] {
+        guard let low = buckets.keys.min(), let high = buckets.keys.max() else { return [] }
+        return (low...high).map { index in
+            let counts = buckets[index] ?? (0, 0)
+            return (Timestamp(nanoseconds: index &* widthNanoseconds), counts.cleartext, counts.hashed)
+        }
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+}
+
+/// The inventory: an engine observer that keeps one `ServerRecord` per server. Used on the engine's
+/// thread only.
+public final class ServerInventory: SessionObserver {
+    /// Servers tracked at most: a scan through thousands of hosts must not grow memory without
+    /// bound (a record is about a kilobyte). Sessions and logins of servers beyond it are counted.
+    public static let maxServers = 65_536
+    /// Sessions and logins that belonged to servers past `maxServers`.
+    public private(set) var untrackedEvents: UInt64 = 0
+    /// The key for counting distinct users: the run's `--user-hash-key-file` key, or random bytes.
+    private let userKey: SymmetricKey
+    /// Keep login names for listing (`--user-policy full` only).
+    public let listUsers: Bool
+    public private(set) var records: [ServerKey: ServerRecord] = [:]
+    public private(set) var timeline = TimeHistogram()
+
+    /// `userHashKey`: nil draws a random key for this run (distinct users are then comparable only
+    /// within the run).
+    public init(userHashKey: [UInt8]?, listUsers: Bool) {
+        if let userHashKey {
+            userKey = SymmetricKey(data: userHashKey)
+        } else {
+            var random = SystemRandomNumberGenerator()
+            userKey = SymmetricKey(data: (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+        }
+        self.listUsers = listUsers
+    }
+
+    public func login(_ finding: Finding, flow: FlowInfo) {
+        let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
+        guard var record = record(for: key) else { return }
+        let time = Timestamp(nanoseconds: finding.timeNanoseconds)
+        record.seen(time)
+        switch finding.exposure {
+        case .cleartext:
+            record.cleartextLogins.add(finding.outcome)
+            ServerRecord.merge([finding.method], into: &record.cleartextMethods)
+        case .hashed:
+            record.hashedLogins.add(finding.outcome)
+            ServerRecord.merge([finding.method], into: &record.hashedMethods)
+        }
+        if let name = finding.username {
+            if record.userDigests.count < ServerRecord.maxDistinctUsers {
+                let mac = HMAC<SHA256>.authenticationCode(for: name, using: userKey)
+                record.userDigests.insert(Array(mac.prefix(16)))
+            } else {
+                record.usersOverflow = true
+            }
+            if listUsers {
+                if record.listedUsers.count < ServerRecord.maxListedUsers {
+                    record.listedUsers.insert(name)
+                } else if !record.listedUsers.contains(name) {
+                    record.listedUsersOverflow = true
+                }
+            }
+        }
+        timeline.add(time, exposure: finding.exposure)
+        records[key] = record
+    }
+
+    public func sessionEnded(_ session: EndedSession) {
+        let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
+        guard var record = record(for: key) else { return }
+        record.sessions &+= 1
+        record.seen(session.flow.firstSeen)
+        record.seen(session.flow.lastSeen)
+        if session.flow.midstream { record.midstreamSessions &+= 1 }
+        switch session.kind {
+        case .implicitTLS:
+            record.implicitTLSSessions &+= 1
+        case .parsed(let facts):
+            record.cleartextSessions &+= 1
+            if record.greeting == nil, let greeting = facts.greeting {
+                record.greeting = greeting
+                record.product = facts.product
+                record.version = facts.version
+            }
+            if facts.capabilitiesSeen {
+                record.sessionsWithCapabilities &+= 1
+                if facts.starttlsOffered { record.starttlsOfferedSessions &+= 1 }
+                if facts.loginDisabled { record.loginDisabledSessions &+= 1 }
+            }
+            let plaintext = facts.plaintextOffered
+            if !plaintext.isEmpty {
+                record.plaintextOfferedSessions &+= 1
+                // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions.
+                let order = ["AUTH PLAIN", "AUTH LOGIN", "AUTH XOAUTH2", "AUTH OAUTHBEARER", "USER", "LOGIN"]
+                let union = Set(record.plaintextOffered).union(plaintext)
+                record.plaintextOffered = order.filter { union.contains($0) }
+            }
+            ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
+            if facts.starttlsRequested { record.starttlsRequested &+= 1 }
+            if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }
+            if facts.starttlsRefused {
+                record.starttlsRefused &+= 1
+                if facts.starttlsOffered { record.starttlsRefusedAfterOffer &+= 1 }
+            }
+        }
+        records[key] = record
+    }
+
+    /// The server's record, a new one, or nil (counted) when `maxServers` are tracked already.
+    private func record(for key: ServerKey) -> ServerRecord? {
+        if let existing = records[key] { return existing }
+        guard records.count < Self.maxServers else {
+            untrackedEvents &+= 1
+            return nil
+        }
+        return ServerRecord(key: key)
+    }
+
+    /// Every server with its assessment, worst verdict first, then by address, port and protocol.
+    public func assessed() -> [AssessedServer] {
+        records.values.map { AssessedServer(record: $0, assessment: Assessment($0)) }.sorted { a, b in
+            if a.assessment.verdict != b.assessment.verdict { return a.assessment.verdict < b.assessment.verdict }
+            return ServerKey.ordered(a.record.key, b.record.key)
+        }
+    }
+}
+
+public struct AssessedServer: Sendable {
+    public var record: ServerRecord
+    public var assessment: Assessment
+}
+
+extension ServerKey {
+    /// IPv4 before IPv6, then by address value, port and protocol name.
+    static func ordered(_ a: ServerKey, _ b: ServerKey) -> Bool {
+        if a.address.isIPv6 != b.address.isIPv6 { return !a.address.isIPv6 }
+        if a.address.high != b.address.high { return a.address.high < b.address.high }
+        if a.address.low != b.address.low { return a.address.low < b.address.low }
+        if a.port != b.port { return a.port < b.port }
+        return a.proto.rawValue < b.proto.rawValue
+    }
+}

@@ -1,0 +1,164 @@
+// What one session showed about its server, for the exposure inventory (issue 7): the banner, the
+// capabilities advertised before TLS and what happened to STARTTLS. Parsers record these as they
+// see them; the engine reads them when the flow ends. Nothing here is about a user or a secret.
+
+public struct ServerFacts: Sendable, Equatable {
+    /// Banners are kept for display; 200 bytes holds every real one seen so far (dovecot's IMAP
+    /// greeting with its capability list is about 150) and bounds memory per flow.
+    public static let maxGreetingBytes = 200
+    /// A capability list naming more mechanisms than this is not a real server's.
+    public static let maxMechanisms = 16
+
+    public let proto: MailProtocol
+    /// The server's first line, CR LF removed, at most `maxGreetingBytes` bytes (raw: may hold any
+    /// byte, escape before printing). nil when the session was picked up after the greeting.
+    public var greeting: [UInt8]?
+    /// The product the banner names (`Exim`, `Dovecot`, ...), when it names one in `BannerProducts`.
+    public var product: String?
+    /// The version after the product name (`4.96`), when the banner gives one.
+    public var version: String?
+    /// A capability list (POP3 CAPA, IMAP CAPABILITY or its response code, SMTP EHLO) arrived before
+    /// TLS and before any successful login.
+    public var capabilitiesSeen = false
+    /// STARTTLS (STLS) was in such a list.
+    public var starttlsOffered = false
+    /// IMAP LOGINDISABLED was in such a list.
+    public var loginDisabled = false
+    /// SASL mechanisms in such lists, upper case, in order of first mention, at most `maxMechanisms`.
+    public var authMechanisms: [String] = []
+    /// POP3 `USER` capability (USER/PASS accepted).
+    public var userCommandOffered = false
+    /// The client sent STARTTLS/STLS.
+    public var starttlsRequested = false
+    /// The server accepted it (the rest of the flow is TLS).
+    public var starttlsAccepted = false
+    /// The server refused it (the session went on in cleartext).
+    public var starttlsRefused = false
+    /// A login succeeded (or the IMAP greeting was PREAUTH): capability lists after this describe the
+    /// logged-in state, not what an unauthenticated client is offered, so they are not recorded.
+    public var authenticated = false
+    /// The first server line has been looked at (whether or not it was a greeting).
+    var firstServerLineSeen = false
+
+    public init(proto: MailProtocol) { self.proto = proto }
+
+    /// Ways to send a reusable secret in cleartext that the server offered before TLS, in a fixed
+    /// order: `AUTH PLAIN`, `AUTH LOGIN`, `AUTH XOAUTH2`, `AUTH OAUTHBEARER` (SASL; the same
+    /// mechanisms plainsight reports as exposure `cleartext`), `USER` (POP3 USER/PASS) and `LOGIN`
+    /// (IMAP: a capability list without LOGINDISABLED means the LOGIN command is accepted).
+    public var plaintextOffered: [String] {
+        var out: [String] = []
+        for name in ServerFacts.cleartextMechanisms where authMechanisms.contains(name) { out.append("AUTH " + name) }
+        if proto == .pop3 && userCommandOffered { out.append("USER") }
+        if proto == .imap && capabilitiesSeen && !loginDisabled { out.append("LOGIN") }
+        return out
+    }
+
+    /// SASL mechanisms whose exchange carries the secret itself (see `SASLMechanism.exposure`).
+    public static let cleartextMechanisms = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+
+    /// Capabilities are facts about the server only while the client is not logged in.
+    var recording: Bool { !authenticated }
+
+    mutating func addMechanism(_ name: String) {
+        guard recording, !name.isEmpty, !authMechanisms.contains(name),
+              authMechanisms.count < ServerFacts.maxMechanisms else { return }
+        authMechanisms.append(name)
+    }
+
+    /// The first server line: kept as the greeting when it is one for this protocol (a flow picked
+    /// up mid-stream starts with some other reply, which says nothing about the banner).
+    mutating func firstServerLine(_ line: Span<UInt8>) {
+        firstServerLineSeen = true
+        guard ProtocolRegistry.protocolForGreeting(line) == proto else { return }
+        let end = line.withoutCR
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Swift.min(end, ServerFacts.maxGreetingBytes))
+        for i in 0..<Swift.min(end, ServerFacts.maxGreetingBytes) { bytes.append(line[i]) }
+        greeting = bytes
+        if let found = BannerProducts.identify(bytes.span) {
+            product = found.product
+            version = found.version
+        }
+    }
+}
+
+/// Mail server products that name themselves in their banners. A product matches as a whole word
+/// (case-insensitive); the version is the next word that starts with a digit, after at most two
+/// filler words (`Cyrus IMAP v2.4.17`, `Microsoft ESMTP MAIL Service, Version: 10.0`).
+public enum BannerProducts {
+    /// (upper-case needle, display name), most specific first.
+    static let table: [(needle: [UInt8], name: String)] = [
+        ("MICROSOFT EXCHANGE", "Microsoft Exchange"), ("MICROSOFT ESMTP MAIL SERVICE", "Microsoft Exchange"),
+        ("DOVECOT", "Dovecot"), ("POSTFIX", "Postfix"), ("EXIM", "Exim"), ("SENDMAIL", "Sendmail"),
+        ("COURIER", "Courier"), ("CYRUS", "Cyrus"), ("QMAIL", "qmail"), ("ZIMBRA", "Zimbra"),
+        ("HMAILSERVER", "hMailServer"), ("MDAEMON", "MDaemon"), ("OPENSMTPD", "OpenSMTPD"),
+        ("HARAKA", "Haraka"), ("KERIO", "Kerio Connect"), ("COMMUNIGATE", "CommuniGate Pro"),
+        ("ICEWARP", "IceWarp"), ("AXIGEN", "Axigen"), ("QPOPPER", "Qpopper"), ("STALWART", "Stalwart"),
+        ("UW IMAP", "UW IMAP"), ("GIMAP", "Gmail"), ("GSMTP", "Gmail"), ("EXCHANGE", "Microsoft Exchange"),
+    ].map { (Array($0.0.utf8), $0.1) }
+
+    /// Words allowed between the product name and its version.
+    static let filler: [[UInt8]] = ["IMAP", "IMAP4", "IMAP4REV1", "IMAPD", "POP3", "POP3D", "SMTP", "ESMTP",
+                                    "SERVER", "MAIL", "SERVICE", "VERSION", "CONNECT", "PRO"].map { Array($0.utf8) }
+    static let maxVersionBytes = 32
+
+    public static func identify(_ text: Span<UInt8>) -> (product: String, version: String?)? {
+        for entry in table {
+            guard let end = find(entry.needle, in: text) else { continue }
+            return (entry.name, version(in: text, from: end))
+        }
+        return nil
+    }
+
+    private static func isLetter(_ b: UInt8) -> Bool { (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+
+    /// End index of the first whole-word, case-insensitive match of `needle`.
+    private static func find(_ needle: [UInt8], in text: Span<UInt8>) -> Int? {
+        let n = needle.count
+        guard text.count >= n else { return nil }
+        for start in 0...(text.count - n) {
+            if start > 0 && isLetter(text[start - 1]) { continue }
+            var matched = true
+            for k in 0..<n where ASCII.upper(text[start + k]) != needle[k] { matched = false; break }
+            guard matched else { continue }
+            if start + n < text.count && isLetter(text[start + n]) { continue }
+            return start + n
+        }
+        return nil
+    }
+
+    private static func version(in text: Span<UInt8>, from: Int) -> String? {
+        var at = from
+        var fillers = 0
+        while at < text.count {
+            // Separators between the name and the version: blanks, ',', ':', '/', '(' and '-'.
+            while at < text.count, [0x20, 0x09, 0x2C, 0x3A, 0x2F, 0x28, 0x2D].contains(text[at]) { at += 1 }
+            guard at < text.count else { return nil }
+            var start = at
+            if (text[start] == 0x76 || text[start] == 0x56), start + 1 < text.count, ASCII.isDigit(text[start + 1]) {
+                start += 1   // "v2.4.17"
+            }
+            if ASCII.isDigit(text[start]) {
+                var bytes: [UInt8] = []
+                var i = start
+                while i < text.count, bytes.count < maxVersionBytes {
+                    let b = text[i]
+                    guard ASCII.isDigit(b) || isLetter(b) || b == ASCII.dot || b == ASCII.minus || b == 0x5F else { break }
+                    bytes.append(b)
+                    i += 1
+                }
+                while let last = bytes.last, last == ASCII.dot || last == ASCII.minus { bytes.removeLast() }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            // Not a version: skip one filler word, at most two.
+            var word: [UInt8] = []
+            var i = at
+            while i < text.count, isLetter(text[i]) || ASCII.isDigit(text[i]) { word.append(ASCII.upper(text[i])); i += 1 }
+            guard fillers < 2, !word.isEmpty, filler.contains(word) else { return nil }
+            fillers += 1
+            at = i
+        }
+        return nil
+    }
+}
