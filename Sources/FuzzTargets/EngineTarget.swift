@@ -1,0 +1,44 @@
+import Capture
+import Engine
+import Wire
+
+/// A whole capture file, through libpcap (from memory) and the engine in `--any-port` mode with
+/// small caps, so eviction and cap-driven gaps happen within a fuzz input's few kilobytes.
+enum EngineTarget {
+    static func configuration() -> EngineConfiguration {
+        var c = EngineConfiguration()
+        c.anyPort = true
+        c.reassembly.maxFlows = 8
+        c.reassembly.windowBytes = 2048
+        c.reassembly.maxHoles = 4
+        c.reassembly.memoryBudget = 8192
+        c.maxAlertsPerFlow = 4
+        return c
+    }
+
+    static func run(_ data: Span<UInt8>) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(data.count)
+        for i in data.indices { bytes.append(data[i]) }
+        guard let reader = try? PcapFileReader(bytes: bytes, name: "fuzz"),
+              let link = try? reader.supportedLinkType() else { return }
+        let configuration = configuration()
+        var alerts = 0
+        let engine = Engine(configuration: configuration) { alert in
+            alerts += 1
+            precondition((alert.finding.username?.count ?? 0) <= 256, "username copy unbounded")
+        }
+        var last: Timestamp?
+        _ = reader.read { frame, time in
+            engine.process(frame: frame, time: time, link: link)
+            last = time
+        }
+        engine.finish(time: last)
+        let stats = engine.stats
+        precondition(stats.activeFlows == 0, "flows left after finish")
+        precondition(stats.reassembly.bufferedBytes == 0, "buffered bytes left after finish")
+        precondition(stats.reassembly.peakBufferedBytes <= configuration.reassembly.memoryBudget,
+                     "memory budget exceeded")
+        precondition(UInt64(alerts) == stats.alerts, "alerts miscounted")
+    }
+}

@@ -1,0 +1,29 @@
+// The fuzz targets, one per layer that reads attacker-shaped bytes. They live in a library so that
+// the libFuzzer executable (`plainsight-fuzz`, built by scripts/fuzz) and the regression tests
+// (every committed seed and every crash ever found, replayed by `swift test`) run the same code.
+// A target traps when the code under test breaks one of its promises; that is the failure signal.
+
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// One frame: first byte picks the link type, the rest is the frame.
+    case decoder
+    /// A script of TCP segments over a few flows, into a small flow table.
+    case reassembly
+    /// A script of deliveries, gaps and mode changes into one line framer.
+    case framer
+    /// A script of client/server chunks and gaps into one session parser.
+    case pop3, imap, smtp
+    /// A whole capture file (pcap or pcapng bytes) through libpcap and the engine.
+    case engine
+
+    public func run(_ data: Span<UInt8>) {
+        switch self {
+        case .decoder: DecoderTarget.run(data)
+        case .reassembly: ReassemblyTarget.run(data)
+        case .framer: FramerExerciseTarget.run(data)
+        case .pop3: SessionTarget.run(data, proto: .pop3)
+        case .imap: SessionTarget.run(data, proto: .imap)
+        case .smtp: SessionTarget.run(data, proto: .smtp)
+        case .engine: EngineTarget.run(data)
+        }
+    }
+}

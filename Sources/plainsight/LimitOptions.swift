@@ -1,0 +1,71 @@
+import ArgumentParser
+import Engine
+
+/// The resource caps (issue 5), pulled into the command with `@OptionGroup`. Each bounds memory or
+/// output that traffic anyone can shape would otherwise grow; hitting one is counted in the `stats`
+/// event, never fatal. Defaults are DESIGN.md's ("Defaults worth knowing").
+struct LimitOptions: ParsableArguments {
+    @Option(name: .customLong("max-flows"),
+            help: ArgumentHelp("Concurrent TCP flows tracked (default 65536). When full, a new flow evicts one that can no longer produce a login (encrypted, not mail, half closed) or else the least recently seen; counted as flows.closed.evicted.",
+                               valueName: "flows"))
+    var maxFlows: Int?
+
+    @Option(name: .customLong("reorder-window"),
+            help: ArgumentHelp("Out-of-order bytes buffered per direction ahead of a hole (default 65536); beyond it the hole becomes a gap (reassembly.window_overflows).",
+                               valueName: "bytes"))
+    var reorderWindow: Int?
+
+    @Option(name: .customLong("max-holes"),
+            help: ArgumentHelp("Holes per direction (default 16); one more turns the earliest into a gap (reassembly.hole_limit_hits).",
+                               valueName: "holes"))
+    var maxHoles: Int?
+
+    @Option(name: .customLong("reassembly-memory"),
+            help: ArgumentHelp("Out-of-order bytes buffered across all flows, in MiB (default 64); at the cap holes become gaps (reassembly.memory_budget_hits).",
+                               valueName: "MiB"))
+    var reassemblyMemory: Int?
+
+    @Option(name: .customLong("max-alerts-per-flow"),
+            help: ArgumentHelp("Alerts reported per flow (default 16); later ones are counted as alerts_suppressed.",
+                               valueName: "alerts"))
+    var maxAlertsPerFlow: Int?
+
+    @Option(name: .customLong("idle-timeout"),
+            help: ArgumentHelp("Seconds of capture time without a packet before a flow that carried data is closed (default 300).",
+                               valueName: "seconds"))
+    var idleTimeout: Int?
+
+    @Option(name: .customLong("handshake-timeout"),
+            help: ArgumentHelp("Seconds before a flow that never carried data is closed (default 30): half-open floods leave quickly.",
+                               valueName: "seconds"))
+    var handshakeTimeout: Int?
+
+    func validate() throws {
+        // Upper bounds keep the preallocated tables and the arithmetic in range.
+        let checks: [(String, Int?, ClosedRange<Int>)] = [
+            ("--max-flows", maxFlows, 1...16_777_216),
+            ("--reorder-window", reorderWindow, 0...16_777_216),
+            ("--max-holes", maxHoles, 0...4096),
+            ("--reassembly-memory", reassemblyMemory, 0...65_536),
+            ("--max-alerts-per-flow", maxAlertsPerFlow, 1...1_000_000),
+            ("--idle-timeout", idleTimeout, 1...86_400),
+            ("--handshake-timeout", handshakeTimeout, 1...86_400),
+        ]
+        for (name, value, range) in checks {
+            if let value, !range.contains(value) {
+                throw ValidationError("\(name) \(value): give \(range.lowerBound) to \(range.upperBound)")
+            }
+        }
+    }
+
+    /// The caps given on the command line, applied over `configuration`'s defaults.
+    func apply(to configuration: inout EngineConfiguration) {
+        if let maxFlows { configuration.reassembly.maxFlows = maxFlows }
+        if let reorderWindow { configuration.reassembly.windowBytes = reorderWindow }
+        if let maxHoles { configuration.reassembly.maxHoles = maxHoles }
+        if let reassemblyMemory { configuration.reassembly.memoryBudget = reassemblyMemory * 1024 * 1024 }
+        if let maxAlertsPerFlow { configuration.maxAlertsPerFlow = maxAlertsPerFlow }
+        if let idleTimeout { configuration.reassembly.idleTimeout = Int64(idleTimeout) * 1_000_000_000 }
+        if let handshakeTimeout { configuration.reassembly.handshakeTimeout = Int64(handshakeTimeout) * 1_000_000_000 }
+    }
+}
