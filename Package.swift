@@ -20,14 +20,26 @@ let package = Package(
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts"]),
         .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),
+        .target(name: "Inventory", dependencies: [
+            "Engine", "Reassembly", "MailAuth", "Alerts", "Wire", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .executableTarget(name: "plainsight", dependencies: [
-            "Capture", "Engine", "Alerts", "Wire", "MailAuth",
+            "Capture", "Engine", "Alerts", "Wire", "MailAuth", "Inventory",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fuzzing (issue 5): the targets are a library so `swift test` replays every seed and crash
+        // through them; the libFuzzer build of `plainsight-fuzz` is made only by scripts/fuzz.
+        .target(name: "CFuzzerDriver"),
+        .target(name: "FuzzTargets", dependencies: ["Wire", "Reassembly", "MailAuth", "Engine", "Capture"]),
+        .executableTarget(name: "plainsight-fuzz", dependencies: ["FuzzTargets", "CFuzzerDriver"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "Wire"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "MailAuth", "Wire"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Capture", "Alerts"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Engine", "Reassembly", "MailAuth", "Wire"]),
+        // Live capture (issue 3): namespaces, real servers, the binary as root; skips without root.
+        .testTarget(name: "LiveTests", dependencies: ["Engine", "Reassembly", "Wire"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
     ]
 )

@@ -45,6 +45,7 @@ public struct EngineStats: Sendable {
                     StatField($0.rawValue, UInt64(r.flowsClosedByReason[$0]))
                 })),
                 StatField("packets_without_flow", UInt64(r.packetsWithoutFlow)),
+                StatField("evicted_with_data", UInt64(r.evictedWithData)),
             ])),
             StatField("reassembly", .object([
                 StatField("retransmitted_segments", UInt64(r.retransmittedSegments)),
@@ -69,26 +70,57 @@ public struct EngineStats: Sendable {
 
 /// decode -> flows -> parsers -> alerts. One instance per capture thread; not thread-safe.
 public final class Engine {
-    private var table: FlowTable
-    private var router: SessionRouter
+    // All per-packet state sits in one struct, unchecked: a dynamic exclusivity check costs about
+    // 80 instructions (callgrind) and was made five times per packet. Safe because the engine is
+    // never re-entered: callbacks (`onAlert`, the observer) must not call back into it.
+    @exclusivity(unchecked) private var core: EngineCore
+
+    /// Hears about every login and every ended mail session (the exposure inventory). Set it
+    /// before the first packet.
+    public var observer: (any SessionObserver)? {
+        get { core.router.observer }
+        set { core.router.observer = newValue }
+    }
 
     public var stats: EngineStats {
-        var s = router.stats
-        s.reassembly = table.stats
-        s.activeFlows = table.activeFlows
+        var s = core.router.stats
+        s.reassembly = core.table.stats
+        s.activeFlows = core.table.activeFlows
         return s
     }
 
     public init(configuration: EngineConfiguration, onAlert: @escaping (Alert) -> Void) {
         var reassembly = configuration.reassembly
-        let servicePorts = PortSet(configuration.mailPorts.union([465, 993, 995]))
+        let servicePorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         reassembly.isServicePort = { servicePorts.contains($0) }
-        table = FlowTable(configuration: reassembly)
-        router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
+        core = EngineCore(table: FlowTable(configuration: reassembly),
+                          router: SessionRouter(configuration: configuration, slots: reassembly.maxFlows,
+                                                onAlert: onAlert))
     }
 
     /// One captured frame, lent for the duration of the call only.
     public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
+        core.process(frame: frame, time: time, link: link)
+    }
+
+    /// End of input: flush every flow; logins still waiting for a reply get outcome `unknown`.
+    public func finish(time: Timestamp?) {
+        core.finish(time: time)
+    }
+
+    /// No packet, but time has passed (a live capture's read timeout on a quiet link): flows idle
+    /// past their timeout are closed as a packet at `time` would close them. Packets drive the same
+    /// sweep, so a replay never needs this.
+    public func tick(time: Timestamp) {
+        core.tick(time: time)
+    }
+}
+
+struct EngineCore {
+    var table: FlowTable
+    var router: SessionRouter
+
+    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
         router.stats.packets &+= 1
         router.stats.bytes &+= UInt64(frame.count)
         let packet: DecodedPacket
@@ -107,8 +139,8 @@ public final class Engine {
             return
         }
         router.stats.tcpPackets &+= 1
-        if !router.anyPort && !router.mailPorts.contains(packet.sourcePort)
-            && !router.mailPorts.contains(packet.destinationPort) {
+        if !router.anyPort && !router.selectedPorts.contains(packet.sourcePort)
+            && !router.selectedPorts.contains(packet.destinationPort) {
             router.stats.notMailPort &+= 1
             return
         }
@@ -116,14 +148,18 @@ public final class Engine {
         applyStops()
     }
 
-    /// End of input: flush every flow; logins still waiting for a reply get outcome `unknown`.
-    public func finish(time: Timestamp?) {
+    mutating func finish(time: Timestamp?) {
         table.flushAll(time: time ?? router.lastTime, handler: &router)
         applyStops()
     }
 
+    mutating func tick(time: Timestamp) {
+        table.tick(time: time, handler: &router)
+        applyStops()
+    }
+
     /// Parsers that are done (TLS started, or not a mail protocol) stop their flow's buffering.
-    private func applyStops() {
+    private mutating func applyStops() {
         guard !router.stops.isEmpty else { return }
         for slot in router.stops { table.stopBuffering(slot: slot) }
         router.stops.removeAll(keepingCapacity: true)

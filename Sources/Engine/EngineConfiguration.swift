@@ -1,9 +1,13 @@
+import MailAuth
 import Reassembly
 
 /// Everything the engine needs to know, built by the command line. No libpcap, no Foundation.
 public struct EngineConfiguration: Sendable {
     /// Ports whose flows are parsed in the default mode (DESIGN.md: 25, 110, 143, 587, 2525).
     public static let defaultMailPorts: Set<UInt16> = [25, 110, 143, 587, 2525]
+    /// Implicit-TLS ports (993, 995, 465): read in every mode so the inventory counts TLS sessions,
+    /// but never parsed (a flow there gets a parser only if the server greets in cleartext).
+    public static let implicitTLSPorts = Set(ProtocolRegistry.implicitTLSPorts.keys)
 
     /// Parse every TCP flow, recognising the protocol from the server greeting.
     public var anyPort = false

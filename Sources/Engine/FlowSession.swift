@@ -7,6 +7,11 @@ struct FlowSession {
     var state: State = .undetermined
     var parser: SessionParser?
     var alerts = 0
+    /// The client opened with a TLS handshake on an implicit-TLS port: reported to the observer
+    /// when the flow ends, never parsed.
+    var implicitTLS: MailProtocol?
+    /// The start of a greeting that arrived without its line end (bounded, see SessionRouter).
+    var heldGreeting: [UInt8] = []
 }
 
 /// Ports as a 65,536-bit set: one load per check on the hot path, where `Set<UInt16>` would hash.

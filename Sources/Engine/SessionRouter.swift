@@ -8,6 +8,9 @@ import Wire
 struct SessionRouter: StreamHandler {
     let anyPort: Bool
     let mailPorts: PortSet
+    /// Mail ports plus the implicit-TLS ports: what the engine reads without --any-port.
+    let selectedPorts: PortSet
+    var observer: (any SessionObserver)?
     let maxAlertsPerFlow: Int
     let onAlert: (Alert) -> Void
     var sessions: [FlowSession]
@@ -19,6 +22,7 @@ struct SessionRouter: StreamHandler {
     init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
         anyPort = configuration.anyPort
         mailPorts = PortSet(configuration.mailPorts)
+        selectedPorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         maxAlertsPerFlow = configuration.maxAlertsPerFlow
         self.onAlert = onAlert
         sessions = [FlowSession](repeating: FlowSession(), count: slots)
@@ -35,15 +39,35 @@ struct SessionRouter: StreamHandler {
         case .ignored:
             return
         case .undetermined:
-            guard let proto = classify(info: info, side: side, bytes: bytes) else {
+            if side == .server && (!sessions[slot].heldGreeting.isEmpty || Self.endsBeforeFirstLine(bytes)) {
+                holdGreeting(slot: slot, info: info, bytes: bytes, time: time)
+                return
+            }
+            let proto: MailProtocol
+            switch classify(info: info, side: side, bytes: bytes) {
+            case .mail(let p):
+                proto = p
+            case .implicitTLS(let p):
+                // Counted as ignored like any flow without a parser (the stats schema is unchanged);
+                // the observer hears about it when the flow ends.
+                sessions[slot].implicitTLS = p
+                fallthrough
+            case .notMail:
                 sessions[slot].state = .ignored
                 stats.flowsIgnored += 1
                 stops.append(slot)
                 return
             }
             sessions[slot].state = .parsing
-            sessions[slot].parser = ProtocolRegistry.makeParser(for: proto)
+            let parser = ProtocolRegistry.makeParser(for: proto)
+            sessions[slot].parser = parser
             stats.sessions[proto, default: 0] += 1
+            if !sessions[slot].heldGreeting.isEmpty {
+                // The client spoke while a partial greeting was held: the greeting came first.
+                var held: [UInt8] = []
+                swap(&held, &sessions[slot].heldGreeting)
+                parser.receive(held.span, from: .server, time: time.nanoseconds)
+            }
         case .parsing:
             break
         }
@@ -57,13 +81,58 @@ struct SessionRouter: StreamHandler {
         }
     }
 
+    /// The greeting is the evidence for the protocol, so a first server chunk that ends before
+    /// the greeting's first line (a greeting split across segments: `* `, `+O`, `22`) is held,
+    /// up to `maxHeldGreeting` bytes, until the line is complete.
+    static let maxHeldGreeting = 512
+
+    static func endsBeforeFirstLine(_ bytes: Span<UInt8>) -> Bool {
+        guard bytes.count < maxHeldGreeting else { return false }
+        for i in 0..<bytes.count where bytes[i] == 0x0A { return false }
+        return true
+    }
+
+    private mutating func holdGreeting(slot: Int, info: FlowInfo, bytes: Span<UInt8>, time: Timestamp) {
+        var held: [UInt8] = []
+        swap(&held, &sessions[slot].heldGreeting)
+        // What is held never reaches the bound and never holds an LF, so there is room.
+        let take = min(bytes.count, Self.maxHeldGreeting - held.count)
+        for i in 0..<take { held.append(bytes[i]) }
+        if Self.endsBeforeFirstLine(held.span) {
+            swap(&held, &sessions[slot].heldGreeting)
+            return
+        }
+        // The greeting line is complete (or the bound is reached): classify and parse it as one
+        // delivery, then whatever of this chunk did not fit in the hold.
+        streamData(slot: slot, info: info, direction: .serverToClient, bytes: held.span, time: time)
+        if take < bytes.count {
+            streamData(slot: slot, info: info, direction: .serverToClient,
+                       bytes: bytes.extracting(take..<bytes.count), time: time)
+        }
+    }
+
+    enum Route { case mail(MailProtocol), implicitTLS(MailProtocol), notMail }
+
     /// The greeting decides; without one (picked up mid-stream, greeting lost, or the client
     /// spoke first) only a well-known mail port does. Client-first traffic on any other port
-    /// (Redis `AUTH`, a TLS ClientHello) never gets a parser.
-    private func classify(info: FlowInfo, side: Side, bytes: Span<UInt8>) -> MailProtocol? {
-        if side == .server, let proto = ProtocolRegistry.protocolForGreeting(bytes) { return proto }
-        guard mailPorts.contains(info.serverPort) else { return nil }
-        return ProtocolRegistry.protocolForPort(info.serverPort)
+    /// (Redis `AUTH`, a TLS ClientHello) never gets a parser. A client that opens with a TLS
+    /// handshake on an implicit-TLS port (993, 995, 465) is recorded as such, and never parsed.
+    private func classify(info: FlowInfo, side: Side, bytes: Span<UInt8>) -> Route {
+        if side == .server, let proto = ProtocolRegistry.protocolForGreeting(bytes) { return .mail(proto) }
+        if side == .client, Self.isTLSHandshake(bytes),
+           let proto = ProtocolRegistry.implicitTLSPorts[info.serverPort] {
+            return .implicitTLS(proto)
+        }
+        guard mailPorts.contains(info.serverPort), let proto = ProtocolRegistry.protocolForPort(info.serverPort) else {
+            return .notMail
+        }
+        return .mail(proto)
+    }
+
+    /// A TLS record header of content type handshake (22) and version 3.0 to 1.3 (`16 03 00..04`):
+    /// how every ClientHello starts.
+    static func isTLSHandshake(_ bytes: Span<UInt8>) -> Bool {
+        bytes.count >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04
     }
 
     mutating func streamGap(slot: Int, info: FlowInfo, direction: Direction, length: UInt64, time: Timestamp) {
@@ -82,12 +151,16 @@ struct SessionRouter: StreamHandler {
             parser.finish(time: time.nanoseconds)
             collect(slot: slot, info: info, parser: parser)
             stats.parserAnomalies += UInt64(parser.anomalies)
+            observer?.sessionEnded(EndedSession(flow: info, proto: parser.proto, kind: .parsed(parser.facts), closedAt: time))
+        } else if let proto = sessions[slot].implicitTLS {
+            observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))
         }
         sessions[slot] = FlowSession()
     }
 
     private mutating func collect(slot: Int, info: FlowInfo, parser: SessionParser) {
         for finding in parser.takeFindings() {
+            observer?.login(finding, flow: info)
             guard sessions[slot].alerts < maxAlertsPerFlow else {
                 stats.alertsSuppressed += 1
                 continue
@@ -97,7 +170,8 @@ struct SessionRouter: StreamHandler {
             onAlert(Alert(timestamp: Timestamp(nanoseconds: finding.timeNanoseconds), flowID: info.id,
                           client: info.client, clientPort: info.clientPort,
                           server: info.server, serverPort: info.serverPort,
-                          vlans: info.vlans, finding: finding, midstream: info.midstream))
+                          vlans: info.vlans, finding: finding, midstream: info.midstream,
+                          overlapConflict: info.overlapConflict))
         }
     }
 }

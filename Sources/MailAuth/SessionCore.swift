@@ -28,6 +28,10 @@ struct PendingLogin {
 
 public struct SessionCore {
     var tls = TLSKnowledge()
+    /// What the session showed about its server, for the inventory. Kept beside `tls` rather than
+    /// derived from it: `tls` describes the context of each login (it keeps learning after a
+    /// login), while the facts describe what an unauthenticated client is offered.
+    var facts: ServerFacts
     /// The server accepted STARTTLS: the rest of the flow is ciphertext.
     var encrypted = false
     /// A gap has been seen in either direction; later logins are flagged.
@@ -44,7 +48,10 @@ public struct SessionCore {
     /// Decoding scratch for SASL blobs; wiped after every use.
     var scratch: [UInt8] = []
 
-    init(proto: MailProtocol) { self.proto = proto }
+    init(proto: MailProtocol) {
+        self.proto = proto
+        facts = ServerFacts(proto: proto)
+    }
 
     func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {
         PendingLogin(method: method, exposure: exposure, username: username, usernameTruncated: truncated,
@@ -55,5 +62,45 @@ public struct SessionCore {
         findings.append(Finding(proto: proto, method: p.method, exposure: p.exposure, username: p.username,
                                 usernameTruncated: p.usernameTruncated, outcome: outcome,
                                 starttls: p.starttls, afterGap: p.afterGap, timeNanoseconds: p.time))
+        if outcome == .success { facts.authenticated = true }
+    }
+
+    // MARK: what the server said about TLS and logins (both the login context and the facts)
+
+    /// A capability list arrived (POP3 CAPA, IMAP CAPABILITY, SMTP EHLO).
+    mutating func sawCapabilities() {
+        tls.capabilitiesSeen = true
+        if facts.recording { facts.capabilitiesSeen = true }
+    }
+
+    mutating func sawStartTLSOffer() {
+        tls.offered = true
+        if facts.recording { facts.starttlsOffered = true }
+    }
+
+    mutating func sawLoginDisabled() {
+        tls.loginDisabled = true
+        if facts.recording { facts.loginDisabled = true }
+    }
+
+    mutating func sawMechanism(_ name: String) { facts.addMechanism(name) }
+
+    mutating func sawUserCommandOffer() {
+        if facts.recording { facts.userCommandOffered = true }
+    }
+
+    /// The client sent STARTTLS/STLS.
+    mutating func requestedTLS() { facts.starttlsRequested = true }
+
+    /// The server accepted STARTTLS: the rest of the flow is ciphertext.
+    mutating func startedTLS() {
+        encrypted = true
+        facts.starttlsAccepted = true
+    }
+
+    /// The server refused STARTTLS: the session goes on in cleartext.
+    mutating func refusedTLS() {
+        tls.refused = true
+        facts.starttlsRefused = true
     }
 }

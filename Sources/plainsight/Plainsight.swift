@@ -1,5 +1,6 @@
 import Alerts
 import ArgumentParser
+import Capture
 import Engine
 #if canImport(Glibc)
 import Glibc
@@ -8,15 +9,21 @@ import Musl
 #endif
 
 /// The command line: parse and validate options, turn them into an `EngineConfiguration` and a
-/// `ReplayOptions`, and hand over to `replay`. Nothing here touches packets.
+/// `ReplayOptions` (plus `LiveOptions` for -i), and hand over to `replay` or `captureLive`.
+/// Nothing here touches packets.
 @main
 struct Plainsight: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plainsight",
-        abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures, and report them with the secret redacted.",
+        abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
             plainsight -r <file> [-r <file> ...] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--quiet] [<expression> ...]
+                       [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
+                       [--report <file.json|file.html> ...]
+            plainsight -i <interface> [-Z <user>] [--snaplen <bytes>] [--no-promisc] [--buffer-size <MiB>]
+                       [--stats-interval <seconds>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
+            plainsight -D
             """,
         discussion: """
             Reads each capture file in order through one engine, as if the files were one capture, \
@@ -27,19 +34,50 @@ struct Plainsight: ParsableCommand {
             Alerts go to standard output, or to the -o file. Problems go to standard error, one line \
             each; on a terminal, so do a progress line and a closing summary (not with --quiet).
 
-            Without an expression only the mail ports (25, 110, 143, 587, 2525) are read, or all TCP \
-            with --any-port. An expression replaces that filter; flows are still parsed only on the \
-            mail ports unless --any-port is given.
+            --syslog sends every alert to syslog as well, to any number of targets: the local /dev/log \
+            (app-name plainsight, the human line as message), or unix:///PATH, udp://HOST:PORT and \
+            tcp://HOST:PORT in RFC 5424 (msgid cleartext_auth, the alert's fields as structured data \
+            [plainsight@32473 ...], severity crit for a cleartext password the server accepted down to \
+            notice for a refused digest). All outputs are written by one writer thread behind a \
+            bounded queue, so capture never waits for them. A collector that goes away is reconnected \
+            with back-off while up to --syslog-backlog alerts are held for it; alerts lost on the way \
+            are counted in the stats event (outputs) and reported on standard error. A target that \
+            cannot be reached at start is an error unless --syslog-optional.
 
-            Live capture (-i) is not available yet.
+            Without an expression only the mail ports (25, 110, 143, 587, 2525) are read, plus 465, 993 \
+            and 995 whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
+            An expression replaces that filter; flows are still parsed only on the mail ports unless \
+            --any-port is given.
 
-            Exit status: 0 every file was read completely; 1 some input could not be read completely \
-            (alerts found before the damage are still reported); 2 usage error.
+            Every run also keeps an inventory of the mail servers seen (address, port, protocol): \
+            banner, STARTTLS and plaintext logins offered before TLS, STARTTLS refusals, implicit TLS, \
+            cleartext and hashed logins, distinct users, and a verdict with its evidence: exposed, \
+            tls_broken, accepts_cleartext, tls_optional, tls_required, implicit_tls or unknown, plus a \
+            flag for possible STARTTLS stripping. It is written as server_exposure events with --json, \
+            to --report files (JSON, or a self-contained HTML page), and as a table at the end on a \
+            terminal.
+
+            With -i, plainsight captures on an interface (a span or mirror port; 'any' for all) on a \
+            thread of its own, in immediate mode. Started as root, it opens the interface and every \
+            output, then switches to the -Z user (default nobody) before the first packet is read; -Z \
+            root keeps root, with a warning. Without root, give the binary the capabilities instead: \
+            setcap cap_net_raw,cap_net_admin=ep plainsight. SIGINT or SIGTERM stops the capture, \
+            reports logins still waiting for a reply with outcome unknown, writes the final \
+            statistics (packets received, dropped by the kernel and by the interface) and exits 0. \
+            SIGHUP reopens the -o file (log rotation); SIGUSR1 reports statistics at once.
+
+            Exit status: 0 every file was read completely, or the capture was stopped by a signal; 1 \
+            some input could not be read completely (alerts found before the damage are still \
+            reported), or the interface could not be captured on, or an output lost alerts (not \
+            counting --syslog-optional targets); 2 usage error (including a bad filter, an unknown \
+            -Z user for -i, or a syslog target that cannot be reached at start).
 
             Examples:
               plainsight -r mail.pcap
               plainsight -r a.pcap -r b.pcapng --json -o alerts.jsonl 'host 192.0.2.10'
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
+              plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
+              plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:6514
             """,
         version: plainsightVersion
     )
@@ -49,8 +87,41 @@ struct Plainsight: ParsableCommand {
                                valueName: "file"))
     var read: [String] = []
 
+    @Option(name: [.customShort("i"), .customLong("interface")],
+            help: ArgumentHelp("Capture live on this interface ('any' for every interface); see -D.",
+                               valueName: "interface"))
+    var interface: String?
+
+    @Flag(name: [.customShort("D"), .customLong("list-interfaces")],
+          help: "List the interfaces plainsight can capture on, and exit.")
+    var listInterfaces = false
+
+    @Option(name: [.customShort("Z"), .customLong("relinquish-privileges")],
+            help: ArgumentHelp("With -i, started as root: the user to switch to once the interface and the outputs are open (default: nobody). 'root' keeps root, with a warning.",
+                               valueName: "user"))
+    var relinquishTo: String?
+
+    @Option(name: [.customShort("s"), .customLong("snaplen")],
+            help: ArgumentHelp("With -i: bytes captured of each frame (1 to 262144, default 262144). A short snapshot cuts logins off.",
+                               valueName: "bytes"))
+    var snaplen: Int32?
+
+    @Flag(name: .customLong("no-promisc"),
+          help: "With -i: do not put the interface into promiscuous mode (a span port normally needs it).")
+    var noPromisc = false
+
+    @Option(name: .customLong("buffer-size"),
+            help: ArgumentHelp("With -i: the kernel capture buffer in MiB (1 to 2047, default 32); it absorbs bursts.",
+                               valueName: "MiB"))
+    var bufferSize: Int32?
+
+    @Option(name: .customLong("stats-interval"),
+            help: ArgumentHelp("With -i: report statistics every this many seconds (a stats event with --json, a line on standard error otherwise).",
+                               valueName: "seconds"))
+    var statsInterval: UInt32?
+
     @Flag(name: .customLong("any-port"),
-          help: "Examine all TCP traffic and recognise POP3, IMAP and SMTP from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports 25, 110, 143, 587 and 2525.")
+          help: "Examine all TCP traffic and recognise POP3, IMAP and SMTP from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports 25, 110, 143, 587 and 2525 (and 465, 993, 995, for the inventory's count of TLS sessions).")
     var anyPort = false
 
     @Flag(name: .customLong("json"),
@@ -73,17 +144,52 @@ struct Plainsight: ParsableCommand {
     var userHashKeyFile: String?
 
     @Flag(name: [.customShort("q"), .customLong("quiet")],
-          help: "No progress line and no summary on standard error (problems are still reported).")
+          help: "No progress line and no summary on standard error, and with -i no listening line and no final statistics line (problems are still reported).")
     var quiet = false
+
+    @OptionGroup(title: "Syslog")
+    var syslog: SyslogOptions
+
+    @OptionGroup(title: "Limits")
+    var limits: LimitOptions
+
+    @OptionGroup(title: "Exposure inventory") var inventory: ReportOptions
 
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",
                                  valueName: "expression"))
     var expression: [String] = []
 
     mutating func validate() throws {
-        guard !read.isEmpty else {
-            throw ValidationError("no input: give one or more capture files with -r FILE (live capture with -i is not available yet)")
+        if listInterfaces {
+            guard read.isEmpty, interface == nil else { throw ValidationError("-D lists interfaces; it takes no -r or -i") }
+            return
         }
+        if interface != nil && !read.isEmpty {
+            throw ValidationError("give capture files with -r or an interface with -i, not both")
+        }
+        guard !read.isEmpty || interface != nil else {
+            throw ValidationError("no input: give capture files with -r FILE, or an interface with -i INTERFACE (-D lists them)")
+        }
+        if interface == "" { throw ValidationError("-i needs an interface name (-D lists them)") }
+        if interface == nil {
+            let liveOnly: [(String, Bool)] = [
+                ("-Z", relinquishTo != nil), ("--snaplen", snaplen != nil), ("--no-promisc", noPromisc),
+                ("--buffer-size", bufferSize != nil), ("--stats-interval", statsInterval != nil),
+            ]
+            if let (name, _) = liveOnly.first(where: { $0.1 }) {
+                throw ValidationError("\(name) is used only with live capture (-i)")
+            }
+        }
+        if let snaplen, !(1...LiveCaptureOptions.maxSnapshotLength).contains(snaplen) {
+            throw ValidationError("--snaplen \(snaplen): give 1 to \(LiveCaptureOptions.maxSnapshotLength) bytes")
+        }
+        if let bufferSize, !(1...2047).contains(bufferSize) {
+            throw ValidationError("--buffer-size \(bufferSize): give 1 to 2047 MiB")
+        }
+        if let statsInterval, !(1...86_400).contains(statsInterval) {
+            throw ValidationError("--stats-interval \(statsInterval): give 1 to 86400 seconds")
+        }
+        if relinquishTo == "" { throw ValidationError("-Z needs a user name") }
         switch (userPolicy, userHashKeyFile) {
         case (.hash, nil):
             throw ValidationError("--user-policy hash needs --user-hash-key-file PATH (a file of at least \(HashKey.minimumLength) secret bytes)")
@@ -96,6 +202,7 @@ struct Plainsight: ParsableCommand {
 
     /// Runs the command; returns the exit status.
     func execute() throws -> Int32 {
+        if listInterfaces { return printInterfaces() }
         let policy: UserPolicy
         switch userPolicy {
         case .mask: policy = .mask
@@ -105,10 +212,22 @@ struct Plainsight: ParsableCommand {
         }
         var engineConfiguration = EngineConfiguration()
         engineConfiguration.anyPort = anyPort
-        let options = ReplayOptions(
+        limits.apply(to: &engineConfiguration)
+        var options = ReplayOptions(
             inputs: read,
             filterExpression: expression.isEmpty ? nil : expression.joined(separator: " "),
             json: json, outputPath: output, userPolicy: policy, quiet: quiet)
+        options.syslog = syslog.settings
+        options.inventory = inventory.settings(policy: policy)
+        if let interface {
+            var capture = LiveCaptureOptions()
+            if let snaplen { capture.snapshotLength = snaplen }
+            capture.promiscuous = !noPromisc
+            if let bufferSize { capture.bufferBytes = bufferSize << 20 }
+            let live = LiveOptions(interface: interface, capture: capture, relinquishTo: relinquishTo,
+                                   statsIntervalSeconds: statsInterval)
+            return captureLive(live, outputs: options, configuration: engineConfiguration)
+        }
         return replay(options, configuration: engineConfiguration)
     }
 
@@ -117,7 +236,8 @@ struct Plainsight: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)      // a closed stdout becomes a reported EPIPE, not a silent death
         let status: Int32
         do {
-            let command = try parse()
+            // A bare --syslog means /dev/log; ArgumentParser needs it spelled out (SyslogOptions).
+            let command = try parse(SyslogOptions.normalize(Array(CommandLine.arguments.dropFirst())))
             status = try command.execute()
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }

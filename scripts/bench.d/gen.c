@@ -10,7 +10,7 @@
  * user `benchuserNNN`, password `bench-secret-NNN`.
  *
  * Everything derives from --seed through one splitmix64 stream: same arguments, same bytes.
- * TCP checksums are left 0 (plainsight does not validate them); IPv4 header checksums are real.
+ * TCP and IPv4 header checksums are real (the peer tools drop bad TCP checksums).
  *
  *   gen --out FILE.pcap --planted planted.json [--size-mb N] [--logins N] [--seed N]
  */
@@ -76,16 +76,30 @@ static inline void putle32(uint8_t *p, uint32_t v) {
 enum { K_HTTP, K_MAIL };
 enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_PSH = 0x08, TCP_ACK = 0x10 };
 
-/* methods, in rotation order */
-enum { M_POP3_USER, M_POP3_PLAIN, M_IMAP_LOGIN, M_IMAP_PLAIN, M_SMTP_PLAIN, M_SMTP_LOGIN, M_COUNT };
-static const char *const method_proto[M_COUNT] = { "pop3", "pop3", "imap", "imap", "smtp", "smtp" };
-static const char *const method_name[M_COUNT] = {
-    "USER", "AUTH PLAIN", "LOGIN", "AUTHENTICATE PLAIN", "AUTH PLAIN", "AUTH LOGIN" };
-static const uint16_t method_port[M_COUNT] = { 110, 110, 143, 143, 587, 25 };
-static uint32_t method_count[M_COUNT];
+/* Login variants, in rotation order (the first six are the original bulk rotation). Several
+ * variants share a reported (protocol, method), e.g. IMAP LOGIN with atoms, quoted strings and
+ * literals; planted.json counts per reported pair. `hashed`: challenge-response (APOP, CRAM-MD5). */
+enum {
+    V_POP3_USER, V_POP3_PLAIN, V_IMAP_LOGIN, V_IMAP_PLAIN, V_SMTP_PLAIN, V_SMTP_LOGIN,
+    V_POP3_APOP, V_POP3_LOGIN, V_POP3_CRAM, V_IMAP_QUOTED, V_IMAP_LITERAL, V_IMAP_AUTH_LOGIN,
+    V_IMAP_CRAM, V_SMTP_CRAM, V_COUNT
+};
+static const char *const variant_proto[V_COUNT] = {
+    "pop3", "pop3", "imap", "imap", "smtp", "smtp",
+    "pop3", "pop3", "pop3", "imap", "imap", "imap", "imap", "smtp" };
+static const char *const variant_method[V_COUNT] = {
+    "USER", "AUTH PLAIN", "LOGIN", "AUTHENTICATE PLAIN", "AUTH PLAIN", "AUTH LOGIN",
+    "APOP", "AUTH LOGIN", "AUTH CRAM-MD5", "LOGIN", "LOGIN", "AUTHENTICATE LOGIN",
+    "AUTHENTICATE CRAM-MD5", "AUTH CRAM-MD5" };
+static const uint16_t variant_port[V_COUNT] = {
+    110, 110, 143, 143, 587, 25, 110, 110, 110, 143, 143, 143, 143, 587 };
+static uint32_t variant_count[V_COUNT];
 
-#define MAX_MSGS 24
-typedef struct { uint8_t from_server; uint16_t off, len; } msg_t;
+/* a scripted message: text from flow_t.text, or `blob` bytes of mail body text, or (MK_NOOPS)
+ * `blob` IMAP NOOP rounds generated on the fly (the allocation benchmark's steady state) */
+enum { MK_TEXT, MK_BODY, MK_NOOPS };
+#define MAX_MSGS 32
+typedef struct { uint8_t from_server, kind; uint16_t off, len; uint32_t blob; } msg_t;
 
 typedef struct {
     int kind;
@@ -106,8 +120,12 @@ typedef struct {
     uint16_t hdrlen, reqlen;
     char hdr[384];
     char req[256];
-    /* mail */
+    /* mail and short connections */
+    int shape;                /* SH_FULL, SH_SYN_RST, SH_SYN_ONLY */
     int nmsgs, msg;
+    uint32_t msg_sent;        /* bytes of the current message already sent */
+    uint32_t round, round_side, round_len;   /* MK_NOOPS progress */
+    char round_text[160];
     msg_t msgs[MAX_MSGS];
     uint16_t textlen;
     char text[3072];
@@ -118,6 +136,24 @@ static const uint8_t mac_server[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x02 };
 
 static uint32_t tsval(const flow_t *f, int from_server) {
     return (uint32_t)(clock_us / 1000) + (from_server ? f->sts : f->cts);
+}
+
+/* Real TCP checksums: the peers (libnids in dsniff, ettercap) drop segments whose checksum is wrong. */
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum) {
+    for (; n >= 2; p += 2, n -= 2) sum += (uint32_t)(p[0] << 8 | p[1]);
+    if (n) sum += (uint32_t)p[0] << 8;
+    return sum;
+}
+static void tcp_checksum(uint8_t *tcp, uint32_t len, const uint8_t *src, const uint8_t *dst, int v6) {
+    uint8_t ph[8] = { 0, 0, 0, 6 };
+    uint32_t sum = sum16(src, v6 ? 16 : 4, 0);
+    sum = sum16(dst, v6 ? 16 : 4, sum);
+    put32(ph + 4, len);
+    sum = sum16(ph + 4, 4, sum);
+    sum += 6;
+    sum = sum16(tcp, len, sum);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    put16(tcp + 16, (uint16_t)~sum);
 }
 
 /* Writes one frame: Ethernet [VLAN] IPv4|IPv6 TCP (with options) payload (two pieces). */
@@ -182,7 +218,7 @@ static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32
     p[12] = (uint8_t)((tcplen / 4) << 4);
     p[13] = flags;
     put16(p + 14, syn ? 64240 : (from_server ? 509 : 2048));
-    put16(p + 16, 0);                 /* checksum: not computed */
+    put16(p + 16, 0);                 /* checksum: filled in below */
     put16(p + 18, 0);
     uint8_t *o = p + 20;
     if (syn) {
@@ -199,6 +235,7 @@ static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32
     p += tcplen;
     if (n1) memcpy(p, pl1, n1);
     if (n2) memcpy(p + n1, pl2, n2);
+    tcp_checksum(p - tcplen, tcplen + plen, src, dst, f->v6);
 
     outlen += 16 + frame;
     bytes_written += 16 + frame;
@@ -355,9 +392,17 @@ static int http_step(flow_t *f, int closing) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* planted mail sessions                                                                           */
+/* mail sessions and short connections                                                            */
 
-static uint32_t mail_v6, mail_vlan, decoys;
+enum { SH_FULL, SH_SYN_RST, SH_SYN_ONLY };
+enum { W_BULK, W_MAIL_HEAVY, W_MANY_FLOWS, W_STEADY };
+static int workload = W_BULK;
+static uint32_t mail_v6, mail_vlan, decoys, logins_planted;
+static uint32_t short_flows[4];   /* many-flows: syn-rst, syn-only, banner grabs, short http */
+static uint64_t mail_body_bytes;
+
+#define TEXT_SZ (1u << 20)
+static char *mailtext;    /* TEXT_SZ + 70000 bytes of CRLF lines, none starting with '.' */
 
 static void b64(const uint8_t *in, size_t n, char *out) {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -376,33 +421,52 @@ static void b64(const uint8_t *in, size_t n, char *out) {
     *out = 0;
 }
 
+static void add_msg(flow_t *f, int from_server, int kind, uint16_t off, uint16_t len, uint32_t blob) {
+    if (f->nmsgs >= MAX_MSGS) { errno = 0; die("internal: too many messages"); }
+    f->msgs[f->nmsgs++] = (msg_t){ (uint8_t)from_server, (uint8_t)kind, off, len, blob };
+}
+
 static void say(flow_t *f, int from_server, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(flow_t *f, int from_server, const char *fmt, ...) {
-    if (f->nmsgs >= MAX_MSGS) { errno = 0; die("internal: too many messages"); }
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(f->text + f->textlen, sizeof f->text - f->textlen, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof f->text - f->textlen) { errno = 0; die("internal: script too long"); }
-    f->msgs[f->nmsgs++] = (msg_t){ (uint8_t)from_server, f->textlen, (uint16_t)n };
+    add_msg(f, from_server, MK_TEXT, f->textlen, (uint16_t)n, 0);
     f->textlen += (uint16_t)n;
 }
 
-static void mail_init(flow_t *f, uint32_t i) {
+/* mail-heavy: the mailbox traffic after the login (POP3 RETR, IMAP FETCH literal, SMTP DATA) */
+static uint32_t body_size(void) {
+    if (workload != W_MAIL_HEAVY) return 0;
+    uint32_t r = rnd_below(100);
+    uint32_t n = r < 70 ? 1024 + rnd_below(15 * 1024) : 16 * 1024 + rnd_below(48 * 1024);
+    mail_body_bytes += n;
+    return n;
+}
+static void body_msg(flow_t *f, int from_server, uint32_t n) { add_msg(f, from_server, MK_BODY, 0, 0, n); }
+
+static const char hex32[] = "3f2a9c1b7d5e4f60a8b9c0d1e2f30415";
+
+/* A whole cleartext session with login `i` of variant `m`. */
+static void mail_init(flow_t *f, uint32_t i, int m) {
     memset(f, 0, sizeof *f);
     f->kind = K_MAIL;
-    int m = (int)(i % M_COUNT);
-    method_count[m]++;
+    f->shape = SH_FULL;
+    variant_count[m]++;
+    logins_planted++;
     f->v6 = rnd_below(10) == 0;
     f->vlan = (i % 64 == 32) ? 1 : 0;
     f->vid_inner = 300;
     if (f->v6) mail_v6++;
     if (f->vlan) mail_vlan++;
     set_endpoints(f, 1, i);
-    f->sport = method_port[m];
-    int tls_advertised = (i / M_COUNT) % 2;  /* half the servers advertise STARTTLS (unused) */
+    if (workload == W_STEADY) f->mss = 61;     /* lines straddle segments: the framer's copy path */
+    f->sport = variant_port[m];
+    int tls_advertised = (i / V_COUNT) % 2;  /* half the servers advertise STARTTLS (unused) */
 
-    char user[32], pass[40], plain[96], b_plain[160], b_user[64], b_pass[80];
+    char user[32], pass[40], plain[96], b_plain[160], b_user[64], b_pass[80], cram[96], b_cram[140];
     int ul = snprintf(user, sizeof user, "benchuser%03u", i);
     int pl = snprintf(pass, sizeof pass, "bench-secret-%03u", i);
     int n = 0;
@@ -411,39 +475,78 @@ static void mail_init(flow_t *f, uint32_t i) {
     b64((const uint8_t *)plain, (size_t)n, b_plain);
     b64((const uint8_t *)user, (size_t)ul, b_user);
     b64((const uint8_t *)pass, (size_t)pl, b_pass);
+    int cl = snprintf(cram, sizeof cram, "%s %s", user, hex32);
+    b64((const uint8_t *)cram, (size_t)cl, b_cram);
+    const char *challenge = "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UuZXhhbXBsZS5uZXQ+";
+    uint32_t body = body_size();
 
     switch (m) {
-    case M_POP3_USER:
-    case M_POP3_PLAIN:
-        say(f, 1, "+OK Dovecot (Debian) ready.\r\n");
+    case V_POP3_USER: case V_POP3_PLAIN: case V_POP3_APOP: case V_POP3_LOGIN: case V_POP3_CRAM:
+        say(f, 1, "+OK Dovecot (Debian) ready. <%u.1767520800@mail.example.net>\r\n", i);
         say(f, 0, "CAPA\r\n");
         say(f, 1, "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n%s"
-                  "USER\r\nSASL PLAIN LOGIN\r\n.\r\n", tls_advertised ? "STLS\r\n" : "");
-        if (m == M_POP3_USER) {
+                  "USER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n.\r\n", tls_advertised ? "STLS\r\n" : "");
+        if (m == V_POP3_USER) {
             say(f, 0, "USER %s\r\n", user);
             say(f, 1, "+OK\r\n");
             say(f, 0, "PASS %s\r\n", pass);
-        } else {
+        } else if (m == V_POP3_PLAIN) {
             say(f, 0, "AUTH PLAIN\r\n");
             say(f, 1, "+ \r\n");
             say(f, 0, "%s\r\n", b_plain);
+        } else if (m == V_POP3_APOP) {
+            say(f, 0, "APOP %s %s\r\n", user, hex32);
+        } else if (m == V_POP3_LOGIN) {
+            say(f, 0, "AUTH LOGIN\r\n");
+            say(f, 1, "+ VXNlcm5hbWU6\r\n");
+            say(f, 0, "%s\r\n", b_user);
+            say(f, 1, "+ UGFzc3dvcmQ6\r\n");
+            say(f, 0, "%s\r\n", b_pass);
+        } else {
+            say(f, 0, "AUTH CRAM-MD5\r\n");
+            say(f, 1, "+ %s\r\n", challenge);
+            say(f, 0, "%s\r\n", b_cram);
         }
         say(f, 1, "+OK Logged in.\r\n");
         say(f, 0, "STAT\r\n");
-        say(f, 1, "+OK %u %u\r\n", i % 5, (i % 5) * 2311);
+        say(f, 1, "+OK %u %u\r\n", body ? 1 : i % 5, body ? body : (i % 5) * 2311);
+        if (body) {
+            say(f, 0, "RETR 1\r\n");
+            say(f, 1, "+OK %u octets\r\n", body);
+            body_msg(f, 1, body);
+            say(f, 1, ".\r\n");
+        }
         say(f, 0, "QUIT\r\n");
         say(f, 1, "+OK Logging out.\r\n");
         break;
-    case M_IMAP_LOGIN:
-    case M_IMAP_PLAIN: {
+    case V_IMAP_LOGIN: case V_IMAP_PLAIN: case V_IMAP_QUOTED: case V_IMAP_LITERAL:
+    case V_IMAP_AUTH_LOGIN: case V_IMAP_CRAM: {
         const char *caps = tls_advertised
-            ? "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN"
-            : "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN";
+            ? "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5"
+            : "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5";
         say(f, 1, "* OK [CAPABILITY %s] Dovecot (Debian) ready.\r\n", caps);
         say(f, 0, "a0 CAPABILITY\r\n");
         say(f, 1, "* CAPABILITY %s\r\na0 OK Pre-login capabilities listed, post-login capabilities have more.\r\n", caps);
-        if (m == M_IMAP_LOGIN) say(f, 0, "a1 LOGIN %s %s\r\n", user, pass);
-        else say(f, 0, "a1 AUTHENTICATE PLAIN %s\r\n", b_plain);
+        if (m == V_IMAP_LOGIN) say(f, 0, "a1 LOGIN %s %s\r\n", user, pass);
+        else if (m == V_IMAP_QUOTED) say(f, 0, "a1 LOGIN \"%s\" \"%s\"\r\n", user, pass);
+        else if (m == V_IMAP_LITERAL) {
+            say(f, 0, "a1 LOGIN {%d}\r\n", ul);
+            say(f, 1, "+ OK\r\n");
+            say(f, 0, "%s {%d}\r\n", user, pl);
+            say(f, 1, "+ OK\r\n");
+            say(f, 0, "%s\r\n", pass);
+        } else if (m == V_IMAP_PLAIN) say(f, 0, "a1 AUTHENTICATE PLAIN %s\r\n", b_plain);
+        else if (m == V_IMAP_AUTH_LOGIN) {
+            say(f, 0, "a1 AUTHENTICATE LOGIN\r\n");
+            say(f, 1, "+ VXNlcm5hbWU6\r\n");
+            say(f, 0, "%s\r\n", b_user);
+            say(f, 1, "+ UGFzc3dvcmQ6\r\n");
+            say(f, 0, "%s\r\n", b_pass);
+        } else {
+            say(f, 0, "a1 AUTHENTICATE CRAM-MD5\r\n");
+            say(f, 1, "+ %s\r\n", challenge);
+            say(f, 0, "%s\r\n", b_cram);
+        }
         say(f, 1, "a1 OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY "
                   "THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE "
                   "UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH "
@@ -454,26 +557,37 @@ static void mail_init(flow_t *f, uint32_t i) {
                   "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
                   "* %u EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1767520800] UIDs valid\r\n"
                   "* OK [UIDNEXT %u] Predicted next UID\r\na2 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n",
-                  i % 7, i % 7 + 1);
-        say(f, 0, "a3 LOGOUT\r\n");
-        say(f, 1, "* BYE Logging out\r\na3 OK Logout completed (0.001 + 0.000 secs).\r\n");
+                  i % 7 + 1, i % 7 + 2);
+        if (body) {
+            say(f, 0, "a3 FETCH 1 BODY.PEEK[]\r\n");
+            say(f, 1, "* 1 FETCH (BODY[] {%u}\r\n", body);
+            body_msg(f, 1, body);
+            say(f, 1, ")\r\na3 OK Fetch completed (0.001 + 0.000 secs).\r\n");
+        }
+        if (workload == W_STEADY) add_msg(f, 0, MK_NOOPS, 0, 0, 1);   /* rounds: set by main */
+        say(f, 0, "a4 LOGOUT\r\n");
+        say(f, 1, "* BYE Logging out\r\na4 OK Logout completed (0.001 + 0.000 secs).\r\n");
         break;
     }
     default: { /* SMTP */
-        int sub = m == M_SMTP_PLAIN;
+        int sub = m != V_SMTP_LOGIN;
         say(f, 1, "220 mail.example.net ESMTP %s\r\n", sub ? "Dovecot (Debian) ready" : "Exim 4.96 Sun, 04 Jan 2026 10:00:00 +0000");
         say(f, 0, "EHLO client%u.example.org\r\n", i);
         say(f, 1, "250-mail.example.net Hello client%u.example.org\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n"
-                  "250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n%s250-CHUNKING\r\n250 HELP\r\n",
+                  "250-PIPELINING\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n%s250-CHUNKING\r\n250 HELP\r\n",
                   i, tls_advertised ? "250-STARTTLS\r\n" : "");
-        if (sub) {
+        if (m == V_SMTP_PLAIN) {
             say(f, 0, "AUTH PLAIN %s\r\n", b_plain);
-        } else {
+        } else if (m == V_SMTP_LOGIN) {
             say(f, 0, "AUTH LOGIN\r\n");
             say(f, 1, "334 VXNlcm5hbWU6\r\n");
             say(f, 0, "%s\r\n", b_user);
             say(f, 1, "334 UGFzc3dvcmQ6\r\n");
             say(f, 0, "%s\r\n", b_pass);
+        } else {
+            say(f, 0, "AUTH CRAM-MD5\r\n");
+            say(f, 1, "334 %s\r\n", challenge);
+            say(f, 0, "%s\r\n", b_cram);
         }
         say(f, 1, "235 2.7.0 Authentication successful\r\n");
         say(f, 0, "MAIL FROM:<%s@example.org>\r\n", user);
@@ -484,8 +598,10 @@ static void mail_init(flow_t *f, uint32_t i) {
         say(f, 1, "354 OK\r\n");
         say(f, 0, "From: <%s@example.org>\r\nTo: <report@example.net>\r\nSubject: bench %u\r\n"
                   "Message-ID: <bench.%u@example.org>\r\n\r\nBenchmark message %u.\r\n"
-                  "AUTH PLAIN this-line-is-body-text-not-a-command\r\n.\r\n", user, i, i, i);
+                  "AUTH PLAIN this-line-is-body-text-not-a-command\r\n", user, i, i, i);
         decoys++;   /* a command-looking line inside DATA: must not be reported */
+        if (body) body_msg(f, 0, body);
+        say(f, 0, ".\r\n");
         say(f, 1, "250 2.0.0 OK id=bench%u\r\n", i);
         say(f, 0, "QUIT\r\n");
         say(f, 1, "221 2.0.0 Bye\r\n");
@@ -494,27 +610,120 @@ static void mail_init(flow_t *f, uint32_t i) {
     }
 }
 
+/* many-flows: a short connection that logs nothing in. */
+static const uint16_t mail_ports[4] = { 25, 110, 143, 587 };
+static void short_init(flow_t *f, uint32_t idx) {
+    memset(f, 0, sizeof *f);
+    f->kind = K_MAIL;
+    uint32_t r = rnd_below(100);
+    f->v6 = rnd_below(10) == 0;
+    set_endpoints(f, 0, idx);
+    f->sport = mail_ports[rnd_below(4)];
+    if (r < 30) {                     /* port scan answered by RST */
+        f->shape = SH_SYN_RST; short_flows[0]++;
+    } else if (r < 40) {              /* SYN nobody answers, half of them to other ports */
+        f->shape = SH_SYN_ONLY; short_flows[1]++;
+        if (rnd_below(2)) f->sport = (uint16_t)(1024 + rnd_below(60000));
+    } else if (r < 75) {              /* banner grab of a mail server */
+        f->shape = SH_FULL; short_flows[2]++;
+        if (f->sport == 110) { say(f, 1, "+OK Dovecot (Debian) ready.\r\n"); say(f, 0, "QUIT\r\n"); say(f, 1, "+OK Logging out\r\n"); }
+        else if (f->sport == 143) { say(f, 1, "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot (Debian) ready.\r\n");
+                                    say(f, 0, "a LOGOUT\r\n"); say(f, 1, "* BYE Logging out\r\na OK Logout completed.\r\n"); }
+        else { say(f, 1, "220 mail.example.net ESMTP Exim 4.96 Sun, 04 Jan 2026 10:00:00 +0000\r\n");
+               say(f, 0, "EHLO scanner.example.org\r\n");
+               say(f, 1, "250-mail.example.net Hello scanner.example.org\r\n250-SIZE 52428800\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 HELP\r\n");
+               say(f, 0, "QUIT\r\n"); say(f, 1, "221 2.0.0 Bye\r\n"); }
+    } else {                          /* a small web request */
+        f->shape = SH_FULL; short_flows[3]++;
+        f->sport = 80;
+        say(f, 0, "GET /i/%08x.png HTTP/1.1\r\nHost: img%u.example.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n",
+            (uint32_t)rnd(), idx % 16);
+        uint32_t len = 200 + rnd_below(1000);
+        say(f, 1, "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: image/png\r\nContent-Length: %u\r\n"
+                  "Connection: close\r\n\r\n", len);
+        body_msg(f, 1, len);
+    }
+}
+
+/* One segment of the current message (at most one MSS). */
+static void mail_send(flow_t *f, int from_server, const char *data, uint32_t n) {
+    if (from_server) {
+        emit(f, 1, TCP_ACK | TCP_PSH, f->snext, f->cnext, data, n, NULL, 0);
+        f->snext += n;
+    } else {
+        emit(f, 0, TCP_ACK | TCP_PSH, f->cnext, f->snext, data, n, NULL, 0);
+        f->cnext += n;
+    }
+}
+
+static uint32_t noop_rounds;
+static int untagged_only;   /* steady: the server streams untagged lines, the client says nothing */
+
 static int mail_step(flow_t *f) {
     switch (f->phase) {
     case 0:
         emit(f, 0, TCP_SYN, f->cisn, 0, NULL, 0, NULL, 0);
-        f->phase = 1; return 0;
+        f->phase = f->shape == SH_SYN_ONLY ? 7 : 1; return f->shape == SH_SYN_ONLY;
     case 1:
+        if (f->shape == SH_SYN_RST) {
+            emit(f, 1, TCP_RST | TCP_ACK, 0, f->cisn + 1, NULL, 0, NULL, 0);
+            return 1;
+        }
         emit(f, 1, TCP_SYN | TCP_ACK, f->sisn, f->cisn + 1, NULL, 0, NULL, 0);
         f->phase = 2; return 0;
     case 2:
         emit(f, 0, TCP_ACK, f->cnext, f->snext, NULL, 0, NULL, 0);
-        f->phase = 3; return 0;
+        f->phase = f->nmsgs ? 3 : 4; return 0;
     case 3: {
-        const msg_t *m = &f->msgs[f->msg++];
-        if (m->from_server) {
-            emit(f, 1, TCP_ACK | TCP_PSH, f->snext, f->cnext, f->text + m->off, m->len, NULL, 0);
-            f->snext += m->len;
-        } else {
-            emit(f, 0, TCP_ACK | TCP_PSH, f->cnext, f->snext, f->text + m->off, m->len, NULL, 0);
-            f->cnext += m->len;
+        const msg_t *m = &f->msgs[f->msg];
+        uint32_t done = 0;
+        if (m->kind == MK_TEXT) {
+            uint32_t n = m->len - f->msg_sent < f->mss ? m->len - f->msg_sent : f->mss;
+            mail_send(f, m->from_server, f->text + m->off + f->msg_sent, n);
+            f->msg_sent += n;
+            done = f->msg_sent >= m->len;
+        } else if (m->kind == MK_BODY) {
+            uint32_t n = m->blob - f->msg_sent < f->mss ? m->blob - f->msg_sent : f->mss;
+            /* a fresh, deterministic place in the text per message; never starts mid-CRLF */
+            if (f->msg_sent == 0) {
+                /* the body ends with a CRLF, so a terminator that follows is a line of its own */
+                uint32_t e = rnd_below(TEXT_SZ) + m->blob;
+                while (mailtext[e - 1] != '\n') e++;
+                f->bodyoff = e - m->blob;
+            }
+            mail_send(f, m->from_server, mailtext + f->bodyoff + f->msg_sent, n);
+            f->msg_sent += n;
+            done = f->msg_sent >= m->blob;
+        } else {      /* MK_NOOPS: client NOOP, server reply, `noop_rounds` times */
+            if (f->round >= noop_rounds) { done = 1; }
+            else {
+                if (f->msg_sent == 0 && untagged_only && f->round_side == 0) f->round_side = 1;
+                if (f->msg_sent == 0) {
+                    f->round_len = untagged_only
+                        ? (uint32_t)snprintf(f->round_text, sizeof f->round_text,
+                                             "* %u EXISTS\r\n* OK [UIDNEXT %u] Predicted next UID\r\n",
+                                             f->round % 97 + 1, f->round % 97 + 2)
+                        : f->round_side == 0
+                        ? (uint32_t)snprintf(f->round_text, sizeof f->round_text, "n%u NOOP\r\n", f->round)
+                        : (uint32_t)snprintf(f->round_text, sizeof f->round_text,
+                                             "* %u EXISTS\r\n* OK [UIDNEXT %u] Predicted next UID\r\nn%u OK NOOP completed (0.001 + 0.000 secs).\r\n",
+                                             f->round % 97 + 1, f->round % 97 + 2, f->round);
+                }
+                uint32_t n = f->round_len - f->msg_sent < f->mss ? f->round_len - f->msg_sent : f->mss;
+                mail_send(f, f->round_side, f->round_text + f->msg_sent, n);
+                f->msg_sent += n;
+                if (f->msg_sent >= f->round_len) {
+                    f->msg_sent = 0;
+                    if (f->round_side) f->round++;
+                    f->round_side ^= 1;
+                }
+                return 0;
+            }
         }
-        if (f->msg == f->nmsgs) f->phase = 4;
+        if (done) {
+            f->msg++; f->msg_sent = 0;
+            if (f->msg == f->nmsgs) f->phase = 4;
+        }
         return 0;
     }
     case 4:   /* server closes after the goodbye */
@@ -533,38 +742,73 @@ static int mail_step(flow_t *f) {
 
 /* ---------------------------------------------------------------------------------------------- */
 
-#define CONCURRENT 128
+#define POOL 8192
 
 static void usage(void) {
-    fprintf(stderr, "usage: gen --out FILE.pcap --planted FILE.json [--size-mb N] [--logins N] [--seed N]\n");
+    fprintf(stderr, "usage: gen --out FILE.pcap --planted FILE.json [--workload bulk|mail-heavy|many-flows|steady]\n"
+                    "           [--size-mb N] [--logins N] [--flows N] [--rounds N [--untagged]] [--seed N]\n");
     exit(2);
+}
+
+static void make_text(void) {
+    static const char *const words[] = {
+        "the", "meeting", "report", "attached", "please", "review", "quarterly", "numbers", "before",
+        "Friday", "regards", "invoice", "shipment", "delayed", "customs", "thanks", "schedule", "draft",
+        "AUTH", "PLAIN", "LOGIN", "USER", "PASS", "a1", "OK", "+OK", "250", "dGVzdA==", "{12}", "\"quoted\"" };
+    size_t n = 0;
+    while (n < TEXT_SZ + 66000) {
+        uint32_t target = 40 + rnd_below(38);
+        size_t start = n;
+        while (n - start < target) {
+            const char *w = words[rnd_below(sizeof words / sizeof *words)];
+            size_t l = strlen(w);
+            memcpy(mailtext + n, w, l); n += l;
+            mailtext[n++] = ' ';
+        }
+        mailtext[n - 1] = '\r'; mailtext[n++] = '\n';
+    }
 }
 
 int main(int argc, char **argv) {
     const char *out = NULL, *planted = NULL;
-    unsigned long long size_mb = 1024, logins = 300, seed = 1;
+    unsigned long long size_mb = 1024, logins = 300, seed = 1, nflows = 1000000, rounds = 1000;
+    int size_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--untagged")) { untagged_only = 1; continue; }
         if (i + 1 >= argc) usage();
         char *end;
         if (!strcmp(a, "--out")) out = argv[++i];
         else if (!strcmp(a, "--planted")) planted = argv[++i];
-        else if (!strcmp(a, "--size-mb")) { size_mb = strtoull(argv[++i], &end, 10); if (*end) usage(); }
+        else if (!strcmp(a, "--workload")) {
+            const char *w = argv[++i];
+            if (!strcmp(w, "bulk")) workload = W_BULK;
+            else if (!strcmp(w, "mail-heavy")) workload = W_MAIL_HEAVY;
+            else if (!strcmp(w, "many-flows")) workload = W_MANY_FLOWS;
+            else if (!strcmp(w, "steady")) workload = W_STEADY;
+            else usage();
+        }
+        else if (!strcmp(a, "--size-mb")) { size_mb = strtoull(argv[++i], &end, 10); size_given = 1; if (*end) usage(); }
         else if (!strcmp(a, "--logins")) { logins = strtoull(argv[++i], &end, 10); if (*end) usage(); }
+        else if (!strcmp(a, "--flows")) { nflows = strtoull(argv[++i], &end, 10); if (*end) usage(); }
+        else if (!strcmp(a, "--rounds")) { rounds = strtoull(argv[++i], &end, 10); if (*end) usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(argv[++i], &end, 10); if (*end) usage(); }
         else usage();
     }
+    if (workload == W_MAIL_HEAVY && !size_given) size_mb = 200;
     if (!out || !planted || size_mb == 0 || logins > 1000000) usage();
     rng_state = seed;
+    noop_rounds = (uint32_t)rounds;
 
     outbuf = malloc(OUT_CAP);
     body = malloc(BODY_SZ + 4096);
-    flow_t *flows = malloc(sizeof(flow_t) * (CONCURRENT + 4096));
-    flow_t **active = malloc(sizeof(flow_t *) * (CONCURRENT + 4096));
-    flow_t **freel = malloc(sizeof(flow_t *) * (CONCURRENT + 4096));
-    if (!outbuf || !body || !flows || !active || !freel) die("out of memory");
+    mailtext = malloc(TEXT_SZ + 70000);
+    flow_t *flows = malloc(sizeof(flow_t) * POOL);
+    flow_t **active = malloc(sizeof(flow_t *) * POOL);
+    flow_t **freel = malloc(sizeof(flow_t *) * POOL);
+    if (!outbuf || !body || !mailtext || !flows || !active || !freel) die("out of memory");
     int nfree = 0;
-    for (int i = CONCURRENT + 4096 - 1; i >= 0; i--) freel[nfree++] = &flows[i];
+    for (int i = POOL - 1; i >= 0; i--) freel[nfree++] = &flows[i];
 
     /* body: compressible-ish binary, 1 MiB, tail mirrors head so reads never wrap */
     for (uint32_t i = 0; i < BODY_SZ; i += 8) {
@@ -573,6 +817,7 @@ int main(int argc, char **argv) {
         memcpy(body + i, &v, 8);
     }
     memcpy(body + BODY_SZ, body, 4096);
+    make_text();
 
     outf = fopen(out, "wb");
     if (!outf) die("cannot open output");
@@ -587,34 +832,67 @@ int main(int argc, char **argv) {
 
     clock_us = 1767520800ULL * 1000000ULL;           /* 2026-01-04T10:00:00Z */
     uint64_t target = size_mb << 20;
-    uint32_t mail_started = 0;
-    int nactive = 0, nhttp = 0;
+    uint32_t mail_started = 0, shorts_started = 0;
+    int nactive = 0, nfill = 0;
+    /* filler flows running at once: HTTP downloads (bulk), mail sessions (mail-heavy), short
+     * connections (many-flows: enough that SYN-only flows fill the flow table) */
+    int concurrent = workload == W_MANY_FLOWS ? 4096 : workload == W_STEADY ? 0 : 128;
+    if (workload == W_STEADY) { concurrent = 0; }
+    uint32_t steady_sessions = (uint32_t)logins;
 
     for (;;) {
-        int closing = bytes_written >= target;
-        /* plant the i-th login at (i + 1/2) / N of the target size */
-        while (mail_started < logins &&
-               bytes_written >= (target * (2 * (uint64_t)mail_started + 1)) / (2 * logins)) {
+        int closing;
+        uint64_t progress_num, progress_den;   /* where we are, for planting logins evenly */
+        if (workload == W_MANY_FLOWS) {
+            closing = shorts_started >= nflows;
+            progress_num = shorts_started; progress_den = nflows;
+        } else {
+            closing = bytes_written >= target;
+            progress_num = bytes_written; progress_den = target;
+        }
+        if (workload == W_STEADY) {
+            closing = 1;
+            while (mail_started < steady_sessions) {
+                flow_t *f = freel[--nfree];
+                mail_init(f, mail_started, V_IMAP_LOGIN);
+                mail_started++;
+                active[nactive++] = f;
+            }
+        } else if (workload != W_MAIL_HEAVY) {
+            /* plant the i-th login at (i + 1/2) / N of the way */
+            while (mail_started < logins &&
+                   progress_num >= (progress_den * (2 * (uint64_t)mail_started + 1)) / (2 * logins)) {
+                if (nfree == 0) { errno = 0; die("internal: flow pool exhausted"); }
+                flow_t *f = freel[--nfree];
+                mail_init(f, mail_started, (int)(mail_started % V_COUNT));
+                mail_started++;
+                active[nactive++] = f;
+            }
+        }
+        while (!closing && nfill < concurrent) {
             if (nfree == 0) { errno = 0; die("internal: flow pool exhausted"); }
             flow_t *f = freel[--nfree];
-            mail_init(f, mail_started++);
+            if (workload == W_BULK) http_init(f);
+            else if (workload == W_MAIL_HEAVY) { mail_init(f, mail_started, (int)(mail_started % V_COUNT)); mail_started++; }
+            else { short_init(f, shorts_started++); }
+            f->phase |= 0x100;    /* marks a filler */
             active[nactive++] = f;
-        }
-        while (!closing && nhttp < CONCURRENT) {
-            flow_t *f = freel[--nfree];
-            http_init(f);
-            active[nactive++] = f;
-            nhttp++;
+            nfill++;
+            if (workload == W_MANY_FLOWS) break;   /* re-check the planting point per flow */
         }
         if (nactive == 0) {
-            if (mail_started < logins) { errno = 0; die("internal: logins not planted"); }
+            if (workload != W_MAIL_HEAVY && workload != W_STEADY && mail_started < logins) { errno = 0; die("internal: logins not planted"); }
             break;
         }
         int k = (int)rnd_below((uint32_t)nactive);
         flow_t *f = active[k];
+        int filler = f->phase & 0x100;
+        f->phase &= ~0x100;
         int done = f->kind == K_HTTP ? http_step(f, closing) : mail_step(f);
+        f->phase |= filler;
+        if (workload == W_MANY_FLOWS) clock_us += 4;   /* ~100k connections a second, not line rate */
         if (done) {
-            if (f->kind == K_HTTP) nhttp--;
+            if (filler) nfill--;
             active[k] = active[--nactive];
             freel[nfree++] = f;
         }
@@ -622,19 +900,36 @@ int main(int argc, char **argv) {
     out_flush();
     if (fclose(outf) != 0) die("close failed");
 
+    static const char *const wname[] = { "bulk", "mail-heavy", "many-flows", "steady" };
     FILE *pj = fopen(planted, "w");
     if (!pj) die("cannot open planted file");
-    fprintf(pj, "{\n  \"generator\": \"plainsight-bench-gen 1\",\n  \"seed\": %llu,\n  \"size_mb\": %llu,\n"
+    fprintf(pj, "{\n  \"generator\": \"plainsight-bench-gen 2\",\n  \"workload\": \"%s\",\n  \"seed\": %llu,\n  \"size_mb\": %llu,\n"
                 "  \"file_bytes\": %llu,\n  \"packets\": %llu,\n  \"http_flows\": %u,\n"
                 "  \"http_flows_ipv6\": %u,\n  \"http_flows_vlan\": %u,\n  \"vlan_frames\": %llu,\n"
-                "  \"logins\": %llu,\n  \"logins_ipv6\": %u,\n  \"logins_vlan\": %u,\n"
+                "  \"short_flows\": {\"syn_rst\": %u, \"syn_only\": %u, \"banner_grab\": %u, \"http\": %u},\n"
+                "  \"mail_body_bytes\": %llu,\n"
+                "  \"logins\": %u,\n  \"logins_ipv6\": %u,\n  \"logins_vlan\": %u,\n"
                 "  \"decoy_auth_lines_in_smtp_data\": %u,\n  \"planted\": [\n",
-            seed, size_mb, (unsigned long long)bytes_written, (unsigned long long)packets_written,
-            http_flows, v6_flows, vlan_flows, (unsigned long long)vlan_frames, logins, mail_v6, mail_vlan, decoys);
-    for (int m = 0; m < M_COUNT; m++)
-        fprintf(pj, "    {\"app_proto\": \"%s\", \"method\": \"%s\", \"dest_port\": %u, \"count\": %u}%s\n",
-                method_proto[m], method_name[m], method_port[m], method_count[m], m + 1 < M_COUNT ? "," : "");
-    fprintf(pj, "  ]\n}\n");
+            wname[workload], seed, size_mb, (unsigned long long)bytes_written, (unsigned long long)packets_written,
+            http_flows, v6_flows, vlan_flows, (unsigned long long)vlan_frames,
+            short_flows[0], short_flows[1], short_flows[2], short_flows[3], (unsigned long long)mail_body_bytes,
+            logins_planted, mail_v6, mail_vlan, decoys);
+    /* one entry per reported (protocol, method) */
+    int first = 1;
+    for (int m = 0; m < V_COUNT; m++) {
+        int seen = 0;
+        for (int k = 0; k < m; k++)
+            if (!strcmp(variant_proto[k], variant_proto[m]) && !strcmp(variant_method[k], variant_method[m])) seen = 1;
+        if (seen) continue;
+        uint32_t count = 0;
+        for (int k = m; k < V_COUNT; k++)
+            if (!strcmp(variant_proto[k], variant_proto[m]) && !strcmp(variant_method[k], variant_method[m])) count += variant_count[k];
+        if (!count) continue;
+        fprintf(pj, "%s    {\"app_proto\": \"%s\", \"method\": \"%s\", \"dest_port\": %u, \"count\": %u}",
+                first ? "" : ",\n", variant_proto[m], variant_method[m], variant_port[m], count);
+        first = 0;
+    }
+    fprintf(pj, "\n  ]\n}\n");
     if (fclose(pj) != 0) die("close failed");
     return 0;
 }

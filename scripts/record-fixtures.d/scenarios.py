@@ -499,6 +499,56 @@ def scenarios(versions):
                  [SMTP_EHLO_STARTTLS, (C, rf"^AUTH LOGIN\r\n{rx(b64('alice'))}\r\n{rx(b64(wrong4))}\r\n"), SMTP_535],
                  alert("smtp", "AUTH LOGIN", "alice", "failure", "offered"), wrong4, rc=None),
         ], {"carol": pw1, "dave": pw2, "erin": pw3, "alice": right4}, [pw1, pw2, pw3, wrong4, right4])
+
+    # ============================================================ server inventory (issue 7)
+    # Servers whose inventory verdict needs a session no scenario above has: each runs against a
+    # server (address, port) no other scenario uses, so one run over every fixture still shows
+    # every verdict.
+    u, pw = "alice", "Fx-smtpbroken-S3cret"
+    add("smtp-starttls-broken", "NEGATIVE: SMTP port 587 on the server whose STARTTLS is advertised but fails "
+        "(454, missing certificate); the client requires TLS and quits without AUTH (verdict tls_broken)",
+        f"swaks {V['swaks']} -tls -a PLAIN", [Conn(
+            swaks(NOTLS, 587, u, pw, "-tls", "-a", "PLAIN"),
+            (NOTLS, 587), [SMTP_EHLO_STARTTLS, (C, r"^STARTTLS\r\n"), (S, r"^454 TLS currently unavailable")],
+            None, pw, wire="absent", rc=None)],
+        {u: pw}, [pw])
+
+    u, pw = "bob", "Fx-pop3required-S3cret"
+    add("pop3-stls-required", "NEGATIVE: POP3 on the disable_plaintext_auth=yes server: CAPA offers STLS but "
+        "neither USER nor a plaintext SASL mechanism; STLS accepted, login inside TLS (verdict tls_required)",
+        f"curl {V['curl']} --ssl-reqd -k", [Conn(
+            curl(f"pop3://{PRIV}/", u, pw, "--ssl-reqd", "-k"),
+            (PRIV, 110), [POP_CAPA_STLS, (S, r"(?ms)^\+OK\r\n(?:(?!^USER\r\n|^SASL [^\r]*\b(?:PLAIN|LOGIN)\b).)*?^\.\r\n"),
+                          (C, r"^STLS\r\n"), (S, r"^\+OK Begin TLS")],
+            None, pw, wire="absent", tls=True)],
+        {u: pw}, [pw])
+
+    u, pw = "carol", "Fx-imaprequired-S3cret"
+    add("imap-logindisabled-starttls", "NEGATIVE: IMAP server with LOGINDISABLED; the client uses STARTTLS and "
+        "logs in inside TLS (verdict tls_required when read alone)",
+        f"Python {V['python']} imaplib starttls()", [Conn(
+            py("imap_login", host=PRIV, port=143, user=u, password=pw, starttls="use"),
+            (PRIV, 143), [(S, r"^\* OK \[CAPABILITY [^\]]*STARTTLS[^\]]*LOGINDISABLED"), (C, r"^\S+ STARTTLS\r\n"),
+                          (S, r"^\S+ OK Begin TLS")],
+            None, pw, wire="absent", tls=True)],
+        {u: pw}, [pw])
+
+    u, pw = "dave", "Fx-smtpv6tls-S3cret"
+    add("smtp-starttls-ipv6", "NEGATIVE: SMTP port 587 over IPv6: STARTTLS accepted (220), AUTH PLAIN inside TLS "
+        "(verdict tls_optional: AUTH PLAIN is offered before TLS, clients use TLS)",
+        f"swaks {V['swaks']} -6 -tls -a PLAIN", [Conn(
+            swaks(SRV6, 587, u, pw, "-6", "-tls", "-a", "PLAIN"),
+            (SRV6, 587), [SMTP_EHLO_STARTTLS, (C, r"^STARTTLS\r\n"), (S, r"^220 TLS go ahead")],
+            None, pw, wire="absent", tls=True)],
+        {u: pw}, [pw])
+
+    add("pop3-capa-probe", "NEGATIVE: POP3 over IPv6, CAPA then QUIT without a login (a monitoring probe): the "
+        "server offers USER and SASL PLAIN before TLS (verdict accepts_cleartext)",
+        f"Python {V['python']} poplib capa()", [Conn(
+            [PY, "-c", "import poplib, sys; c = poplib.POP3(sys.argv[1], 110, timeout=15); c.capa(); c.quit()", SRV6],
+            (SRV6, 110), [POP_CAPA_STLS, (S, r"^USER\r\n"), (C, r"^CAPA\r\nQUIT\r\n")],
+            None, None)],
+        {}, [])
     return out
 
 

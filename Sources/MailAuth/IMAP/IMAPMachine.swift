@@ -6,13 +6,13 @@ struct IMAPMachine: LineMachine {
     enum Kind { case login(PendingLogin), authenticate, starttls, other }
 
     private struct Tagged {
-        var tag: [UInt8]
+        var tag: IMAPTag
         var kind: Kind
     }
 
     /// A LOGIN being assembled across literal segments.
     private struct LoginInProgress {
-        var tag: [UInt8]
+        var tag: IMAPTag
         var argument = 0
         var username: [UInt8]?
         var truncated = false
@@ -25,10 +25,10 @@ struct IMAPMachine: LineMachine {
     private var clientContinues = false
     private var clientLiteralIsUsername = false
     /// The tag of the command waiting for a synchronising literal's go-ahead.
-    private var waitingLiteralTag: [UInt8]?
+    private var waitingLiteralTag: IMAPTag?
     private var serverContinues = false
     private var sasl: SASLExchange?
-    private var saslTag: [UInt8] = []
+    private var saslTag = IMAPTag()
     private var saslAwaitingResponse = false
     static let maxTagged = 32
 
@@ -56,7 +56,7 @@ struct IMAPMachine: LineMachine {
         let tagToken = line.word(from: 0, end: end)
         guard !tagToken.isEmpty else { return }
         let command = line.word(from: tagToken.end, end: end)
-        let tag = line.copy(tagToken, limit: 64).bytes
+        let tag = IMAPTag(line, tagToken)
         if line.equalsUpper(command, "LOGIN") {
             login = LoginInProgress(tag: tag, time: core.now)
             loginArguments(line, from: command.end, end: end, core: &core)
@@ -71,6 +71,7 @@ struct IMAPMachine: LineMachine {
             saslAwaitingResponse = false
             remember(tag, .authenticate, core: &core)
         } else if line.equalsUpper(command, "STARTTLS") {
+            core.requestedTLS()
             remember(tag, .starttls, core: &core)
         } else {
             remember(tag, .other, core: &core)
@@ -170,11 +171,13 @@ struct IMAPMachine: LineMachine {
             untagged(line, after: first.end, end: end, core: &core)
         } else {
             let status = line.word(from: first.end, end: end)
-            capabilities(in: line, from: status.end, end: end, core: &core)
             let ok = line.equalsUpper(status, "OK")
+            // The command completes first: a login's OK carries the logged-in capability list,
+            // which must not count as what the server offers before login (ServerFacts).
             if ok || line.equalsUpper(status, "NO") || line.equalsUpper(status, "BAD") {
                 completed(tag: line, first, ok: ok, core: &core)
             }
+            if !core.encrypted { capabilities(in: line, from: status.end, end: end, core: &core) }
         }
         if let n = IMAPSyntax.trailingLiteral(line, end: end) { core.serverMode = .literal(n) }
     }
@@ -184,6 +187,9 @@ struct IMAPMachine: LineMachine {
         if line.equalsUpper(word, "CAPABILITY") {
             capabilityList(line, from: word.end, end: end, core: &core)
         } else if line.equalsUpper(word, "OK") || line.equalsUpper(word, "PREAUTH") {
+            // PREAUTH: the connection is logged in from the start, so nothing it lists is offered
+            // to an unauthenticated client.
+            if line.equalsUpper(word, "PREAUTH") { core.facts.authenticated = true }
             capabilities(in: line, from: word.end, end: end, core: &core)
         }
     }
@@ -199,19 +205,22 @@ struct IMAPMachine: LineMachine {
     }
 
     private mutating func capabilityList(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
-        core.tls.capabilitiesSeen = true
+        core.sawCapabilities()
         var at = from
         while at < end {
             let w = line.word(from: at, end: end)
             if w.isEmpty { break }
-            if line.equalsUpper(w, "STARTTLS") { core.tls.offered = true }
-            if line.equalsUpper(w, "LOGINDISABLED") { core.tls.loginDisabled = true }
+            if line.equalsUpper(w, "STARTTLS") { core.sawStartTLSOffer() }
+            if line.equalsUpper(w, "LOGINDISABLED") { core.sawLoginDisabled() }
+            if w.count > 5, line.hasPrefixUpper(w, "AUTH=") {
+                core.sawMechanism(line.mechanismName(Token(start: w.start + 5, end: w.end)))
+            }
             at = w.end
         }
     }
 
     private mutating func completed(tag line: Span<UInt8>, _ t: Token, ok: Bool, core: inout SessionCore) {
-        let tag = line.copy(t, limit: 64).bytes
+        let tag = IMAPTag(line, t)
         if let waiting = waitingLiteralTag, waiting == tag {
             // The server refused a synchronising literal: the client will not send its bytes.
             waitingLiteralTag = nil
@@ -233,16 +242,16 @@ struct IMAPMachine: LineMachine {
         case .starttls:
             if ok {
                 reportPending(core: &core)
-                core.encrypted = true
+                core.startedTLS()
             } else {
-                core.tls.refused = true
+                core.refusedTLS()
             }
         case .other:
             break
         }
     }
 
-    private mutating func remember(_ tag: [UInt8], _ kind: Kind, core: inout SessionCore) {
+    private mutating func remember(_ tag: IMAPTag, _ kind: Kind, core: inout SessionCore) {
         if tagged.count >= Self.maxTagged {
             let dropped = tagged.removeFirst()
             if case .login(let p) = dropped.kind { core.report(p, outcome: .unknown) }
@@ -278,5 +287,19 @@ struct IMAPMachine: LineMachine {
 
     mutating func finish(core: inout SessionCore) {
         reportPending(core: &core)
+    }
+}
+
+/// A command tag held inline (its first 64 bytes, as the copy it replaces kept): matching replies
+/// to commands by tag allocates nothing per command (scripts/bench alloc, `noop` variant).
+struct IMAPTag: Equatable {
+    private var bytes = SIMD64<UInt8>()
+    private var count = 0
+
+    init() {}
+
+    init(_ line: Span<UInt8>, _ t: Token) {
+        count = min(t.count, 64)
+        for i in 0..<count { bytes[i] = line[t.start + i] }
     }
 }

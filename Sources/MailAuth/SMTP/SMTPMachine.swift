@@ -7,6 +7,7 @@ struct SMTPMachine: LineMachine {
     enum Command { case ehlo, helo, auth, starttls, data, dataBody, bdat, other }
 
     private var queue = PendingQueue<Command>()
+    var queueOverflows: Int { queue.overflows }
     private var sasl: SASLExchange?
     private var saslAwaitingResponse = false
     private var greetingSeen = false
@@ -39,6 +40,7 @@ struct SMTPMachine: LineMachine {
             saslAwaitingResponse = false
             queue.push(.auth)
         } else if line.equalsUpper(verb, "STARTTLS") {
+            core.requestedTLS()
             queue.push(.starttls)
         } else if line.equalsUpper(verb, "DATA") {
             queue.push(.data)
@@ -61,7 +63,7 @@ struct SMTPMachine: LineMachine {
             return
         }
         if case .ehlo = command, reply.code == 250 {
-            core.tls.capabilitiesSeen = true
+            core.sawCapabilities()
             extension_(line, from: reply.textStart, end: end, core: &core)
         }
         guard reply.isFinal else { return }
@@ -81,9 +83,9 @@ struct SMTPMachine: LineMachine {
         case .starttls:
             if reply.code == 220 {
                 reportPending(core: &core)
-                core.encrypted = true
+                core.startedTLS()
             } else {
-                core.tls.refused = true
+                core.refusedTLS()
             }
         case .data:
             if reply.code != 354 && clientInBody {
@@ -99,7 +101,20 @@ struct SMTPMachine: LineMachine {
     /// An EHLO keyword line: STARTTLS, AUTH mechanisms.
     private mutating func extension_(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
         let keyword = line.word(from: from, end: end)
-        if line.equalsUpper(keyword, "STARTTLS") { core.tls.offered = true }
+        if line.equalsUpper(keyword, "STARTTLS") {
+            core.sawStartTLSOffer()
+        } else if line.hasPrefixUpper(keyword, "AUTH"), keyword.count == 4 || line[keyword.start + 4] == ASCII.equals {
+            // "AUTH PLAIN LOGIN" (RFC 4954), or the pre-standard "AUTH=PLAIN LOGIN" some servers
+            // still send: the mechanisms follow the keyword.
+            if keyword.count > 5 { core.sawMechanism(line.mechanismName(Token(start: keyword.start + 5, end: keyword.end))) }
+            var at = keyword.end
+            while at < end {
+                let mech = line.word(from: at, end: end)
+                if mech.isEmpty { break }
+                core.sawMechanism(line.mechanismName(mech))
+                at = mech.end
+            }
+        }
     }
 
     mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore) {}
