@@ -119,11 +119,21 @@ public struct TimeHistogram: Sendable {
     public private(set) var widthNanoseconds: Int64 = 1_000_000_000
     /// Bucket index (time / width) -> (cleartext, hashed) logins.
     public private(set) var buckets: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
+    /// The lowest and highest bucket index used (meaningful when `buckets` is not empty), kept as
+    /// buckets are added: finding them in the keys at every login cost a pass over up to
+    /// `maxBuckets` keys, twice, per login (callgrind).
+    private var low: Int64 = 0
+    private var high: Int64 = 0
 
     public init() {}
 
     public mutating func add(_ time: Timestamp, exposure: Exposure) {
         var index = Self.floorDiv(time.nanoseconds, widthNanoseconds)
+        if buckets.isEmpty {
+            low = index; high = index
+        } else {
+            low = Swift.min(low, index); high = Swift.max(high, index)
+        }
         var entry = buckets[index] ?? (0, 0)
         if exposure == .cleartext { entry.cleartext &+= 1 } else { entry.hashed &+= 1 }
         buckets[index] = entry
@@ -135,12 +145,14 @@ public struct TimeHistogram: Sendable {
 
     /// Buckets from the first to the last one used.
     var span: Int64 {
-        guard let low = buckets.keys.min(), let high = buckets.keys.max() else { return 0 }
-        return high - low + 1
+        buckets.isEmpty ? 0 : high - low + 1
     }
 
     private mutating func coarsen() {
         widthNanoseconds = widthNanoseconds &* 2
+        // floorDiv is monotonic: the extremes stay the extremes.
+        low = Self.floorDiv(low, 2)
+        high = Self.floorDiv(high, 2)
         var merged: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
         for (index, counts) in buckets {
             let target = Self.floorDiv(index, 2)
@@ -177,6 +189,9 @@ public final class ServerInventory: SessionObserver {
     public private(set) var untrackedEvents: UInt64 = 0
     /// The key for counting distinct users: the run's `--user-hash-key-file` key, or random bytes.
     private let userKey: SymmetricKey
+    /// HMAC state after the key, made once: `authenticationCode(for:using:)` rebuilt it (two
+    /// SHA-256 contexts, two blocks) for every login. Copied per login (value semantics).
+    private let keyedHMAC: HMAC<SHA256>
     /// Keep login names for listing (`--user-policy full` only).
     public let listUsers: Bool
     public private(set) var records: [ServerKey: ServerRecord] = [:]
@@ -191,12 +206,16 @@ public final class ServerInventory: SessionObserver {
             var random = SystemRandomNumberGenerator()
             userKey = SymmetricKey(data: (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
         }
+        keyedHMAC = HMAC<SHA256>(key: userKey)
         self.listUsers = listUsers
     }
 
     public func login(_ finding: Finding, flow: FlowInfo) {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
-        guard var record = record(for: key) else { return }
+        withRecord(for: key) { record in login(finding, into: &record) }
+    }
+
+    private func login(_ finding: Finding, into record: inout ServerRecord) {
         let time = Timestamp(nanoseconds: finding.timeNanoseconds)
         record.seen(time)
         switch finding.exposure {
@@ -209,8 +228,9 @@ public final class ServerInventory: SessionObserver {
         }
         if let name = finding.username {
             if record.userDigests.count < ServerRecord.maxDistinctUsers {
-                let mac = HMAC<SHA256>.authenticationCode(for: name, using: userKey)
-                record.userDigests.insert(Array(mac.prefix(16)))
+                var hmac = keyedHMAC
+                hmac.update(data: name)
+                record.userDigests.insert(Array(hmac.finalize().prefix(16)))
             } else {
                 record.usersOverflow = true
             }
@@ -223,12 +243,14 @@ public final class ServerInventory: SessionObserver {
             }
         }
         timeline.add(time, exposure: finding.exposure)
-        records[key] = record
     }
 
     public func sessionEnded(_ session: EndedSession) {
         let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
-        guard var record = record(for: key) else { return }
+        withRecord(for: key) { record in sessionEnded(session, into: &record) }
+    }
+
+    private func sessionEnded(_ session: EndedSession, into record: inout ServerRecord) {
         record.sessions &+= 1
         record.seen(session.flow.firstSeen)
         record.seen(session.flow.lastSeen)
@@ -251,10 +273,13 @@ public final class ServerInventory: SessionObserver {
             let plaintext = facts.plaintextOffered
             if !plaintext.isEmpty {
                 record.plaintextOfferedSessions &+= 1
-                // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions.
-                let order = ["AUTH PLAIN", "AUTH LOGIN", "AUTH XOAUTH2", "AUTH OAUTHBEARER", "USER", "LOGIN"]
-                let union = Set(record.plaintextOffered).union(plaintext)
-                record.plaintextOffered = order.filter { union.contains($0) }
+                // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions. Rebuilt
+                // only when this session names one not listed yet (usually the same list again).
+                if !plaintext.allSatisfy(record.plaintextOffered.contains) {
+                    let order = ["AUTH PLAIN", "AUTH LOGIN", "AUTH XOAUTH2", "AUTH OAUTHBEARER", "USER", "LOGIN"]
+                    let union = Set(record.plaintextOffered).union(plaintext)
+                    record.plaintextOffered = order.filter { union.contains($0) }
+                }
             }
             ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
             if facts.starttlsRequested { record.starttlsRequested &+= 1 }
@@ -264,25 +289,37 @@ public final class ServerInventory: SessionObserver {
                 if facts.starttlsOffered { record.starttlsRefusedAfterOffer &+= 1 }
             }
         }
-        records[key] = record
     }
 
-    /// The server's record, a new one, or nil (counted) when `maxServers` are tracked already.
-    private func record(for key: ServerKey) -> ServerRecord? {
-        if let existing = records[key] { return existing }
+    /// Updates the server's record in place, or a new one, or counts the event as untracked when
+    /// `maxServers` are tracked already. In place: a record copied out of the dictionary and
+    /// stored back shared its arrays and sets with the stored one, so every insert copied them
+    /// (a set of user digests per login), and the key was hashed twice.
+    private func withRecord(for key: ServerKey, _ body: (inout ServerRecord) -> Void) {
+        if let index = records.index(forKey: key) {
+            body(&records.values[index])
+            return
+        }
         guard records.count < Self.maxServers else {
             untrackedEvents &+= 1
-            return nil
+            return
         }
-        return ServerRecord(key: key)
+        var record = ServerRecord(key: key)
+        body(&record)
+        records[key] = record
     }
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
-        records.values.map { AssessedServer(record: $0, assessment: Assessment($0)) }.sorted { a, b in
-            if a.assessment.verdict != b.assessment.verdict { return a.assessment.verdict < b.assessment.verdict }
-            return ServerKey.ordered(a.record.key, b.record.key)
+        let servers = records.values.map { AssessedServer(record: $0, assessment: Assessment($0)) }
+        // Sorts indices, not the servers: moving the large records through the sort (retaining
+        // and releasing every array in them) cost more than writing them out.
+        let order = servers.indices.sorted { i, j in
+            let a = servers[i].assessment.verdict, b = servers[j].assessment.verdict
+            if a != b { return a < b }
+            return ServerKey.ordered(servers[i].record.key, servers[j].record.key)
         }
+        return order.map { servers[$0] }
     }
 }
 

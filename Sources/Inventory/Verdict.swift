@@ -21,9 +21,20 @@ public enum Verdict: String, CaseIterable, Sendable, Comparable {
     /// or a server that offers neither a plaintext login nor STARTTLS).
     case unknown
 
-    public static func < (a: Verdict, b: Verdict) -> Bool {
-        let all = Verdict.allCases
-        return (all.firstIndex(of: a) ?? 0) < (all.firstIndex(of: b) ?? 0)
+    public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
+
+    /// Position in `allCases` (declaration order), without building that array per comparison:
+    /// sorting the servers at exit compared verdicts that way millions of times.
+    private var rank: Int {
+        switch self {
+        case .exposed: return 0
+        case .tlsBroken: return 1
+        case .acceptsCleartext: return 2
+        case .tlsOptional: return 3
+        case .tlsRequired: return 4
+        case .implicitTLS: return 5
+        case .unknown: return 6
+        }
     }
 }
 

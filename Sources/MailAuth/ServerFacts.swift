@@ -48,7 +48,11 @@ public struct ServerFacts: Sendable, Equatable {
     /// (IMAP: a capability list without LOGINDISABLED means the LOGIN command is accepted).
     public var plaintextOffered: [String] {
         var out: [String] = []
-        for name in ServerFacts.cleartextMechanisms where authMechanisms.contains(name) { out.append("AUTH " + name) }
+        if !authMechanisms.isEmpty {
+            for (i, name) in ServerFacts.cleartextMechanisms.enumerated() where authMechanisms.contains(name) {
+                out.append(ServerFacts.cleartextAuthNames[i])
+            }
+        }
         if proto == .pop3 && userCommandOffered { out.append("USER") }
         if proto == .imap && capabilitiesSeen && !loginDisabled { out.append("LOGIN") }
         return out
@@ -56,6 +60,8 @@ public struct ServerFacts: Sendable, Equatable {
 
     /// SASL mechanisms whose exchange carries the secret itself (see `SASLMechanism.exposure`).
     public static let cleartextMechanisms = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+    /// `"AUTH " + name` for each of `cleartextMechanisms`, built once rather than per ended session.
+    static let cleartextAuthNames = cleartextMechanisms.map { "AUTH " + $0 }
 
     /// Capabilities are facts about the server only while the client is not logged in.
     var recording: Bool { !authenticated }
@@ -103,30 +109,50 @@ public enum BannerProducts {
                                     "SERVER", "MAIL", "SERVICE", "VERSION", "CONNECT", "PRO"].map { Array($0.utf8) }
     static let maxVersionBytes = 32
 
+    /// Table indices by the needle's first letter (A = 0), in table order.
+    static let byFirstLetter: [[Int]] = {
+        var lists = [[Int]](repeating: [], count: 26)
+        for (i, entry) in table.enumerated() { lists[Int(entry.needle[0] &- 0x41)].append(i) }
+        return lists
+    }()
+
+    /// The first table entry (most specific first) that occurs anywhere as a whole word, at its
+    /// first occurrence. One pass over the word starts, trying only the needles that begin with
+    /// the word's first letter: matching every needle at every byte of every banner was a
+    /// visible cost on scans of mail servers (callgrind).
     public static func identify(_ text: Span<UInt8>) -> (product: String, version: String?)? {
-        for entry in table {
-            guard let end = find(entry.needle, in: text) else { continue }
-            return (entry.name, version(in: text, from: end))
+        let table = self.table, byFirstLetter = self.byFirstLetter   // one lazy-global check each
+        var best = table.count
+        var bestEnd = 0
+        var previousIsLetter = false
+        for start in 0..<text.count {
+            let b = text[start]
+            let letter = isLetter(b)
+            defer { previousIsLetter = letter }
+            guard letter && !previousIsLetter else { continue }
+            for index in byFirstLetter[Int((b | 0x20) &- 0x61)] {
+                guard index < best else { break }
+                if let end = match(table[index].needle, in: text, at: start) {
+                    best = index
+                    bestEnd = end
+                    break
+                }
+            }
         }
-        return nil
+        guard best < table.count else { return nil }
+        return (table[best].name, version(in: text, from: bestEnd))
+    }
+
+    /// End index of a whole-word, case-insensitive match of `needle` at `start` (a word start).
+    private static func match(_ needle: [UInt8], in text: Span<UInt8>, at start: Int) -> Int? {
+        let n = needle.count
+        guard text.count - start >= n else { return nil }
+        for k in 0..<n where ASCII.upper(text[start + k]) != needle[k] { return nil }
+        if start + n < text.count && isLetter(text[start + n]) { return nil }
+        return start + n
     }
 
     private static func isLetter(_ b: UInt8) -> Bool { (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
-
-    /// End index of the first whole-word, case-insensitive match of `needle`.
-    private static func find(_ needle: [UInt8], in text: Span<UInt8>) -> Int? {
-        let n = needle.count
-        guard text.count >= n else { return nil }
-        for start in 0...(text.count - n) {
-            if start > 0 && isLetter(text[start - 1]) { continue }
-            var matched = true
-            for k in 0..<n where ASCII.upper(text[start + k]) != needle[k] { matched = false; break }
-            guard matched else { continue }
-            if start + n < text.count && isLetter(text[start + n]) { continue }
-            return start + n
-        }
-        return nil
-    }
 
     private static func version(in text: Span<UInt8>, from: Int) -> String? {
         var at = from
