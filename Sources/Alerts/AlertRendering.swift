@@ -8,8 +8,14 @@ import Wire
 /// Renders alerts and the stats event. Value type, cheap to copy.
 public struct AlertRenderer: Sendable {
     public var userPolicy: UserPolicy
+    /// The sensor name (`--sensor`), written as `host`, the last top-level key of every JSON
+    /// event; nil leaves the key out.
+    public var sensor: String?
 
-    public init(userPolicy: UserPolicy = .mask) { self.userPolicy = userPolicy }
+    public init(userPolicy: UserPolicy = .mask, sensor: String? = nil) {
+        self.userPolicy = userPolicy
+        self.sensor = sensor
+    }
 
     // MARK: JSON (DESIGN.md alert schema; keys in this fixed order, compact, no newline)
 
@@ -61,7 +67,31 @@ public struct AlertRenderer: Sendable {
         out.append(contentsOf: (alert.midstream ? "true" : "false").utf8)
         out.append(contentsOf: #","overlap_conflict":"#.utf8)
         out.append(contentsOf: (alert.overlapConflict ? "true" : "false").utf8)
-        out.append(contentsOf: "}}".utf8)
+        out.append(0x7D)
+        Self.appendHost(sensor, to: &out)
+        out.append(0x7D)
+    }
+
+    /// `,"host":"NAME"` (escaped), or nothing without a sensor name. The schema only grows: the
+    /// key comes last so every earlier key keeps its place.
+    static func appendHost(_ sensor: String?, to out: inout [UInt8]) {
+        guard let sensor else { return }
+        out.append(contentsOf: #","host":""#.utf8)
+        OutputEscaping.append(sensor.utf8, to: &out)
+        out.append(0x22)
+    }
+
+    /// Another event rendered elsewhere (`server_exposure`: one compact JSON object) with `host`
+    /// added as its last top-level key. Objects not ending in `}` are passed through unchanged.
+    public static func appendEvent(_ json: [UInt8], sensor: String?, to out: inout [UInt8]) {
+        guard sensor != nil, let last = json.lastIndex(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D }),
+              json[last] == 0x7D else {
+            out.append(contentsOf: json)
+            return
+        }
+        out.append(contentsOf: json[..<last])
+        appendHost(sensor, to: &out)
+        out.append(0x7D)
     }
 
     /// The JSON object for one alert, without a newline.
@@ -73,17 +103,19 @@ public struct AlertRenderer: Sendable {
     }
 
     /// Appends the end-of-run `stats` event (no trailing newline).
-    public static func appendStatsJSON(_ fields: [StatField], time: Timestamp, to out: inout [UInt8]) {
+    public static func appendStatsJSON(_ fields: [StatField], time: Timestamp, sensor: String? = nil,
+                                       to out: inout [UInt8]) {
         out.append(contentsOf: #"{"timestamp":""#.utf8)
         time.appendRFC3339(to: &out)
         out.append(contentsOf: #"","event_type":"stats","stats":"#.utf8)
         appendObject(fields, to: &out)
+        appendHost(sensor, to: &out)
         out.append(0x7D)
     }
 
-    public static func statsJSON(_ fields: [StatField], time: Timestamp) -> String {
+    public static func statsJSON(_ fields: [StatField], time: Timestamp, sensor: String? = nil) -> String {
         var out: [UInt8] = []
-        appendStatsJSON(fields, time: time, to: &out)
+        appendStatsJSON(fields, time: time, sensor: sensor, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 

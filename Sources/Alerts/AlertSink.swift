@@ -74,9 +74,9 @@ public class LineSink {
     let renderer: AlertRenderer
     public private(set) var alertsWritten: UInt64 = 0
 
-    init(output: FileOutput, userPolicy: UserPolicy) {
+    init(output: FileOutput, userPolicy: UserPolicy, sensor: String? = nil) {
         self.output = output
-        self.renderer = AlertRenderer(userPolicy: userPolicy)
+        self.renderer = AlertRenderer(userPolicy: userPolicy, sensor: sensor)
     }
 
     func writeAlertLine(_ render: (inout [UInt8]) -> Void) {
@@ -95,7 +95,7 @@ public class LineSink {
 /// Human-readable lines (`AlertRenderer.appendText`). Has no stats event: the command line prints
 /// its summary on stderr instead.
 public final class TextSink: LineSink, AlertSink {
-    public override init(output: FileOutput, userPolicy: UserPolicy) { super.init(output: output, userPolicy: userPolicy) }
+    public init(output: FileOutput, userPolicy: UserPolicy) { super.init(output: output, userPolicy: userPolicy) }
 
     public func write(_ alert: Alert) { writeAlertLine { renderer.appendText(alert, to: &$0) } }
     public func writeStats(_ fields: [StatField], time: Timestamp) {}
@@ -104,13 +104,18 @@ public final class TextSink: LineSink, AlertSink {
 /// JSON lines per the DESIGN.md schema: one `cleartext_auth` object per alert, then one `stats`
 /// object at the end of the run.
 public final class JSONLinesSink: LineSink, AlertSink {
-    public override init(output: FileOutput, userPolicy: UserPolicy) { super.init(output: output, userPolicy: userPolicy) }
+    /// `sensor` (`--sensor`) becomes the `host` key, last in every event; nil leaves it out.
+    public override init(output: FileOutput, userPolicy: UserPolicy, sensor: String? = nil) {
+        super.init(output: output, userPolicy: userPolicy, sensor: sensor)
+    }
 
     public func write(_ alert: Alert) { writeAlertLine { renderer.appendJSON(alert, to: &$0) } }
 
     public func writeStats(_ fields: [StatField], time: Timestamp) {
-        output.writeLine(counted: false) { AlertRenderer.appendStatsJSON(fields, time: time, to: &$0) }
+        output.writeLine(counted: false) { AlertRenderer.appendStatsJSON(fields, time: time, sensor: renderer.sensor, to: &$0) }
     }
 
-    public func writeEvent(_ json: [UInt8]) { output.writeLine(counted: false) { $0.append(contentsOf: json) } }
+    public func writeEvent(_ json: [UInt8]) {
+        output.writeLine(counted: false) { AlertRenderer.appendEvent(json, sensor: renderer.sensor, to: &$0) }
+    }
 }

@@ -74,7 +74,8 @@ public struct SyslogFormatter: Sendable {
     public static let sdID = "plainsight@32473"
 
     public var facility: SyslogFacility
-    /// HOSTNAME field: printable US-ASCII only, at most 255 bytes, `-` when unknown.
+    /// HOSTNAME field: the sensor name (`--sensor`, default the host name); printable US-ASCII
+    /// only, at most 255 bytes, `-` when unknown.
     public let hostname: String
     public let procID: String
     let renderer: AlertRenderer
@@ -82,10 +83,12 @@ public struct SyslogFormatter: Sendable {
     public init(facility: SyslogFacility, userPolicy: UserPolicy, hostname: String = localHostName(),
                 procID: Int32 = getpid()) {
         self.facility = facility
-        self.renderer = AlertRenderer(userPolicy: userPolicy)
         self.procID = String(procID)
         let printable = hostname.utf8.filter { $0 > 0x20 && $0 < 0x7F }.prefix(255)
         self.hostname = printable.isEmpty ? "-" : String(decoding: printable, as: UTF8.self)
+        // The sensor name (`--sensor`, default the host name) is also the `host` parameter and
+        // the `host` key of the JSON carried in stats and other events, as in the JSON lines.
+        self.renderer = AlertRenderer(userPolicy: userPolicy, sensor: printable.isEmpty ? nil : self.hostname)
     }
 
     // MARK: RFC 5424
@@ -113,7 +116,7 @@ public struct SyslogFormatter: Sendable {
         }
         out.append(0x5D)
         out.append(0x20)
-        AlertRenderer.appendStatsJSON(fields, time: eventTime, to: &out)
+        AlertRenderer.appendStatsJSON(fields, time: eventTime, sensor: renderer.sensor, to: &out)
     }
 
     private func appendHeader5424(severity: SyslogSeverity, msgID: String, time: Timestamp, to out: inout [UInt8]) {
@@ -161,13 +164,16 @@ public struct SyslogFormatter: Sendable {
     /// appended) when the object names no usable event type.
     public func appendRFC5424Event(_ json: [UInt8], time: Timestamp, to out: inout [UInt8]) -> Bool {
         guard let type = JSONFieldReader.eventType(in: json) else { return false }
+        var tagged: [UInt8] = []
+        tagged.reserveCapacity(json.count + 64)
+        AlertRenderer.appendEvent(json, sensor: renderer.sensor, to: &tagged)
         appendHeader5424(severity: .notice, msgID: type, time: time, to: &out)
         out.append(contentsOf: "[\(Self.sdID)".utf8)
-        var reader = JSONFieldReader(json)
+        var reader = JSONFieldReader(tagged)
         reader.appendParameters(prefix: [], to: &out)
         out.append(0x5D)
         out.append(0x20)
-        out.append(contentsOf: json)
+        out.append(contentsOf: tagged)
         return true
     }
 
@@ -183,13 +189,13 @@ public struct SyslogFormatter: Sendable {
     public func appendBSDStats(_ fields: [StatField], eventTime: Timestamp, dropped: Bool, time: Timestamp,
                                to out: inout [UInt8]) {
         appendHeaderBSD(severity: dropped ? .warning : .informational, time: time, to: &out)
-        AlertRenderer.appendStatsJSON(fields, time: eventTime, to: &out)
+        AlertRenderer.appendStatsJSON(fields, time: eventTime, sensor: renderer.sensor, to: &out)
     }
 
     /// Another JSON event on the local socket: the JSON as the message, severity `notice`.
     public func appendBSDEvent(_ json: [UInt8], time: Timestamp, to out: inout [UInt8]) {
         appendHeaderBSD(severity: .notice, time: time, to: &out)
-        out.append(contentsOf: json)
+        AlertRenderer.appendEvent(json, sensor: renderer.sensor, to: &out)
     }
 
     private func appendHeaderBSD(severity: SyslogSeverity, time: Timestamp, to out: inout [UInt8]) {

@@ -12,7 +12,8 @@ func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, Output
     var syslogSinks: [any AlertSink] = []
     let syslog = options.syslog
     if !syslog.targets.isEmpty {
-        let formatter = SyslogFormatter(facility: syslog.facility, userPolicy: options.userPolicy)
+        let formatter = SyslogFormatter(facility: syslog.facility, userPolicy: options.userPolicy,
+                                        hostname: options.sensor)
         for target in syslog.targets {
             do {
                 syslogSinks.append(try SyslogSink(target: target, formatter: formatter, backlogLimit: syslog.backlog,
@@ -26,7 +27,7 @@ func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, Output
     do {
         let output = try FileOutput.create(path: options.outputPath ?? "-")
         main = options.json
-            ? JSONLinesSink(output: output, userPolicy: options.userPolicy)
+            ? JSONLinesSink(output: output, userPolicy: options.userPolicy, sensor: options.sensor)
             : TextSink(output: output, userPolicy: options.userPolicy)
     } catch {
         return .failure(error)

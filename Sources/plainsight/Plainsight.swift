@@ -17,8 +17,8 @@ struct Plainsight: ParsableCommand {
         commandName: "plainsight",
         abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
-            plainsight -r <file> [-r <file> ...] [--any-port] [--json] [-o <file>]
-                       [--user-policy <policy>] [--user-hash-key-file <path>] [--quiet] [<expression> ...]
+            plainsight -r <file> [-r <file> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
+                       [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
                        [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
                        [--report <file.json|file.html> ...]
             plainsight -i <interface> [-Z <user>] [--snaplen <bytes>] [--no-promisc] [--buffer-size <MiB>]
@@ -75,9 +75,11 @@ struct Plainsight: ParsableCommand {
             Examples:
               plainsight -r mail.pcap
               plainsight -r a.pcap -r b.pcapng --json -o alerts.jsonl 'host 192.0.2.10'
+              plainsight --jobs 4 -r eth1.pcap.1 -r eth1.pcap.2 -r eth1.pcap.3 --json -o alerts.jsonl
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
               plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:6514
+              plainsight -i eth1 --sensor campus-a --json --syslog tcp://192.0.2.5:6514
             """,
         version: plainsightVersion
     )
@@ -86,6 +88,11 @@ struct Plainsight: ParsableCommand {
             help: ArgumentHelp("Read packets from a pcap or pcapng file ('-' for standard input). Repeat to read several files, in order, as one capture.",
                                valueName: "file"))
     var read: [String] = []
+
+    @Option(name: .customLong("jobs"),
+            help: ArgumentHelp("With -r: read the files as independent captures (rotated files), this many at a time (1 to 256), each through an engine of its own. Output stays in file order and is the same for any N; flows do not continue from one file into the next, and flow ids start at 1 in each file. Without --jobs the files are read in order as one capture.",
+                               valueName: "N"))
+    var jobs: Int?
 
     @Option(name: [.customShort("i"), .customLong("interface")],
             help: ArgumentHelp("Capture live on this interface ('any' for every interface); see -D.",
@@ -143,6 +150,11 @@ struct Plainsight: ParsableCommand {
                                valueName: "path"))
     var userHashKeyFile: String?
 
+    @Option(name: .customLong("sensor"),
+            help: ArgumentHelp("Name this sensor in every alert and event: the JSON 'host' key (last in each event) and the syslog HOSTNAME. 1 to 255 printable ASCII characters, no spaces (default: the host name).",
+                               valueName: "name"))
+    var sensor: String?
+
     @Flag(name: [.customShort("q"), .customLong("quiet")],
           help: "No progress line and no summary on standard error, and with -i no listening line and no final statistics line (problems are still reported).")
     var quiet = false
@@ -171,6 +183,10 @@ struct Plainsight: ParsableCommand {
             throw ValidationError("no input: give capture files with -r FILE, or an interface with -i INTERFACE (-D lists them)")
         }
         if interface == "" { throw ValidationError("-i needs an interface name (-D lists them)") }
+        if let jobs {
+            guard interface == nil else { throw ValidationError("--jobs is used only with capture files (-r)") }
+            guard (1...256).contains(jobs) else { throw ValidationError("--jobs \(jobs): give 1 to 256") }
+        }
         if interface == nil {
             let liveOnly: [(String, Bool)] = [
                 ("-Z", relinquishTo != nil), ("--snaplen", snaplen != nil), ("--no-promisc", noPromisc),
@@ -190,6 +206,9 @@ struct Plainsight: ParsableCommand {
             throw ValidationError("--stats-interval \(statsInterval): give 1 to 86400 seconds")
         }
         if relinquishTo == "" { throw ValidationError("-Z needs a user name") }
+        if let sensor, !Self.isValidSensorName(sensor) {
+            throw ValidationError("--sensor '\(sensor)': give 1 to 255 printable ASCII characters, no spaces")
+        }
         switch (userPolicy, userHashKeyFile) {
         case (.hash, nil):
             throw ValidationError("--user-policy hash needs --user-hash-key-file PATH (a file of at least \(HashKey.minimumLength) secret bytes)")
@@ -217,6 +236,8 @@ struct Plainsight: ParsableCommand {
             inputs: read,
             filterExpression: expression.isEmpty ? nil : expression.joined(separator: " "),
             json: json, outputPath: output, userPolicy: policy, quiet: quiet)
+        options.sensor = sensor ?? Self.defaultSensorName()
+        options.jobs = jobs
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
         if let interface {
@@ -229,6 +250,17 @@ struct Plainsight: ParsableCommand {
             return captureLive(live, outputs: options, configuration: engineConfiguration)
         }
         return replay(options, configuration: engineConfiguration)
+    }
+
+    /// A sensor name fits the syslog HOSTNAME field as it is (RFC 5424: PRINTUSASCII, 1 to 255).
+    static func isValidSensorName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    /// The host name, cut to what a sensor name may hold; `-` (RFC 5424's nil value) if none.
+    static func defaultSensorName() -> String {
+        let printable = localHostName().utf8.filter { $0 > 0x20 && $0 < 0x7F }.prefix(255)
+        return printable.isEmpty ? "-" : String(decoding: printable, as: UTF8.self)
     }
 
     /// ArgumentParser exits 64 on usage errors; plainsight promises 2, like most Unix tools.

@@ -21,6 +21,11 @@ struct ReplayOptions: Sendable {
     var outputPath: String?
     var userPolicy: UserPolicy
     var quiet: Bool
+    /// --sensor: the `host` key of every JSON event and the syslog HOSTNAME.
+    var sensor: String = "-"
+    /// --jobs: read the files as independent captures, this many at a time (ParallelReplay.swift);
+    /// nil reads them in order through one engine, as one capture.
+    var jobs: Int?
     /// --syslog targets and settings (none by default).
     var syslog = SyslogSettings()
     /// The exposure inventory: --report files, how users are counted (ReportOptions.swift).
@@ -52,26 +57,35 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
         reportProblem(error.message)
         return 2
     }
-    let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
-    inventory.attach(to: engine)
     let interactive = !options.quiet && isatty(2) == 1
-    let progress = ProgressMeter(enabled: interactive)
     let started = monotonicNanoseconds()
     var totals = ReplayTotals()
+    let engineFields: [StatField]
 
-    for path in options.inputs {
-        if sink.failure != nil { break }            // nowhere to put alerts: stop reading
-        totals.files += 1
-        if !readCaptureFile(path, options: options, configuration: configuration, engine: engine,
-                            sink: sink, progress: progress, totals: &totals) {
-            totals.readErrors += 1
+    if let jobs = options.jobs {
+        // Independent files, `jobs` at a time, output in file order (no progress line).
+        (engineFields, totals) = readFilesInParallel(options.inputs, jobs: jobs, options: options,
+                                                     configuration: configuration, sink: sink,
+                                                     inventory: inventory.inventory)
+    } else {
+        let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
+        inventory.attach(to: engine)
+        let progress = ProgressMeter(enabled: interactive)
+        for path in options.inputs {
+            if sink.failure != nil { break }            // nowhere to put alerts: stop reading
+            totals.files += 1
+            if !readCaptureFile(path, options: options, configuration: configuration, engine: engine,
+                                sink: sink, progress: progress, totals: &totals) {
+                totals.readErrors += 1
+            }
         }
+        engine.finish(time: totals.lastPacketTime)
+        progress.clear()
+        engineFields = engine.stats.fields()
     }
 
-    engine.finish(time: totals.lastPacketTime)
-    progress.clear()
     inventory.writeEvents(to: sink, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNanoseconds()))
-    let fields = engine.stats.fields() + [
+    let fields = engineFields + [
         StatField("files", totals.files),
         StatField("read_errors", totals.readErrors),
     ]
@@ -84,7 +98,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     let reportsWritten = inventory.writeReports()
     let status: Int32 = totals.readErrors > 0 || outputs.lostAlerts || !outputs.complete || !reportsWritten ? 1 : 0
     if interactive {
-        writeStandardError(summaryTable(stats: engine.stats.fields(), totals: totals,
+        writeStandardError(summaryTable(stats: engineFields, totals: totals,
                                         elapsedNanoseconds: monotonicNanoseconds() &- started))
         writeStandardError(inventory.terminalTable())
     }

@@ -61,6 +61,23 @@ struct JSONRenderingTests {
         _ = try parseJSON(line)
     }
 
+    @Test("--sensor: host is appended as the last key; every other key keeps its place and value")
+    func sensorIsTheLastKey() throws {
+        let plain = AlertRenderer().json(makeAlert(vlans: [100]))
+        let tagged = AlertRenderer(sensor: "span-a\"1").json(makeAlert(vlans: [100]))
+        #expect(tagged == String(plain.dropLast()) + #","host":"span-a\"1"}"#)
+        _ = try parseJSON(tagged)
+        let fields = [StatField("packets", 10)]
+        #expect(AlertRenderer.statsJSON(fields, time: sampleTime, sensor: "s1")
+            == String(AlertRenderer.statsJSON(fields, time: sampleTime).dropLast()) + #","host":"s1"}"#)
+        var event: [UInt8] = []
+        AlertRenderer.appendEvent(Array(#"{"event_type":"server_exposure","x":{"y":1}}"#.utf8), sensor: "s1", to: &event)
+        #expect(String(decoding: event, as: UTF8.self) == #"{"event_type":"server_exposure","x":{"y":1},"host":"s1"}"#)
+        var untouched: [UInt8] = []
+        AlertRenderer.appendEvent(Array(#"{"a":1}"#.utf8), sensor: nil, to: &untouched)
+        #expect(String(decoding: untouched, as: UTF8.self) == #"{"a":1}"#)
+    }
+
     @Test func statsEvent() throws {
         let fields = [StatField("packets", 10), StatField("decode_errors", .object([StatField("ipv4", 1), StatField("tcp", 0)])),
                       StatField("alerts", 2)]

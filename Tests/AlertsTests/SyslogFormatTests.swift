@@ -88,8 +88,11 @@ struct SyslogFormatTests {
         #expect(text.hasSuffix("] " + AlertRenderer(userPolicy: .full).text(alert)))
         // Every JSON field is a parameter, and nothing else is.
         let parameters = try #require(parseStructuredData(text))
-        #expect(parameters == (try flattenedJSON(AlertRenderer(userPolicy: .full).json(alert))))
+        #expect(parameters == (try flattenedJSON(AlertRenderer(userPolicy: .full, sensor: "sensor-1").json(alert))))
         #expect(parameters["auth.after_gap"] == "false" && parameters["auth.midstream"] == "false")
+        // The sensor name is the HOSTNAME field and the last parameter, as `host` is the last JSON key.
+        #expect(parameters["host"] == "sensor-1")
+        #expect(text.contains(#" auth.overlap_conflict="false" host="sensor-1"] "#))
     }
 
     @Test func omittedUsernameLeavesTheParameterOut() {
@@ -114,7 +117,7 @@ struct SyslogFormatTests {
         // A strict RFC 5424 SD parser reads the element back whole, with the value decoded.
         let parameters = try #require(parseStructuredData(text))
         #expect(parameters["auth.username"] == #"a"b\c]d\u0001\u000a\xffé]\u202e"#)
-        #expect(parameters.count == (try flattenedJSON(AlertRenderer().json(makeAlert()))).count)
+        #expect(parameters.count == (try flattenedJSON(AlertRenderer(sensor: "sensor-1").json(makeAlert()))).count)
     }
 
     @Test func statsMessageCarriesTopLevelCountersAndTheJSON() {
@@ -125,7 +128,8 @@ struct SyslogFormatTests {
         let text = String(decoding: out, as: UTF8.self)
         #expect(text == #"<86>1 2026-01-04T10:00:00.123456Z sensor-1 plainsight 4242 stats [plainsight@32473 "#
             + #"timestamp="2026-01-04T10:00:00.123456Z" event_type="stats" packets="82" alerts="4"] "#
-            + AlertRenderer.statsJSON(fields, time: sampleTime))
+            + AlertRenderer.statsJSON(fields, time: sampleTime, sensor: "sensor-1"))
+        #expect(text.hasSuffix(#"}},"host":"sensor-1"}"#))
     }
 
     @Test func hostnameIsPrintableASCII() {
@@ -255,11 +259,12 @@ struct SyslogEventTests {
         #expect(formatter.appendRFC5424Event(json, time: sampleTime, to: &out))
         let text = String(decoding: out, as: UTF8.self)
         #expect(text.hasPrefix("<85>1 2026-01-04T10:00:00.123456Z h plainsight 9 server_exposure [plainsight@32473 "))
-        #expect(text.hasSuffix("] " + String(decoding: json, as: UTF8.self)))
+        // The event's JSON gains `host` (the sensor) as its last top-level key.
+        #expect(text.hasSuffix("] " + String(decoding: json.dropLast(), as: UTF8.self) + #","host":"h"}"#))
         let parameters = try #require(parseStructuredData(text))
         #expect(parameters == ["timestamp": "2026-01-04T10:00:00.123456Z", "event_type": "server_exposure", "dest_port": "25",
                                "server_exposure.verdict": "exposed", "server_exposure.evidence": "a, b,c]d \"e\"",
-                               "server_exposure.ok": "true"])
+                               "server_exposure.ok": "true", "host": "h"])
         var none: [UInt8] = []
         #expect(!formatter.appendRFC5424Event(Array(#"{"x":1}"#.utf8), time: sampleTime, to: &none) && none.isEmpty)
     }

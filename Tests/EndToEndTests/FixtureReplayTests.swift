@@ -70,13 +70,17 @@ func alerts(in output: String) throws -> [FixtureEntry.Alert] {
     }
 }
 
+/// The sensor name the goldens are made with (scripts/update-expected passes the same).
+let fixtureSensor = "fixture-sensor"
+
 @Suite("fixtures replayed through the binary")
 struct FixtureReplayTests {
     @Test("recorded captures give exactly the recorded logins, byte for byte", arguments: loadManifest())
     func replay(_ fixture: FixtureEntry) throws {
         let bin = try #require(plainsightBinary(), "build plainsight first (scripts/test does)")
-        let r = try runProgram(bin, ["-r", "fixtures/\(fixture.pcap)", "--json", "--quiet", "--user-policy", "full"]
-            + fixture.args)
+        // An explicit --sensor: the default (the host name) differs from machine to machine.
+        let r = try runProgram(bin, ["-r", "fixtures/\(fixture.pcap)", "--json", "--quiet", "--user-policy", "full",
+                                     "--sensor", fixtureSensor] + fixture.args)
         #expect(r.status == 0, "\(r.stderrText)")
         // The ground truth written when the scenario was driven.
         #expect(try alerts(in: r.stdoutText) == fixture.expected.map(\.normalised))

@@ -42,7 +42,9 @@ final class RsyslogCollector {
         var parameters: [String: [String: String]]
     }
 
-    init() throws {
+    /// `extraConfig` is given the directory and returns lines appended to the configuration (a
+    /// test's own actions, such as the README's per-sensor files).
+    init(extraConfig: (String) -> String = { _ in "" }) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-rsyslog-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         udpPort = try freeLoopbackPort(type: SOCK_DGRAM)
@@ -74,6 +76,7 @@ final class RsyslogCollector {
             action(type="mmpstrucdata")
             action(type="omfile" file="\(parsedPath)" template="parsed")
             action(type="omfile" file="\(rawPath)" template="raw")
+            \(extraConfig(d))
 
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)

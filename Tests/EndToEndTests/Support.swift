@@ -8,6 +8,11 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 /// The built command-line binary. `scripts/test` builds it before running the tests; the release
 /// build is preferred because the corpus scorer is specified against it.
 func plainsightBinary(preferRelease: Bool = false) -> String? {
+    // A build under another --scratch-path names its binary here.
+    // getenv, not ProcessInfo.environment: tests start processes from many threads at once.
+    if let value = getenv("PLAINSIGHT_BINARY"), case let given = String(cString: value), !given.isEmpty {
+        return FileManager.default.isExecutableFile(atPath: given) ? given : nil
+    }
     let candidates = preferRelease
         ? [".build/release/plainsight", ".build/debug/plainsight"]
         : [".build/debug/plainsight", ".build/release/plainsight"]
