@@ -43,7 +43,7 @@ struct ManySensorsTests {
             p.standardInput = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
-            try p.run()
+            try launchSerially(p)
             running.append((sensor.name, p, out))
         }
         defer { for r in running where r.process.isRunning { kill(r.process.processIdentifier, SIGKILL) } }

@@ -100,7 +100,7 @@ final class RsyslogCollector {
         handle.seekToEndOfFile()
         p.standardOutput = handle
         p.standardError = handle
-        try p.run()
+        try launchSerially(p)
         process = p
         probeCount += 1
         let tag = "probe\(probeCount)"

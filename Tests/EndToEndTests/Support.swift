@@ -28,6 +28,17 @@ struct RunResult {
     var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 }
 
+/// Foundation's `Process.run()` on Linux crashed (SIGSEGV inside `run()`) when parallel tests
+/// launched children at the same moment; launches are serialised, the children still run in
+/// parallel.
+private let launchLock = NSLock()
+
+func launchSerially(_ p: Process) throws {
+    launchLock.lock()
+    defer { launchLock.unlock() }
+    try p.run()
+}
+
 /// Runs a program to completion with a time bound; output goes through files so a chatty child
 /// cannot fill a pipe and hang.
 func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) throws -> RunResult {
@@ -44,7 +55,7 @@ func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) t
     p.standardInput = FileHandle.nullDevice
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
-    try p.run()
+    try launchSerially(p)
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     if p.isRunning { p.terminate(); p.waitUntilExit(); Issue.record("\(path) \(args) timed out") }

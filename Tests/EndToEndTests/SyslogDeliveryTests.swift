@@ -163,7 +163,7 @@ struct SyslogDeliveryTests {
         p.standardInput = input
         p.standardOutput = FileHandle.nullDevice
         p.standardError = try FileHandle(forWritingTo: err.url)
-        try p.run()
+        try launchSerially(p)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let pid = String(p.processIdentifier)
         func delivered() -> [Int] {
@@ -376,7 +376,7 @@ func runPlainsight(_ bin: String, _ args: [String]) throws -> PlainsightRun {
     p.standardInput = FileHandle.nullDevice
     p.standardOutput = try FileHandle(forWritingTo: out.url)
     p.standardError = try FileHandle(forWritingTo: err.url)
-    try p.run()
+    try launchSerially(p)
     let deadline = Date().addingTimeInterval(120)
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
     if p.isRunning {
