@@ -39,10 +39,32 @@ struct SASLExchange {
     private var truncated = false
     /// Set once the response carrying the secret (or digest) has been sent.
     private(set) var login: PendingLogin?
+    /// The server sent a challenge (`+ ` or `334`): the next client line is a response.
+    var awaitingResponse = false
 
     init(method: String, mechanismName: String) {
         self.method = method
         self.mechanism = SASLMechanism(mechanismName)
+    }
+
+    /// `MECH [initial-response]` starting at `mechanism` in a command line (`prefix` is `AUTH` or
+    /// `AUTHENTICATE`): the exchange, with any initial response (RFC 4959, RFC 4954) already read.
+    static func begin(_ prefix: String, mechanism mech: Token, in line: Span<UInt8>, end: Int,
+                      core: inout SessionCore) -> SASLExchange {
+        let name = line.mechanismName(mech)
+        var exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
+        let ir = line.word(from: mech.end, end: end)
+        if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
+        return exchange
+    }
+
+    /// The client line after a challenge: a response, or a lone `*` cancelling the exchange
+    /// (RFC 4422 section 3.5), which carries no credential.
+    mutating func answer(_ line: Span<UInt8>, end: Int, core: inout SessionCore) {
+        awaitingResponse = false
+        let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
+        if t.count == 1 && line[t.start] == ASCII.star { return }
+        respond(line, t, core: &core)
     }
 
     /// One client response, `line[t]`. A lone `*` cancels the exchange (RFC 4422 section 3.5): the

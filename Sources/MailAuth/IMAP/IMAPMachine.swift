@@ -29,7 +29,6 @@ struct IMAPMachine: LineMachine {
     private var serverContinues = false
     private var sasl: SASLExchange?
     private var saslTag = IMAPTag()
-    private var saslAwaitingResponse = false
     static let maxTagged = 32
 
     init() {}
@@ -38,10 +37,8 @@ struct IMAPMachine: LineMachine {
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
         let end = line.withoutCR
-        if sasl != nil && saslAwaitingResponse {
-            saslAwaitingResponse = false
-            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
-            if !(t.count == 1 && line[t.start] == ASCII.star) { sasl?.respond(line, t, core: &core) }
+        if sasl?.awaitingResponse == true {
+            sasl?.answer(line, end: end, core: &core)
             return
         }
         if clientContinues {
@@ -62,13 +59,8 @@ struct IMAPMachine: LineMachine {
             loginArguments(line, from: command.end, end: end, core: &core)
         } else if line.equalsUpper(command, "AUTHENTICATE") {
             let mech = line.word(from: command.end, end: end)
-            let name = line.mechanismName(mech)
-            var exchange = SASLExchange(method: "AUTHENTICATE " + name, mechanismName: name)
-            let ir = line.word(from: mech.end, end: end)
-            if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
-            sasl = exchange
+            sasl = SASLExchange.begin("AUTHENTICATE", mechanism: mech, in: line, end: end, core: &core)
             saslTag = tag
-            saslAwaitingResponse = false
             remember(tag, .authenticate, core: &core)
         } else if line.equalsUpper(command, "STARTTLS") {
             core.requestedTLS()
@@ -166,7 +158,7 @@ struct IMAPMachine: LineMachine {
         let first = line.word(from: 0, end: end)
         guard !first.isEmpty else { return }
         if first.count == 1 && line[first.start] == ASCII.plus {
-            if sasl != nil { saslAwaitingResponse = true }
+            sasl?.awaitingResponse = true
         } else if first.count == 1 && line[first.start] == ASCII.star {
             untagged(line, after: first.end, end: end, core: &core)
         } else {
@@ -237,7 +229,6 @@ struct IMAPMachine: LineMachine {
             if saslTag == tag {
                 if let p = sasl?.login { core.report(p, outcome: ok ? .success : .failure) }
                 sasl = nil
-                saslAwaitingResponse = false
             }
         case .starttls:
             if ok {
@@ -270,7 +261,6 @@ struct IMAPMachine: LineMachine {
         }
         tagged.removeAll()
         sasl = nil
-        saslAwaitingResponse = false
     }
 
     mutating func gap(from side: Side, core: inout SessionCore) {
@@ -279,7 +269,7 @@ struct IMAPMachine: LineMachine {
         if side == .client {
             login = nil
             clientContinues = false
-            if saslAwaitingResponse { saslAwaitingResponse = false }
+            sasl?.awaitingResponse = false
         } else {
             serverContinues = false
         }

@@ -17,8 +17,6 @@ struct POP3Machine: LineMachine {
     var queueOverflows: Int { queue.overflows }
     private var user: (bytes: [UInt8], truncated: Bool)?
     private var sasl: SASLExchange?
-    /// The server sent a `+ ` challenge: the next client line is a SASL response.
-    private var saslAwaitingResponse = false
     private var greetingSeen = false
     private var inListing = false
     private var listingIsCapa = false
@@ -27,11 +25,8 @@ struct POP3Machine: LineMachine {
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
         let end = line.withoutCR
-        if sasl != nil && saslAwaitingResponse {
-            saslAwaitingResponse = false
-            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
-            if t.count == 1 && line[t.start] == ASCII.star { return }  // client cancelled
-            sasl?.respond(line, t, core: &core)
+        if sasl?.awaitingResponse == true {
+            sasl?.answer(line, end: end, core: &core)
             return
         }
         let verb = line.word(from: 0, end: end)
@@ -56,12 +51,7 @@ struct POP3Machine: LineMachine {
             if mech.isEmpty {
                 queue.push(.multiLine)
             } else {
-                var exchange = SASLExchange(method: "AUTH " + line.mechanismName(mech),
-                                            mechanismName: line.mechanismName(mech))
-                let ir = line.word(from: mech.end, end: end)
-                if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
-                sasl = exchange
-                saslAwaitingResponse = false
+                sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
                 queue.push(.auth)
             }
         } else if line.equalsUpper(verb, "STLS") {
@@ -93,8 +83,8 @@ struct POP3Machine: LineMachine {
         let err = line.equalsUpper(status, "-ERR")
         if !ok && !err {
             // "+ challenge": the server wants the next SASL response.
-            if end >= 1 && line[0] == ASCII.plus && (end == 1 || line[1] == ASCII.space), sasl != nil {
-                saslAwaitingResponse = true
+            if end >= 1 && line[0] == ASCII.plus && (end == 1 || line[1] == ASCII.space) {
+                sasl?.awaitingResponse = true
             }
             return
         }
@@ -112,7 +102,6 @@ struct POP3Machine: LineMachine {
         case .auth:
             if let p = sasl?.login { core.report(p, outcome: ok ? .success : .failure) }
             sasl = nil
-            saslAwaitingResponse = false
         case .stls:
             if ok {
                 startTLS(core: &core)
@@ -169,7 +158,6 @@ struct POP3Machine: LineMachine {
             }
         }
         sasl = nil
-        saslAwaitingResponse = false
     }
 
     mutating func literal(_ bytes: Span<UInt8>, from side: Side, core: inout SessionCore) {}

@@ -9,7 +9,6 @@ struct SMTPMachine: LineMachine {
     private var queue = PendingQueue<Command>()
     var queueOverflows: Int { queue.overflows }
     private var sasl: SASLExchange?
-    private var saslAwaitingResponse = false
     private var greetingSeen = false
     /// The client is sending a DATA body (set optimistically on DATA, undone if DATA is refused).
     private var clientInBody = false
@@ -18,10 +17,8 @@ struct SMTPMachine: LineMachine {
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
         let end = line.withoutCR
-        if sasl != nil && saslAwaitingResponse {
-            saslAwaitingResponse = false
-            let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
-            if !(t.count == 1 && line[t.start] == ASCII.star) { sasl?.respond(line, t, core: &core) }
+        if sasl?.awaitingResponse == true {
+            sasl?.answer(line, end: end, core: &core)
             return
         }
         let verb = line.word(from: 0, end: end)
@@ -32,12 +29,7 @@ struct SMTPMachine: LineMachine {
             queue.push(.helo)
         } else if line.equalsUpper(verb, "AUTH") {
             let mech = line.word(from: verb.end, end: end)
-            let name = line.mechanismName(mech)
-            var exchange = SASLExchange(method: "AUTH " + name, mechanismName: name)
-            let ir = line.word(from: mech.end, end: end)
-            if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
-            sasl = exchange
-            saslAwaitingResponse = false
+            sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
             queue.push(.auth)
         } else if line.equalsUpper(verb, "STARTTLS") {
             core.requestedTLS()
@@ -68,7 +60,7 @@ struct SMTPMachine: LineMachine {
         }
         guard reply.isFinal else { return }
         if reply.code == 334 {
-            if case .auth = command, sasl != nil { saslAwaitingResponse = true }
+            if case .auth = command { sasl?.awaitingResponse = true }
             return
         }
         _ = queue.popFirst()
@@ -79,7 +71,6 @@ struct SMTPMachine: LineMachine {
                 core.report(p, outcome: reply.code == 235 || (reply.isPositive && reply.code != 334) ? .success : .failure)
             }
             sasl = nil
-            saslAwaitingResponse = false
         case .starttls:
             if reply.code == 220 {
                 reportPending(core: &core)
@@ -131,7 +122,6 @@ struct SMTPMachine: LineMachine {
             if case .auth = command, let p = saslLogin { core.report(p, outcome: .unknown) }
         }
         sasl = nil
-        saslAwaitingResponse = false
     }
 
     mutating func gap(from side: Side, core: inout SessionCore) {
