@@ -32,11 +32,6 @@ struct PendingQueue<Element> {
         return e
     }
 
-    mutating func updateFirst(_ body: (inout Element) -> Void) {
-        guard !isEmpty else { return }
-        body(&items[head])
-    }
-
     /// Removes every entry, handing each to `body` in order.
     mutating func drain(_ body: (Element) -> Void) {
         while let e = popFirst() { body(e) }

@@ -94,7 +94,7 @@ struct SASLExchange {
             }
         case .cramMD5:
             guard !empty else { return }
-            if ok, let sp = lastIndex(of: ASCII.space, in: decoded) { keep(decoded.span, 0, sp) }
+            if ok, let sp = decoded.lastIndex(of: ASCII.space) { keep(decoded.span, 0, sp) }
             login = core.pending(method: method, exposure: exposure, username: username, truncated: truncated)
         case .digestMD5:
             guard !empty, ok else { return }
@@ -145,7 +145,6 @@ struct SASLExchange {
         truncated = c.truncated
     }
 
-    private func lastIndex(of b: UInt8, in d: [UInt8]) -> Int? { d.lastIndex(of: b) }
 
     /// `key=value` inside a comma- (or `separator`-) separated list, value range returned.
     private func field(_ d: [UInt8], prefix: [UInt8], separator: UInt8 = 0x2C) -> Range<Int>? {
