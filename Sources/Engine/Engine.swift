@@ -16,6 +16,10 @@ public struct EngineStats: Sendable {
     public var sessionsEncrypted: UInt64 = 0
     public var flowsIgnored: UInt64 = 0
     public var parserAnomalies: UInt64 = 0
+    /// Sessions that shed what they held because the parser memory budget was exhausted.
+    public var parserMemoryBudgetHits: UInt64 = 0
+    /// The most the parsers held at once, in bytes (as charged to the budget).
+    public var parserMemoryPeak: UInt64 = 0
     public var alerts: UInt64 = 0
     public var alertsSuppressed: UInt64 = 0
     public var reassembly = ReassemblyStats()
@@ -62,6 +66,10 @@ public struct EngineStats: Sendable {
             StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
                 + [StatField("starttls_upgraded", sessionsEncrypted)])),
             StatField("parser_anomalies", parserAnomalies),
+            StatField("parser_memory", .object([
+                StatField("budget_hits", parserMemoryBudgetHits),
+                StatField("peak_bytes", parserMemoryPeak),
+            ])),
             StatField("alerts", alerts),
             StatField("alerts_suppressed", alertsSuppressed),
         ]
@@ -85,6 +93,8 @@ public final class Engine {
     public var stats: EngineStats {
         var s = core.router.stats
         s.reassembly = core.table.stats
+        s.parserMemoryBudgetHits = core.router.memory.budgetHits
+        s.parserMemoryPeak = UInt64(core.router.memory.peak)
         s.activeFlows = core.table.activeFlows
         return s
     }

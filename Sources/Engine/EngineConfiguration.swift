@@ -15,6 +15,11 @@ public struct EngineConfiguration: Sendable {
     public var reassembly = ReassemblyConfiguration()
     /// Bounded output under attack: at most this many alerts per flow.
     public var maxAlertsPerFlow = 16
+    /// Per-session bounds: longest line, pending commands.
+    public var sessionLimits = SessionLimits()
+    /// What the parsers of all flows may hold between deliveries (partial lines, logins awaiting a
+    /// reply, held greetings), in bytes.
+    public var parserMemoryBytes = 32 << 20
 
     public init() {}
 }

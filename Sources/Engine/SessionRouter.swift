@@ -12,23 +12,31 @@ struct SessionRouter: StreamHandler {
     let selectedPorts: PortSet
     var observer: (any SessionObserver)?
     let maxAlertsPerFlow: Int
+    let sessionLimits: SessionLimits
+    /// Shared by every parser of this engine, and charged for held greetings too.
+    let memory: SessionMemory
     let onAlert: (Alert) -> Void
     var sessions: [FlowSession]
     var stats = EngineStats()
     /// Slots whose parser is done; the engine tells the flow table after the packet.
     var stops: [Int] = []
     var lastTime = Timestamp.zero
+    /// Set while a held greeting is delivered, so it is classified rather than held again.
+    private var classifyAsIs = false
 
     init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
         anyPort = configuration.anyPort
         mailPorts = PortSet(configuration.mailPorts)
         selectedPorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         maxAlertsPerFlow = configuration.maxAlertsPerFlow
+        sessionLimits = configuration.sessionLimits
+        memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
         self.onAlert = onAlert
         sessions = [FlowSession](repeating: FlowSession(), count: slots)
     }
 
     mutating func flowStarted(slot: Int, info: FlowInfo) {
+        if !sessions[slot].heldGreeting.isEmpty { _ = releaseGreeting(slot: slot) }
         sessions[slot] = FlowSession()
     }
 
@@ -39,7 +47,8 @@ struct SessionRouter: StreamHandler {
         case .ignored:
             return
         case .undetermined:
-            if side == .server && (!sessions[slot].heldGreeting.isEmpty || Self.endsBeforeFirstLine(bytes)) {
+            if side == .server && !classifyAsIs
+                && (!sessions[slot].heldGreeting.isEmpty || Self.endsBeforeFirstLine(bytes)) {
                 holdGreeting(slot: slot, info: info, bytes: bytes, time: time)
                 return
             }
@@ -59,13 +68,12 @@ struct SessionRouter: StreamHandler {
                 return
             }
             sessions[slot].state = .parsing
-            let parser = ProtocolRegistry.makeParser(for: proto)
+            let parser = ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
             sessions[slot].parser = parser
             stats.sessions[proto, default: 0] += 1
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
-                var held: [UInt8] = []
-                swap(&held, &sessions[slot].heldGreeting)
+                let held = releaseGreeting(slot: slot)
                 parser.receive(held.span, from: .server, time: time.nanoseconds)
             }
         case .parsing:
@@ -93,22 +101,40 @@ struct SessionRouter: StreamHandler {
     }
 
     private mutating func holdGreeting(slot: Int, info: FlowInfo, bytes: Span<UInt8>, time: Timestamp) {
-        var held: [UInt8] = []
-        swap(&held, &sessions[slot].heldGreeting)
+        var held = releaseGreeting(slot: slot)
         // What is held never reaches the bound and never holds an LF, so there is room.
         let take = min(bytes.count, Self.maxHeldGreeting - held.count)
+        if held.isEmpty { held.reserveCapacity(Self.maxHeldGreeting) }
         for i in 0..<take { held.append(bytes[i]) }
+        if held.isEmpty { return }
         if Self.endsBeforeFirstLine(held.span) {
-            swap(&held, &sessions[slot].heldGreeting)
-            return
+            // Held across packets, so charged to the parser memory budget; at the cap the partial
+            // greeting is classified as it is (a mail port still decides).
+            if memory.recharge(from: 0, to: Self.maxHeldGreeting) {
+                swap(&held, &sessions[slot].heldGreeting)
+                return
+            }
+            memory.countHit()
+            _ = memory.recharge(from: Self.maxHeldGreeting, to: 0)
         }
-        // The greeting line is complete (or the bound is reached): classify and parse it as one
-        // delivery, then whatever of this chunk did not fit in the hold.
+        // The greeting line is complete (or the bound is reached, or the budget): classify and
+        // parse it as one delivery, then whatever of this chunk did not fit in the hold.
+        classifyAsIs = true
         streamData(slot: slot, info: info, direction: .serverToClient, bytes: held.span, time: time)
+        classifyAsIs = false
         if take < bytes.count {
             streamData(slot: slot, info: info, direction: .serverToClient,
                        bytes: bytes.extracting(take..<bytes.count), time: time)
         }
+    }
+
+    /// Takes the held greeting out of the slot and off the budget.
+    private mutating func releaseGreeting(slot: Int) -> [UInt8] {
+        var held: [UInt8] = []
+        swap(&held, &sessions[slot].heldGreeting)
+        // What was reserved (`maxHeldGreeting`) is what was charged, whatever the allocator gave.
+        if !held.isEmpty { _ = memory.recharge(from: Self.maxHeldGreeting, to: 0) }
+        return held
     }
 
     enum Route { case mail(MailProtocol), implicitTLS(MailProtocol), notMail }
@@ -155,6 +181,7 @@ struct SessionRouter: StreamHandler {
         } else if let proto = sessions[slot].implicitTLS {
             observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))
         }
+        if !sessions[slot].heldGreeting.isEmpty { _ = releaseGreeting(slot: slot) }
         sessions[slot] = FlowSession()
     }
 

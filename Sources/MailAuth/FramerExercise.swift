@@ -69,10 +69,10 @@ public enum FramerExercise {
             switch unit {
             case .line(let r):
                 precondition(r.lowerBound >= before && r.upperBound <= cursor, "line outside the delivery")
-                precondition(r.count <= LineFramer.maxLine, "line longer than maxLine")
+                precondition(r.count <= framer.maxLine, "line longer than maxLine")
                 for k in r where bytes[k] == ASCII.lf { preconditionFailure("LF inside a line") }
             case .bufferedLine:
-                precondition(framer.partial.count <= LineFramer.maxLine, "buffered line longer than maxLine")
+                precondition(framer.partial.count <= framer.maxLine, "buffered line longer than maxLine")
                 precondition(!framer.partial.contains(ASCII.lf), "LF inside a buffered line")
                 framer.partial.wipe()
             case .literal(let r):
@@ -81,7 +81,7 @@ public enum FramerExercise {
             case .modeEnded, .needMore:
                 break
             }
-            precondition(framer.partial.count <= LineFramer.maxLine, "partial line unbounded")
+            precondition(framer.partial.count <= framer.maxLine, "partial line unbounded")
             if case .literal(let k) = framer.mode { literalLeft = k } else if case .literal = unit { literalLeft = 0 }
         }
     }

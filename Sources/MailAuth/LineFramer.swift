@@ -1,6 +1,7 @@
 // Cuts one direction of a TCP stream into lines without copying them. Pull-style: the session asks
 // for the next unit and gets offsets into the lent bytes; only a line that straddles two
-// deliveries is copied, and only up to `maxLine` bytes (Suricata's SMTP line limit). Modes cover
+// deliveries is copied, and only up to `maxLine` bytes (Suricata's SMTP line limit, 4 KiB by
+// default, `--max-line`). Modes cover
 // the places where a text protocol carries raw bytes: IMAP `{n}` literals and SMTP BDAT chunks
 // (counted), and SMTP DATA bodies (dot-terminated), so message content never reaches a parser as
 // commands.
@@ -14,7 +15,12 @@ public enum FramerMode: Equatable, Sendable {
 }
 
 struct LineFramer {
-    static let maxLine = 4096
+    /// Longest line assembled; a longer one is skipped to its LF and counted.
+    let maxLine: Int
+
+    init(maxLine: Int = SessionLimits.defaultMaxLine) {
+        self.maxLine = max(1, maxLine)
+    }
 
     enum Unit {
         /// A complete line at `range` of the delivered bytes, LF removed.
@@ -61,8 +67,28 @@ struct LineFramer {
         }
     }
 
-    /// A partial line may be half a `PASS` command: wipe it, don't just drop it.
-    mutating func clearPartial() { partial.wipe() }
+    /// A partial line may be half a `PASS` command: wipe it, don't just drop it. Its storage is
+    /// given back too: the flow is over.
+    mutating func clearPartial() {
+        partial.wipe()
+        partial = []
+        reserved = 0
+    }
+
+    /// Heap bytes held between deliveries (charged to `SessionMemory`): what `grow` asked for.
+    /// Not `partial.capacity`, which the allocator rounds differently from run to run: the
+    /// charge, and the statistics built on it, must be the same for the same input.
+    var heldBytes: Int { reserved }
+    private var reserved = 0
+
+    /// The parser memory budget is exhausted: drop the partial line (wiped, storage freed) and
+    /// skip the rest of it up to its LF, as for an overlong line. True if a line was lost.
+    mutating func shed() -> Bool {
+        let lost = !partial.isEmpty
+        clearPartial()
+        if lost && mode == .line { discarding = true }
+        return lost
+    }
 
     mutating func next(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
         let end = bytes.count
@@ -87,7 +113,7 @@ struct LineFramer {
         guard let lf = bytes.firstIndex(of: ASCII.lf, from: start, end: end) else {
             cursor = end
             if discarding { return .needMore }
-            if partial.count + (end - start) > Self.maxLine {
+            if partial.count + (end - start) > maxLine {
                 overlongLines += 1
                 partial.removeAll(keepingCapacity: true)
                 discarding = true
@@ -103,13 +129,13 @@ struct LineFramer {
             return .needMore
         }
         if partial.isEmpty {
-            if lf - start > Self.maxLine {
+            if lf - start > maxLine {
                 overlongLines += 1
                 return .needMore
             }
             return .line(start..<lf)
         }
-        if partial.count + (lf - start) > Self.maxLine {
+        if partial.count + (lf - start) > maxLine {
             overlongLines += 1
             partial.removeAll(keepingCapacity: true)
             return .needMore
@@ -119,8 +145,21 @@ struct LineFramer {
     }
 
     private mutating func append(_ bytes: Span<UInt8>, _ from: Int, _ to: Int) {
-        if partial.capacity < Self.maxLine { partial.reserveCapacity(Self.maxLine) }
+        let needed = partial.count + (to - from)
+        if needed > reserved { grow(to: needed) }
         for i in from..<to { partial.append(bytes[i]) }
+    }
+
+    /// Grows the partial-line storage by hand: a reallocation by `append` would free the old
+    /// buffer unwiped, and it may hold the start of a `PASS` line. Storage starts small (most
+    /// flows never hold a line across deliveries) and doubles up to `maxLine`.
+    private mutating func grow(to needed: Int) {
+        var larger: [UInt8] = []
+        reserved = min(maxLine, max(needed, 2 * reserved, 128))
+        larger.reserveCapacity(reserved)
+        larger.append(contentsOf: partial)
+        partial.wipe()
+        swap(&larger, &partial)
     }
 
     /// Finds the line holding only "." (CRLF or bare LF) without copying the body.

@@ -50,11 +50,14 @@ public enum ProtocolRegistry {
         return false
     }
 
-    public static func makeParser(for proto: MailProtocol) -> SessionParser {
+    /// A parser for one flow. Its buffers are charged to `memory`, shared by the flows of one
+    /// engine; the default is a budget of its own without a limit (tests, tools).
+    public static func makeParser(for proto: MailProtocol, limits: SessionLimits = SessionLimits(),
+                                  memory: SessionMemory = SessionMemory(limitBytes: .max)) -> SessionParser {
         switch proto {
-        case .pop3: return LineSession<POP3Machine>(proto: .pop3)
-        case .imap: return LineSession<IMAPMachine>(proto: .imap)
-        case .smtp: return LineSession<SMTPMachine>(proto: .smtp)
+        case .pop3: return LineSession<POP3Machine>(proto: .pop3, limits: limits, memory: memory)
+        case .imap: return LineSession<IMAPMachine>(proto: .imap, limits: limits, memory: memory)
+        case .smtp: return LineSession<SMTPMachine>(proto: .smtp, limits: limits, memory: memory)
         }
     }
 }

@@ -42,6 +42,9 @@ struct SASLExchange {
     /// The server sent a challenge (`+ ` or `334`): the next client line is a response.
     var awaitingResponse = false
 
+    /// Heap bytes held between deliveries (charged to `SessionMemory`).
+    var heldBytes: Int { (username?.count ?? 0) + (login?.heldBytes ?? 0) }
+
     init(method: String, mechanismName: String) {
         self.method = method
         self.mechanism = SASLMechanism(mechanismName)
@@ -74,12 +77,12 @@ struct SASLExchange {
         guard login == nil, let exposure = mechanism.exposure else { return }
         // "=" is an empty initial response (RFC 4954); an empty line likewise carries nothing.
         let empty = t.isEmpty || (t.count == 1 && line[t.start] == ASCII.equals)
-        // The scratch is moved out and back (no copy-on-write duplicate of decoded bytes) and sized
-        // up front so appending never reallocates and leaves an unwiped copy behind.
+        // The scratch is sized up front so appending never reallocates and leaves an unwiped copy
+        // behind, and wiped before it is freed. It lives for this response only: kept per session,
+        // 8 KiB in every flow that once sent AUTH would add up across a table of flows.
         var decoded: [UInt8] = []
-        swap(&decoded, &core.scratch)
-        if decoded.capacity < Base64.maxDecoded { decoded.reserveCapacity(Base64.maxDecoded) }
-        defer { decoded.wipe(); swap(&decoded, &core.scratch) }
+        decoded.reserveCapacity(Base64.maxDecoded)
+        defer { decoded.wipe() }
         let ok = !empty && Base64.decode(line, t, into: &decoded)
         switch mechanism {
         case .plain:

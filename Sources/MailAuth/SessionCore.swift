@@ -24,6 +24,9 @@ struct PendingLogin {
     var afterGap: Bool
     var starttls: StartTLSContext
     var time: Int64
+
+    /// Heap bytes it holds beyond its own size (the login name).
+    var heldBytes: Int { username?.count ?? 0 }
 }
 
 public struct SessionCore {
@@ -45,8 +48,6 @@ public struct SessionCore {
     /// Named anomalies (Zeek's "weirds"), counted rather than fatal.
     var anomalies = 0
     let proto: MailProtocol
-    /// Decoding scratch for SASL blobs; wiped after every use.
-    var scratch: [UInt8] = []
 
     init(proto: MailProtocol) {
         self.proto = proto

@@ -22,7 +22,7 @@ public protocol SessionParser: AnyObject {
 }
 
 protocol LineMachine {
-    init()
+    init(limits: SessionLimits)
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore)
     mutating func serverLine(_ line: Span<UInt8>, core: inout SessionCore)
     /// Raw bytes of a literal the machine asked for (IMAP `{n}`, SMTP BDAT).
@@ -35,6 +35,11 @@ protocol LineMachine {
     mutating func finish(core: inout SessionCore)
     /// Pipelined commands dropped because the pending queue was full (counted as anomalies).
     var queueOverflows: Int { get }
+    /// Heap bytes held between deliveries: pending commands and the login names they carry.
+    var heldBytes: Int { get }
+    /// The parser memory budget is exhausted: report what is pending with outcome `unknown` and
+    /// give the storage back. The session goes on.
+    mutating func shed(core: inout SessionCore)
 }
 
 final class LineSession<Machine: LineMachine>: SessionParser {
@@ -44,19 +49,54 @@ final class LineSession<Machine: LineMachine>: SessionParser {
     // is only driven by the engine, one call at a time, and never calls back out. (Moving them
     // into one generic struct instead cost a generic metadata lookup per delivery.)
     @exclusivity(unchecked) private var core: SessionCore
-    @exclusivity(unchecked) private var machine = Machine()
-    @exclusivity(unchecked) private var clientFramer = LineFramer()
-    @exclusivity(unchecked) private var serverFramer = LineFramer()
+    @exclusivity(unchecked) private var machine: Machine
+    @exclusivity(unchecked) private var clientFramer: LineFramer
+    @exclusivity(unchecked) private var serverFramer: LineFramer
+    private let memory: SessionMemory
+    /// What this session is charged in `memory` now.
+    private var charged = 0
+    /// Times this session shed its holdings for the budget (counted as anomalies too).
+    private var sheds = 0
 
-    init(proto: MailProtocol) {
+    init(proto: MailProtocol, limits: SessionLimits, memory: SessionMemory) {
         self.proto = proto
+        self.memory = memory
         core = SessionCore(proto: proto)
+        machine = Machine(limits: limits)
+        clientFramer = LineFramer(maxLine: limits.maxLine)
+        serverFramer = LineFramer(maxLine: limits.maxLine)
+    }
+
+    deinit {
+        _ = memory.recharge(from: charged, to: 0)
+    }
+
+    private var heldBytes: Int { clientFramer.heldBytes + serverFramer.heldBytes + machine.heldBytes }
+
+    /// Charges what the session holds after a delivery; over the budget, a session that grew gives
+    /// it up (SessionMemory).
+    private func account() {
+        let held = heldBytes
+        guard held != charged else { return }
+        let fits = memory.recharge(from: charged, to: held)
+        charged = held
+        guard !fits else { return }
+        memory.countHit()
+        sheds += 1
+        machine.shed(core: &core)
+        _ = clientFramer.shed()
+        _ = serverFramer.shed()
+        // Replies may now answer commands no longer known: later logins are flagged as such.
+        core.sawGap = true
+        let after = heldBytes
+        _ = memory.recharge(from: charged, to: after)
+        charged = after
     }
 
     var isDone: Bool { core.encrypted }
     var facts: ServerFacts { core.facts }
     var anomalies: Int {
-        core.anomalies + clientFramer.overlongLines + serverFramer.overlongLines + machine.queueOverflows
+        core.anomalies + clientFramer.overlongLines + serverFramer.overlongLines + machine.queueOverflows + sheds
     }
 
     func takeFindings() -> [Finding] {
@@ -92,6 +132,12 @@ final class LineSession<Machine: LineMachine>: SessionParser {
             }
             applyModes()
         }
+        if core.encrypted {
+            // Nothing more is parsed: what the framers hold is of no use.
+            clientFramer.clearPartial()
+            serverFramer.clearPartial()
+        }
+        account()
     }
 
     private func deliverLine(_ line: Span<UInt8>, _ side: Side) {
@@ -115,18 +161,20 @@ final class LineSession<Machine: LineMachine>: SessionParser {
         if side == .client { clientFramer.gap(length) } else { serverFramer.gap(length) }
         machine.gap(from: side, core: &core)
         applyModes()
+        account()
     }
 
     func finish(time: Int64) {
         guard !core.encrypted else { return }
         core.now = time
         machine.finish(core: &core)
+        // Nothing is pending any more; the storage goes back to the budget now, not when the
+        // session object is freed.
+        machine.shed(core: &core)
         clientFramer.clearPartial()
         serverFramer.clearPartial()
+        account()
     }
 }
 
-extension LineMachine {
-    /// Machines that match replies by tag (IMAP) keep no pending queue.
-    var queueOverflows: Int { 0 }
-}
+

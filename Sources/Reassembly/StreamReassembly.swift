@@ -51,7 +51,9 @@ extension FlowTable {
                 let plan = planInsert(half: h, start: s, end: e)
                 if plan.runsAfter > configuration.maxHoles {
                     stats.holeLimitHits += 1
-                } else if plan.newBytes > configuration.memoryBudget - stats.bufferedBytes {
+                } else if plan.newBytes + plan.newRuns * configuration.runOverheadBytes
+                            > configuration.memoryBudget - stats.bufferedBytes
+                                - stats.bufferedRuns * configuration.runOverheadBytes {
                     stats.memoryBudgetHits += 1
                 } else {
                     insert(half: h, plan: plan, start: s, end: e, frameStart: frameStart, frame: frame)
@@ -112,6 +114,7 @@ extension FlowTable {
         let run = halves[h].runs.removeFirst()
         halves[h].buffered -= run.bytes.count
         stats.bufferedBytes -= run.bytes.count
+        stats.bufferedRuns -= 1
         halves[h].next = run.end
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         handler.streamData(slot: slot, info: info, direction: direction, bytes: run.bytes.span, time: time)
@@ -191,6 +194,8 @@ extension FlowTable {
         /// Bytes of the segment already buffered (retransmitted; the buffered copy is kept).
         var overlap: Int
         var runsAfter: Int
+        /// Runs added by the insert: 1 for a run of its own, less when it merges runs.
+        var newRuns: Int
     }
 
     func planInsert(half h: Int, start s: Int64, end e: Int64) -> InsertPlan {
@@ -207,7 +212,7 @@ extension FlowTable {
         }
         let touching = last >= first ? last - first + 1 : 0
         return InsertPlan(first: first, last: last, newBytes: Int(e - s - overlap), overlap: Int(overlap),
-                          runsAfter: runs.count - touching + 1)
+                          runsAfter: runs.count - touching + 1, newRuns: 1 - touching)
     }
 
     /// Copies the bytes of `[s, e)` not yet buffered and merges the touching runs into one.
@@ -253,6 +258,7 @@ extension FlowTable {
         }
         halves[h].buffered += plan.newBytes
         stats.bufferedBytes += plan.newBytes
+        stats.bufferedRuns += plan.newRuns
         stats.peakBufferedBytes = max(stats.peakBufferedBytes, stats.bufferedBytes)
     }
 
@@ -275,6 +281,7 @@ extension FlowTable {
     /// Frees half `h`'s buffered runs and returns their bytes to the budget.
     mutating func release(half h: Int) {
         stats.bufferedBytes -= halves[h].buffered
+        stats.bufferedRuns -= halves[h].runs.count
         halves[h].buffered = 0
         halves[h].runs = []
     }

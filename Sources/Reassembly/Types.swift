@@ -65,8 +65,13 @@ public struct ReassemblyConfiguration: Sendable {
     public var windowBytes = 65_536
     /// Most holes (separate buffered runs) per direction, as smoltcp's fixed contig array.
     public var maxHoles = 16
-    /// Global cap on buffered out-of-order bytes across all flows (Suricata `stream.memcap`).
+    /// Global cap on memory for out-of-order data across all flows (Suricata `stream.memcap`): the
+    /// buffered bytes plus `runOverheadBytes` for each buffered run.
     public var memoryBudget = 64 * 1024 * 1024
+    /// What each buffered run costs beyond its bytes (the array's header and the allocator's, the
+    /// run's slot): charged to `memoryBudget`, so a flood of tiny segments, each its own run,
+    /// cannot take several times the budget.
+    public var runOverheadBytes = 64
     /// Pick up connections whose handshake was not captured.
     public var midstream = true
     /// Role hint for mid-stream pickup: the endpoint whose port satisfies this is the server.
@@ -159,6 +164,8 @@ public struct ReassemblyStats: Sendable, Equatable {
     public var memoryBudgetHits = 0
     public var peakBufferedBytes = 0
     public var bufferedBytes = 0
+    /// Out-of-order runs held across all flows (each charged `runOverheadBytes`).
+    public var bufferedRuns = 0
 
     public init() {}
 }

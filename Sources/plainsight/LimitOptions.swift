@@ -21,9 +21,24 @@ struct LimitOptions: ParsableArguments {
     var maxHoles: Int?
 
     @Option(name: .customLong("reassembly-memory"),
-            help: ArgumentHelp("Out-of-order bytes buffered across all flows, in MiB (default 64); at the cap holes become gaps (reassembly.memory_budget_hits).",
+            help: ArgumentHelp("Memory for out-of-order data across all flows, in MiB: the bytes plus 64 per buffered run (default 64); at the cap holes become gaps (reassembly.memory_budget_hits).",
                                valueName: "MiB"))
     var reassemblyMemory: Int?
+
+    @Option(name: .customLong("max-line"),
+            help: ArgumentHelp("Longest protocol line assembled, in bytes (default 4096); a longer line is skipped to its end and counted in parser_anomalies.",
+                               valueName: "bytes"))
+    var maxLine: Int?
+
+    @Option(name: .customLong("max-pending"),
+            help: ArgumentHelp("Commands per session awaiting their reply (default 32); beyond, the oldest is given up (a login among them is reported with outcome unknown) and counted in parser_anomalies.",
+                               valueName: "commands"))
+    var maxPending: Int?
+
+    @Option(name: .customLong("parser-memory"),
+            help: ArgumentHelp("What the parsers of all flows hold between packets (partial lines, logins awaiting a reply, held greetings), in MiB (default 32); at the cap the session that grows reports its pending logins with outcome unknown and drops its partial line (parser_memory.budget_hits).",
+                               valueName: "MiB"))
+    var parserMemory: Int?
 
     @Option(name: .customLong("max-alerts-per-flow"),
             help: ArgumentHelp("Alerts reported per flow (default 16); later ones are counted as alerts_suppressed.",
@@ -47,6 +62,9 @@ struct LimitOptions: ParsableArguments {
             ("--reorder-window", reorderWindow, 0...16_777_216),
             ("--max-holes", maxHoles, 0...4096),
             ("--reassembly-memory", reassemblyMemory, 0...65_536),
+            ("--max-line", maxLine, 512...1_048_576),
+            ("--max-pending", maxPending, 1...4096),
+            ("--parser-memory", parserMemory, 1...65_536),
             ("--max-alerts-per-flow", maxAlertsPerFlow, 1...1_000_000),
             ("--idle-timeout", idleTimeout, 1...86_400),
             ("--handshake-timeout", handshakeTimeout, 1...86_400),
@@ -64,6 +82,9 @@ struct LimitOptions: ParsableArguments {
         if let reorderWindow { configuration.reassembly.windowBytes = reorderWindow }
         if let maxHoles { configuration.reassembly.maxHoles = maxHoles }
         if let reassemblyMemory { configuration.reassembly.memoryBudget = reassemblyMemory * 1024 * 1024 }
+        if let maxLine { configuration.sessionLimits.maxLine = maxLine }
+        if let maxPending { configuration.sessionLimits.maxPending = maxPending }
+        if let parserMemory { configuration.parserMemoryBytes = parserMemory * 1024 * 1024 }
         if let maxAlertsPerFlow { configuration.maxAlertsPerFlow = maxAlertsPerFlow }
         if let idleTimeout { configuration.reassembly.idleTimeout = Int64(idleTimeout) * 1_000_000_000 }
         if let handshakeTimeout { configuration.reassembly.handshakeTimeout = Int64(handshakeTimeout) * 1_000_000_000 }

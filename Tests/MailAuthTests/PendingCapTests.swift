@@ -13,7 +13,7 @@ import Testing
         let parser = ProtocolRegistry.makeParser(for: proto)
         feed(parser, proto == .smtp ? "220 mail.example.test ESMTP\r\n" : "+OK ready\r\n", .server)
         feed(parser, String(repeating: "NOOP\r\n", count: 100), .client)
-        let capacity = PendingQueue<Int>.capacity
+        let capacity = SessionLimits.defaultMaxPending
         #expect(parser.anomalies == 100 - capacity)
         feed(parser, String(repeating: proto == .smtp ? "250 OK\r\n" : "+OK\r\n", count: 100), .server)
         if proto == .smtp {

@@ -33,7 +33,7 @@ func base64Junk(_ input: String) {
 
 @Test func framerOverlongLineIsDiscardedToLF() {
     var f = LineFramer()
-    let long = [UInt8](repeating: 0x41, count: LineFramer.maxLine + 10) + Array("\r\nNEXT\r\n".utf8)
+    let long = [UInt8](repeating: 0x41, count: SessionLimits.defaultMaxLine + 10) + Array("\r\nNEXT\r\n".utf8)
     var lines: [[UInt8]] = []
     var cursor = 0
     // Deliver in 100-byte pieces so the long line straddles deliveries.

@@ -105,10 +105,12 @@ struct PropertyTests {
         #expect(collector.bytes == expected)
         #expect(table.stats.gaps == 0)
         #expect(table.stats.bufferedBytes == 0)
+        #expect(table.stats.bufferedRuns == 0)
         table.flushAll(time: Timestamp(nanoseconds: t + 1), handler: &collector)
         #expect(collector.bytes.count == length)
         #expect(collector.closed == [.shutdown])
         #expect(table.stats.bufferedBytes == 0)
+        #expect(table.stats.bufferedRuns == 0)
     }
 
     /// With tiny caps the stream still adds up: data plus gaps cover every offset exactly once, and
@@ -151,6 +153,7 @@ struct PropertyTests {
             if let b { #expect(copies[i].contains(b), "offset \(i)") }
         }
         #expect(table.stats.bufferedBytes == 0)
+        #expect(table.stats.bufferedRuns == 0)
         #expect(table.activeFlows == 0)
     }
 }

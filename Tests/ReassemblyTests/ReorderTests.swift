@@ -173,14 +173,21 @@ let reorderCases: [ReassemblyCase] = [
 
     ReassemblyCase(
         name: "gap forced by the memory budget",
-        configure: config { $0.memoryBudget = 4 },
+        configure: config { $0.memoryBudget = 4 + 64 },
         steps: handshake + [.seg(c(1001, "a")), .seg(c(1003, "cde")), .seg(c(1007, "ghi")), .flush],
         want: [start, .data(C, "a"), .gap(C, 1), .data(C, "cde"), .gap(C, 1), .data(C, "ghi")] + shutdown,
         stats: ["memoryBudgetHits": 1, "peakBufferedBytes": 3, "gaps": 2]),
 
     ReassemblyCase(
+        name: "each buffered run is charged its overhead: a budget below it buffers nothing",
+        configure: config { $0.memoryBudget = 64 },
+        steps: handshake + [.seg(c(1001, "a")), .seg(c(1003, "c")), .flush],
+        want: [start, .data(C, "a"), .gap(C, 1), .data(C, "c")] + shutdown,
+        stats: ["memoryBudgetHits": 1, "peakBufferedBytes": 0, "gaps": 1]),
+
+    ReassemblyCase(
         name: "memory budget is global: another flow's data is skipped to, not buffered",
-        configure: config { $0.memoryBudget = 4 },
+        configure: config { $0.memoryBudget = 4 + 64 },
         steps: [.seg(c(1001, "a")), .seg(c(1003, "cde")),
                 .seg(c(2001, "x").port(40001)), .seg(c(2003, "yz").port(40001)), .flush],
         want: [.started(clientPort: 40000, serverPort: 143, midstream: true), .data(C, "a"),

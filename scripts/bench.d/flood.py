@@ -4,12 +4,12 @@ plainsight's caps, with POP3 USER/PASS logins planted evenly through it. Determi
 arguments give a byte-identical file. Documentation addresses and fake credentials only.
 
 usage: flood.py SCENARIO OUT.pcap [--scale F] [--logins N]
-scenarios: half-open, holes, overlap, no-newline, pipelined
+scenarios: half-open, holes, overlap, no-newline, pipelined, parser-state
 Prints the number of planted logins on stdout."""
 import struct
 import sys
 
-SCENARIOS = ("half-open", "holes", "overlap", "no-newline", "pipelined")
+SCENARIOS = ("half-open", "holes", "overlap", "no-newline", "pipelined", "parser-state")
 
 
 class Writer:
@@ -188,6 +188,25 @@ def pipelined(w, scale, p):
     c.close()
 
 
+def parser_state(w, scale, p):
+    # 100,000 POP3 flows that never end and never get a reply: each pipelines 40 commands and then
+    # 3,000 bytes of a line without its LF (in three segments); every fourth flow instead holds a
+    # greeting cut before its line end. Each flow holds a little parser state, the flow table keeps
+    # 65,536 of them: the parser memory budget must hold the total.
+    n = int(100_000 * scale)
+    for i in range(n):
+        c = Conn(w, client_addr(i), 1024 + i % 60000, 110)
+        c.handshake()
+        if i % 4 == 3:
+            c.server(b"+OK POP3 server ready, greeting cut before its end")
+        else:
+            c.server(b"+OK POP3 ready\r\n")
+            c.client(b"NOOP\r\n" * 40)
+            for k in range(3):
+                c.client(b"RETR " + b"9" * 995)
+        p.step(i)
+
+
 def main():
     args = sys.argv[1:]
     if len(args) < 2 or args[0] not in SCENARIOS:
@@ -205,7 +224,7 @@ def main():
         rest = rest[2:]
     steps = {"half-open": int(2_000_000 * scale), "holes": int(100_000 * scale) * 17,
              "overlap": int(50_000 * scale), "no-newline": int((1 << 30) * scale) // 1448,
-             "pipelined": int(1_000_000 * scale) // 240 + 1}[scenario]
+             "pipelined": int(1_000_000 * scale) // 240 + 1, "parser-state": int(100_000 * scale)}[scenario]
     w = Writer(out)
     p = Planter(w, steps, logins)
     globals()[scenario.replace("-", "_")](w, scale, p)

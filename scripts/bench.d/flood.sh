@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/scripts/bench.d"
 BENCH_DIR=$(realpath -m "${BENCH_DIR:-$ROOT/bench-data}")
-SCENARIOS=(half-open holes overlap no-newline pipelined)
+SCENARIOS=(half-open holes overlap no-newline pipelined parser-state)
 
 usage() {
     cat <<'USAGE'
@@ -24,6 +24,8 @@ Scenarios (default: all):
   overlap      50,000 IMAP flows sending every out-of-order segment twice with different bytes
   no-newline   one IMAP client stream of 1 GiB without a line feed (line cap)
   pipelined    one SMTP session with 1,000,000 pipelined NOOPs before any reply, then a login
+  parser-state 100,000 POP3 flows never answered nor closed, each holding 40 pipelined commands
+               and a 3,000-byte line without its end, or a greeting cut short (parser memory)
 
 --scale F multiplies every scenario's size (0.01 for a quick look); --logins N planted POP3 logins
 per scenario (default 100). Options after `--` go to plainsight (e.g. caps: --max-flows 100000).
@@ -43,7 +45,7 @@ while (($#)); do
         --rss-limit-mb) RSS_LIMIT=$2; shift ;;
         --timeout) TIMEOUT=$2; shift ;;
         --) shift; EXTRA=("$@"); break ;;
-        half-open|holes|overlap|no-newline|pipelined) WANT+=("$1") ;;
+        half-open|holes|overlap|no-newline|pipelined|parser-state) WANT+=("$1") ;;
         *) echo "bench flood: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -63,7 +65,7 @@ fi
 mkdir -p "$BENCH_DIR/flood"
 genhash=$(sha256sum "$HERE/flood.py" | cut -c1-12)
 status=0
-printf '%-11s %9s %10s %8s %11s %9s %8s  %s\n' scenario MiB packets time-s packets/s peak-MiB recall counters
+printf '%-12s %9s %10s %8s %11s %9s %8s  %s\n' scenario MiB packets time-s packets/s peak-MiB recall counters
 for s in "${WANT[@]}"; do
     cap="$BENCH_DIR/flood/$s-$SCALE-$LOGINS-$genhash.pcap"
     if [[ ! -s $cap ]]; then
@@ -99,11 +101,12 @@ counters = {
     "overlap": f"overlap_conflict_bytes={r.get('overlap_conflict_bytes')}",
     "no-newline": f"parser_anomalies={stats.get('parser_anomalies')}",
     "pipelined": f"parser_anomalies={stats.get('parser_anomalies')}",
+    "parser-state": f"parser_memory_budget_hits={stats.get('parser_memory', {}).get('budget_hits')} peak_parser_bytes={stats.get('parser_memory', {}).get('peak_bytes')}",
 }[s]
 packets = stats.get("packets", 0)
 mib = os.path.getsize(cap) / 2**20
 recall = len(found) / planted if planted else 1.0
-print(f"{s:<11} {mib:9.0f} {packets:10d} {secs:8.1f} {packets / max(secs, 1e-3):11.0f} {kb / 1024:9.1f} {recall:8.1%}  {counters}")
+print(f"{s:<12} {mib:9.0f} {packets:10d} {secs:8.1f} {packets / max(secs, 1e-3):11.0f} {kb / 1024:9.1f} {recall:8.1%}  {counters}")
 bad = []
 if recall < 1.0: bad.append(f"recall {len(found)}/{planted}")
 if kb / 1024 > limit: bad.append(f"peak RSS {kb / 1024:.0f} MiB over {limit} MiB")

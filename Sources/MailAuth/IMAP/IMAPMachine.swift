@@ -3,7 +3,7 @@
 // directions are skipped by the framer, so an APPENDed or FETCHed message never reads as protocol.
 
 struct IMAPMachine: LineMachine {
-    enum Kind { case login(PendingLogin), authenticate, starttls, other }
+    enum Kind { case login(PendingLogin), authenticate, starttls }
 
     private struct Tagged {
         var tag: IMAPTag
@@ -29,9 +29,26 @@ struct IMAPMachine: LineMachine {
     private var serverContinues = false
     private var sasl: SASLExchange?
     private var saslTag = IMAPTag()
-    static let maxTagged = 32
+    /// Tagged commands awaiting their reply. Only those whose outcome matters (LOGIN,
+    /// AUTHENTICATE, STARTTLS) are kept: a reply to any other tag changes nothing.
+    private let maxTagged: Int
+    private(set) var queueOverflows = 0
 
-    init() {}
+    init(limits: SessionLimits) {
+        maxTagged = limits.maxPending
+    }
+
+    var heldBytes: Int {
+        var n = tagged.count * MemoryLayout<Tagged>.stride + (login?.username?.count ?? 0)
+            + (sasl?.heldBytes ?? 0)
+        for entry in tagged { if case .login(let p) = entry.kind { n += p.heldBytes } }
+        return n
+    }
+
+    mutating func shed(core: inout SessionCore) {
+        reportPending(core: &core)
+        tagged = []
+    }
 
     // MARK: client
 
@@ -59,6 +76,8 @@ struct IMAPMachine: LineMachine {
             loginArguments(line, from: command.end, end: end, core: &core)
         } else if line.equalsUpper(command, "AUTHENTICATE") {
             let mech = line.word(from: command.end, end: end)
+            // A new exchange replaces one whose reply never came: its login is reported now.
+            if let p = sasl?.login { core.report(p, outcome: .unknown) }
             sasl = SASLExchange.begin("AUTHENTICATE", mechanism: mech, in: line, end: end, core: &core)
             saslTag = tag
             remember(tag, .authenticate, core: &core)
@@ -66,7 +85,6 @@ struct IMAPMachine: LineMachine {
             core.requestedTLS()
             remember(tag, .starttls, core: &core)
         } else {
-            remember(tag, .other, core: &core)
             if let n = IMAPSyntax.trailingLiteral(line, end: end) {
                 expectClientLiteral(n, username: false, core: &core)
                 waitingLiteralTag = isSynchronising(line, end) ? tag : nil
@@ -222,6 +240,8 @@ struct IMAPMachine: LineMachine {
         }
         guard let i = tagged.firstIndex(where: { $0.tag == tag }) else { return }
         let entry = tagged.remove(at: i)
+        // Storage a burst of pipelined commands grew is given back (the budget charges entries).
+        if tagged.isEmpty && tagged.capacity > 4 { tagged = [] }
         switch entry.kind {
         case .login(let p):
             core.report(p, outcome: ok ? .success : .failure)
@@ -237,16 +257,19 @@ struct IMAPMachine: LineMachine {
             } else {
                 core.refusedTLS()
             }
-        case .other:
-            break
         }
     }
 
     private mutating func remember(_ tag: IMAPTag, _ kind: Kind, core: inout SessionCore) {
-        if tagged.count >= Self.maxTagged {
+        if tagged.count >= maxTagged {
             let dropped = tagged.removeFirst()
-            if case .login(let p) = dropped.kind { core.report(p, outcome: .unknown) }
-            core.anomalies += 1
+            switch dropped.kind {
+            case .login(let p): core.report(p, outcome: .unknown)
+            case .authenticate:
+                if dropped.tag == saslTag, let p = sasl?.login { core.report(p, outcome: .unknown); sasl = nil }
+            case .starttls: break
+            }
+            queueOverflows += 1
         }
         tagged.append(Tagged(tag: tag, kind: kind))
     }

@@ -13,7 +13,7 @@ struct POP3Machine: LineMachine {
         case other
     }
 
-    private var queue = PendingQueue<Command>()
+    private var queue: PendingQueue<Command>
     var queueOverflows: Int { queue.overflows }
     private var user: (bytes: [UInt8], truncated: Bool)?
     private var sasl: SASLExchange?
@@ -21,7 +21,35 @@ struct POP3Machine: LineMachine {
     private var inListing = false
     private var listingIsCapa = false
 
-    init() {}
+    init(limits: SessionLimits) {
+        queue = PendingQueue(capacity: limits.maxPending)
+    }
+
+    var heldBytes: Int {
+        var n = queue.heldBytes + (user?.bytes.count ?? 0) + (sasl?.heldBytes ?? 0)
+        queue.forEach { if case .login(let p) = $0 { n += p.heldBytes } }
+        return n
+    }
+
+    mutating func shed(core: inout SessionCore) {
+        reportPending(core: &core)
+        queue.releaseStorage()
+    }
+
+    /// A new exchange replaces one whose reply never came: its login is reported now.
+    private mutating func abandonSASL(core: inout SessionCore) {
+        if let p = sasl?.login { core.report(p, outcome: .unknown) }
+        sasl = nil
+    }
+
+    /// A full queue gave up its oldest command: a login in it is reported now.
+    private mutating func push(_ command: Command, core: inout SessionCore) {
+        switch queue.push(command) {
+        case .login(let p)?: core.report(p, outcome: .unknown)
+        case .auth?: abandonSASL(core: &core)
+        default: break
+        }
+    }
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
         let end = line.withoutCR
@@ -36,35 +64,36 @@ struct POP3Machine: LineMachine {
         if line.equalsUpper(verb, "USER") {
             let c = line.copy(rest)
             user = (c.bytes, c.truncated)
-            queue.push(.user)
+            push(.user, core: &core)
         } else if line.equalsUpper(verb, "PASS") {
             let p = core.pending(method: "USER", exposure: .cleartext, username: user?.bytes,
                                  truncated: user?.truncated ?? false)
-            queue.push(.login(p))
+            push(.login(p), core: &core)
         } else if line.equalsUpper(verb, "APOP") {
             let name = line.word(from: argStart, end: end)
             let c = line.copy(name)
-            queue.push(.login(core.pending(method: "APOP", exposure: .hashed, username: c.bytes,
-                                           truncated: c.truncated)))
+            push(.login(core.pending(method: "APOP", exposure: .hashed, username: c.bytes,
+                                           truncated: c.truncated)), core: &core)
         } else if line.equalsUpper(verb, "AUTH") {
             let mech = line.word(from: argStart, end: end)
             if mech.isEmpty {
-                queue.push(.multiLine)
+                push(.multiLine, core: &core)
             } else {
+                abandonSASL(core: &core)
                 sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
-                queue.push(.auth)
+                push(.auth, core: &core)
             }
         } else if line.equalsUpper(verb, "STLS") {
             core.requestedTLS()
-            queue.push(.stls)
+            push(.stls, core: &core)
         } else if line.equalsUpper(verb, "CAPA") {
-            queue.push(.capa)
+            push(.capa, core: &core)
         } else if line.equalsUpper(verb, "RETR") || line.equalsUpper(verb, "TOP") {
-            queue.push(.multiLine)
+            push(.multiLine, core: &core)
         } else if line.equalsUpper(verb, "LIST") || line.equalsUpper(verb, "UIDL") {
-            queue.push(rest.isEmpty ? .multiLine : .other)
+            push(rest.isEmpty ? .multiLine : .other, core: &core)
         } else {
-            queue.push(.other)
+            push(.other, core: &core)
         }
     }
 
@@ -173,5 +202,6 @@ struct POP3Machine: LineMachine {
 
     mutating func finish(core: inout SessionCore) {
         reportPending(core: &core)
+        user = nil
     }
 }

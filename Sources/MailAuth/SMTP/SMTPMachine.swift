@@ -6,14 +6,34 @@
 struct SMTPMachine: LineMachine {
     enum Command { case ehlo, helo, auth, starttls, data, dataBody, bdat, other }
 
-    private var queue = PendingQueue<Command>()
+    private var queue: PendingQueue<Command>
     var queueOverflows: Int { queue.overflows }
     private var sasl: SASLExchange?
     private var greetingSeen = false
     /// The client is sending a DATA body (set optimistically on DATA, undone if DATA is refused).
     private var clientInBody = false
 
-    init() {}
+    init(limits: SessionLimits) {
+        queue = PendingQueue(capacity: limits.maxPending)
+    }
+
+    var heldBytes: Int { queue.heldBytes + (sasl?.heldBytes ?? 0) }
+
+    mutating func shed(core: inout SessionCore) {
+        reportPending(core: &core)
+        queue.releaseStorage()
+    }
+
+    /// A new exchange replaces one whose reply never came: its login is reported now.
+    private mutating func abandonSASL(core: inout SessionCore) {
+        if let p = sasl?.login { core.report(p, outcome: .unknown) }
+        sasl = nil
+    }
+
+    /// A full queue gave up its oldest command: the login of a dropped AUTH is reported now.
+    private mutating func push(_ command: Command, core: inout SessionCore) {
+        if case .auth? = queue.push(command) { abandonSASL(core: &core) }
+    }
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
         let end = line.withoutCR
@@ -24,26 +44,27 @@ struct SMTPMachine: LineMachine {
         let verb = line.word(from: 0, end: end)
         guard !verb.isEmpty else { return }
         if line.equalsUpper(verb, "EHLO") || line.equalsUpper(verb, "LHLO") {
-            queue.push(.ehlo)
+            push(.ehlo, core: &core)
         } else if line.equalsUpper(verb, "HELO") {
-            queue.push(.helo)
+            push(.helo, core: &core)
         } else if line.equalsUpper(verb, "AUTH") {
             let mech = line.word(from: verb.end, end: end)
+            abandonSASL(core: &core)
             sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
-            queue.push(.auth)
+            push(.auth, core: &core)
         } else if line.equalsUpper(verb, "STARTTLS") {
             core.requestedTLS()
-            queue.push(.starttls)
+            push(.starttls, core: &core)
         } else if line.equalsUpper(verb, "DATA") {
-            queue.push(.data)
+            push(.data, core: &core)
             clientInBody = true
             core.clientMode = .dotBody
         } else if line.equalsUpper(verb, "BDAT") {
-            queue.push(.bdat)
+            push(.bdat, core: &core)
             let size = line.word(from: verb.end, end: end)
             if let n = line.decimal(size) { core.clientMode = .literal(n) } else { core.anomalies += 1 }
         } else {
-            queue.push(.other)
+            push(.other, core: &core)
         }
     }
 
@@ -113,7 +134,7 @@ struct SMTPMachine: LineMachine {
     mutating func modeEnded(from side: Side, core: inout SessionCore) {
         guard side == .client, clientInBody else { return }
         clientInBody = false
-        queue.push(.dataBody)
+        push(.dataBody, core: &core)
     }
 
     private mutating func reportPending(core: inout SessionCore) {
