@@ -10,13 +10,16 @@ import Wire
 ///
 /// The capture side only appends to the queue under a mutex, so a slow disk or an unreachable
 /// collector never stalls packet processing: when the queue is full the alert is dropped and
-/// counted (or, reading files, `submit` waits for room: `OverflowPolicy`). The writer thread
+/// counted (or, reading files, `submit` waits for room: `OverflowPolicy`). Any number of threads
+/// may submit at once (live capture with `--workers`: one engine per thread); alerts from one
+/// thread keep their order, alerts from different threads interleave. The writer thread
 /// renders into each sink, flushes whenever the queue runs empty, and wakes on its own to retry
 /// collectors that are down.
 ///
 /// Used from the run loop: `submit` per alert, `submitStats` for a stats event, `reopen` after
 /// SIGHUP (not from the signal handler itself: it takes a lock), and `finish` (or
-/// `drainAndClose`) once at the end; `outputSummary` has the counters at any time.
+/// `drainAndClose`) once at the end, after every submitting thread has stopped; `outputSummary`
+/// has the counters at any time.
 public final class AlertPipeline: @unchecked Sendable {
     public static let defaultCapacity = 16_384
     /// Alerts the queue holds before dropping (or waiting).

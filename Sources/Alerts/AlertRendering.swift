@@ -126,12 +126,23 @@ public struct AlertRenderer: Sendable {
             out.append(0x22)
             OutputEscaping.append(field.name.utf8, to: &out)
             out.append(contentsOf: #"":"#.utf8)
-            switch field.value {
-            case .count(let value): appendDecimal(value, to: &out)
-            case .object(let inner): appendObject(inner, to: &out)
-            }
+            appendValue(field.value, to: &out)
         }
         out.append(0x7D)
+    }
+
+    private static func appendValue(_ value: StatValue, to out: inout [UInt8]) {
+        switch value {
+        case .count(let count): appendDecimal(count, to: &out)
+        case .object(let inner): appendObject(inner, to: &out)
+        case .array(let elements):
+            out.append(0x5B)
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out.append(0x2C) }
+                appendValue(element, to: &out)
+            }
+            out.append(0x5D)
+        }
     }
 
     // MARK: Text (one line per alert, for people)

@@ -5,14 +5,15 @@ import Glibc
 import Musl
 #endif
 
-/// A pthread mutex with one condition variable: the hand-off between the capture thread and the
-/// alert writer thread. Both live in allocated memory because pthread objects must not move, which
-/// Swift stored properties may.
-final class ConditionLock: @unchecked Sendable {
+/// A pthread mutex with one condition variable: the hand-off between the capture threads and the
+/// alert writer thread (and, in the executable, between live capture workers and the main thread).
+/// Both live in allocated memory because pthread objects must not move, which Swift stored
+/// properties may.
+public final class ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -33,19 +34,19 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Wakes every waiter. Call with or without the lock held.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 
     /// Waits (the lock must be held) until signalled or until `deadline` on the monotonic clock
     /// (nanoseconds); nil waits without a time limit. Spurious wake-ups are possible: callers loop
     /// on their own predicate, each turn bounded by the deadline.
-    func wait(untilMonotonic deadline: UInt64?) {
+    public func wait(untilMonotonic deadline: UInt64?) {
         guard let deadline else { pthread_cond_wait(condition, mutex); return }
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         pthread_cond_timedwait(condition, mutex, &time)

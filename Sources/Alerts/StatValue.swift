@@ -2,6 +2,8 @@
 public indirect enum StatValue: Sendable, Equatable {
     case count(UInt64)
     case object([StatField])
+    /// A JSON array (per-worker counters under `--workers`).
+    case array([StatValue])
 }
 
 public struct StatField: Sendable, Equatable {

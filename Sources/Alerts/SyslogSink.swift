@@ -178,11 +178,14 @@ public final class SyslogSink: AlertSink {
 
     /// Whether any `dropped` counter in the tree is non-zero.
     private static func anyDropped(_ fields: [StatField]) -> Bool {
-        fields.contains { field in
-            switch field.value {
-            case .count(let value): return field.name == "dropped" && value > 0
-            case .object(let inner): return anyDropped(inner)
-            }
+        fields.contains { anyDropped(named: $0.name, $0.value) }
+    }
+
+    private static func anyDropped(named name: String, _ value: StatValue) -> Bool {
+        switch value {
+        case .count(let count): return name == "dropped" && count > 0
+        case .object(let inner): return anyDropped(inner)
+        case .array(let elements): return elements.contains { anyDropped(named: name, $0) }
         }
     }
 

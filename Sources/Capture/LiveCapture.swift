@@ -49,6 +49,8 @@ public enum LiveCaptureError: Error, Sendable, Equatable, CustomStringConvertibl
     case unsupportedLinkType(interface: String, dlt: Int32, name: String)
     case badFilter(expression: String, reason: String)
     case cannotList(reason: String)
+    /// `--workers`: the handles could not be joined into one fan-out group.
+    case fanoutUnavailable(interface: String, reason: String)
 
     public var message: String {
         switch self {
@@ -67,6 +69,8 @@ public enum LiveCaptureError: Error, Sendable, Equatable, CustomStringConvertibl
             return "bad filter '\(expression)': \(reason)"
         case .cannotList(let reason):
             return "cannot list capture interfaces: \(reason)"
+        case .fanoutUnavailable(let name, let reason):
+            return "\(name): cannot share the capture between workers (PACKET_FANOUT: \(reason)); use --workers 1"
         }
     }
 
@@ -104,7 +108,8 @@ public final class LiveCapture {
     public let linkType: LinkType
     /// What libpcap warned about at activation (e.g. promiscuous mode not supported on `any`).
     public let warnings: [String]
-    private let handle: OpaquePointer
+    /// Internal, not private: the fan-out extension (LiveCapture+Fanout.swift) needs the socket.
+    let handle: OpaquePointer
     /// Timestamps arrive in nanoseconds when the kernel can give them, else microseconds.
     private let nanosecondTimestamps: Bool
     private var program: bpf_program?

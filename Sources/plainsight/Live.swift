@@ -7,9 +7,10 @@ import Glibc
 import Musl
 #endif
 
-// Live capture, start to finish: open the interface and the outputs as root, give up root, run the
-// capture loop on its own thread, and turn signals into requests for it. Every problem before the
-// first packet is one stderr line and a non-zero exit.
+// Live capture, start to finish: open the interface (once per worker) and the outputs as root, give
+// up root, run each worker's capture loop on a thread of its own, and leave the rest to the
+// supervisor on the main thread. Every problem before the first packet is one stderr line and a
+// non-zero exit.
 
 /// What -i and its options asked for; the outputs are described by `ReplayOptions`.
 struct LiveOptions: Sendable {
@@ -18,6 +19,8 @@ struct LiveOptions: Sendable {
     /// -Z as given; nil means nobody when started as root.
     var relinquishTo: String?
     var statsIntervalSeconds: UInt32?
+    /// --workers: capture threads, each with its own handle and engine (1 to 64).
+    var workers = 1
 }
 
 /// The user root switches to when -Z is not given (as DESIGN.md and tcpdump's common builds do).
@@ -43,25 +46,45 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
         return 2
     }
 
-    let capture: LiveCapture
-    do {
-        capture = try LiveCapture(interface: live.interface, options: live.capture)
-    } catch {
-        reportProblem(error.message)
-        return 1
+    // One handle per worker, each filtered, then joined into one fan-out group.
+    var captures: [LiveCapture] = []
+    for _ in 0..<max(1, live.workers) {
+        do {
+            captures.append(try LiveCapture(interface: live.interface, options: live.capture))
+        } catch {
+            reportProblem(error.message)
+            return 1
+        }
     }
-    for warning in capture.warnings { reportProblem("warning: \(live.interface): \(warning)") }
+    // The handles are alike: their warnings once.
+    for warning in captures[0].warnings { reportProblem("warning: \(live.interface): \(warning)") }
     do {
-        if let expression = outputs.filterExpression {
-            try capture.setFilter(expression)
-        } else {
-            // An optimisation only (the engine selects flows itself), as for files.
-            try? capture.setFilter(CaptureFilter.defaultExpression(
-                anyPort: configuration.anyPort, ports: configuration.mailPorts, dlt: capture.dlt))
+        for capture in captures {
+            if let expression = outputs.filterExpression {
+                try capture.setFilter(expression)
+            } else {
+                // An optimisation only (the engine selects flows itself), as for files.
+                try? capture.setFilter(CaptureFilter.defaultExpression(
+                    anyPort: configuration.anyPort, ports: configuration.mailPorts, dlt: capture.dlt))
+            }
         }
     } catch {
         reportProblem(error.message)
         return 2
+    }
+    var fanout: FanoutGroup?
+    if captures.count > 1 {
+        do {
+            let group = try captures[0].createFanoutGroup()
+            for capture in captures.dropFirst() { try capture.joinFanout(group) }
+            // Until the last handle joined, each one got every packet: none of that may reach two
+            // workers. Capture starts now, with the group complete.
+            for capture in captures { capture.discardQueued() }
+            fanout = group
+        } catch {
+            reportProblem(error.message)
+            return 1
+        }
     }
 
     // Every output (the -o file, syslog connections, report files) is opened while still root.
@@ -90,30 +113,35 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
         runningAs = account.name
     }
 
-    let control = LiveControl()
-    let run = LiveRun(capture: capture, outputs: pipeline, inventory: inventory, configuration: configuration, control: control,
-                      json: outputs.json, quiet: outputs.quiet,
-                      statsInterval: live.statsIntervalSeconds.map { UInt64($0) * 1_000_000_000 })
+    let rendezvous = StatsRendezvous(workers: captures.count)
+    let workers = captures.enumerated().map { index, capture in
+        LiveWorker(index: index, of: captures.count, capture: capture, outputs: pipeline, inventory: inventory,
+                   configuration: configuration, rendezvous: rendezvous)
+    }
     if !outputs.quiet {
-        writeStandardError("plainsight: listening on \(escaped(live.interface)), link-type \(capture.linkTypeName), "
-            + "snapshot length \(live.capture.snapshotLength) bytes, running as \(escaped(runningAs))\n")
+        var line = "plainsight: listening on \(escaped(live.interface)), link-type \(captures[0].linkTypeName), "
+            + "snapshot length \(live.capture.snapshotLength) bytes, running as \(escaped(runningAs))"
+        if let fanout { line += ", \(captures.count) workers (fan-out group \(fanout.id))" }
+        writeStandardError(line + "\n")
     }
-    let thread: CaptureThread
-    do {
-        thread = try CaptureThread { run.run() }
-    } catch {
-        reportProblem(error.description)
-        return 1
+    var threads: [CaptureThread] = []
+    for worker in workers {
+        do {
+            threads.append(try CaptureThread { worker.run() })
+        } catch {
+            reportProblem(error.description)
+            for started in workers.prefix(threads.count) {
+                started.control.post(.stop)
+                started.breaker.breakLoop()
+            }
+            for thread in threads { thread.join() }
+            return 1
+        }
     }
-
-    let breaker = capture.breaker
-    while !control.finished {
-        guard let signal = signals.wait(milliseconds: 200), let request = LiveRequests(signal: signal) else { continue }
-        control.post(request)
-        breaker.breakLoop()
-    }
-    thread.join()
-    return run.exitStatus
+    let supervisor = LiveSupervisor(workers: workers, outputs: pipeline, inventory: inventory, rendezvous: rendezvous,
+                                    interface: live.interface, json: outputs.json, quiet: outputs.quiet,
+                                    statsInterval: live.statsIntervalSeconds.map { UInt64($0) * 1_000_000_000 })
+    return supervisor.run(signals: signals, threads: threads)
 }
 
 /// `plainsight -D`: one interface a line, numbered like tcpdump's list.

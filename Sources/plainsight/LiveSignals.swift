@@ -8,8 +8,9 @@ import Musl
 // Signals during live capture, without signal handlers. The four signals plainsight acts on are
 // blocked in every thread before any thread is started, and the main thread takes them one at a time
 // with `sigtimedwait`: nothing runs in signal context, so there is nothing to keep
-// async-signal-safe. The main thread only records the request and wakes the capture thread
-// (`pcap_breakloop`); the capture thread acts on it between packets.
+// async-signal-safe. The main thread (`LiveSupervisor`) only records a request and wakes the capture
+// threads (`pcap_breakloop`), which act on it between packets; a reopen it queues for the output
+// writer itself.
 
 /// What the capture thread has been asked to do. Bits, so requests that arrive together are all
 /// honoured.
@@ -35,7 +36,7 @@ struct LiveRequests: OptionSet, Sendable {
     }
 }
 
-/// Shared between the main thread (which posts requests) and the capture thread (which takes them
+/// Shared between the main thread (which posts requests) and one capture thread (which takes them
 /// and says when it is done). Atomics only: neither side ever waits on a lock.
 final class LiveControl: Sendable {
     private let pending = Atomic<UInt32>(0)

@@ -22,7 +22,7 @@ struct Plainsight: ParsableCommand {
                        [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
                        [--report <file.json|file.html> ...]
             plainsight -i <interface> [-Z <user>] [--snaplen <bytes>] [--no-promisc] [--buffer-size <MiB>]
-                       [--stats-interval <seconds>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
+                       [--stats-interval <seconds>] [--workers <N>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
             plainsight -D
             """,
         discussion: """
@@ -64,7 +64,10 @@ struct Plainsight: ParsableCommand {
             setcap cap_net_raw,cap_net_admin=ep plainsight. SIGINT or SIGTERM stops the capture, \
             reports logins still waiting for a reply with outcome unknown, writes the final \
             statistics (packets received, dropped by the kernel and by the interface) and exits 0. \
-            SIGHUP reopens the -o file (log rotation); SIGUSR1 reports statistics at once.
+            SIGHUP reopens the -o file (log rotation); SIGUSR1 reports statistics at once. --workers N \
+            captures with N threads, each with its own handle and engine, joined in one Linux \
+            PACKET_FANOUT group that hashes both directions of a flow to the same thread; alerts go to \
+            the same outputs, and the stats event holds the totals plus a workers array.
 
             Exit status: 0 every file was read completely, or the capture was stopped by a signal; 1 \
             some input could not be read completely (alerts found before the damage are still \
@@ -78,6 +81,7 @@ struct Plainsight: ParsableCommand {
               plainsight --jobs 4 -r eth1.pcap.1 -r eth1.pcap.2 -r eth1.pcap.3 --json -o alerts.jsonl
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
+              plainsight -i eth1 --workers 4 --any-port --json -o /var/log/plainsight/eth1.jsonl
               plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:6514
               plainsight -i eth1 --sensor campus-a --json --syslog tcp://192.0.2.5:6514
             """,
@@ -126,6 +130,11 @@ struct Plainsight: ParsableCommand {
             help: ArgumentHelp("With -i: report statistics every this many seconds (a stats event with --json, a line on standard error otherwise).",
                                valueName: "seconds"))
     var statsInterval: UInt32?
+
+    @Option(name: .customLong("workers"),
+            help: ArgumentHelp("With -i: capture threads (1 to 64, default 1), each with its own handle on the interface and its own engine. The kernel spreads flows over them by a symmetric flow hash (Linux PACKET_FANOUT), so both directions of a connection reach the same thread. --buffer-size and the limits (--max-flows, --reassembly-memory, ...) apply to each.",
+                               valueName: "N"))
+    var workers: Int?
 
     @Flag(name: .customLong("any-port"),
           help: "Examine all TCP traffic and recognise POP3, IMAP and SMTP from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports 25, 110, 143, 587 and 2525 (and 465, 993, 995, for the inventory's count of TLS sessions).")
@@ -191,6 +200,7 @@ struct Plainsight: ParsableCommand {
             let liveOnly: [(String, Bool)] = [
                 ("-Z", relinquishTo != nil), ("--snaplen", snaplen != nil), ("--no-promisc", noPromisc),
                 ("--buffer-size", bufferSize != nil), ("--stats-interval", statsInterval != nil),
+                ("--workers", workers != nil),
             ]
             if let (name, _) = liveOnly.first(where: { $0.1 }) {
                 throw ValidationError("\(name) is used only with live capture (-i)")
@@ -201,6 +211,9 @@ struct Plainsight: ParsableCommand {
         }
         if let bufferSize, !(1...2047).contains(bufferSize) {
             throw ValidationError("--buffer-size \(bufferSize): give 1 to 2047 MiB")
+        }
+        if let workers, !(1...64).contains(workers) {
+            throw ValidationError("--workers \(workers): give 1 to 64")
         }
         if let statsInterval, !(1...86_400).contains(statsInterval) {
             throw ValidationError("--stats-interval \(statsInterval): give 1 to 86400 seconds")
@@ -246,7 +259,7 @@ struct Plainsight: ParsableCommand {
             capture.promiscuous = !noPromisc
             if let bufferSize { capture.bufferBytes = bufferSize << 20 }
             let live = LiveOptions(interface: interface, capture: capture, relinquishTo: relinquishTo,
-                                   statsIntervalSeconds: statsInterval)
+                                   statsIntervalSeconds: statsInterval, workers: workers ?? 1)
             return captureLive(live, outputs: options, configuration: engineConfiguration)
         }
         return replay(options, configuration: engineConfiguration)

@@ -2,6 +2,9 @@ import Alerts
 import ArgumentParser
 import Engine
 import Inventory
+import MailAuth
+import Reassembly
+import Synchronization
 import Wire
 
 // The mail-server exposure inventory on the command line (issue 7): the `--report` option, the
@@ -56,9 +59,14 @@ struct InventorySettings: Sendable {
 /// One run's inventory: fed by the engine, written out at the end. The report files are created
 /// (truncated) when the run starts, like `-o`, so a bad path fails before any packet is read and
 /// before privileges are dropped.
-final class InventoryRun {
+///
+/// Live capture feeds it from every worker's thread and writes events from the main thread, so
+/// there every use goes through `lock` (`attachShared`); a replay has one thread and attaches the
+/// inventory directly. `@unchecked Sendable` for the live case, where the lock is what makes it so.
+final class InventoryRun: @unchecked Sendable {
     let inventory: ServerInventory
     private let reports: [(target: ReportTarget, output: FileOutput)]
+    private let lock = Mutex(())
 
     init(_ settings: InventorySettings) throws(OutputError) {
         inventory = ServerInventory(userHashKey: settings.userHashKey, listUsers: settings.listUsers)
@@ -87,14 +95,25 @@ final class InventoryRun {
 
     func attach(to engine: Engine) { engine.observer = inventory }
 
+    /// For engines on other threads than the one writing the events (live capture): each call from
+    /// the engine takes the lock.
+    func attachShared(to engine: Engine) { engine.observer = LockedObserver(run: self) }
+
+    fileprivate func locked<T>(_ body: () -> T) -> T { lock.withLock { _ in body() } }
+
     /// The `server_exposure` events, one per server; sinks without JSON events (text, syslog)
     /// ignore them. Call after `engine.finish`, before the stats event.
     func writeEvents(to sink: any AlertSink, time: Timestamp) {
-        for line in inventory.exposureEvents(time: time) { sink.writeEvent(line) }
+        let lines = locked { inventory.exposureEvents(time: time) }
+        for line in lines { sink.writeEvent(line) }
     }
 
     /// Writes and closes every `--report` file; a failure is reported on stderr and returns false.
     func writeReports() -> Bool {
+        locked { writeReportsLocked() }
+    }
+
+    private func writeReportsLocked() -> Bool {
         var ok = true
         let generator = "plainsight " + plainsightVersion
         for (target, output) in reports {
@@ -115,5 +134,13 @@ final class InventoryRun {
     }
 
     /// The end-of-run table for a terminal's standard error.
-    func terminalTable() -> String { inventory.terminalTable() }
+    func terminalTable() -> String { locked { inventory.terminalTable() } }
+}
+
+/// Hands the engine's calls to the shared inventory under its lock.
+private final class LockedObserver: SessionObserver {
+    private let run: InventoryRun
+    init(run: InventoryRun) { self.run = run }
+    func login(_ finding: Finding, flow: FlowInfo) { run.locked { run.inventory.login(finding, flow: flow) } }
+    func sessionEnded(_ session: EndedSession) { run.locked { run.inventory.sessionEnded(session) } }
 }

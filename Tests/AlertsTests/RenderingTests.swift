@@ -85,6 +85,16 @@ struct JSONRenderingTests {
         #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"stats","stats":{"packets":10,"decode_errors":{"ipv4":1,"tcp":0},"alerts":2}}"#)
         _ = try parseJSON(line)
     }
+
+    /// `--workers`: per-worker counters as an array of objects (and an empty array stays valid JSON).
+    @Test func statsEventWithArray() throws {
+        let worker: (UInt64) -> StatValue = { .object([StatField("worker", $0), StatField("packets", 5 * $0)]) }
+        let fields = [StatField("packets", 15), StatField("workers", .array([worker(1), worker(2)])),
+                      StatField("none", .array([])), StatField("counts", .array([.count(1), .count(2)]))]
+        let line = AlertRenderer.statsJSON(fields, time: sampleTime, sensor: "s1")
+        #expect(line == #"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"stats","stats":{"packets":15,"workers":[{"worker":1,"packets":5},{"worker":2,"packets":10}],"none":[],"counts":[1,2]},"host":"s1"}"#)
+        _ = try parseJSON(line)
+    }
 }
 
 @Suite("Text rendering")

@@ -79,6 +79,9 @@ struct LiveBadInputTests {
         (["-i", "lo", "--stats-interval", "0"], "--stats-interval 0"),
         (["-r", "fixtures/demo.pcap", "-Z", "nobody"], "-Z is used only with live capture"),
         (["-r", "fixtures/demo.pcap", "--no-promisc"], "--no-promisc is used only with live capture"),
+        (["-i", "lo", "--workers", "0"], "--workers 0: give 1 to 64"),
+        (["-i", "lo", "--workers", "65"], "--workers 65: give 1 to 64"),
+        (["-r", "fixtures/demo.pcap", "--workers", "2"], "--workers is used only with live capture"),
         (["-D", "-i", "lo"], "-D lists interfaces"),
         ([], "no input"),
     ])

@@ -9,6 +9,12 @@
 #                     buffer as plainsight's default)
 #   plainsight        plainsight -i IF -Z root --json --quiet -o FILE (mail ports in a kernel BPF)
 #   plainsight-any    the same with --any-port (every TCP packet reaches plainsight)
+#   plainsight-wN, plainsight-any-wN
+#                     either of the two with --workers N (N capture threads in one PACKET_FANOUT
+#                     group; drops are the sum over the threads' handles)
+# --buffer-mib N sets the kernel buffer of every capture handle (tcpdump -B, plainsight
+# --buffer-size; default 32): a small one makes a consumer that falls behind show up as drops at
+# rates the sender can reach. With --workers each handle has its own buffer.
 # For each tool the rates rise until the kernel reports drops (pcap_stats ps_drop, "dropped by
 # kernel") or the whole run exceeds --max-seconds; the highest rate without drops is reported,
 # with tcpreplay's achieved rate and packets sent against received. The namespaces are removed
@@ -20,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/scripts/bench.d"
 BENCH_DIR=$(realpath -m "${BENCH_DIR:-$ROOT/bench-data}")
 RATES="100,200,400,800,1600,3200,6400,max" SECONDS_PER_STEP=5 MAX_SECONDS=600 SIZE_MB=256
-TOOLS="tcpdump,plainsight,plainsight-any" PLAINSIGHT="" BUILD=1
+TOOLS="tcpdump,plainsight,plainsight-any" PLAINSIGHT="" BUILD=1 BUFFER_MIB=32
 
 die() { echo "bench live: $*" >&2; exit 1; }
 note() { echo "bench live: $*" >&2; }
@@ -28,13 +34,15 @@ while (($#)); do
     case $1 in
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
                    echo "usage: scripts/bench live [--rates LIST(Mbit/s, max)] [--step-seconds N] [--max-seconds N]"
-                   echo "                          [--size-mb N] [--tools tcpdump,plainsight,plainsight-any] [--plainsight PATH] [--no-build]"
+                   echo "                          [--size-mb N] [--buffer-mib N] [--tools tcpdump,plainsight,plainsight-any,plainsight-w2,...]"
+                   echo "                          [--plainsight PATH] [--no-build]"
                    exit 0 ;;
         --rates) RATES=${2:?--rates needs a list}; shift ;;
         --step-seconds) [[ ${2-} =~ ^[1-9][0-9]*$ ]] || die "--step-seconds needs a positive integer"; SECONDS_PER_STEP=$2; shift ;;
         --max-seconds) [[ ${2-} =~ ^[1-9][0-9]*$ ]] || die "--max-seconds needs a positive integer"; MAX_SECONDS=$2; shift ;;
         --size-mb) [[ ${2-} =~ ^[1-9][0-9]*$ ]] || die "--size-mb needs a positive integer"; SIZE_MB=$2; shift ;;
         --tools) TOOLS=${2:?--tools needs a list}; shift ;;
+        --buffer-mib) [[ ${2-} =~ ^[1-9][0-9]*$ ]] && (($2 <= 2047)) || die "--buffer-mib needs 1 to 2047"; BUFFER_MIB=$2; shift ;;
         --plainsight) [[ -n ${2-} ]] || die "--plainsight needs a path"; PLAINSIGHT=$(realpath -m "$2"); BUILD=0; shift ;;
         --no-build) BUILD=0 ;;
         *) die "unknown option '$1' (see --help)" ;;
@@ -51,7 +59,13 @@ for pair in tcpreplay:tcpreplay ethtool:ethtool tcpdump:tcpdump ip:iproute2 jq:j
 done
 
 want() { [[ ",$TOOLS," == *",$1,"* ]]; }
-if want plainsight || want plainsight-any; then
+# plainsight, plainsight-any, plainsight-w2, plainsight-any-w4, ...
+plainsight_tool() { [[ $1 =~ ^plainsight(-any)?(-w[1-9][0-9]?)?$ ]]; }
+IFS=, read -r -a tool_list <<<"$TOOLS"
+for tool in "${tool_list[@]}"; do
+    [[ $tool == tcpdump ]] || plainsight_tool "$tool" || die "unknown tool '$tool' (tcpdump, plainsight[-any][-wN])"
+done
+if [[ ",$TOOLS," == *",plainsight"* ]]; then
     [[ -n $PLAINSIGHT ]] || PLAINSIGHT="$ROOT/.build/release/plainsight"
     if ((BUILD)); then
         mkdir -p "$BENCH_DIR/logs"
@@ -94,11 +108,13 @@ started=$SECONDS
 step() {
     local tool=$1 rate=$2 base="$work/$1-$2"
     local -a cap
-    case $tool in
-        tcpdump) cap=(tcpdump -i "$RXIF" -n -w /dev/null -B 32768 --immediate-mode) ;;
-        plainsight) cap=("$PLAINSIGHT" -i "$RXIF" -Z root --json --quiet -o "$base.jsonl") ;;
-        plainsight-any) cap=("$PLAINSIGHT" -i "$RXIF" -Z root --json --quiet --any-port -o "$base.jsonl") ;;
-    esac
+    if [[ $tool == tcpdump ]]; then
+        cap=(tcpdump -i "$RXIF" -n -w /dev/null -B $((BUFFER_MIB * 1024)) --immediate-mode)
+    else
+        cap=("$PLAINSIGHT" -i "$RXIF" -Z root --json --quiet --buffer-size "$BUFFER_MIB" -o "$base.jsonl")
+        [[ $tool == plainsight-any* ]] && cap+=(--any-port)
+        [[ $tool =~ -w([0-9]+)$ ]] && cap+=(--workers "${BASH_REMATCH[1]}")
+    fi
     ip netns exec "$RX" "${cap[@]}" >"$base.out" 2>"$base.err" &
     CAPTURE_PID=$!
     sleep 2
@@ -133,7 +149,6 @@ step() {
 }
 
 IFS=, read -r -a rate_list <<<"$RATES"
-IFS=, read -r -a tool_list <<<"$TOOLS"
 steps=()
 printf '%-16s %10s %12s %12s %12s %10s\n' tool requested achieved_Mbps sent received dropped
 for tool in "${tool_list[@]}"; do
@@ -147,10 +162,10 @@ for tool in "${tool_list[@]}"; do
         (($(jq .dropped_by_kernel <<<"$line") == 0)) || break
     done
 done
-printf '%s\n' "${steps[@]}" | jq -s '{capture: $cap, seconds_per_step: $s, steps: .,
+printf '%s\n' "${steps[@]}" | jq -s '{capture: $cap, seconds_per_step: $s, buffer_mib: $b, steps: .,
     best: (group_by(.tool) | map({tool: .[0].tool,
         highest_mbps_without_drops: ([.[] | select(.dropped_by_kernel == 0) | .achieved_mbps] | max)}))}' \
-    --arg cap "$CAP" --argjson s "$SECONDS_PER_STEP" >"$BENCH_DIR/results-live.json"
+    --arg cap "$CAP" --argjson s "$SECONDS_PER_STEP" --argjson b "$BUFFER_MIB" >"$BENCH_DIR/results-live.json"
 echo
 jq -r '.best[] | "\(.tool): highest rate without kernel drops \(.highest_mbps_without_drops // "none") Mbit/s"' "$BENCH_DIR/results-live.json"
 echo "machine-readable: $BENCH_DIR/results-live.json"

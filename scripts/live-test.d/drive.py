@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """plainsight's live end-to-end test, run by scripts/live-test once the mail lab is up.
 
-Starts three plainsight instances as root on the server side of the lab (each drops to nobody),
+Starts five plainsight instances as root on the server side of the lab (each drops to nobody; D
+and E capture with two workers in a fan-out group),
 drives real clients (Python poplib/imaplib/smtplib through scripts/record-fixtures.d/clients.py,
 curl, swaks) through cleartext logins of every protocol, STARTTLS logins, refused STARTTLS and
 implicit TLS, rotates one output with SIGHUP, asks for statistics with SIGUSR1, stops everything
-with SIGTERM and checks: exactly the expected alerts in every instance, none for TLS sessions, no
-secret in any stdout, stderr or file, no kernel drops, exit status 0, and a non-root uid after
-start (/proc/PID/status). Prints one `LIVE-RESULT {json}` line; exit status 0 only if every check
+with SIGTERM and checks: exactly the expected alerts in every instance, each once (no two for one
+connection), none for TLS sessions, no secret in any stdout, stderr or file, no kernel drops, exit
+status 0, and a non-root uid after start (/proc/PID/status); for D and E also per-worker final
+statistics (D: the stats event, E: stderr lines) that add up to the totals, with packets on both
+workers. Prints one `LIVE-RESULT {json}` line; exit status 0 only if every check
 passed. Every wait is bounded.
 
 Environment: LT_WORK, LT_NS_S, LT_NS_C, LT_IF_S, LT_BIN, LT_CLIENTS (set by scripts/live-test).
@@ -246,16 +249,16 @@ def parse_alerts(inst, data):
             alerts.append({"app_proto": event["app_proto"], "method": a["method"], "exposure": a["exposure"],
                            "username": a.get("username"), "outcome": a["outcome"], "starttls": a["starttls"],
                            "src_ip": event["src_ip"], "dest_ip": event["dest_ip"], "dest_port": event["dest_port"],
-                           "secret": a["secret"]})
+                           "secret": a["secret"], "src_port": event["src_port"], "flow_id": event["flow_id"]})
         else:
             m = TEXT_LINE.match(line)
             if not check(m is not None, f"{inst.name}: unparsed text line {line!r}"):
                 continue
             _, proto, method, exposure, user, src, dst, outcome, starttls = m.groups()
-            (sip, _), (dip, dport) = endpoint(src), endpoint(dst)
+            (sip, sport), (dip, dport) = endpoint(src), endpoint(dst)
             alerts.append({"app_proto": proto, "method": method, "exposure": exposure, "username": user,
                            "outcome": outcome, "starttls": starttls, "src_ip": sip, "dest_ip": dip,
-                           "dest_port": dport, "secret": "redacted"})
+                           "dest_port": dport, "secret": "redacted", "src_port": sport})
     return alerts, stats
 
 
@@ -278,6 +281,42 @@ def secret_forms(secret, users):
     return [f for f in forms if len(f) >= 4]
 
 
+def check_workers(inst, final, r):
+    """--workers 2: the final stats event has one entry per worker, and they add up to the totals."""
+    workers = final.get("workers") or []
+    r["workers"] = [{k: w.get(k) for k in ("worker", "packets", "flows", "alerts")} | {"received": w.get("capture", {}).get("received")}
+                    for w in workers]
+    if not check([w.get("worker") for w in workers] == [1, 2], f"{inst.name}: workers field {workers!r}"):
+        return
+    for field in ("packets", "alerts"):
+        check(sum(w[field] for w in workers) == final.get(field),
+              f"{inst.name}: per-worker {field} {[w[field] for w in workers]} do not add up to {final.get(field)}")
+    check(sum(w["flows"] for w in workers) == final.get("flows", {}).get("created"),
+          f"{inst.name}: per-worker flows do not add up to flows.created")
+    for key in ("received", "dropped_kernel", "dropped_interface"):
+        check(sum(w["capture"][key] for w in workers) == final["capture"][key],
+              f"{inst.name}: per-worker capture.{key} do not add up")
+    # about 20 connections hashed over two workers: all on one has a chance near 2 in a million
+    check(all(w["packets"] > 0 for w in workers), f"{inst.name}: a worker saw no packet: {r['workers']}")
+
+
+def check_worker_lines(inst, err, r):
+    """--workers 2 with text output: the final totals line, then one line per worker adding up to it."""
+    total = re.search(r"plainsight: \S+: final statistics: (\d+) packets received by filter, (\d+) dropped by kernel, "
+                      r"(\d+) dropped by interface; (\d+) processed, (\d+) flows, (\d+) alerts", err)
+    lines = re.findall(r"plainsight: \S+ worker (\d+): final statistics: (\d+) packets received by filter, (\d+) "
+                       r"dropped by kernel, (\d+) dropped by interface; (\d+) processed, (\d+) flows, (\d+) alerts", err)
+    r["workers"] = [{"worker": int(w), "received": int(rc), "packets": int(p), "flows": int(f), "alerts": int(a)}
+                    for w, rc, _, _, p, f, a in lines]
+    if not check(total is not None and [w for w, *_ in lines] == ["1", "2"],
+                 f"{inst.name}: expected a final totals line and two worker lines on stderr"):
+        return
+    for column, name in ((1, "received"), (2, "dropped by kernel"), (4, "processed"), (5, "flows"), (6, "alerts")):
+        check(sum(int(line[column]) for line in lines) == int(total.group(column)),
+              f"{inst.name}: per-worker '{name}' does not add up to the total")
+    check(all(int(line[4]) > 0 for line in lines), f"{inst.name}: a worker saw no packet: {r['workers']}")
+
+
 def main():
     write_credentials()
     expected_first = [c[2] for c in FIRST if c[2]]
@@ -291,6 +330,10 @@ def main():
         Instance("B", ["-i", IF_S, "--any-port", "--json", "--user-policy", "full"], "full", True),
         # C: the 'any' device, not promiscuous, text lines, -Z given explicitly
         Instance("C", ["-i", "any", "--no-promisc", "-Z", "nobody"], "mask", False),
+        # D: two workers, each with its own handle in one PACKET_FANOUT group and its own engine
+        Instance("D", ["-i", IF_S, "--workers", "2", "--json"], "mask", True),
+        # E: two workers on the 'any' device (cooked packet sockets fan out too), text lines
+        Instance("E", ["-i", "any", "--workers", "2", "-Z", "nobody"], "mask", False),
     ]
     result = {"instances": {}}
     try:
@@ -340,6 +383,15 @@ def main():
         check(sorted(map(key, alerts)) == sorted(map(key, want)),
               f"{inst.name}: alerts differ: missing {missing}, unexpected {extra}, "
               f"{len(alerts)} seen for {len(want)} expected")
+        # every client connection carries one login: a second alert for one is a duplicate (with
+        # --workers, a flow whose packets reached two workers)
+        connections = [(a["src_ip"], a["src_port"], a["dest_ip"], a["dest_port"]) for a in alerts]
+        duplicates = sorted({c for c in connections if connections.count(c) > 1})
+        check(not duplicates, f"{inst.name}: several alerts for one connection: {duplicates}")
+        r["duplicates"] = len(connections) - len(set(connections))
+        if inst.json:
+            ids = [a["flow_id"] for a in alerts]
+            check(len(set(ids)) == len(ids), f"{inst.name}: flow ids repeat across alerts: {sorted(ids)}")
         check(all(a["secret"] == "redacted" for a in alerts), f"{inst.name}: a secret field is not 'redacted'")
         check(not any(a["dest_port"] in (465, 993, 995) for a in alerts), f"{inst.name}: an alert for an implicit-TLS session")
         tls_names = {masked(u) if inst.policy == "mask" else u for u in TLS_USERS}
@@ -362,6 +414,11 @@ def main():
             r["dropped_interface"] = cap.get("dropped_interface")
             r["stats_events"] = len(stats)
             check(len(stats) >= 2, f"{inst.name}: {len(stats)} stats events, expected interim ones and a final one")
+            workers = final.get("workers")
+            if "--workers" in inst.args:
+                check_workers(inst, final, r)
+            else:
+                check(workers is None, f"{inst.name}: a workers field without --workers")
         else:
             m = re.search(r"final statistics: (\d+) packets received by filter, (\d+) dropped by kernel, "
                           r"(\d+) dropped by interface", err)
@@ -371,11 +428,13 @@ def main():
             r["dropped_interface"] = int(m.group(3)) if m else None
             check(re.search(r": statistics: \d+ packets received", err) is not None,
                   f"{inst.name}: SIGUSR1 printed no statistics line")
+            if "--workers" in inst.args:
+                check_worker_lines(inst, err, r)
         r["dropped_kernel"] = drops
         check(drops == 0, f"{inst.name}: {drops} packets dropped by the kernel")
         # stderr: the listening line and statistics only, no warning or error
         other = [ln for ln in err.splitlines()
-                 if not re.match(r"plainsight: (listening on |\S+: (final )?statistics: )", ln)]
+                 if not re.match(r"plainsight: (listening on |\S+( worker \d+)?: (final )?statistics: )", ln)]
         check(not other, f"{inst.name}: unexpected stderr lines {other}")
         r["alerts_seen"] = len(alerts)
         r["alerts_expected"] = len(want)
