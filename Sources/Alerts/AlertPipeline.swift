@@ -92,6 +92,7 @@ public final class AlertPipeline: @unchecked Sendable {
     /// Queues one alert. With `.drop` it never waits for an output; with `.wait` it waits for
     /// room in the queue, at most `maximumWait`.
     public func submit(_ alert: Alert) {
+        var wakeWriter = true
         lock.withLock {
             submitted &+= 1
             if overflow == .wait && threadStarted && queuedAlerts >= capacity {
@@ -104,9 +105,18 @@ public final class AlertPipeline: @unchecked Sendable {
             }
             queue.append(.alert(alert))
             queuedAlerts += 1
+            // Reading files, the writer is woken once per batch, not per alert (it looks by
+            // itself every `linger`): a wake-up, a context switch and a write per alert were
+            // the largest cost of a capture full of logins. Live, every alert goes out at once.
+            wakeWriter = overflow == .drop || queuedAlerts >= min(Self.batch, capacity)
         }
-        lock.broadcast()
+        if wakeWriter { lock.broadcast() }
     }
+
+    /// Alerts queued before the writer is woken, reading files.
+    static let batch = 64
+    /// How long queued alerts wait for a batch to fill, reading files.
+    static let linger: UInt64 = 20_000_000
 
     /// Queues a stats event; the writer adds an `outputs` object with every sink's counters at
     /// the time it is written.
@@ -166,15 +176,27 @@ public final class AlertPipeline: @unchecked Sendable {
     // MARK: Writer thread
 
     private func run() {
+        let lingering = overflow == .wait
+        var lingerStart: UInt64?
         var batch: [Item] = []
         batch.reserveCapacity(256)
         var wake: UInt64?
         while true {
             lock.withLock {
-                while queue.isEmpty {
-                    if let wake, monotonicNow() >= wake { break }
-                    lock.wait(untilMonotonic: wake)
+                while queue.isEmpty || (lingering && queue.count == queuedAlerts && queuedAlerts < min(Self.batch, capacity)) {
+                    let now = monotonicNow()
+                    if let wake, now >= wake { break }
+                    if lingering {
+                        // Alerts below a batch are written once they have waited `linger`.
+                        if !queue.isEmpty, let since = lingerStart, now >= since &+ Self.linger { break }
+                        if !queue.isEmpty && lingerStart == nil { lingerStart = now }
+                        let until = now &+ Self.linger
+                        lock.wait(untilMonotonic: wake.map { min($0, until) } ?? until)
+                    } else {
+                        lock.wait(untilMonotonic: wake)
+                    }
                 }
+                lingerStart = nil
                 swap(&batch, &queue)
                 queuedAlerts = 0
             }

@@ -36,5 +36,6 @@ func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, Output
     // Reading files waits for a slow consumer (a pager) instead of dropping alerts; live capture
     // (no -r) drops and counts, so capture never waits for an output.
     let overflow: AlertPipeline.OverflowPolicy = options.inputs.isEmpty ? .drop : .wait
-    return .success(AlertPipeline(sinks: sinks, overflow: overflow, report: { reportProblem($0) }))
+    return .success(AlertPipeline(sinks: sinks, capacity: options.outputQueue, overflow: overflow,
+                                  report: { reportProblem($0) }))
 }

@@ -45,6 +45,11 @@ struct LimitOptions: ParsableArguments {
                                valueName: "alerts"))
     var maxAlertsPerFlow: Int?
 
+    @Option(name: .customLong("output-queue"),
+            help: ArgumentHelp("Alerts queued for the outputs (default 16384). Live, a full queue drops the alert and counts it (outputs.queue.dropped), so capture never waits for a disk or a collector; reading files waits for room instead.",
+                               valueName: "alerts"))
+    var outputQueue: Int?
+
     @Option(name: .customLong("idle-timeout"),
             help: ArgumentHelp("Seconds of capture time without a packet before a flow that carried data is closed (default 300).",
                                valueName: "seconds"))
@@ -66,6 +71,7 @@ struct LimitOptions: ParsableArguments {
             ("--max-pending", maxPending, 1...4096),
             ("--parser-memory", parserMemory, 1...65_536),
             ("--max-alerts-per-flow", maxAlertsPerFlow, 1...1_000_000),
+            ("--output-queue", outputQueue, 1...1_000_000),
             ("--idle-timeout", idleTimeout, 1...86_400),
             ("--handshake-timeout", handshakeTimeout, 1...86_400),
         ]

@@ -251,6 +251,7 @@ struct Plainsight: ParsableCommand {
             json: json, outputPath: output, userPolicy: policy, quiet: quiet)
         options.sensor = sensor ?? Self.defaultSensorName()
         options.jobs = jobs
+        if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
         if let interface {

@@ -30,6 +30,8 @@ struct ReplayOptions: Sendable {
     var syslog = SyslogSettings()
     /// The exposure inventory: --report files, how users are counted (ReportOptions.swift).
     var inventory = InventorySettings()
+    /// --output-queue: alerts the output queue holds.
+    var outputQueue = AlertPipeline.defaultCapacity
 }
 
 /// Run-wide counters kept outside the engine.
