@@ -117,3 +117,21 @@ func base64Junk(_ input: String) {
     #expect(f.map(\.username) == [Array("alice".utf8)])
     #expect(f.first?.afterGap == true)
 }
+
+/// A RETR body is skipped by the framer to its "." line; if a server-side gap swallows that line,
+/// replies are read again at once instead of skipping to a "." that never comes.
+@Test func pop3GapInsideListingReadsRepliesAgain() {
+    let p = ProtocolRegistry.makeParser(for: .pop3)
+    func feed(_ s: String, _ side: Side) { Array(s.utf8).withUnsafeBufferPointer { p.receive($0.span, from: side, time: 1) } }
+    feed("+OK ready\r\n", .server)
+    feed("RETR 1\r\n", .client)
+    feed("+OK 900 octets\r\nSubject: hello\r\n", .server)
+    p.gap(700, from: .server, time: 2)
+    feed("USER ivan\r\nPASS fake-ivan-pw\r\n", .client)
+    feed("+OK\r\n+OK logged in\r\n", .server)
+    let findings = p.takeFindings()
+    #expect(findings.count == 1)
+    #expect(findings.first?.username == Array("ivan".utf8))
+    #expect(findings.first?.outcome == .success)
+    #expect(findings.first?.afterGap == true)
+}

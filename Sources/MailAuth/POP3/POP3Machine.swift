@@ -18,8 +18,8 @@ struct POP3Machine: LineMachine {
     private var user: (bytes: [UInt8], truncated: Bool)?
     private var sasl: SASLExchange?
     private var greetingSeen = false
+    /// Reading the CAPA listing (other listings are skipped by the framer).
     private var inListing = false
-    private var listingIsCapa = false
 
     init(limits: SessionLimits) {
         queue = PendingQueue(capacity: limits.maxPending)
@@ -102,7 +102,7 @@ struct POP3Machine: LineMachine {
         if inListing {
             if end == 1 && line[0] == ASCII.dot {
                 inListing = false
-            } else if listingIsCapa {
+            } else {
                 capability(line, end, core: &core)
             }
             return
@@ -141,13 +141,11 @@ struct POP3Machine: LineMachine {
             if ok {
                 core.sawCapabilities()
                 inListing = true
-                listingIsCapa = true
             }
         case .multiLine:
-            if ok {
-                inListing = true
-                listingIsCapa = false
-            }
+            // A message or a listing: the framer skips it to its "." line without handing over
+            // its lines (RETR bodies are most of a mailbox session's bytes).
+            if ok { core.serverMode = .dotBody }
         case .other:
             break
         }
@@ -195,6 +193,9 @@ struct POP3Machine: LineMachine {
     mutating func gap(from side: Side, core: inout SessionCore) {
         reportPending(core: &core)
         inListing = false
+        // The listing's "." may have been lost: read replies again rather than skip to a "." that
+        // may never come.
+        if side == .server { core.serverMode = .line }
         // A lost server reply leaves the client's USER standing; only a client-side gap can
         // have swallowed a newer USER or the PASS itself.
         if side == .client { user = nil }
