@@ -262,8 +262,9 @@ public final class ServerInventory: SessionObserver {
             record.cleartextSessions &+= 1
             if record.greeting == nil, let greeting = facts.greeting {
                 record.greeting = greeting
-                record.product = facts.product
-                record.version = facts.version
+                let identified = facts.identifiedProduct()
+                record.product = identified?.product
+                record.version = identified?.version
             }
             if facts.capabilitiesSeen {
                 record.sessionsWithCapabilities &+= 1

@@ -105,8 +105,8 @@ func serverFacts(_ c: FactsCase) {
                             loginDisabled: c.loginDisabled, mechanisms: c.mechanisms, plaintext: c.plaintext,
                             requested: c.requested, accepted: c.accepted, refused: c.refused)
     for (label, f) in runs {
-        let got = FactsSummary(greeting: f.greeting.map { String(decoding: $0, as: UTF8.self) }, product: f.product,
-                               version: f.version, capabilitiesSeen: f.capabilitiesSeen,
+        let got = FactsSummary(greeting: f.greeting.map { String(decoding: $0, as: UTF8.self) }, product: f.identifiedProduct()?.product,
+                               version: f.identifiedProduct()?.version, capabilitiesSeen: f.capabilitiesSeen,
                                starttlsOffered: f.starttlsOffered, loginDisabled: f.loginDisabled,
                                mechanisms: f.authMechanisms, plaintext: f.plaintextOffered,
                                requested: f.starttlsRequested, accepted: f.starttlsAccepted, refused: f.starttlsRefused)
