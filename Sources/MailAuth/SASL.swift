@@ -213,3 +213,12 @@ struct SASLExchange {
 extension ASCII {
     static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b + 0x20 : b }
 }
+
+extension Optional where Wrapped == SASLExchange {
+    /// Ends an exchange whose reply will not be matched (a new one replaced it, or its command was
+    /// given up): a login it carried is reported now, with outcome unknown.
+    mutating func abandon(core: inout SessionCore) {
+        if let p = self?.login { core.report(p, outcome: .unknown) }
+        self = nil
+    }
+}

@@ -76,8 +76,8 @@ struct IMAPMachine: LineMachine {
             loginArguments(line, from: command.end, end: end, core: &core)
         } else if line.equalsUpper(command, "AUTHENTICATE") {
             let mech = line.word(from: command.end, end: end)
-            // A new exchange replaces one whose reply never came: its login is reported now.
-            if let p = sasl?.login { core.report(p, outcome: .unknown) }
+            // A new exchange replaces one whose reply never came.
+            sasl.abandon(core: &core)
             sasl = SASLExchange.begin("AUTHENTICATE", mechanism: mech, in: line, end: end, core: &core)
             saslTag = tag
             remember(tag, .authenticate, core: &core)
@@ -266,7 +266,7 @@ struct IMAPMachine: LineMachine {
             switch dropped.kind {
             case .login(let p): core.report(p, outcome: .unknown)
             case .authenticate:
-                if dropped.tag == saslTag, let p = sasl?.login { core.report(p, outcome: .unknown); sasl = nil }
+                if dropped.tag == saslTag, sasl?.login != nil { sasl.abandon(core: &core) }
             case .starttls: break
             }
             queueOverflows += 1

@@ -36,17 +36,11 @@ struct POP3Machine: LineMachine {
         queue.releaseStorage()
     }
 
-    /// A new exchange replaces one whose reply never came: its login is reported now.
-    private mutating func abandonSASL(core: inout SessionCore) {
-        if let p = sasl?.login { core.report(p, outcome: .unknown) }
-        sasl = nil
-    }
-
     /// A full queue gave up its oldest command: a login in it is reported now.
     private mutating func push(_ command: Command, core: inout SessionCore) {
         switch queue.push(command) {
         case .login(let p)?: core.report(p, outcome: .unknown)
-        case .auth?: abandonSASL(core: &core)
+        case .auth?: sasl.abandon(core: &core)
         default: break
         }
     }
@@ -79,7 +73,7 @@ struct POP3Machine: LineMachine {
             if mech.isEmpty {
                 push(.multiLine, core: &core)
             } else {
-                abandonSASL(core: &core)
+                sasl.abandon(core: &core)
                 sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
                 push(.auth, core: &core)
             }

@@ -24,15 +24,9 @@ struct SMTPMachine: LineMachine {
         queue.releaseStorage()
     }
 
-    /// A new exchange replaces one whose reply never came: its login is reported now.
-    private mutating func abandonSASL(core: inout SessionCore) {
-        if let p = sasl?.login { core.report(p, outcome: .unknown) }
-        sasl = nil
-    }
-
     /// A full queue gave up its oldest command: the login of a dropped AUTH is reported now.
     private mutating func push(_ command: Command, core: inout SessionCore) {
-        if case .auth? = queue.push(command) { abandonSASL(core: &core) }
+        if case .auth? = queue.push(command) { sasl.abandon(core: &core) }
     }
 
     mutating func clientLine(_ line: Span<UInt8>, core: inout SessionCore) {
@@ -49,7 +43,7 @@ struct SMTPMachine: LineMachine {
             push(.helo, core: &core)
         } else if line.equalsUpper(verb, "AUTH") {
             let mech = line.word(from: verb.end, end: end)
-            abandonSASL(core: &core)
+            sasl.abandon(core: &core)
             sasl = SASLExchange.begin("AUTH", mechanism: mech, in: line, end: end, core: &core)
             push(.auth, core: &core)
         } else if line.equalsUpper(verb, "STARTTLS") {
