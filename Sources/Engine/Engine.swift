@@ -62,6 +62,7 @@ public struct EngineStats: Sendable {
                 StatField("hole_limit_hits", UInt64(r.holeLimitHits)),
                 StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
                 StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
+                StatField("retransmission_conflicts", r.retransmissionConflicts),
             ])),
             StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
                 + [StatField("starttls_upgraded", sessionsEncrypted)])),

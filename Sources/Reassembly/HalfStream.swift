@@ -36,6 +36,12 @@ struct HalfStream {
     var runs: [BufferedRun] = []
     /// Bytes held in `runs`, charged to the global memory budget.
     var buffered = 0
+    /// The last segment delivered in order from a frame, as `[start, end)` and a digest of its
+    /// bytes (the bytes themselves are gone with the frame): a retransmission of exactly that
+    /// range with other bytes is a conflict the two ends may have seen differently.
+    var lastDeliveredStart: Int64 = -1
+    var lastDeliveredEnd: Int64 = -1
+    var lastDeliveredDigest: UInt64 = 0
 
     @inline(__always) var nextSequence: UInt32 { baseSequence &+ UInt32(truncatingIfNeeded: next) }
 

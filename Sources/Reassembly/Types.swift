@@ -156,6 +156,8 @@ public struct ReassemblyStats: Sendable, Equatable {
     public var retransmittedBytes: UInt64 = 0
     /// Overlapping bytes that differ from the first copy (which is the one kept).
     public var overlapConflictBytes: UInt64 = 0
+    /// Segments resent over the range last delivered with other bytes (by digest).
+    public var retransmissionConflicts: UInt64 = 0
     public var outOfOrderSegments = 0
     public var gaps = 0
     public var gapBytes: UInt64 = 0

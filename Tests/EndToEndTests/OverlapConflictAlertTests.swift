@@ -20,7 +20,7 @@ import Testing
         return f + body
     }
 
-    static func capture(conflicting: Bool) -> [UInt8] {
+    static func capture(conflicting: Bool, resentDifferently: Bool = false) -> [UInt8] {
         let c = 1001 as UInt32, s = 5001 as UInt32
         var frames: [[UInt8]] = [
             frame(fromClient: true, seq: c - 1, ack: 0, flags: 0x02, ""),
@@ -35,6 +35,10 @@ import Testing
             frames.append(frame(fromClient: true, seq: c, ack: afterGreeting, flags: 0x18, "USER bobby\r\n"))
         } else {
             frames.append(frame(fromClient: true, seq: c, ack: afterGreeting, flags: 0x18, "USER alice\r\n"))
+        }
+        if resentDifferently {
+            // The USER line resent over the same range with other bytes, after it was delivered.
+            frames.append(frame(fromClient: true, seq: c, ack: afterGreeting, flags: 0x18, "USER bobby\r\n"))
         }
         frames += [
             frame(fromClient: false, seq: afterGreeting, ack: c + 12, flags: 0x18, "+OK\r\n"),
@@ -58,6 +62,17 @@ import Testing
         #expect(r.stats?.reassembly.overlapConflictBytes == 5)
         let json = AlertRenderer(userPolicy: .full).json(alert)
         #expect(json.contains(#""overlap_conflict":true"#))
+    }
+
+    /// A conflicting copy that arrives after the first was delivered: the first copy stands (the
+    /// parser already read it), the resend is compared by digest, and the alert is flagged.
+    @Test func aConflictingResendAfterDeliveryFlagsTheAlert() throws {
+        let r = replayInProcess(Self.capture(conflicting: false, resentDifferently: true))
+        let alert = try #require(r.alerts.first)
+        #expect(r.alerts.count == 1)
+        #expect(alert.finding.username == Array("alice".utf8))
+        #expect(alert.overlapConflict)
+        #expect(r.stats?.reassembly.retransmissionConflicts == 1)
     }
 
     @Test func aCleanLoginIsNotFlagged() throws {

@@ -193,6 +193,7 @@ func stat(_ s: ReassemblyStats, _ name: String) -> Int {
     case "gapBytes": return Int(s.gapBytes)
     case "windowOverflows": return s.windowOverflows
     case "holeLimitHits": return s.holeLimitHits
+    case "retransmissionConflicts": return Int(s.retransmissionConflicts)
     case "memoryBudgetHits": return s.memoryBudgetHits
     case "peakBufferedBytes": return s.peakBufferedBytes
     case "bufferedBytes": return s.bufferedBytes

@@ -84,6 +84,25 @@ let reorderCases: [ReassemblyCase] = [
         stats: ["retransmittedSegments": 2, "retransmittedBytes": 9, "overlapConflictBytes": 0]),
 
     ReassemblyCase(
+        name: "the last delivered segment resent with other bytes is a conflict (first copy kept)",
+        steps: handshake + [.seg(c(1001, "abc")), .seg(c(1001, "aXc")), .seg(c(1004, "def")), .flush],
+        want: [start, .data(C, "abcdef")] + shutdown,
+        stats: ["retransmissionConflicts": 1, "retransmittedSegments": 1, "overlapConflictBytes": 0]),
+
+    ReassemblyCase(
+        name: "the last segment resent with other bytes and new data after it",
+        steps: handshake + [.seg(c(1001, "abc")), .seg(c(1001, "abXdef")), .flush],
+        want: [start, .data(C, "abcdef")] + shutdown,
+        stats: ["retransmissionConflicts": 1, "retransmittedSegments": 1, "retransmittedBytes": 3]),
+
+    ReassemblyCase(
+        name: "an identical resend is no conflict; an older range is not compared",
+        steps: handshake + [.seg(c(1001, "abc")), .seg(c(1004, "def")), .seg(c(1004, "def")),
+                            .seg(c(1001, "aXc")), .seg(c(1002, "b")), .flush],
+        want: [start, .data(C, "abcdef")] + shutdown,
+        stats: ["retransmissionConflicts": 0, "retransmittedSegments": 3]),
+
+    ReassemblyCase(
         name: "partial overlap: only the new tail is delivered",
         steps: handshake + [.seg(c(1001, "abc")), .seg(c(1002, "bcdef")), .seg(c(1006, "fgh")), .flush],
         want: [start, .data(C, "abcdefgh")] + shutdown,
