@@ -177,7 +177,6 @@ public final class AlertPipeline: @unchecked Sendable {
 
     private func run() {
         let lingering = overflow == .wait
-        var lingerStart: UInt64?
         var batch: [Item] = []
         batch.reserveCapacity(256)
         var wake: UInt64?
@@ -187,16 +186,15 @@ public final class AlertPipeline: @unchecked Sendable {
                     let now = monotonicNow()
                     if let wake, now >= wake { break }
                     if lingering {
-                        // Alerts below a batch are written once they have waited `linger`.
-                        if !queue.isEmpty, let since = lingerStart, now >= since &+ Self.linger { break }
-                        if !queue.isEmpty && lingerStart == nil { lingerStart = now }
+                        // Alerts below a batch are written at the end of the `linger` window in
+                        // which they arrived.
                         let until = now &+ Self.linger
                         lock.wait(untilMonotonic: wake.map { min($0, until) } ?? until)
+                        if !queue.isEmpty && monotonicNow() >= until { break }
                     } else {
                         lock.wait(untilMonotonic: wake)
                     }
                 }
-                lingerStart = nil
                 swap(&batch, &queue)
                 queuedAlerts = 0
             }
