@@ -48,19 +48,36 @@ public final class PcapFileReader {
             linkType = LinkType(dlt: dlt)
             return
         }
-        // The file is opened here rather than by pcap_open_offline so its stream gets a 1 MiB
-        // buffer: libpcap reads each record with fread, and stdio's default 4 KiB buffer made a
-        // read system call every four records or so, a quarter of the time on a bulk capture.
-        guard let stream = fopen(path, "rb") else {
+        // The file is opened here rather than by pcap_open_offline: a classic pcap file's records
+        // are read by `ClassicPcapRecords` from this descriptor, and libpcap (on a duplicate) only
+        // checks the header, gives the link type and snapshot, and compiles the filter. Other
+        // formats are read by libpcap through a stream with a 1 MiB buffer: it reads each record
+        // with fread, and stdio's default 4 KiB buffer made a read system call every few records.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
             let code = errno
             throw .cannotOpen(path: path, reason: strerror(code).map { String(cString: $0) } ?? "error \(code)")
         }
-        let buffer = malloc(Self.streamBufferBytes)
-        if let buffer { setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
+        var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
+        let headerRead = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        let format = headerRead == header.count ? header.withUnsafeBytes { ClassicPcapRecords.format(of: $0) } : nil
+        let duplicate = dup(descriptor)
+        guard duplicate >= 0, let stream = fdopen(duplicate, "rb") else {
+            let code = errno
+            if duplicate >= 0 { close(duplicate) }
+            close(descriptor)
+            throw .cannotOpen(path: path, reason: strerror(code).map { String(cString: $0) } ?? "error \(code)")
+        }
+        var buffer: UnsafeMutableRawPointer? = nil
+        if format == nil {
+            buffer = malloc(Self.streamBufferBytes)
+            if let buffer { setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
+        }
         // pcap_fopen_offline takes the stream over: it is closed by pcap_close, or here on failure.
         guard let opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                      &errorBuffer) else {
             fclose(stream)
+            close(descriptor)
             free(buffer)
             throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message(), path: path))
         }
@@ -69,7 +86,21 @@ public final class PcapFileReader {
         memory = buffer
         dlt = pcap_datalink(opened)
         linkType = LinkType(dlt: dlt)
+        // Only the link types the decoder reads: libpcap byte-swaps pseudo-headers of some others.
+        if let format, linkType != nil,
+           let reader = ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped,
+                                           nanoseconds: format.nanoseconds, snapshot: pcap_snapshot(opened)) {
+            records = reader
+            recordDescriptor = descriptor
+        } else {
+            close(descriptor)
+        }
     }
+
+    /// The reader of a classic pcap file's records (nil: libpcap reads them), and the descriptor
+    /// it reads, closed in deinit.
+    private var records: ClassicPcapRecords?
+    private var recordDescriptor: Int32 = -1
 
     /// The stdio buffer of a capture file's stream.
     static let streamBufferBytes = 1 << 20
@@ -82,7 +113,9 @@ public final class PcapFileReader {
     /// Reads a capture held in memory, exactly as a file with the same bytes would be read. `name`
     /// stands for the path in diagnostics. For the engine fuzz target and damaged-capture tests,
     /// which run thousands of captures per second without touching the file system.
-    public init(bytes: [UInt8], name: String) throws(CaptureError) {
+    /// `libpcapRecords` makes libpcap read the records even of a classic pcap file, so tests can
+    /// compare the two readers.
+    public init(bytes: [UInt8], name: String, libpcapRecords: Bool = false) throws(CaptureError) {
         // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
         guard let copy = malloc(max(bytes.count, 1)) else { throw .cannotOpen(path: name, reason: "out of memory") }
         bytes.withUnsafeBytes { source in
@@ -108,10 +141,17 @@ public final class PcapFileReader {
         memory = copy
         dlt = pcap_datalink(opened)
         linkType = LinkType(dlt: dlt)
+        let whole = UnsafeRawBufferPointer(start: copy, count: bytes.count)
+        if !libpcapRecords, linkType != nil, let format = ClassicPcapRecords.format(of: whole) {
+            records = ClassicPcapRecords(memory: whole, swapped: format.swapped, nanoseconds: format.nanoseconds,
+                                         snapshot: pcap_snapshot(opened))
+        }
     }
 
     deinit {
         if var compiled = program { pcap_freecode(&compiled) }
+        records?.release()
+        if recordDescriptor >= 0 { close(recordDescriptor) }
         pcap_close(handle)
         free(memory)
     }
@@ -154,6 +194,7 @@ public final class PcapFileReader {
 
     /// Bytes of the file consumed so far, for progress; nil for standard input.
     public var bytesConsumed: Int64? {
+        if let records { return records.bytesConsumed }
         guard path != "-", let file = pcap_file(handle) else { return nil }
         let offset = ftello(file)
         return offset >= 0 ? Int64(offset) : nil
@@ -170,6 +211,7 @@ public final class PcapFileReader {
 
     public func read(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                      _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
+        if records != nil { return readClassic(tickInterval: tickInterval, onTick: onTick, body) }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
         let filtering = program != nil
@@ -202,6 +244,49 @@ public final class PcapFileReader {
                 return .endOfFile
             default:
                 return .error(lastError)
+            }
+        }
+        return .stopped
+    }
+
+    /// `read` for a classic pcap file: the same contract, records from `ClassicPcapRecords`.
+    private func readClassic(tickInterval: UInt64, onTick: () -> Void,
+                             _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
+        guard var reader = records else { return .endOfFile }
+        // The reader is advanced as a local and stored back before every tick (progress reads
+        // `bytesConsumed`) and at the end.
+        defer { records = reader }
+        let filtering = program != nil
+        var filter = program ?? bpf_program()
+        var header = pcap_pkthdr()
+        let interval = max(tickInterval, 1)
+        var untilTick = interval
+        while !stopRequested {
+            switch reader.next() {
+            case .record(let record):
+                recordsRead &+= 1
+                untilTick -= 1
+                if untilTick == 0 {
+                    untilTick = interval
+                    records = reader
+                    onTick()
+                }
+                let fraction = reader.nanoseconds ? Int64(record.fraction) : Int64(record.fraction) &* 1000
+                let time = Timestamp(nanoseconds: Int64(record.seconds) &* 1_000_000_000 &+ fraction)
+                lastRecordTime = time
+                guard let base = reader.buffer.baseAddress else { return .endOfFile }
+                let bytes = (base + record.dataStart).assumingMemoryBound(to: UInt8.self)
+                if filtering {
+                    // BPF sees the lengths and the bytes, never the timestamp.
+                    header.caplen = record.capturedLength
+                    header.len = record.wireLength
+                    if pcap_offline_filter(&filter, &header, bytes) == 0 { continue }
+                }
+                body(UnsafeBufferPointer(start: bytes, count: Int(record.capturedLength)).span, time)
+            case .endOfFile:
+                return .endOfFile
+            case .error(let message):
+                return .error(message)
             }
         }
         return .stopped
