@@ -13,12 +13,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .target(name: "Wire"),
-        .target(name: "Reassembly", dependencies: ["Wire"]),
+        .target(name: "CPrefetch"),
+        .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"]),
         .target(name: "MailAuth"),
         .target(name: "Alerts", dependencies: [
             "Wire", "MailAuth", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts"]),
+        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
         .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),
         .target(name: "Inventory", dependencies: [
             "Engine", "Reassembly", "MailAuth", "Alerts", "Wire", .product(name: "Crypto", package: "swift-crypto"),

@@ -29,6 +29,8 @@ struct ClassicPcapRecords {
         case record(Record)
         case endOfFile
         case error(String)
+        /// `next(refill: false)`: the next record is not wholly in the buffer.
+        case notBuffered
     }
 
     /// libpcap's `max_snaplen_for_dlt` for every link type the decoder supports.
@@ -109,10 +111,15 @@ struct ClassicPcapRecords {
     /// File bytes consumed: every record handed out, and the file header.
     var bytesConsumed: Int64 { bufferOffset + Int64(position) }
 
-    /// The next record; its bytes stay valid until the next call.
-    mutating func next() -> Next {
+    /// Bytes of `buffer` holding data read from the file.
+    var bufferedBytes: Int { filled }
+
+    /// The next record. Its bytes stay valid until a call that refills the buffer: with
+    /// `refill: false` none does, so the records of several calls can be used together.
+    mutating func next(refill: Bool = true) -> Next {
         let available = filled - position
         if available < Self.recordHeaderBytes {
+            if !refill && !endOfInput { return .notBuffered }
             fill(atLeast: Self.recordHeaderBytes)
             let now = filled - position
             if now < Self.recordHeaderBytes {
@@ -139,6 +146,7 @@ struct ClassicPcapRecords {
         // Within the maximum, both fit the buffer together.
         let recordBytes = Self.recordHeaderBytes + Int(captured)
         if filled - position < recordBytes {
+            if !refill && !endOfInput { return .notBuffered }
             fill(atLeast: recordBytes)
             let got = filled - position - Self.recordHeaderBytes
             if got < Int(captured) {

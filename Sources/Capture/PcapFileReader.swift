@@ -200,17 +200,27 @@ public final class PcapFileReader {
         return offset >= 0 ? Int64(offset) : nil
     }
 
-    /// Makes `read` return `.stopped` after the current record.
+    /// Makes `read` return `.stopped` after the current record (`readBatches`: batch).
     public func stop() { stopRequested = true }
 
-    /// Delivers every record that passes the filter to `body`, until the end of the file, damage,
-    /// or `stop()`. The span points into libpcap's buffer and is valid only during the call.
-    /// `onTick` runs after every `tickInterval` records read (filtered or not), for progress.
     /// Capture time of the last record read, whether or not the filter kept it.
     public private(set) var lastRecordTime: Timestamp?
 
+    /// Delivers every record that passes the filter to `body`, until the end of the file, damage,
+    /// or `stop()`. The span points into the reader's buffer and is valid only during the call.
+    /// `onTick` runs after every `tickInterval` records read (filtered or not), for progress.
     public func read(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                      _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
+        readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in
+            for record in batch { body(frames.extracting(record.start..<(record.start + record.count)), record.time) }
+        }
+    }
+
+    /// `read`, with the records handed over in batches: each `FrameRecord` locates one frame in
+    /// the span, which is valid only during the call. A classic pcap file gives up to
+    /// `batchCapacity` records a call (as many as its buffer holds); libpcap gives one.
+    public func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                            _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
         if records != nil { return readClassic(tickInterval: tickInterval, onTick: onTick, body) }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
@@ -237,8 +247,9 @@ public final class PcapFileReader {
                 // the end of a replay, so its output is the same every run.
                 lastRecordTime = time
                 if filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
-                let buffer = UnsafeBufferPointer(start: bytes, count: length)
-                body(buffer.span, time)
+                var one = FrameRecord(start: 0, count: length, time: time)
+                withUnsafePointer(to: &one) { body(UnsafeBufferPointer(start: bytes, count: length).span,
+                                                   UnsafeBufferPointer(start: $0, count: 1)) }
             case 0, PCAP_ERROR_BREAK:
                 // 0 is a live-capture timeout; a file never returns it, so treat it as the end.
                 return .endOfFile
@@ -249,46 +260,69 @@ public final class PcapFileReader {
         return .stopped
     }
 
-    /// `read` for a classic pcap file: the same contract, records from `ClassicPcapRecords`.
+    /// Records a batch holds at most.
+    public static let batchCapacity = 32
+
+    /// `readBatches` for a classic pcap file: records from `ClassicPcapRecords`, batched while
+    /// they are all in its buffer (a refill moves the buffer's bytes, so it ends a batch).
     private func readClassic(tickInterval: UInt64, onTick: () -> Void,
-                             _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
-        guard var reader = records else { return .endOfFile }
+                             _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
+        guard var reader = records, let base = reader.buffer.baseAddress else { return .endOfFile }
         // The reader is advanced as a local and stored back before every tick (progress reads
         // `bytesConsumed`) and at the end.
         defer { records = reader }
+        let bytes = base.assumingMemoryBound(to: UInt8.self)
+        let batch = UnsafeMutableBufferPointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
+        defer { batch.deallocate() }
+        var count = 0
+        func flush() {
+            guard count > 0 else { return }
+            body(UnsafeBufferPointer(start: bytes, count: reader.bufferedBytes).span,
+                 UnsafeBufferPointer(rebasing: batch[0..<count]))
+            count = 0
+        }
         let filtering = program != nil
         var filter = program ?? bpf_program()
         var header = pcap_pkthdr()
         let interval = max(tickInterval, 1)
         var untilTick = interval
         while !stopRequested {
-            switch reader.next() {
+            switch reader.next(refill: count == 0) {
             case .record(let record):
                 recordsRead &+= 1
-                untilTick -= 1
-                if untilTick == 0 {
-                    untilTick = interval
-                    records = reader
-                    onTick()
-                }
                 let fraction = reader.nanoseconds ? Int64(record.fraction) : Int64(record.fraction) &* 1000
                 let time = Timestamp(nanoseconds: Int64(record.seconds) &* 1_000_000_000 &+ fraction)
                 lastRecordTime = time
-                guard let base = reader.buffer.baseAddress else { return .endOfFile }
-                let bytes = (base + record.dataStart).assumingMemoryBound(to: UInt8.self)
+                var kept = true
                 if filtering {
                     // BPF sees the lengths and the bytes, never the timestamp.
                     header.caplen = record.capturedLength
                     header.len = record.wireLength
-                    if pcap_offline_filter(&filter, &header, bytes) == 0 { continue }
+                    kept = pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
                 }
-                body(UnsafeBufferPointer(start: bytes, count: Int(record.capturedLength)).span, time)
+                if kept {
+                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time)
+                    count += 1
+                    if count == Self.batchCapacity { flush() }
+                }
+                untilTick -= 1
+                if untilTick == 0 {
+                    untilTick = interval
+                    flush()
+                    records = reader
+                    onTick()
+                }
+            case .notBuffered:
+                flush()
             case .endOfFile:
+                flush()
                 return .endOfFile
             case .error(let message):
+                flush()
                 return .error(message)
             }
         }
+        flush()
         return .stopped
     }
 

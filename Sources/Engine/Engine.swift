@@ -107,12 +107,29 @@ public final class Engine {
         core = EngineCore(table: FlowTable(configuration: reassembly),
                           router: SessionRouter(configuration: configuration, slots: reassembly.maxFlows,
                                                 onAlert: onAlert))
+        batch = DecodedBatch(capacity: Self.batchCapacity)
     }
+
+    deinit { batch.deallocate() }
 
     /// One captured frame, lent for the duration of the call only.
     public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
-        core.process(frame: frame, time: time, link: link)
+        core.process(frame: frame, time: time, link: link, scratch: batch)
     }
+
+    /// Frames located by `records` in `frames`, lent for the duration of the call only; the same
+    /// as `process(frame:time:link:)` on each in turn.
+    ///
+    /// Decoding them all first lets the flow table start loading every packet's bucket, then its
+    /// flow entry and session, before the first is handled: on a capture of many concurrent flows
+    /// those loads were cache misses, each waiting on the one before.
+    public func process(frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType) {
+        core.process(frames: frames, records: records, link: link, scratch: batch)
+    }
+
+    /// Frames decoded ahead of handling, reused for every batch.
+    private let batch: DecodedBatch
+    static let batchCapacity = 32
 
     /// End of input: flush every flow; logins still waiting for a reply get outcome `unknown`.
     public func finish(time: Timestamp?) {
@@ -127,36 +144,122 @@ public final class Engine {
     }
 }
 
+/// What a frame decoded to, before the engine has counted or handled it.
+enum FrameKind {
+    /// A TCP segment for the flow table (the packet and its flow hash are beside it).
+    case flow
+    /// TCP on no selected port.
+    case notMailPort
+    case skipped(SkipReason)
+    case failed(DecodeError)
+}
+
+/// Frames decoded ahead of handling, reused for every batch: kept as separate arrays so a
+/// 100-byte packet is written once by decoding and read in place when it is handled.
+struct DecodedBatch {
+    let capacity: Int
+    let kinds: UnsafeMutablePointer<FrameKind>
+    let packets: UnsafeMutablePointer<DecodedPacket>
+    let hashes: UnsafeMutablePointer<UInt64>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        kinds = .allocate(capacity: capacity)
+        kinds.initialize(repeating: .notMailPort, count: capacity)
+        packets = .allocate(capacity: capacity)
+        hashes = .allocate(capacity: capacity)
+        hashes.initialize(repeating: 0, count: capacity)
+    }
+
+    /// `packets` holds only trivial values, so it is never deinitialized.
+    func deallocate() {
+        kinds.deallocate()
+        packets.deallocate()
+        hashes.deallocate()
+    }
+}
+
 struct EngineCore {
     var table: FlowTable
     var router: SessionRouter
 
-    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
-        router.stats.packets &+= 1
-        router.stats.bytes &+= UInt64(frame.count)
-        let packet: DecodedPacket
+    /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
+    /// (a call on the engine's stored struct from outside one copied it, with its arrays).
+    mutating func process(frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
+                          scratch: DecodedBatch) {
+        var done = 0
+        while done < records.count {
+            let n = min(records.count - done, scratch.capacity)
+            for i in 0..<n {
+                let record = records[done + i]
+                let kind = decode(frames.extracting(record.start..<(record.start + record.count)), link: link,
+                                  into: scratch.packets + i, hash: scratch.hashes + i)
+                if case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
+                scratch.kinds[i] = kind
+            }
+            for i in 0..<n {
+                if case .flow = scratch.kinds[i] {
+                    router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[i]))
+                }
+            }
+            for i in 0..<n {
+                let record = records[done + i]
+                handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
+                       frame: frames.extracting(record.start..<(record.start + record.count)), time: record.time)
+            }
+            done += n
+        }
+    }
+
+    /// One frame, through the first slot of `scratch`.
+    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, scratch: DecodedBatch) {
+        let kind = decode(frame, link: link, into: scratch.packets, hash: scratch.hashes)
+        handle(kind, packet: scratch.packets, hash: scratch.hashes.pointee, frame: frame, time: time)
+    }
+
+    /// Decodes `frame`; for a segment of a selected flow, stores the packet and its flow hash.
+    /// Changes nothing else: the counting is done by `handle`, in frame order.
+    @inline(__always)
+    mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
+                hash: UnsafeMutablePointer<UInt64>) -> FrameKind {
         do {
             switch try PacketDecoder.decode(frame, link: link) {
-            case .tcp(let p): packet = p
+            case .tcp(let p):
+                if !router.anyPort && !router.selectedPorts.contains(p.sourcePort)
+                    && !router.selectedPorts.contains(p.destinationPort) {
+                    return .notMailPort
+                }
+                packet.initialize(to: p)
+                hash.pointee = table.hash(of: p)
+                return .flow
             case .skipped(let reason):
-                router.stats.skipped[reason, default: 0] += 1
-                return
+                return .skipped(reason)
             }
         } catch {
-            switch error {
-            case .truncated(let layer): router.stats.truncated[layer, default: 0] += 1
-            case .invalid(let layer): router.stats.invalid[layer, default: 0] += 1
-            }
-            return
+            return .failed(error)
         }
-        router.stats.tcpPackets &+= 1
-        if !router.anyPort && !router.selectedPorts.contains(packet.sourcePort)
-            && !router.selectedPorts.contains(packet.destinationPort) {
+    }
+
+    @inline(__always)
+    mutating func handle(_ kind: FrameKind, packet: UnsafeMutablePointer<DecodedPacket>, hash: UInt64,
+                         frame: Span<UInt8>, time: Timestamp) {
+        router.stats.packets &+= 1
+        router.stats.bytes &+= UInt64(frame.count)
+        switch kind {
+        case .flow:
+            router.stats.tcpPackets &+= 1
+            table.process(packet.pointee, hash: hash, frame: frame, time: time, handler: &router)
+            applyStops()
+        case .notMailPort:
+            router.stats.tcpPackets &+= 1
             router.stats.notMailPort &+= 1
-            return
+        case .skipped(let reason):
+            router.stats.skipped[reason, default: 0] += 1
+        case .failed(.truncated(let layer)):
+            router.stats.truncated[layer, default: 0] += 1
+        case .failed(.invalid(let layer)):
+            router.stats.invalid[layer, default: 0] += 1
         }
-        table.process(packet, frame: frame, time: time, handler: &router)
-        applyStops()
     }
 
     mutating func finish(time: Timestamp?) {

@@ -1,4 +1,5 @@
 import Alerts
+import CPrefetch
 import MailAuth
 import Reassembly
 import Wire
@@ -33,6 +34,14 @@ struct SessionRouter: StreamHandler {
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
         self.onAlert = onAlert
         sessions = [FlowSession](repeating: FlowSession(), count: slots)
+    }
+
+    /// Starts loading the state of `slot`'s session (a hint, see `FlowTable.prefetchFlow`).
+    @inline(__always) func prefetchSession(slot: Int) {
+        sessions.withUnsafeBufferPointer { s in
+            guard slot >= 0 && slot < s.count, let base = s.baseAddress else { return }
+            plainsight_prefetch(base + slot)
+        }
     }
 
     mutating func flowStarted(slot: Int, info: FlowInfo) {

@@ -2,7 +2,7 @@ import Capture
 import Engine
 import Wire
 
-/// A whole capture file, through libpcap (from memory) and the engine in `--any-port` mode with
+/// A whole capture file, read from memory (classic pcap by our reader, other formats by libpcap) and the engine in `--any-port` mode with
 /// small caps, so eviction and cap-driven gaps happen within a fuzz input's few kilobytes.
 enum EngineTarget {
     static func configuration() -> EngineConfiguration {
@@ -29,9 +29,18 @@ enum EngineTarget {
             precondition((alert.finding.username?.count ?? 0) <= 256, "username copy unbounded")
         }
         var last: Timestamp?
-        _ = reader.read { frame, time in
-            engine.process(frame: frame, time: time, link: link)
-            last = time
+        // The snaplen's low bit picks the path: frame by frame (live capture, libpcap formats) or
+        // in the batches a replay of a classic pcap file uses.
+        if bytes.count > 16 && bytes[16] & 1 == 1 {
+            _ = reader.readBatches { frames, records in
+                engine.process(frames: frames, records: records, link: link)
+                if let record = records.last { last = record.time }
+            }
+        } else {
+            _ = reader.read { frame, time in
+                engine.process(frame: frame, time: time, link: link)
+                last = time
+            }
         }
         engine.finish(time: last)
         let stats = engine.stats

@@ -1,3 +1,4 @@
+import CPrefetch
 import Wire
 
 /// Per-slot flow state (the half-streams live in `FlowTable.halves`, two per slot).
@@ -83,6 +84,12 @@ public struct FlowTable {
     /// payload is `frame[packet.payloadStart..<packet.payloadEnd]`.
     public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, frame: Span<UInt8>, time: Timestamp,
                                                    handler: inout H) {
+        process(packet, hash: flowHash(packet), frame: frame, time: time, handler: &handler)
+    }
+
+    /// `process`, with the packet's `hash(of:)` already known.
+    public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, hash: UInt64, frame: Span<UInt8>,
+                                                   time: Timestamp, handler: inout H) {
         if time.nanoseconds >= nextSweep {
             nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
             sweep(time: time, handler: &handler)
@@ -98,7 +105,6 @@ public struct FlowTable {
         let syn = flags.contains(.syn), ack = flags.contains(.ack)
         let rst = flags.contains(.rst), fin = flags.contains(.fin)
 
-        let hash = flowHash(packet)
         var slot = lookup(packet, hash: hash)
         var justCreated = false
 
@@ -387,6 +393,53 @@ public struct FlowTable {
         for slot in expired {
             closeFlow(slot: Int(slot), reason: .idle, time: time, handler: &handler)
         }
+    }
+
+    // MARK: - Prefetch
+
+    // Hints only: nothing here changes the table or decides anything. On a capture of many
+    // concurrent flows the bucket, the entry and the half-streams of a packet are each a cache
+    // miss, one waiting on the other; the engine decodes a batch of packets first and calls
+    // these for all of them, so that memory is loading while earlier packets are handled.
+    // They are `mutating` only so that a call from another module passes the table in place:
+    // as non-mutating methods each call copied the whole struct (360 bytes) first.
+
+    /// The flow hash `process` computes for `packet`.
+    @inline(__always) public mutating func hash(of packet: DecodedPacket) -> UInt64 { flowHash(packet) }
+
+    /// Starts loading the index bucket `hash` lands in.
+    @inline(__always) public mutating func prefetchBucket(hash: UInt64) {
+        buckets.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            plainsight_prefetch(base + (Int(truncatingIfNeeded: hash) & bucketMask))
+        }
+    }
+
+    /// Reads the bucket `hash` lands in (prefetched earlier) and starts loading the entry and
+    /// the half-streams of the slot it names. Returns that slot, or -1 for an empty bucket; the
+    /// packet's flow may still be another one further along the probe.
+    @inline(__always) public mutating func prefetchFlow(hash: UInt64) -> Int {
+        let slot = Int(buckets[Int(truncatingIfNeeded: hash) & bucketMask])
+        guard slot >= 0 else { return -1 }
+        flows.withUnsafeBufferPointer { f in
+            guard let base = f.baseAddress else { return }
+            Self.prefetch(UnsafeRawPointer(base + slot), bytes: MemoryLayout<FlowEntry>.stride)
+        }
+        halves.withUnsafeBufferPointer { h in
+            guard let base = h.baseAddress else { return }
+            Self.prefetch(UnsafeRawPointer(base + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
+        }
+        return slot
+    }
+
+    /// Every cache line of `bytes` bytes from `start`.
+    @inline(__always) static func prefetch(_ start: UnsafeRawPointer, bytes: Int) {
+        var offset = 0
+        while offset < bytes {
+            plainsight_prefetch(start + offset)
+            offset += 64
+        }
+        plainsight_prefetch(start + (bytes - 1))
     }
 
     // MARK: - Keys

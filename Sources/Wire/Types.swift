@@ -13,6 +13,18 @@ public struct Timestamp: Comparable, Hashable, Sendable {
     public static let zero = Timestamp(nanoseconds: 0)
 }
 
+/// One captured frame inside a buffer that holds several: `buffer[start ..< start + count]`,
+/// captured at `time`. Readers hand the engine frames in batches of these, so it can decode a
+/// batch first and have the flow table's memory on its way into the cache before it is used.
+public struct FrameRecord: Sendable {
+    public var start: Int
+    public var count: Int
+    public var time: Timestamp
+    public init(start: Int, count: Int, time: Timestamp) {
+        self.start = start; self.count = count; self.time = time
+    }
+}
+
 /// An IPv4 or IPv6 address held inline. IPv4 lives in the low 32 bits of `low`.
 public struct IPAddress: Hashable, Sendable {
     public var high: UInt64

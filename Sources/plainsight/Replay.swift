@@ -138,12 +138,12 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
 
     progress.begin(file: path, size: path == "-" ? nil : reader.fileSize)
     var lastTime = totals.lastPacketTime
-    let end = reader.read(onTick: {
+    let end = reader.readBatches(onTick: {
         if sink.failure != nil { reader.stop() }         // nowhere to put alerts: stop reading
         progress.update(records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
-    }) { frame, time in
-        engine.process(frame: frame, time: time, link: link)
-        lastTime = time
+    }) { frames, batch in
+        engine.process(frames: frames, records: batch, link: link)
+        if let last = batch.last { lastTime = last.time }
     }
     progress.clear()
     totals.lastPacketTime = reader.lastRecordTime ?? lastTime
