@@ -33,7 +33,9 @@ struct SessionRouter: StreamHandler {
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
         self.onAlert = onAlert
-        sessions = [FlowSession](repeating: FlowSession(), count: slots)
+        // Grown as the flow table hands out new slots (in order, from 0): reserved, not filled.
+        sessions = []
+        sessions.reserveCapacity(slots)
     }
 
     /// Starts loading the state of `slot`'s session (a hint, see `FlowTable.prefetchFlow`).
@@ -45,6 +47,7 @@ struct SessionRouter: StreamHandler {
     }
 
     mutating func flowStarted(slot: Int, info: FlowInfo) {
+        while sessions.count <= slot { sessions.append(FlowSession()) }
         if !sessions[slot].heldGreeting.isEmpty { _ = releaseGreeting(slot: slot) }
         sessions[slot] = FlowSession()
     }
