@@ -197,17 +197,25 @@ struct EngineCore {
                 if case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
                 scratch.kinds[i] = kind
             }
+            // The flow state of a packet a few places ahead is requested while this one is handled:
+            // early enough to arrive in time, late enough not to flood the cache's few
+            // outstanding-miss slots (requesting a whole batch at once stalled on them).
+            for i in 0..<min(n, Self.prefetchDistance) { prefetchFlow(scratch, i) }
             for i in 0..<n {
-                if case .flow = scratch.kinds[i] {
-                    router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[i]))
-                }
-            }
-            for i in 0..<n {
+                if i + Self.prefetchDistance < n { prefetchFlow(scratch, i + Self.prefetchDistance) }
                 let record = records[done + i]
                 handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
                        frame: frames.extracting(record.start..<(record.start + record.count)), time: record.time)
             }
             done += n
+        }
+    }
+
+    static let prefetchDistance = 6
+
+    @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
+        if case .flow = scratch.kinds[i] {
+            router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[i]))
         }
     }
 
