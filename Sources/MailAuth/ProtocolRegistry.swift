@@ -55,9 +55,9 @@ public enum ProtocolRegistry {
     public static func makeParser(for proto: MailProtocol, limits: SessionLimits = SessionLimits(),
                                   memory: SessionMemory = SessionMemory(limitBytes: .max)) -> SessionParser {
         switch proto {
-        case .pop3: return LineSession<POP3Machine>(proto: .pop3, limits: limits, memory: memory)
-        case .imap: return LineSession<IMAPMachine>(proto: .imap, limits: limits, memory: memory)
-        case .smtp: return LineSession<SMTPMachine>(proto: .smtp, limits: limits, memory: memory)
+        case .pop3: return POP3Session(limits: limits, memory: memory)
+        case .imap: return IMAPSession(limits: limits, memory: memory)
+        case .smtp: return SMTPSession(limits: limits, memory: memory)
         }
     }
 }
