@@ -92,13 +92,18 @@ extension Span where Element == UInt8 {
 
     /// Upper-cased copy of a short token (mechanism names), keeping only safe characters.
     func mechanismName(_ t: Token) -> String {
-        var bytes = [UInt8]()
-        for i in 0..<Swift.min(t.count, 32) {
-            let b = ASCII.upper(self[t.start + i])
-            let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
-            bytes.append(safe ? b : 0x3F)
+        let n = Swift.min(t.count, 32)
+        // Built on the stack, not in an array: a capability list names several mechanisms per
+        // session, and a heap buffer for each was a visible cost on banner scans (callgrind).
+        // Names of up to 15 bytes become small strings, which allocate nothing either.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { bytes -> String in
+            for i in 0..<n {
+                let b = ASCII.upper(self[t.start + i])
+                let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
+                bytes[i] = safe ? b : 0x3F
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<n]), as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Decimal value of a token, nil when it is not all digits or overflows the bound.
