@@ -74,12 +74,15 @@ extension Span where Element == UInt8 {
     }
 
     /// Case-insensitive comparison of a token with an upper-case ASCII keyword.
-    /// Inlined so the keyword's length is a constant at each call: a command is tested against
-    /// several keywords and most tests end at the length compare (callgrind: a call per keyword
-    /// was a visible share of every line parsed).
+    /// Inlined so the keyword's length and first byte are constants at each call: a command is
+    /// tested against several keywords and most tests end at the length or first-byte compare
+    /// (callgrind: a call per keyword was a visible share of every line parsed).
     @inline(__always)
     func equalsUpper(_ t: Token, _ keyword: StaticString) -> Bool {
-        guard t.count == keyword.utf8CodeUnitCount else { return false }
+        let n = keyword.utf8CodeUnitCount
+        guard t.count == n else { return false }
+        guard n > 0 else { return true }
+        guard ASCII.upper(self[t.start]) == keyword.utf8Start[0] else { return false }
         return matchesUpper(t.start, keyword)
     }
 

@@ -22,6 +22,16 @@ public enum ProtocolRegistry {
     /// looks like SMTP's but whose USER/PASS must not be read as mail).
     public static func protocolForGreeting(_ bytes: Span<UInt8>) -> MailProtocol? {
         let end = bytes.firstIndex(of: ASCII.lf, from: 0, end: min(bytes.count, 512)) ?? min(bytes.count, 512)
+        return protocolForGreeting(bytes, end: end)
+    }
+
+    /// `protocolForGreeting` of a framed line, which holds no LF: no search for one.
+    static func protocolForGreeting(line: Span<UInt8>) -> MailProtocol? {
+        protocolForGreeting(line, end: min(line.count, 512))
+    }
+
+    /// Classifies `bytes[0..<end]`, the first line up to 512 bytes, LF excluded.
+    private static func protocolForGreeting(_ bytes: Span<UInt8>, end: Int) -> MailProtocol? {
         let first = bytes.word(from: 0, end: end)
         if bytes.equalsUpper(first, "+OK") { return .pop3 }
         if first.count == 1 && bytes[first.start] == ASCII.star {

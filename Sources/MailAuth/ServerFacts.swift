@@ -105,7 +105,7 @@ public struct ServerFacts: Sendable, Equatable {
     /// up mid-stream starts with some other reply, which says nothing about the banner).
     mutating func firstServerLine(_ line: Span<UInt8>) {
         firstServerLineSeen = true
-        guard ProtocolRegistry.protocolForGreeting(line) == proto else { return }
+        guard ProtocolRegistry.protocolForGreeting(line: line) == proto else { return }
         let n = Swift.min(line.withoutCR, ServerFacts.maxGreetingBytes)
         // One copy of the checked sub-span: appending byte by byte was most of the cost of every
         // session of a banner scan (callgrind).
