@@ -230,7 +230,8 @@ public final class ServerInventory: SessionObserver {
 
     public func login(_ finding: Finding, flow: FlowInfo) {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
-        withRecord(for: key) { record in login(finding, into: &record) }
+        guard let index = recordIndex(for: key) else { return }
+        login(finding, into: &records.values[index])
     }
 
     private func login(_ finding: Finding, into record: inout ServerRecord) {
@@ -267,7 +268,8 @@ public final class ServerInventory: SessionObserver {
 
     public func sessionEnded(_ session: EndedSession) {
         let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
-        withRecord(for: key) { record in sessionEnded(session, into: &record) }
+        guard let index = recordIndex(for: key) else { return }
+        sessionEnded(session, into: &records.values[index])
     }
 
     private func sessionEnded(_ session: EndedSession, into record: inout ServerRecord) {
@@ -311,22 +313,21 @@ public final class ServerInventory: SessionObserver {
         }
     }
 
-    /// Updates the server's record in place, or a new one, or counts the event as untracked when
-    /// `maxServers` are tracked already. In place: a record copied out of the dictionary and
-    /// stored back shared its arrays and sets with the stored one, so every insert copied them
-    /// (a set of user digests per login), and the key was hashed twice.
-    private func withRecord(for key: ServerKey, _ body: (inout ServerRecord) -> Void) {
-        if let index = records.index(forKey: key) {
-            body(&records.values[index])
-            return
-        }
+    /// Where the server's record is, a new one made if needed; nil (the event counted as untracked)
+    /// when `maxServers` are tracked already. Callers update the record in place: a record copied
+    /// out of the dictionary and stored back shared its arrays and sets with the stored one, so
+    /// every insert copied them (a set of user digests per login), and the key was hashed twice.
+    /// An index rather than a closure: the closure's context copied the ended session, retaining
+    /// everything in it, for every session (callgrind).
+    private func recordIndex(for key: ServerKey) -> [ServerKey: ServerRecord].Index? {
+        if let index = records.index(forKey: key) { return index }
         guard records.count < Self.maxServers else {
             untrackedEvents &+= 1
-            return
+            return nil
         }
-        var record = ServerRecord(key: key)
-        body(&record)
-        records[key] = record
+        // A new server: hashed again to find it, once per server.
+        records[key] = ServerRecord(key: key)
+        return records.index(forKey: key)
     }
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
