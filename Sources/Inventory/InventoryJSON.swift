@@ -16,7 +16,10 @@ struct JSONWriter {
     /// instructions a key, a visible part of writing the exposure events at exit (callgrind).
     mutating func raw(_ text: String) {
         var text = text
-        text.withUTF8 { out.append(contentsOf: $0) }
+        // Braces and brackets are one byte: no bulk append for them.
+        text.withUTF8 { u in
+            if u.count == 1 { out.append(u[0]) } else { out.append(contentsOf: u) }
+        }
     }
 
     mutating func open(_ brace: String) { raw(brace); needsComma = false }

@@ -141,7 +141,9 @@ extension Span where Element == UInt8 {
         return v
     }
 
-    /// Index of the first occurrence of `byte` in `from..<end`, or nil.
+    /// Index of the first occurrence of `byte` in `from..<end`, or nil. Inlined: the framer calls
+    /// it for every line.
+    @inline(__always)
     func firstIndex(of byte: UInt8, from: Int, end: Int) -> Int? {
         guard from < end else { return nil }
         // memchr on the checked sub-span (`extracting` validates the range, so the search never
