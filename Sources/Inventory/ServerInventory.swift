@@ -18,6 +18,20 @@ public struct ServerKey: Hashable, Sendable {
     public init(address: IPAddress, port: UInt16, proto: MailProtocol) {
         self.address = address; self.port = port; self.proto = proto
     }
+
+    /// Three words instead of the five fields one by one: the record of every ended session is
+    /// looked up by its key, and hashing was most of that lookup (callgrind).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(address.high)
+        hasher.combine(address.low)
+        let protoIndex: UInt32
+        switch proto {
+        case .pop3: protoIndex = 0
+        case .imap: protoIndex = 1
+        case .smtp: protoIndex = 2
+        }
+        hasher.combine(UInt32(port) | (address.isIPv6 ? 1 << 16 : 0) | protoIndex << 17)
+    }
 }
 
 public struct LoginCounts: Sendable, Equatable {
@@ -67,6 +81,8 @@ public struct ServerRecord: Sendable {
     public var plaintextOfferedSessions: UInt64 = 0
     /// Union over sessions, in `ServerFacts.plaintextOffered` order / order of first mention.
     public var plaintextOffered: [String] = []
+    /// `plaintextOffered` as `ServerFacts.plaintextOfferedBits`.
+    var plaintextOfferedBits: UInt8 = 0
     public var authMechanisms: [String] = []
 
     public var starttlsRequested: UInt64 = 0
@@ -194,8 +210,10 @@ public final class ServerInventory: SessionObserver {
     private let keyedHMAC: HMAC<SHA256>
     /// Keep login names for listing (`--user-policy full` only).
     public let listUsers: Bool
-    public private(set) var records: [ServerKey: ServerRecord] = [:]
-    public private(set) var timeline = TimeHistogram()
+    // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
+    // checks on these were a visible part of counting every ended session (callgrind).
+    @exclusivity(unchecked) public private(set) var records: [ServerKey: ServerRecord] = [:]
+    @exclusivity(unchecked) public private(set) var timeline = TimeHistogram()
 
     /// `userHashKey`: nil draws a random key for this run (distinct users are then comparable only
     /// within the run).
@@ -212,7 +230,8 @@ public final class ServerInventory: SessionObserver {
 
     public func login(_ finding: Finding, flow: FlowInfo) {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
-        withRecord(for: key) { record in login(finding, into: &record) }
+        guard let index = recordIndex(for: key) else { return }
+        login(finding, into: &records.values[index])
     }
 
     private func login(_ finding: Finding, into record: inout ServerRecord) {
@@ -229,8 +248,10 @@ public final class ServerInventory: SessionObserver {
         if let name = finding.username {
             if record.userDigests.count < ServerRecord.maxDistinctUsers {
                 var hmac = keyedHMAC
-                hmac.update(data: name)
-                record.userDigests.insert(Array(hmac.finalize().prefix(16)))
+                // Raw buffers in and out: the array itself as `DataProtocol`, and a prefix of the
+                // MAC as a sequence, each took the slow generic path (callgrind, mail-heavy).
+                name.withUnsafeBytes { hmac.update(data: $0) }
+                record.userDigests.insert(hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) })
             } else {
                 record.usersOverflow = true
             }
@@ -247,7 +268,8 @@ public final class ServerInventory: SessionObserver {
 
     public func sessionEnded(_ session: EndedSession) {
         let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
-        withRecord(for: key) { record in sessionEnded(session, into: &record) }
+        guard let index = recordIndex(for: key) else { return }
+        sessionEnded(session, into: &records.values[index])
     }
 
     private func sessionEnded(_ session: EndedSession, into record: inout ServerRecord) {
@@ -271,15 +293,14 @@ public final class ServerInventory: SessionObserver {
                 if facts.starttlsOffered { record.starttlsOfferedSessions &+= 1 }
                 if facts.loginDisabled { record.loginDisabledSessions &+= 1 }
             }
-            let plaintext = facts.plaintextOffered
-            if !plaintext.isEmpty {
+            let plaintext = facts.plaintextOfferedBits
+            if plaintext != 0 {
                 record.plaintextOfferedSessions &+= 1
                 // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions. Rebuilt
                 // only when this session names one not listed yet (usually the same list again).
-                if !plaintext.allSatisfy(record.plaintextOffered.contains) {
-                    let order = ["AUTH PLAIN", "AUTH LOGIN", "AUTH XOAUTH2", "AUTH OAUTHBEARER", "USER", "LOGIN"]
-                    let union = Set(record.plaintextOffered).union(plaintext)
-                    record.plaintextOffered = order.filter { union.contains($0) }
+                if plaintext & ~record.plaintextOfferedBits != 0 {
+                    record.plaintextOfferedBits |= plaintext
+                    record.plaintextOffered = ServerFacts.plaintextNames(record.plaintextOfferedBits)
                 }
             }
             ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
@@ -292,22 +313,21 @@ public final class ServerInventory: SessionObserver {
         }
     }
 
-    /// Updates the server's record in place, or a new one, or counts the event as untracked when
-    /// `maxServers` are tracked already. In place: a record copied out of the dictionary and
-    /// stored back shared its arrays and sets with the stored one, so every insert copied them
-    /// (a set of user digests per login), and the key was hashed twice.
-    private func withRecord(for key: ServerKey, _ body: (inout ServerRecord) -> Void) {
-        if let index = records.index(forKey: key) {
-            body(&records.values[index])
-            return
-        }
+    /// Where the server's record is, a new one made if needed; nil (the event counted as untracked)
+    /// when `maxServers` are tracked already. Callers update the record in place: a record copied
+    /// out of the dictionary and stored back shared its arrays and sets with the stored one, so
+    /// every insert copied them (a set of user digests per login), and the key was hashed twice.
+    /// An index rather than a closure: the closure's context copied the ended session, retaining
+    /// everything in it, for every session (callgrind).
+    private func recordIndex(for key: ServerKey) -> [ServerKey: ServerRecord].Index? {
+        if let index = records.index(forKey: key) { return index }
         guard records.count < Self.maxServers else {
             untrackedEvents &+= 1
-            return
+            return nil
         }
-        var record = ServerRecord(key: key)
-        body(&record)
-        records[key] = record
+        // A new server: hashed again to find it, once per server.
+        records[key] = ServerRecord(key: key)
+        return records.index(forKey: key)
     }
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.

@@ -52,33 +52,55 @@ extension Span where Element == UInt8 {
 
     /// Index of the first byte at or after `from` that is not a space or tab.
     func skipSpaces(from: Int, end: Int) -> Int {
-        var i = from
-        while i < end, self[i] == ASCII.space || self[i] == ASCII.tab { i += 1 }
-        return i
+        guard from < end else { return from }
+        // One range check for the whole scan instead of one per byte (`extracting` validates).
+        return extracting(from..<end).withUnsafeBufferPointer { b -> Int in
+            var i = 0
+            while i < b.count, b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
+            return from + i
+        }
     }
 
     /// The next space-delimited word starting at `from` (leading blanks skipped).
     func word(from: Int, end: Int) -> Token {
-        let s = skipSpaces(from: from, end: end)
-        var e = s
-        while e < end, self[e] != ASCII.space, self[e] != ASCII.tab { e += 1 }
-        return Token(start: s, end: e)
+        guard from < end else { return Token(start: from, end: from) }
+        return extracting(from..<end).withUnsafeBufferPointer { b -> Token in
+            var s = 0
+            while s < b.count, b[s] == ASCII.space || b[s] == ASCII.tab { s += 1 }
+            var e = s
+            while e < b.count, b[e] != ASCII.space, b[e] != ASCII.tab { e += 1 }
+            return Token(start: from + s, end: from + e)
+        }
     }
 
     /// Case-insensitive comparison of a token with an upper-case ASCII keyword.
+    /// Inlined so the keyword's length and first byte are constants at each call: a command is
+    /// tested against several keywords and most tests end at the length or first-byte compare
+    /// (callgrind: a call per keyword was a visible share of every line parsed).
+    @inline(__always)
     func equalsUpper(_ t: Token, _ keyword: StaticString) -> Bool {
-        guard t.count == keyword.utf8CodeUnitCount else { return false }
+        let n = keyword.utf8CodeUnitCount
+        guard t.count == n else { return false }
+        guard n > 0 else { return true }
+        guard ASCII.upper(self[t.start]) == keyword.utf8Start[0] else { return false }
+        return matchesUpper(t.start, keyword)
+    }
+
+    /// The `keyword.utf8CodeUnitCount` bytes at `start` equal the upper-case keyword, ignoring case.
+    private func matchesUpper(_ start: Int, _ keyword: StaticString) -> Bool {
+        let n = keyword.utf8CodeUnitCount
         let k = keyword.utf8Start
-        for i in 0..<t.count where ASCII.upper(self[t.start + i]) != k[i] { return false }
-        return true
+        return extracting(start..<(start + n)).withUnsafeBufferPointer { b -> Bool in
+            for i in 0..<n where ASCII.upper(b[i]) != k[i] { return false }
+            return true
+        }
     }
 
     /// True when the token starts with the upper-case keyword (case-insensitive).
+    @inline(__always)
     func hasPrefixUpper(_ t: Token, _ keyword: StaticString) -> Bool {
         guard t.count >= keyword.utf8CodeUnitCount else { return false }
-        let k = keyword.utf8Start
-        for i in 0..<keyword.utf8CodeUnitCount where ASCII.upper(self[t.start + i]) != k[i] { return false }
-        return true
+        return matchesUpper(t.start, keyword)
     }
 
     /// Bounded copy of a token, at most `limit` bytes; the flag says whether it was cut.
@@ -92,13 +114,18 @@ extension Span where Element == UInt8 {
 
     /// Upper-cased copy of a short token (mechanism names), keeping only safe characters.
     func mechanismName(_ t: Token) -> String {
-        var bytes = [UInt8]()
-        for i in 0..<Swift.min(t.count, 32) {
-            let b = ASCII.upper(self[t.start + i])
-            let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
-            bytes.append(safe ? b : 0x3F)
+        let n = Swift.min(t.count, 32)
+        // Built on the stack, not in an array: a capability list names several mechanisms per
+        // session, and a heap buffer for each was a visible cost on banner scans (callgrind).
+        // Names of up to 15 bytes become small strings, which allocate nothing either.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { bytes -> String in
+            for i in 0..<n {
+                let b = ASCII.upper(self[t.start + i])
+                let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
+                bytes[i] = safe ? b : 0x3F
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<n]), as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Decimal value of a token, nil when it is not all digits or overflows the bound.
@@ -114,7 +141,9 @@ extension Span where Element == UInt8 {
         return v
     }
 
-    /// Index of the first occurrence of `byte` in `from..<end`, or nil.
+    /// Index of the first occurrence of `byte` in `from..<end`, or nil. Inlined: the framer calls
+    /// it for every line.
+    @inline(__always)
     func firstIndex(of byte: UInt8, from: Int, end: Int) -> Int? {
         guard from < end else { return nil }
         // memchr on the checked sub-span (`extracting` validates the range, so the search never

@@ -44,6 +44,8 @@ enum Base64 {
 extension Array where Element == UInt8 {
     /// Overwrites the bytes in place before the storage is reused or freed.
     mutating func wipe() {
+        // Empty: no byte to overwrite (and removing none changes nothing).
+        guard !isEmpty else { return }
         for i in indices { self[i] = 0 }
         removeAll(keepingCapacity: true)
     }
