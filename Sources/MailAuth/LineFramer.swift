@@ -121,7 +121,7 @@ struct LineFramer {
             if discarding { return .needMore }
             if partial.count + (end - start) > maxLine {
                 overlongLines += 1
-                partial.removeAll(keepingCapacity: true)
+                partial.wipe()
                 discarding = true
             } else {
                 append(bytes, start, end)
@@ -131,7 +131,7 @@ struct LineFramer {
         cursor = lf + 1
         if discarding {
             discarding = false
-            partial.removeAll(keepingCapacity: true)
+            partial.wipe()
             return .needMore
         }
         if partial.isEmpty {
@@ -143,7 +143,7 @@ struct LineFramer {
         }
         if partial.count + (lf - start) > maxLine {
             overlongLines += 1
-            partial.removeAll(keepingCapacity: true)
+            partial.wipe()
             return .needMore
         }
         append(bytes, start, lf)
