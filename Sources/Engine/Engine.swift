@@ -93,6 +93,10 @@ public final class Engine {
 
     public var stats: EngineStats {
         var s = core.router.stats
+        let counts = core.router.sessionCounts
+        for (proto, count) in [(MailProtocol.pop3, counts.pop3), (.imap, counts.imap), (.smtp, counts.smtp)] where count > 0 {
+            s.sessions[proto] = count
+        }
         s.reassembly = core.table.stats
         s.parserMemoryBudgetHits = core.router.memory.budgetHits
         s.parserMemoryPeak = UInt64(core.router.memory.peak)
