@@ -2,6 +2,7 @@
 // Ethernet padding never reaches reassembly.
 
 enum IPv4 {
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, at offset: Int) throws(DecodeError) -> IPResult {
         guard frame.count - offset >= 20 else { throw .truncated(.ipv4) }
         // Every read below lies in the 20 fixed bytes just checked; options are never read.

@@ -12,6 +12,7 @@ struct LinkHeader {
 enum LinkLayer {
     // Each case checks the frame against its fixed header length first; the reads after the
     // check lie inside it.
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, link: LinkType,
                        vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
         switch link {
@@ -54,6 +55,7 @@ enum LinkLayer {
     /// Follows VLAN tags from an EtherType field whose payload starts at `offset`. Two tags are
     /// the most any real network stacks (802.1ad QinQ); a third is treated as hostile rather than
     /// looped over.
+    @inline(__always)
     private static func etherType(_ frame: Span<UInt8>, type: UInt16, offset: Int,
                                   vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
         var type = type

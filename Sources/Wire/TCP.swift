@@ -1,6 +1,7 @@
 // TCP header: the fields reassembly needs and the payload's place in the frame.
 
 enum TCP {
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, ip: IPHeader, vlans: VLANTags) throws(DecodeError) -> DecodedPacket {
         let offset = ip.transportOffset
         try requireHeader(end: offset + 20, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
