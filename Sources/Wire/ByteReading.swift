@@ -38,6 +38,8 @@ extension Span where Element == UInt8 {
 /// (invalid); running past only the capture is a snaplen cut (truncated).
 @inline(__always)
 func requireHeader(end: Int, declaredEnd: Int, captured: Int, layer: DecodeLayer) throws(DecodeError) {
-    if end > declaredEnd { throw .invalid(layer) }
-    if end > captured { throw .truncated(layer) }
+    // One comparison on the common path: the lower limit is shared by a layer's checks, so it is
+    // computed once, and which limit was crossed matters only when one was.
+    guard end > min(declaredEnd, captured) else { return }
+    throw end > declaredEnd ? .invalid(layer) : .truncated(layer)
 }
