@@ -22,8 +22,7 @@ enum IPv4 {
         guard unsafe frame.u8(unchecked: offset &+ 9) == 6 else { return .skipped(.notTCP) }
 
         return .tcp(IPHeader(
-            source: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)),
-            destination: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)),
+            networkOffset: offset,
             transportOffset: offset &+ headerLength,
             end: offset &+ totalLength,
             layer: .ipv4))

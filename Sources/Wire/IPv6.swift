@@ -22,10 +22,7 @@ enum IPv6 {
             switch next {
             case 6:
                 return .tcp(IPHeader(
-                    source: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8),
-                                      low: unsafe frame.u64(unchecked: offset &+ 16)),
-                    destination: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24),
-                                           low: unsafe frame.u64(unchecked: offset &+ 32)),
+                    networkOffset: offset,
                     transportOffset: cursor,
                     end: end,
                     layer: .ipv6))
