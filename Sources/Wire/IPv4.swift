@@ -22,7 +22,8 @@ enum IPv4 {
         guard unsafe frame.u8(unchecked: offset &+ 9) == 6 else { return .skipped(.notTCP) }
 
         return .tcp(IPHeader(
-            networkOffset: offset,
+            source: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)),
+            destination: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)),
             transportOffset: offset &+ headerLength,
             end: offset &+ totalLength,
             layer: .ipv4))

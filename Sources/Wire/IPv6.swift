@@ -22,7 +22,10 @@ enum IPv6 {
             switch next {
             case 6:
                 return .tcp(IPHeader(
-                    networkOffset: offset,
+                    source: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8),
+                                      low: unsafe frame.u64(unchecked: offset &+ 16)),
+                    destination: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24),
+                                           low: unsafe frame.u64(unchecked: offset &+ 32)),
                     transportOffset: cursor,
                     end: end,
                     layer: .ipv6))

@@ -14,10 +14,9 @@ enum TCP {
         // reassembly a hole that the sender never made, so the whole segment is refused.
         guard ip.end <= frame.count else { throw .truncated(ip.layer) }
 
-        let (source, destination) = ip.addresses(in: frame)
         return DecodedPacket(
-            source: source,
-            destination: destination,
+            source: ip.source,
+            destination: ip.destination,
             sourcePort: unsafe frame.u16(unchecked: offset),
             destinationPort: unsafe frame.u16(unchecked: offset &+ 2),
             sequence: unsafe frame.u32(unchecked: offset &+ 4),
