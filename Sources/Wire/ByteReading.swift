@@ -1,23 +1,35 @@
-// Packet bytes are read only through Span's checked subscript or RawSpan's checked loads: a decoder
-// bug then stops the process in tests instead of reading past the frame. Each layer checks its
-// lengths once, at its edge, so in correct code these reads never fail.
+// Packet bytes are read without a per-field bounds check, and only inside a header whose whole
+// length was checked once, at the decoder's edge, a few lines above the read. A checked read costs
+// about seven instructions (overflow, underflow and length tests) on top of the load, a header has
+// up to ten fields, and every packet of a capture pays for them, mail or not. The asserts keep
+// debug builds (tests, golden regeneration) as strict as checked reads would be, and the fuzz
+// build runs under AddressSanitizer, so a decoder bug still stops the process instead of reading
+// past the frame.
 
 extension Span where Element == UInt8 {
-    // One bounds check and one load per field rather than one per byte: the decoder runs on every
-    // packet of a capture, mail or not.
-    @inline(__always)
-    func u16(at offset: Int) -> UInt16 {
-        UInt16(bigEndian: bytes.unsafeLoadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    // One load per field rather than one per byte.
+    @unsafe @inline(__always)
+    func u8(unchecked offset: Int) -> UInt8 {
+        assert(offset >= 0 && offset < count, "unchecked read outside the frame")
+        return unsafe self[unchecked: offset]
     }
 
-    @inline(__always)
-    func u32(at offset: Int) -> UInt32 {
-        UInt32(bigEndian: bytes.unsafeLoadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    @unsafe @inline(__always)
+    func u16(unchecked offset: Int) -> UInt16 {
+        assert(offset >= 0 && offset <= count - 2, "unchecked read outside the frame")
+        return UInt16(bigEndian: unsafe bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: offset, as: UInt16.self))
     }
 
-    @inline(__always)
-    func u64(at offset: Int) -> UInt64 {
-        UInt64(u32(at: offset)) &<< 32 | UInt64(u32(at: offset &+ 4))
+    @unsafe @inline(__always)
+    func u32(unchecked offset: Int) -> UInt32 {
+        assert(offset >= 0 && offset <= count - 4, "unchecked read outside the frame")
+        return UInt32(bigEndian: unsafe bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: offset, as: UInt32.self))
+    }
+
+    @unsafe @inline(__always)
+    func u64(unchecked offset: Int) -> UInt64 {
+        assert(offset >= 0 && offset <= count - 8, "unchecked read outside the frame")
+        return UInt64(bigEndian: unsafe bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: offset, as: UInt64.self))
     }
 }
 
@@ -26,6 +38,8 @@ extension Span where Element == UInt8 {
 /// (invalid); running past only the capture is a snaplen cut (truncated).
 @inline(__always)
 func requireHeader(end: Int, declaredEnd: Int, captured: Int, layer: DecodeLayer) throws(DecodeError) {
-    if end > declaredEnd { throw .invalid(layer) }
-    if end > captured { throw .truncated(layer) }
+    // One comparison on the common path: the lower limit is shared by a layer's checks, so it is
+    // computed once, and which limit was crossed matters only when one was.
+    guard end > min(declaredEnd, captured) else { return }
+    throw end > declaredEnd ? .invalid(layer) : .truncated(layer)
 }

@@ -2,28 +2,30 @@
 // Ethernet padding never reaches reassembly.
 
 enum IPv4 {
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, at offset: Int) throws(DecodeError) -> IPResult {
         guard frame.count - offset >= 20 else { throw .truncated(.ipv4) }
-        let versionAndLength = frame[offset]
+        // Every read below lies in the 20 fixed bytes just checked; options are never read.
+        let versionAndLength = unsafe frame.u8(unchecked: offset)
         guard versionAndLength &>> 4 == 4 else { throw .invalid(.ipv4) }
         let headerLength = Int(versionAndLength & 0x0F) &* 4
         guard headerLength >= 20 else { throw .invalid(.ipv4) }
         // Covers a zero total length too: some TSO captures write 0, and we cannot guess the size.
-        let totalLength = Int(frame.u16(at: offset + 2))
+        let totalLength = Int(unsafe frame.u16(unchecked: offset &+ 2))
         guard totalLength >= headerLength else { throw .invalid(.ipv4) }
         guard frame.count - offset >= headerLength else { throw .truncated(.ipv4) }
 
         // Skip before judging the payload's length: a snaplen-cut fragment or UDP datagram is
         // something we ignore, not a decode error worth counting.
         // 0x2000 is More Fragments, 0x1FFF the fragment offset; DF (0x4000) is fine.
-        if frame.u16(at: offset + 6) & 0x3FFF != 0 { return .skipped(.fragment) }
-        guard frame[offset + 9] == 6 else { return .skipped(.notTCP) }
+        if unsafe frame.u16(unchecked: offset &+ 6) & 0x3FFF != 0 { return .skipped(.fragment) }
+        guard unsafe frame.u8(unchecked: offset &+ 9) == 6 else { return .skipped(.notTCP) }
 
         return .tcp(IPHeader(
-            source: IPAddress(ipv4: frame.u32(at: offset + 12)),
-            destination: IPAddress(ipv4: frame.u32(at: offset + 16)),
-            transportOffset: offset + headerLength,
-            end: offset + totalLength,
+            source: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)),
+            destination: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)),
+            transportOffset: offset &+ headerLength,
+            end: offset &+ totalLength,
             layer: .ipv4))
     }
 }

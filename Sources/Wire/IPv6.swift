@@ -7,21 +7,25 @@ enum IPv6 {
 
     static func decode(_ frame: Span<UInt8>, at offset: Int) throws(DecodeError) -> IPResult {
         guard frame.count - offset >= 40 else { throw .truncated(.ipv6) }
-        guard frame[offset] &>> 4 == 6 else { throw .invalid(.ipv6) }
+        // Reads of the fixed header lie in the 40 bytes just checked; each extension header is
+        // checked against the capture before its bytes are read.
+        guard unsafe frame.u8(unchecked: offset) &>> 4 == 6 else { throw .invalid(.ipv6) }
         // Zero means a jumbogram (RFC 2675), whose real length hides in hop-by-hop; not on our links.
-        let payloadLength = Int(frame.u16(at: offset + 4))
+        let payloadLength = Int(unsafe frame.u16(unchecked: offset &+ 4))
         guard payloadLength != 0 else { throw .invalid(.ipv6) }
         let end = offset + 40 + payloadLength
 
-        var next = frame[offset + 6]
+        var next = unsafe frame.u8(unchecked: offset &+ 6)
         var cursor = offset + 40
         var seen = 0
         while true {
             switch next {
             case 6:
                 return .tcp(IPHeader(
-                    source: IPAddress(ipv6High: frame.u64(at: offset + 8), low: frame.u64(at: offset + 16)),
-                    destination: IPAddress(ipv6High: frame.u64(at: offset + 24), low: frame.u64(at: offset + 32)),
+                    source: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8),
+                                      low: unsafe frame.u64(unchecked: offset &+ 16)),
+                    destination: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24),
+                                           low: unsafe frame.u64(unchecked: offset &+ 32)),
                     transportOffset: cursor,
                     end: end,
                     layer: .ipv6))
@@ -34,16 +38,16 @@ enum IPv6 {
                     try requireHeader(end: cursor + 8, declaredEnd: end, captured: frame.count, layer: .ipv6)
                     // Offset in the top 13 bits, M flag in bit 0. An atomic fragment (RFC 6946)
                     // holds a whole packet and goes on.
-                    if frame.u16(at: cursor + 2) & 0xFFF9 != 0 { return .skipped(.fragment) }
-                    next = frame[cursor]
+                    if unsafe frame.u16(unchecked: cursor &+ 2) & 0xFFF9 != 0 { return .skipped(.fragment) }
+                    next = unsafe frame.u8(unchecked: cursor)
                     cursor += 8
                 } else {
                     try requireHeader(end: cursor + 2, declaredEnd: end, captured: frame.count, layer: .ipv6)
-                    let units = Int(frame[cursor + 1])
+                    let units = Int(unsafe frame.u8(unchecked: cursor &+ 1))
                     // AH counts 4-byte words minus 2 (RFC 4302); the rest 8-byte units minus 1.
                     let length = next == 51 ? (units + 2) &* 4 : (units + 1) &* 8
                     try requireHeader(end: cursor + length, declaredEnd: end, captured: frame.count, layer: .ipv6)
-                    next = frame[cursor]
+                    next = unsafe frame.u8(unchecked: cursor)
                     cursor += length
                 }
             default:

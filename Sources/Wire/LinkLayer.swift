@@ -10,41 +10,44 @@ struct LinkHeader {
 }
 
 enum LinkLayer {
+    // Each case checks the frame against its fixed header length first; the reads after the
+    // check lie inside it.
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, link: LinkType,
                        vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
         switch link {
         case .ethernet:
             guard frame.count >= 14 else { throw .truncated(.link) }
-            return try etherType(frame, type: frame.u16(at: 12), offset: 14, vlans: &vlans)
+            return try etherType(frame, type: unsafe frame.u16(unchecked: 12), offset: 14, vlans: &vlans)
         case .linuxSLL:
             guard frame.count >= 16 else { throw .truncated(.link) }
-            return try etherType(frame, type: frame.u16(at: 14), offset: 16, vlans: &vlans)
+            return try etherType(frame, type: unsafe frame.u16(unchecked: 14), offset: 16, vlans: &vlans)
         case .linuxSLL2:
             guard frame.count >= 20 else { throw .truncated(.link) }
-            return try etherType(frame, type: frame.u16(at: 0), offset: 20, vlans: &vlans)
+            return try etherType(frame, type: unsafe frame.u16(unchecked: 0), offset: 20, vlans: &vlans)
         case .null:
             guard frame.count >= 4 else { throw .truncated(.link) }
             // Host byte order of the machine that captured, which we cannot know. Families are
             // small numbers, so a big-endian read with high bits set means it was little-endian.
-            let raw = frame.u32(at: 0)
+            let raw = unsafe frame.u32(unchecked: 0)
             return LinkHeader(networkOffset: 4, network: addressFamily(raw <= 0xFFFF ? raw : raw.byteSwapped))
         case .loop:
             guard frame.count >= 4 else { throw .truncated(.link) }
-            return LinkHeader(networkOffset: 4, network: addressFamily(frame.u32(at: 0)))
+            return LinkHeader(networkOffset: 4, network: addressFamily(unsafe frame.u32(unchecked: 0)))
         case .raw:
             guard frame.count >= 1 else { throw .truncated(.link) }
-            switch frame[0] &>> 4 {
+            switch unsafe frame.u8(unchecked: 0) &>> 4 {
             case 4: return LinkHeader(networkOffset: 0, network: .ipv4)
             case 6: return LinkHeader(networkOffset: 0, network: .ipv6)
             default: throw .invalid(.link)
             }
         case .ipv4:
             guard frame.count >= 1 else { throw .truncated(.link) }
-            guard frame[0] &>> 4 == 4 else { throw .invalid(.link) }
+            guard unsafe frame.u8(unchecked: 0) &>> 4 == 4 else { throw .invalid(.link) }
             return LinkHeader(networkOffset: 0, network: .ipv4)
         case .ipv6:
             guard frame.count >= 1 else { throw .truncated(.link) }
-            guard frame[0] &>> 4 == 6 else { throw .invalid(.link) }
+            guard unsafe frame.u8(unchecked: 0) &>> 4 == 6 else { throw .invalid(.link) }
             return LinkHeader(networkOffset: 0, network: .ipv6)
         }
     }
@@ -52,6 +55,7 @@ enum LinkLayer {
     /// Follows VLAN tags from an EtherType field whose payload starts at `offset`. Two tags are
     /// the most any real network stacks (802.1ad QinQ); a third is treated as hostile rather than
     /// looped over.
+    @inline(__always)
     private static func etherType(_ frame: Span<UInt8>, type: UInt16, offset: Int,
                                   vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
         var type = type
@@ -59,10 +63,10 @@ enum LinkLayer {
         while type == 0x8100 || type == 0x88A8 || type == 0x9100 {
             guard vlans.count < 2 else { throw .invalid(.vlan) }
             guard frame.count - offset >= 4 else { throw .truncated(.vlan) }
-            let id = frame.u16(at: offset) & 0x0FFF
+            let id = unsafe frame.u16(unchecked: offset) & 0x0FFF
             if vlans.count == 0 { vlans.outer = id } else { vlans.inner = id }
             vlans.count &+= 1
-            type = frame.u16(at: offset + 2)
+            type = unsafe frame.u16(unchecked: offset &+ 2)
             offset += 4
         }
         switch type {

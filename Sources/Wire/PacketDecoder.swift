@@ -3,6 +3,10 @@
 /// Decodes one captured frame without allocating or copying. Offsets in the result refer to the
 /// frame passed in.
 public enum PacketDecoder {
+    // The link, IPv4 and TCP steps are @inline(__always) into this function: as separate calls
+    // they handed IPResult, IPHeader and DecodedPacket to each other through memory, which cost
+    // more than the decoding itself. IPv6 stays a call: it is rarer and its extension-header loop
+    // would only bloat the common path.
     public static func decode(_ frame: Span<UInt8>, link: LinkType) throws(DecodeError) -> DecodeOutcome {
         var vlans = VLANTags()
         let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)

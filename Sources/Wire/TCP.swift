@@ -1,12 +1,14 @@
 // TCP header: the fields reassembly needs and the payload's place in the frame.
 
 enum TCP {
+    @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, ip: IPHeader, vlans: VLANTags) throws(DecodeError) -> DecodedPacket {
         let offset = ip.transportOffset
         try requireHeader(end: offset + 20, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
-        let dataOffset = Int(frame[offset + 12] &>> 4)
+        // Every field read below lies in the 20 fixed bytes just checked; options are never read.
+        let dataOffset = Int(unsafe frame.u8(unchecked: offset &+ 12) &>> 4)
         guard dataOffset >= 5 else { throw .invalid(.tcp) }
-        let payloadStart = offset + dataOffset &* 4
+        let payloadStart = offset &+ dataOffset &* 4
         try requireHeader(end: payloadStart, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
         // The header is whole but the payload was cut by the snaplen. A partial payload would show
         // reassembly a hole that the sender never made, so the whole segment is refused.
@@ -15,12 +17,12 @@ enum TCP {
         return DecodedPacket(
             source: ip.source,
             destination: ip.destination,
-            sourcePort: frame.u16(at: offset),
-            destinationPort: frame.u16(at: offset + 2),
-            sequence: frame.u32(at: offset + 4),
-            acknowledgment: frame.u32(at: offset + 8),
-            flags: TCPFlags(rawValue: frame[offset + 13]),
-            window: frame.u16(at: offset + 14),
+            sourcePort: unsafe frame.u16(unchecked: offset),
+            destinationPort: unsafe frame.u16(unchecked: offset &+ 2),
+            sequence: unsafe frame.u32(unchecked: offset &+ 4),
+            acknowledgment: unsafe frame.u32(unchecked: offset &+ 8),
+            flags: TCPFlags(rawValue: unsafe frame.u8(unchecked: offset &+ 13)),
+            window: unsafe frame.u16(unchecked: offset &+ 14),
             payloadStart: payloadStart,
             payloadEnd: ip.end,
             vlans: vlans)
