@@ -136,6 +136,22 @@ extension FlowTable {
             var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
             @inline(__always) func mix(_ from: Int, _ to: Int) {
                 var i = from
+                // Four independent lanes for whole 32-byte blocks: one lane made each multiply
+                // wait for the one before, and this digest of every data segment was a third of
+                // the time spent delivering in-order data (perf, mail-heavy).
+                if i + 32 <= to {
+                    var a = h, b = h ^ 0x6A09_E667_F3BC_C908, c = h ^ 0xBB67_AE85_84CA_A73B
+                    var d = h ^ 0x3C6E_F372_FE94_F82B
+                    while i + 32 <= to {
+                        a = (a ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        b = (b ^ raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        c = (c ^ raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        d = (d ^ raw.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        a ^= a >> 32; b ^= b >> 29; c ^= c >> 31; d ^= d >> 27
+                        i += 32
+                    }
+                    h = ((a &* 0xC4CE_B9FE_1A85_EC53 ^ b) &* 0xC4CE_B9FE_1A85_EC53 ^ c) &* 0xC4CE_B9FE_1A85_EC53 ^ d
+                }
                 while i + 8 <= to {
                     h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
                     h ^= h >> 32
