@@ -173,8 +173,8 @@ struct LineFramer {
     /// Works on one unchecked view of the rest of the delivery: message bodies are most of the
     /// bytes of a mailbox session, and a checked sub-span per line for the LF search, plus a
     /// state step for the line's first two bytes, was the framer's main cost (callgrind,
-    /// mail-heavy). Once a line is known not to be the terminator, the rest of it is skipped with
-    /// one `memchr`.
+    /// mail-heavy). Once a line is known not to be the terminator, the scan skips to the next line
+    /// that starts with ".".
     private mutating func scanBody(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
         let start = cursor
         let end = bytes.count
@@ -200,13 +200,32 @@ struct LineFramer {
                 default:
                     if c == ASCII.lf { bodyState = 0; continue }
                 }
-                // Inside a line that is not the terminator: skip to its LF.
-                if i < n, let hit = memchr(base + i, Int32(ASCII.lf), n - i) {
-                    i = (UnsafeRawPointer(hit) - UnsafeRawPointer(base)) + 1
-                    bodyState = 0
-                } else {
-                    i = n
-                    bodyState = 3
+                // Inside a line that is not the terminator. Only a line starting with "." can end
+                // the body, so skip to the next LF followed by ".", 16 bytes a step: a `memchr`
+                // to every LF cost a call per line of every message (perf, mail-heavy).
+                var j = i
+                let lfs = SIMD16<UInt8>(repeating: ASCII.lf), dots = SIMD16<UInt8>(repeating: ASCII.dot)
+                let zero = SIMD16<UInt8>(repeating: 0), one = SIMD16<UInt8>(repeating: 1)
+                while j + 17 <= n {
+                    let here = UnsafeRawPointer(base + j).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let after = UnsafeRawPointer(base + j + 1).loadUnaligned(as: SIMD16<UInt8>.self)
+                    // Bytes where an LF is followed by "."; tested as two words (`any` on a
+                    // mask is an out-of-line call).
+                    let hits = zero.replacing(with: one, where: (here .== lfs) .& (after .== dots))
+                    let words = unsafeBitCast(hits, to: SIMD2<UInt64>.self)
+                    if words[0] | words[1] != 0 { break }
+                    j += 16
+                }
+                // Byte by byte from there: that LF, or the end of the delivery (at a line start
+                // when its last byte is an LF).
+                bodyState = 3
+                i = n
+                while j < n {
+                    if b[j] == ASCII.lf {
+                        if j + 1 == n { bodyState = 0; break }
+                        if b[j + 1] == ASCII.dot { i = j + 1; bodyState = 0; break }
+                    }
+                    j += 1
                 }
             }
             cursor = end

@@ -135,3 +135,54 @@ func base64Junk(_ input: String) {
     #expect(findings.first?.outcome == .success)
     #expect(findings.first?.afterGap == true)
 }
+
+/// The dot-body scan against a plain reference: random bodies (lines of every length around the
+/// 32-byte blocks the scan skips by, dot-stuffed lines, lines starting with ".", CRLF and bare
+/// LF), cut into random deliveries; the body must end just past the first line that is only "."
+/// (before its CR or LF), exactly where the reference says, whatever the cuts.
+@Test func dotBodyEndsWhereTheReferenceSays() {
+    var seed: UInt64 = 0xD07B0D1
+    func next(_ n: Int) -> Int {
+        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+        return Int(seed >> 33) % n
+    }
+    for round in 0..<3000 {
+        var body: [UInt8] = []
+        let lines = 1 + next(12)
+        for _ in 0..<lines {
+            switch next(10) {
+            case 0: body += Array("..stuffed".utf8)
+            case 1: body += Array(".x".utf8)
+            case 2: body += Array(".".utf8) + Array(repeating: 0x2E, count: next(3))  // "..", "..."
+            case 3: body += []  // empty line
+            default: body += (0..<next(100)).map { _ in UInt8(0x41 + next(26)) }
+            }
+            body += next(3) == 0 ? [0x0A] : [0x0D, 0x0A]
+        }
+        let terminated = next(4) != 0
+        if terminated { body += next(2) == 0 ? Array(".\r\n".utf8) : Array(".\n".utf8) }
+        body += Array("NEXT\r\n".utf8)
+        // Reference: the first line that is exactly "." or ".\r".
+        var expected: Int? = nil
+        var lineStart = 0
+        for i in body.indices where body[i] == 0x0A {
+            let line = body[lineStart..<i]
+            if line.elementsEqual([0x2E]) || line.elementsEqual([0x2E, 0x0D]) { expected = i + 1; break }
+            lineStart = i + 1
+        }
+        var framer = LineFramer()
+        framer.setMode(.dotBody)
+        var ended: Int? = nil
+        var offset = 0
+        while offset < body.count && ended == nil {
+            let piece = Array(body[offset..<min(body.count, offset + 1 + next(round % 2 == 0 ? 8 : 200))])
+            var cursor = 0
+            while cursor < piece.count && ended == nil {
+                if case .modeEnded = framer.next(piece.span, &cursor) { ended = offset + cursor }
+            }
+            offset += piece.count
+        }
+        #expect(ended == expected, "round \(round)")
+        if ended != expected { return }
+    }
+}
