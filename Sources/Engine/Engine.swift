@@ -194,19 +194,22 @@ struct EngineCore {
         var done = 0
         while done < records.count {
             let n = min(records.count - done, scratch.capacity)
+            // With few flows their state stays in the cache and the hints are only overhead
+            // (about 3% of a capture of a few dozen concurrent mail sessions).
+            let prefetching = table.activeFlows > Self.prefetchAboveFlows
             for i in 0..<n {
                 let record = records[done + i]
                 let kind = decode(frames.extracting(record.start..<(record.start + record.count)), link: link,
                                   into: scratch.packets + i, hash: scratch.hashes + i)
-                if case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
+                if prefetching, case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
                 scratch.kinds[i] = kind
             }
             // The flow state of a packet a few places ahead is requested while this one is handled:
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
-            for i in 0..<min(n, Self.prefetchDistance) { prefetchFlow(scratch, i) }
+            if prefetching { for i in 0..<min(n, Self.prefetchDistance) { prefetchFlow(scratch, i) } }
             for i in 0..<n {
-                if i + Self.prefetchDistance < n { prefetchFlow(scratch, i + Self.prefetchDistance) }
+                if prefetching && i + Self.prefetchDistance < n { prefetchFlow(scratch, i + Self.prefetchDistance) }
                 let record = records[done + i]
                 handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
                        frame: frames.extracting(record.start..<(record.start + record.count)), time: record.time)
@@ -216,6 +219,8 @@ struct EngineCore {
     }
 
     static let prefetchDistance = 6
+    /// About 1 MiB of flow entries, half-streams and sessions: what an L2 cache holds.
+    static let prefetchAboveFlows = 2048
 
     @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
         if case .flow = scratch.kinds[i] {
