@@ -110,7 +110,8 @@ public final class Engine {
         reassembly.isServicePort = { servicePorts.contains($0) }
         core = EngineCore(table: FlowTable(configuration: reassembly),
                           router: SessionRouter(configuration: configuration, slots: reassembly.maxFlows,
-                                                onAlert: onAlert))
+                                                onAlert: onAlert),
+                          prefetchAboveFlows: configuration.prefetchAboveFlows)
         batch = DecodedBatch(capacity: Self.batchCapacity)
     }
 
@@ -186,6 +187,8 @@ struct DecodedBatch {
 struct EngineCore {
     var table: FlowTable
     var router: SessionRouter
+    /// `EngineConfiguration.prefetchAboveFlows`.
+    var prefetchAboveFlows = 2048
 
     /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
     /// (a call on the engine's stored struct from outside one copied it, with its arrays).
@@ -196,7 +199,7 @@ struct EngineCore {
             let n = min(records.count - done, scratch.capacity)
             // With few flows their state stays in the cache and the hints are only overhead
             // (about 3% of a capture of a few dozen concurrent mail sessions).
-            let prefetching = table.activeFlows > Self.prefetchAboveFlows
+            let prefetching = table.activeFlows > prefetchAboveFlows
             for i in 0..<n {
                 let record = records[done + i]
                 let kind = decode(frames.extracting(record.start..<(record.start + record.count)), link: link,
@@ -219,8 +222,6 @@ struct EngineCore {
     }
 
     static let prefetchDistance = 6
-    /// About 1 MiB of flow entries, half-streams and sessions: what an L2 cache holds.
-    static let prefetchAboveFlows = 2048
 
     @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
         if case .flow = scratch.kinds[i] {

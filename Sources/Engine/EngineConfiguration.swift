@@ -20,6 +20,10 @@ public struct EngineConfiguration: Sendable {
     /// What the parsers of all flows may hold between deliveries (partial lines, logins awaiting a
     /// reply, held greetings), in bytes.
     public var parserMemoryBytes = 32 << 20
+    /// Batches of frames prefetch each packet's flow state only while the table holds more flows
+    /// than this (about 1 MiB of state, what an L2 cache holds); below it the hints are overhead.
+    /// Not an option: tests set 0 so the hints run on small captures too.
+    public var prefetchAboveFlows = 2048
 
     public init() {}
 }

@@ -13,6 +13,7 @@ enum EngineTarget {
         c.reassembly.maxHoles = 4
         c.reassembly.memoryBudget = 8192
         c.maxAlertsPerFlow = 4
+        c.prefetchAboveFlows = 0  // the batch path's hints run from the first flow
         return c
     }
 

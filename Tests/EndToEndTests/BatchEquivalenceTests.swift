@@ -50,10 +50,17 @@ struct BatchEquivalenceTests {
         var end: ReadEnd?
     }
 
+    /// The prefetch hints run from the first flow (by default only past 2,048).
+    static func configuration() -> EngineConfiguration {
+        var c = smallEngineConfiguration()
+        c.prefetchAboveFlows = 0
+        return c
+    }
+
     static func replay(_ reader: PcapFileReader, batched: Bool) throws -> Outcome {
         let link = try reader.supportedLinkType()
         var alerts: [Alert] = []
-        let engine = Engine(configuration: smallEngineConfiguration()) { alerts.append($0) }
+        let engine = Engine(configuration: configuration()) { alerts.append($0) }
         var last: Timestamp?
         let end: ReadEnd
         if batched {
@@ -115,7 +122,9 @@ struct BatchEquivalenceTests {
         }
         for size in [1, 2, 7, 31, 32, 33, 64, 100, records.count] {
             var alerts: [Alert] = []
-            let engine = Engine(configuration: smallEngineConfiguration()) { alerts.append($0) }
+            var c = Self.configuration()
+            if size == 7 { c.prefetchAboveFlows = 2048 }  // and once without
+            let engine = Engine(configuration: c) { alerts.append($0) }
             bytes.withUnsafeBufferPointer { buffer in
                 records.withUnsafeBufferPointer { all in
                     var at = 0
