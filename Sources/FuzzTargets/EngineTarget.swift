@@ -29,20 +29,9 @@ enum EngineTarget {
             alerts += 1
             precondition((alert.finding.username?.count ?? 0) <= 256, "username copy unbounded")
         }
-        var last: Timestamp?
         // The snaplen's low bit picks the path: frame by frame (live capture, libpcap formats) or
         // in the batches a replay of a classic pcap file uses.
-        if bytes.count > 16 && bytes[16] & 1 == 1 {
-            _ = reader.readBatches { frames, records in
-                engine.process(frames: frames, records: records, link: link)
-                if let record = records.last { last = record.time }
-            }
-        } else {
-            _ = reader.read { frame, time in
-                engine.process(frame: frame, time: time, link: link)
-                last = time
-            }
-        }
+        let last = reader.feed(engine, link: link, batched: bytes.count > 16 && bytes[16] & 1 == 1).lastTime
         engine.finish(time: last)
         let stats = engine.stats
         precondition(stats.activeFlows == 0, "flows left after finish")

@@ -61,19 +61,7 @@ struct BatchEquivalenceTests {
         let link = try reader.supportedLinkType()
         var alerts: [Alert] = []
         let engine = Engine(configuration: configuration()) { alerts.append($0) }
-        var last: Timestamp?
-        let end: ReadEnd
-        if batched {
-            end = reader.readBatches { frames, records in
-                engine.process(frames: frames, records: records, link: link)
-                if let r = records.last { last = r.time }
-            }
-        } else {
-            end = reader.read { frame, time in
-                engine.process(frame: frame, time: time, link: link)
-                last = time
-            }
-        }
+        let (end, last) = reader.feed(engine, link: link, batched: batched)
         engine.finish(time: last)
         return Outcome(alerts: alertKeys(alerts), stats: "\(engine.stats.fields())", end: end)
     }

@@ -32,11 +32,7 @@ func replayInProcess(_ bytes: [UInt8], configuration: EngineConfiguration = smal
     }
     var alerts: [Alert] = []
     let engine = Engine(configuration: configuration) { alerts.append($0) }
-    var last: Timestamp?
-    let end = reader.read { frame, time in
-        engine.process(frame: frame, time: time, link: link)
-        last = time
-    }
+    let (end, last) = reader.feed(engine, link: link, batched: false)
     engine.finish(time: last)
     return InProcessResult(openError: nil, end: end, alerts: alerts, stats: engine.stats)
 }

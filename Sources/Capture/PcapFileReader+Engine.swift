@@ -1,0 +1,24 @@
+import Engine
+import Wire
+
+extension PcapFileReader {
+    /// Reads every record into `engine`, in batches (as a replay of a file does) or frame by frame
+    /// (as live capture does), and returns how the read ended and the time of the last frame fed.
+    /// Does not call `engine.finish`.
+    public func feed(_ engine: Engine, link: LinkType, batched: Bool) -> (end: ReadEnd, lastTime: Timestamp?) {
+        var last: Timestamp?
+        let end: ReadEnd
+        if batched {
+            end = readBatches { frames, records in
+                engine.process(frames: frames, records: records, link: link)
+                if let record = records.last { last = record.time }
+            }
+        } else {
+            end = read { frame, time in
+                engine.process(frame: frame, time: time, link: link)
+                last = time
+            }
+        }
+        return (end, last)
+    }
+}
