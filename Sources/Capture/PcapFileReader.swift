@@ -58,8 +58,12 @@ public final class PcapFileReader {
             let code = errno
             throw .cannotOpen(path: path, reason: strerror(code).map { String(cString: $0) } ?? "error \(code)")
         }
+        // Only a regular file is read with pread; a pipe or FIFO (`-r <(tcpdump -w - ...)`) goes
+        // to libpcap from its first byte (a failed pread consumes nothing).
+        var info = stat()
+        let regular = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
         var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
-        let headerRead = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        let headerRead = regular ? header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
         let format = headerRead == header.count ? header.withUnsafeBytes { ClassicPcapRecords.format(of: $0) } : nil
         let duplicate = dup(descriptor)
         guard duplicate >= 0, let stream = fdopen(duplicate, "rb") else {

@@ -163,5 +163,27 @@ struct ClassicPcapReaderTests {
     }
 }
 
+extension ClassicPcapReaderTests {
+    /// A FIFO (what `-r <(tcpdump -w - ...)` hands over) cannot be read with pread: libpcap reads
+    /// it from its first byte, and the records are the same.
+    @Test func fifoIsReadByLibpcap() throws {
+        let bytes = try fixtureBytes("pop3-user-pass.pcap")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-fifo-\(getpid())").path
+        unlink(path)
+        try #require(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        let writer = Thread {
+            guard let handle = FileHandle(forWritingAtPath: path) else { return }
+            handle.write(Data(bytes))
+            try? handle.close()
+        }
+        writer.start()
+        let ours = readAll(try PcapFileReader(path: path))
+        let libpcap = readWithBoth(bytes).libpcap
+        #expect(ours == libpcap)
+        #expect(ours.records.count > 10)
+    }
+}
+
 /// ClassicPcapRecords.bufferBytes, which the test target cannot see.
 let ClassicPcapRecordsBufferBytes = 512 * 1024
