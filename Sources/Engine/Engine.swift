@@ -202,8 +202,10 @@ struct EngineCore {
             let prefetching = table.activeFlows > prefetchAboveFlows
             for i in 0..<n {
                 let record = records[done + i]
-                let kind = decode(frames.extracting(record.start..<(record.start + record.count)), link: link,
-                                  into: scratch.packets + i, hash: scratch.hashes + i)
+                // A record outside the buffer (not one a reader makes) is counted as a cut frame.
+                let kind = Self.range(of: record, in: frames.count).map {
+                    decode(frames.extracting($0), link: link, into: scratch.packets + i, hash: scratch.hashes + i)
+                } ?? .failed(.truncated(.link))
                 if prefetching, case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
                 scratch.kinds[i] = kind
             }
@@ -215,13 +217,19 @@ struct EngineCore {
                 if prefetching && i + Self.prefetchDistance < n { prefetchFlow(scratch, i + Self.prefetchDistance) }
                 let record = records[done + i]
                 handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
-                       frame: frames.extracting(record.start..<(record.start + record.count)), time: record.time)
+                       frame: frames.extracting(Self.range(of: record, in: frames.count) ?? 0..<0), time: record.time)
             }
             done += n
         }
     }
 
     static let prefetchDistance = 6
+
+    /// Where `record` lies in a buffer of `count` bytes, or nil when it does not lie inside.
+    @inline(__always) static func range(of record: FrameRecord, in count: Int) -> Range<Int>? {
+        guard record.start >= 0, record.count >= 0, record.count <= count - record.start else { return nil }
+        return record.start..<(record.start + record.count)
+    }
 
     @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
         if case .flow = scratch.kinds[i] {

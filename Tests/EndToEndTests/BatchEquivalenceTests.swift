@@ -129,4 +129,20 @@ struct BatchEquivalenceTests {
             #expect("\(engine.stats.fields())" == reference.stats, "batch size \(size)")
         }
     }
+
+    /// Records that do not lie inside the buffer (no reader makes them) are counted as cut frames,
+    /// not read out of bounds.
+    @Test func recordsOutsideTheBufferAreCountedNotRead() {
+        let buffer = [UInt8](repeating: 0, count: 100)
+        let bad = [FrameRecord(start: 90, count: 20, time: .zero), FrameRecord(start: -1, count: 10, time: .zero),
+                   FrameRecord(start: 0, count: -5, time: .zero), FrameRecord(start: Int.max, count: Int.max, time: .zero),
+                   FrameRecord(start: 100, count: 0, time: .zero)]
+        let engine = Engine(configuration: Self.configuration()) { _ in }
+        buffer.withUnsafeBufferPointer { b in
+            bad.withUnsafeBufferPointer { engine.process(frames: b.span, records: $0, link: .ethernet) }
+        }
+        engine.finish(time: nil)
+        #expect(engine.stats.packets == 5)
+        #expect(engine.stats.truncated[.link] == 5)
+    }
 }
