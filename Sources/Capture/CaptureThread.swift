@@ -39,7 +39,7 @@ public final class CaptureThread {
 public struct CaptureThreadError: Error, Sendable, CustomStringConvertible {
     public var code: Int32
     public var description: String {
-        "cannot start the capture thread: " + (strerror(code).map { String(cString: $0) } ?? "error \(code)")
+        "cannot start the capture thread: " + systemErrorText(code)
     }
 }
 

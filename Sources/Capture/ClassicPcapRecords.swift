@@ -164,8 +164,7 @@ struct ClassicPcapRecords {
 
     private func failure() -> String? {
         guard readError != 0 else { return nil }
-        let reason = strerror(readError).map { String(cString: $0) } ?? "error \(readError)"
-        return "error reading dump file: \(reason)"
+        return "error reading dump file: \(systemErrorText(readError))"
     }
 
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,

@@ -78,7 +78,6 @@ extension LiveCapture {
     }
 
     private static func errnoText() -> String {
-        let code = errno
-        return strerror(code).map { String(cString: $0) } ?? "error \(code)"
+        systemErrorText(errno)
     }
 }

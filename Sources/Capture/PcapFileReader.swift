@@ -56,7 +56,7 @@ public final class PcapFileReader {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
-            throw .cannotOpen(path: path, reason: strerror(code).map { String(cString: $0) } ?? "error \(code)")
+            throw .cannotOpen(path: path, reason: systemErrorText(code))
         }
         // Only a regular file is read with pread; a pipe or FIFO (`-r <(tcpdump -w - ...)`) goes
         // to libpcap from its first byte (a failed pread consumes nothing).
@@ -70,7 +70,7 @@ public final class PcapFileReader {
             let code = errno
             if duplicate >= 0 { close(duplicate) }
             close(descriptor)
-            throw .cannotOpen(path: path, reason: strerror(code).map { String(cString: $0) } ?? "error \(code)")
+            throw .cannotOpen(path: path, reason: systemErrorText(code))
         }
         var buffer: UnsafeMutableRawPointer? = nil
         if format == nil {

@@ -54,11 +54,11 @@ public enum Privileges {
             var buffer = [CChar](repeating: 0, count: size)
             let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
             if status == ERANGE { size *= 2; continue }
-            guard status == 0 else { throw .lookupFailed(user: name, reason: errorText(status)) }
+            guard status == 0 else { throw .lookupFailed(user: name, reason: systemErrorText(status)) }
             guard result != nil else { throw .noSuchUser(name) }
             return UserAccount(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
         }
-        throw .lookupFailed(user: name, reason: errorText(ERANGE))
+        throw .lookupFailed(user: name, reason: systemErrorText(ERANGE))
     }
 
     /// Switches the whole process (every thread: glibc broadcasts set*id) to `account`: its
@@ -67,13 +67,13 @@ public enum Privileges {
     public static func drop(to account: UserAccount) throws(PrivilegeError) {
         // Groups first: once the uid is gone, the process may no longer change them.
         guard initgroups(account.name, account.gid) == 0 else {
-            throw .dropFailed(user: account.name, step: "initgroups", reason: errorText(errno))
+            throw .dropFailed(user: account.name, step: "initgroups", reason: systemErrorText(errno))
         }
         guard setgid(account.gid) == 0 else {
-            throw .dropFailed(user: account.name, step: "setgid", reason: errorText(errno))
+            throw .dropFailed(user: account.name, step: "setgid", reason: systemErrorText(errno))
         }
         guard setuid(account.uid) == 0 else {
-            throw .dropFailed(user: account.name, step: "setuid", reason: errorText(errno))
+            throw .dropFailed(user: account.name, step: "setuid", reason: systemErrorText(errno))
         }
         guard getuid() == account.uid, geteuid() == account.uid,
               getgid() == account.gid, getegid() == account.gid else {
@@ -84,9 +84,5 @@ public enum Privileges {
         if account.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0) {
             throw .stillPrivileged(user: account.name)
         }
-    }
-
-    private static func errorText(_ code: Int32) -> String {
-        strerror(code).map { String(cString: $0) } ?? "error \(code)"
     }
 }
