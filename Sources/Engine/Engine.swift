@@ -188,7 +188,7 @@ struct EngineCore {
     var table: FlowTable
     var router: SessionRouter
     /// `EngineConfiguration.prefetchAboveFlows`.
-    var prefetchAboveFlows = 2048
+    let prefetchAboveFlows: Int
 
     /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
     /// (a call on the engine's stored struct from outside one copied it, with its arrays).
