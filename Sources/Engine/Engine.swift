@@ -249,18 +249,13 @@ struct EngineCore {
     mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                 hash: UnsafeMutablePointer<UInt64>) -> FrameKind {
         do {
-            switch try PacketDecoder.decode(frame, link: link) {
-            case .tcp(let p):
-                if !router.anyPort && !router.selectedPorts.contains(p.sourcePort)
-                    && !router.selectedPorts.contains(p.destinationPort) {
-                    return .notMailPort
-                }
-                packet.initialize(to: p)
-                hash.pointee = table.hash(of: p)
-                return .flow
-            case .skipped(let reason):
-                return .skipped(reason)
+            if let reason = try PacketDecoder.decode(frame, link: link, into: packet) { return .skipped(reason) }
+            if !router.anyPort && !router.selectedPorts.contains(packet.pointee.sourcePort)
+                && !router.selectedPorts.contains(packet.pointee.destinationPort) {
+                return .notMailPort
             }
+            hash.pointee = table.hash(of: packet.pointee)
+            return .flow
         } catch {
             return .failed(error)
         }
