@@ -99,8 +99,8 @@ public struct ServerRecord: Sendable {
     /// Login methods seen (`USER`, `LOGIN`, `AUTH PLAIN`, ...), by exposure.
     public var cleartextMethods: [String] = []
     public var hashedMethods: [String] = []
-    /// Keyed hashes (first 16 bytes of HMAC-SHA256) of the login names: counts without names.
-    var userDigests: Set<[UInt8]> = []
+    /// Keyed hashes (SipHash-2-4) of the login names: counts without names.
+    var userDigests: Set<UInt64> = []
     public var usersOverflow = false
     /// The names themselves, only when the run may show them (`--user-policy full`).
     public var listedUsers: Set<[UInt8]> = []
@@ -123,7 +123,11 @@ public struct ServerRecord: Sendable {
     }
 
     static func merge(_ names: [String], into list: inout [String]) {
-        for name in names where !list.contains(name) && list.count < maxNames { list.append(name) }
+        for name in names { merge(name, into: &list) }
+    }
+
+    static func merge(_ name: String, into list: inout [String]) {
+        if list.count < maxNames && !list.contains(name) { list.append(name) }
     }
 }
 
@@ -205,9 +209,9 @@ public final class ServerInventory: SessionObserver {
     public private(set) var untrackedEvents: UInt64 = 0
     /// The key for counting distinct users: the run's `--user-hash-key-file` key, or random bytes.
     private let userKey: SymmetricKey
-    /// HMAC state after the key, made once: `authenticationCode(for:using:)` rebuilt it (two
-    /// SHA-256 contexts, two blocks) for every login. Copied per login (value semantics).
-    private let keyedHMAC: HMAC<SHA256>
+    /// Hashes login names for the distinct-user count, keyed by HMAC-SHA256(`userKey`, a label)
+    /// so the run's key decides it without being used directly.
+    private let userHasher: SipHash24
     /// Keep login names for listing (`--user-policy full` only).
     public let listUsers: Bool
     // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
@@ -224,7 +228,8 @@ public final class ServerInventory: SessionObserver {
             var random = SystemRandomNumberGenerator()
             userKey = SymmetricKey(data: (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
         }
-        keyedHMAC = HMAC<SHA256>(key: userKey)
+        userHasher = SipHash24(key: HMAC<SHA256>.authenticationCode(
+            for: Array("plainsight distinct users".utf8), using: userKey).withUnsafeBytes { Array($0) })
         self.listUsers = listUsers
     }
 
@@ -240,18 +245,14 @@ public final class ServerInventory: SessionObserver {
         switch finding.exposure {
         case .cleartext:
             record.cleartextLogins.add(finding.outcome)
-            ServerRecord.merge([finding.method], into: &record.cleartextMethods)
+            ServerRecord.merge(finding.method, into: &record.cleartextMethods)
         case .hashed:
             record.hashedLogins.add(finding.outcome)
-            ServerRecord.merge([finding.method], into: &record.hashedMethods)
+            ServerRecord.merge(finding.method, into: &record.hashedMethods)
         }
         if let name = finding.username {
             if record.userDigests.count < ServerRecord.maxDistinctUsers {
-                var hmac = keyedHMAC
-                // Raw buffers in and out: the array itself as `DataProtocol`, and a prefix of the
-                // MAC as a sequence, each took the slow generic path (callgrind, mail-heavy).
-                name.withUnsafeBytes { hmac.update(data: $0) }
-                record.userDigests.insert(hmac.finalize().withUnsafeBytes { Array($0.prefix(16)) })
+                record.userDigests.insert(name.withUnsafeBytes { userHasher.hash($0) })
             } else {
                 record.usersOverflow = true
             }
