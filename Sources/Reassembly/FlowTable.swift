@@ -32,9 +32,9 @@ public struct FlowTable {
     /// Grown one slot at a time up to `maxFlows` (the capacity is reserved at once but not
     /// touched): filling 65,536 entries and their half-streams up front was 19 MiB of page faults
     /// before the first packet, 8 ms of every run.
-    var flows: [FlowEntry]
+    var flows: SlotArray<FlowEntry>
     /// Two per slot: `2 * slot` client to server, `2 * slot + 1` server to client.
-    var halves: [HalfStream]
+    var halves: SlotArray<HalfStream>
     /// Open-addressing index: slot number or -1.
     var buckets: [Int32]
     let bucketMask: Int
@@ -64,10 +64,8 @@ public struct FlowTable {
         configuration.evictionProbe = max(1, configuration.evictionProbe)
         self.configuration = configuration
         let n = configuration.maxFlows
-        flows = []
-        flows.reserveCapacity(n)
-        halves = []
-        halves.reserveCapacity(2 * n)
+        flows = SlotArray(capacity: n)
+        halves = SlotArray(capacity: 2 * n)
         var size = 16
         while size < 2 * n { size <<= 1 }
         buckets = Array(repeating: -1, count: size)
@@ -434,14 +432,9 @@ public struct FlowTable {
     @inline(__always) public mutating func prefetchFlow(hash: UInt64) -> Int {
         let slot = Int(buckets[Int(truncatingIfNeeded: hash) & bucketMask])
         guard slot >= 0 else { return -1 }
-        flows.withUnsafeBufferPointer { f in
-            guard let base = f.baseAddress else { return }
-            Self.prefetch(UnsafeRawPointer(base + slot), bytes: MemoryLayout<FlowEntry>.stride)
-        }
-        halves.withUnsafeBufferPointer { h in
-            guard let base = h.baseAddress else { return }
-            Self.prefetch(UnsafeRawPointer(base + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
-        }
+        // A slot the index names is below the count (it was appended before it was indexed).
+        Self.prefetch(UnsafeRawPointer(flows.baseAddress + slot), bytes: MemoryLayout<FlowEntry>.stride)
+        Self.prefetch(UnsafeRawPointer(halves.baseAddress + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
         return slot
     }
 
