@@ -201,19 +201,27 @@ struct LineFramer {
                     if c == ASCII.lf { bodyState = 0; continue }
                 }
                 // Inside a line that is not the terminator. Only a line starting with "." can end
-                // the body, so skip to the next LF followed by ".", 16 bytes a step: a `memchr`
-                // to every LF cost a call per line of every message (perf, mail-heavy).
+                // the body, so skip to the next LF followed by ".", 32 bytes a step (two 16-byte
+                // halves, their masks or-ed): a `memchr` to every LF cost a call per line of every
+                // message (perf, mail-heavy), and one 16-byte step at a time spent as much on the
+                // loop as on the compares (callgrind).
                 var j = i
                 let lfs = SIMD16<UInt8>(repeating: ASCII.lf), dots = SIMD16<UInt8>(repeating: ASCII.dot)
-                let zero = SIMD16<UInt8>(repeating: 0), one = SIMD16<UInt8>(repeating: 1)
+                @inline(__always) func hitWords(_ at: Int) -> SIMD2<UInt64> {
+                    let here = UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let after = UnsafeRawPointer(base + at + 1).loadUnaligned(as: SIMD16<UInt8>.self)
+                    // Lanes where an LF is followed by "." (all ones), tested as two words: `any`
+                    // on a mask is an out-of-line call.
+                    return unsafeBitCast((here .== lfs) .& (after .== dots), to: SIMD2<UInt64>.self)
+                }
+                while j + 33 <= n {
+                    let w = hitWords(j) | hitWords(j + 16)
+                    if w[0] | w[1] != 0 { break }
+                    j += 32
+                }
                 while j + 17 <= n {
-                    let here = UnsafeRawPointer(base + j).loadUnaligned(as: SIMD16<UInt8>.self)
-                    let after = UnsafeRawPointer(base + j + 1).loadUnaligned(as: SIMD16<UInt8>.self)
-                    // Bytes where an LF is followed by "."; tested as two words (`any` on a
-                    // mask is an out-of-line call).
-                    let hits = zero.replacing(with: one, where: (here .== lfs) .& (after .== dots))
-                    let words = unsafeBitCast(hits, to: SIMD2<UInt64>.self)
-                    if words[0] | words[1] != 0 { break }
+                    let w = hitWords(j)
+                    if w[0] | w[1] != 0 { break }
                     j += 16
                 }
                 // Byte by byte from there: that LF, or the end of the delivery (at a line start
