@@ -109,7 +109,8 @@ struct SMTPMachine: LineMachine {
         let keyword = line.word(from: from, end: end)
         if line.equalsUpper(keyword, "STARTTLS") {
             core.sawStartTLSOffer()
-        } else if line.hasPrefixUpper(keyword, "AUTH"), keyword.count == 4 || line[keyword.start + 4] == ASCII.equals {
+        } else if keyword.count >= 4, line[keyword.start] | 0x20 == UInt8(ascii: "a"), line.hasPrefixUpper(keyword, "AUTH"),
+                  keyword.count == 4 || line[keyword.start + 4] == ASCII.equals {
             // "AUTH PLAIN LOGIN" (RFC 4954), or the pre-standard "AUTH=PLAIN LOGIN" some servers
             // still send: the mechanisms follow the keyword.
             if keyword.count > 5 { core.sawMechanism(line.mechanismName(Token(start: keyword.start + 5, end: keyword.end))) }
