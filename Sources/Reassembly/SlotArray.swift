@@ -16,13 +16,17 @@ public struct SlotArray<Element> {
 
         init(capacity: Int) {
             self.capacity = capacity
-            // Reserved, not touched: pages are faulted in as slots are first used.
-            base = .allocate(capacity: Swift.max(capacity, 1))
+            // Reserved, not touched: pages are faulted in as slots are first used. Aligned to a
+            // cache line, so an element of 64 bytes (a half-stream) fills exactly one.
+            let stride = MemoryLayout<Element>.stride
+            base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(capacity, 1) * stride,
+                                                    alignment: Swift.max(64, MemoryLayout<Element>.alignment))
+                .bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
         }
 
         deinit {
             base.deinitialize(count: count)
-            base.deallocate()
+            UnsafeMutableRawPointer(base).deallocate()
         }
     }
 

@@ -109,9 +109,7 @@ extension FlowTable {
             handler.streamData(slot: slot, info: info, direction: direction,
                                bytes: frame.extracting(frameIndex(current)..<frameIndex(end)), time: time)
         }
-        halves[h].lastDeliveredStart = start
-        halves[h].lastDeliveredEnd = end
-        halves[h].lastDeliveredDigest = Self.digest(frame, frameStart..<frameIndex(end))
+        halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, frameStart..<frameIndex(end)))
         deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
     }
 
