@@ -23,3 +23,8 @@ import Testing
     #expect(half.lastDeliveredStart == 1_000_000_000_000 && half.lastDeliveredEnd == 1_000_000_001_448)
     #expect(half.lastDeliveredDigest == 7)
 }
+
+@Test func flowEntryIsNinetySixBytes() {
+    #expect(MemoryLayout<FlowInfo>.size == 76)
+    #expect(MemoryLayout<FlowEntry>.stride == 96)
+}
