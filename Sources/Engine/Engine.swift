@@ -254,7 +254,7 @@ struct EngineCore {
                 && !router.selectedPorts.contains(packet.pointee.destinationPort) {
                 return .notMailPort
             }
-            hash.pointee = table.hash(of: packet.pointee)
+            hash.pointee = table.hash(ofPacketAt: packet)
             return .flow
         } catch {
             return .failed(error)
@@ -269,7 +269,7 @@ struct EngineCore {
         switch kind {
         case .flow:
             router.stats.tcpPackets &+= 1
-            table.process(packet.pointee, hash: hash, frame: frame, time: time, handler: &router)
+            table.process(packetAt: packet, hash: hash, frame: frame, time: time, handler: &router)
             applyStops()
         case .notMailPort:
             router.stats.tcpPackets &+= 1
