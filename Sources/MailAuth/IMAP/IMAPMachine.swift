@@ -229,7 +229,7 @@ struct IMAPMachine: LineMachine {
                 if line.equalsUpper(w, "LOGINDISABLED") { core.sawLoginDisabled() }
             case UInt8(ascii: "a"):
                 if w.count > 5, line.hasPrefixUpper(w, "AUTH=") {
-                    core.sawMechanism(line.mechanismName(Token(start: w.start + 5, end: w.end)))
+                    core.sawMechanism(line, Token(start: w.start + 5, end: w.end))
                 }
             default:
                 break

@@ -157,7 +157,7 @@ struct POP3Machine: LineMachine {
             while at < end {
                 let mech = line.word(from: at, end: end)
                 if mech.isEmpty { break }
-                core.sawMechanism(line.mechanismName(mech))
+                core.sawMechanism(line, mech)
                 at = mech.end
             }
         }

@@ -106,6 +106,12 @@ struct SMTPMachine: LineMachine {
 
     /// An EHLO keyword line: STARTTLS, AUTH mechanisms.
     private mutating func extension_(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
+        // Most keyword lines (the host name, PIPELINING, SIZE, 8BITMIME, ...) start with neither
+        // letter: they are passed over on their first byte, without scanning their first word.
+        guard from < end else { return }
+        let first = line[from]
+        guard first | 0x20 == UInt8(ascii: "s") || first | 0x20 == UInt8(ascii: "a")
+                || first == ASCII.space || first == ASCII.tab else { return }
         let keyword = line.word(from: from, end: end)
         if line.equalsUpper(keyword, "STARTTLS") {
             core.sawStartTLSOffer()
@@ -113,12 +119,12 @@ struct SMTPMachine: LineMachine {
                   keyword.count == 4 || line[keyword.start + 4] == ASCII.equals {
             // "AUTH PLAIN LOGIN" (RFC 4954), or the pre-standard "AUTH=PLAIN LOGIN" some servers
             // still send: the mechanisms follow the keyword.
-            if keyword.count > 5 { core.sawMechanism(line.mechanismName(Token(start: keyword.start + 5, end: keyword.end))) }
+            if keyword.count > 5 { core.sawMechanism(line, Token(start: keyword.start + 5, end: keyword.end)) }
             var at = keyword.end
             while at < end {
                 let mech = line.word(from: at, end: end)
                 if mech.isEmpty { break }
-                core.sawMechanism(line.mechanismName(mech))
+                core.sawMechanism(line, mech)
                 at = mech.end
             }
         }
