@@ -106,12 +106,19 @@ struct SMTPMachine: LineMachine {
 
     /// An EHLO keyword line: STARTTLS, AUTH mechanisms.
     private mutating func extension_(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
-        // Most keyword lines (the host name, PIPELINING, SIZE, 8BITMIME, ...) start with neither
-        // letter: they are passed over on their first byte, without scanning their first word.
+        // Most keyword lines (the host name, PIPELINING, SIZE, SMTPUTF8, 8BITMIME, ...) start
+        // with neither "ST" nor "AU": they are passed over on their first two bytes, without
+        // scanning their first word (callgrind: the word scan and keyword compares were most of
+        // the 410 instructions an EHLO line cost on a scan of mail banners).
         guard from < end else { return }
         let first = line[from]
-        guard first | 0x20 == UInt8(ascii: "s") || first | 0x20 == UInt8(ascii: "a")
-                || first == ASCII.space || first == ASCII.tab else { return }
+        if first != ASCII.space && first != ASCII.tab {
+            guard from + 1 < end else { return }
+            let pair = (first | 0x20, line[from + 1] | 0x20)
+            guard pair == (UInt8(ascii: "s"), UInt8(ascii: "t")) || pair == (UInt8(ascii: "a"), UInt8(ascii: "u")) else {
+                return
+            }
+        }
         let keyword = line.word(from: from, end: end)
         if line.equalsUpper(keyword, "STARTTLS") {
             core.sawStartTLSOffer()

@@ -1,0 +1,46 @@
+@testable import MailAuth
+import Testing
+
+// Keyword compares fold case eight bytes at a time (ASCII.upper8); these hold them to the byte
+// rule: only a-z fold, every other byte (digits, punctuation, @ [ ` {, bytes >= 0x80) must match.
+
+@Test func upper8FoldsExactlyLowerCaseLetters() {
+    for b in 0...255 {
+        let byte = UInt8(b)
+        let word = UInt64(byte) | UInt64(byte) << 24 | UInt64(0x61) << 40 | UInt64(0xFF) << 56
+        let want = UInt64(ASCII.upper(byte)) | UInt64(ASCII.upper(byte)) << 24 | UInt64(0x41) << 40 | UInt64(0xFF) << 56
+        #expect(ASCII.upper8(word) == want, "byte \(b)")
+    }
+}
+
+/// The byte rule, as the reference.
+private func reference(_ token: [UInt8], _ keyword: String) -> Bool {
+    let k = Array(keyword.utf8)
+    return token.count == k.count && zip(token, k).allSatisfy { ASCII.upper($0) == $1 }
+}
+
+@Test("keyword compares", arguments: [
+    "OK", "ok", "Ok", "O", "OKK", "NO", "BAD", "bad", "BA", "+OK", "+ok", "-ERR", "-err", "-ERS",
+    "STARTTLS", "starttls", "StartTLS", "STARTTL", "STARTTLSX", "STARTTLs", "START\u{80}LS", "sTARTTLS",
+    "LOGINDISABLED", "logindisabled", "LOGINDISABLE", "LOGINDISABLEd", "LOGINDISABLEF", "CAPABILITY",
+    "capability", "CAPABILITx", "AUTHENTICATE", "authenticate", "AUTHENTICATF", "PREAUTH", "preauth",
+    "PREAUT{", "PREAUT[", "AUTH=", "auth=", "AUTH-", "EHLO", "ehlo", "EHL@", "EHL`", "EHLo",
+] as [String])
+func keywordCompares(_ text: String) {
+    let bytes = Array(("  " + text + " x").utf8)
+    let t = Token(start: 2, end: bytes.count - 2)
+    let s = bytes.span
+    #expect(s.equalsUpper(t, "OK") == reference(Array(bytes[2..<t.end]), "OK"))
+    #expect(s.equalsUpper(t, "NO") == reference(Array(bytes[2..<t.end]), "NO"))
+    #expect(s.equalsUpper(t, "BAD") == reference(Array(bytes[2..<t.end]), "BAD"))
+    #expect(s.equalsUpper(t, "+OK") == reference(Array(bytes[2..<t.end]), "+OK"))
+    #expect(s.equalsUpper(t, "-ERR") == reference(Array(bytes[2..<t.end]), "-ERR"))
+    #expect(s.equalsUpper(t, "EHLO") == reference(Array(bytes[2..<t.end]), "EHLO"))
+    #expect(s.equalsUpper(t, "PREAUTH") == reference(Array(bytes[2..<t.end]), "PREAUTH"))
+    #expect(s.equalsUpper(t, "STARTTLS") == reference(Array(bytes[2..<t.end]), "STARTTLS"))
+    #expect(s.equalsUpper(t, "CAPABILITY") == reference(Array(bytes[2..<t.end]), "CAPABILITY"))
+    #expect(s.equalsUpper(t, "AUTHENTICATE") == reference(Array(bytes[2..<t.end]), "AUTHENTICATE"))
+    #expect(s.equalsUpper(t, "LOGINDISABLED") == reference(Array(bytes[2..<t.end]), "LOGINDISABLED"))
+    let prefix = t.count >= 5 && reference(Array(bytes[2..<7]), "AUTH=")
+    #expect(s.hasPrefixUpper(t, "AUTH=") == prefix)
+}
