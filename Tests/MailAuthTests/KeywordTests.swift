@@ -44,3 +44,25 @@ func keywordCompares(_ text: String) {
     let prefix = t.count >= 5 && reference(Array(bytes[2..<7]), "AUTH=")
     #expect(s.hasPrefixUpper(t, "AUTH=") == prefix)
 }
+
+/// `word` finds the end of a word sixteen bytes at a time (ASCII.blankOrEnd); held here to a byte
+/// loop at every start and length around the block edges.
+@Test func wordsEndAtTheFirstBlankAtEveryOffset() {
+    for length in [0, 1, 5, 15, 16, 17, 31, 32, 33, 47, 70] {
+        for blankAt in Array(0..<length) + [length] {
+            for blank: UInt8 in [ASCII.space, ASCII.tab] {
+                // A blank just past `end` must not end the word.
+                var bytes = [UInt8](repeating: 0x41, count: length) + [ASCII.space, 0x41, 0x41]
+                if blankAt < length { bytes[blankAt] = blank }
+                for from in [0, 1, 3, 9, 15, 16, 17] where from <= length {
+                    let t = bytes.span.word(from: from, end: length)
+                    var s = from
+                    while s < length && (bytes[s] == ASCII.space || bytes[s] == ASCII.tab) { s += 1 }
+                    var e = s
+                    while e < length && bytes[e] != ASCII.space && bytes[e] != ASCII.tab { e += 1 }
+                    #expect(t == Token(start: s, end: e), "length \(length) blank \(blankAt) from \(from)")
+                }
+            }
+        }
+    }
+}

@@ -228,8 +228,7 @@ struct IMAPMachine: LineMachine {
                 guard i < n else { return }
                 let s = i
                 let letter = b[i] | 0x20
-                i += 1
-                while i < n && b[i] != ASCII.space && b[i] != ASCII.tab { i += 1 }
+                i = ASCII.blankOrEnd(b, from: i + 1)
                 let w = Token(start: from + s, end: from + i)
                 // Dispatched on the first letter: testing each capability against all three
                 // keywords was a visible share of a session (perf, mail-heavy).
