@@ -66,3 +66,21 @@ func keywordCompares(_ text: String) {
         }
     }
 }
+
+/// An SMTP-looking banner that mentions FTP anywhere (any case) is not mail; the search steps
+/// sixteen places at a time, so the word is put at every place of banners around the block sizes.
+@Test func ftpBannersAreFoundAtEveryPlace() {
+    for length in [4, 7, 16, 17, 18, 19, 20, 33, 34, 35, 50, 120] {
+        for word in ["FTP", "ftp", "fTp", "FT", "F P", "FTQ", "GTP", "FUP"] {
+            for place in 4...max(4, length - 3) {
+                var bytes = Array("220 ".utf8) + [UInt8](repeating: 0x78, count: max(0, length - 4))
+                let w = Array(word.utf8)
+                for (k, c) in w.enumerated() where place + k < bytes.count { bytes[place + k] = c }
+                let text = String(decoding: bytes, as: UTF8.self).lowercased()
+                let want: MailProtocol? = text.contains("ftp") ? nil : .smtp
+                #expect(ProtocolRegistry.protocolForGreeting((bytes + [ASCII.cr, ASCII.lf]).span) == want,
+                        "\(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+    }
+}
