@@ -38,7 +38,15 @@ struct IMAPMachine: LineMachine {
         maxTagged = limits.maxPending
     }
 
+    /// Asked after every delivery. Between commands nothing is held: that case is inlined, and the
+    /// 312-byte machine is no longer copied for the call (callgrind: a memcpy per delivery).
+    @inline(__always)
     var heldBytes: Int {
+        if tagged.isEmpty && login == nil && sasl == nil { return 0 }
+        return heldBytesInUse
+    }
+
+    private var heldBytesInUse: Int {
         var n = tagged.count * MemoryLayout<Tagged>.stride + (login?.username?.count ?? 0)
             + (sasl?.heldBytes ?? 0)
         for entry in tagged { if case .login(let p) = entry.kind { n += p.heldBytes } }
