@@ -80,3 +80,15 @@ func mechanismsSetByHand(_ names: [String]) {
     #expect(Array(MechanismList.known.prefix(4)) == ServerFacts.cleartextMechanisms)
     #expect(MechanismList.known.count < Int(MechanismList.otherCode))
 }
+
+@Test func everyListOfOneOrTwoKnownNamesReadsBack() {
+    let known = MechanismList.known
+    for a in known {
+        #expect(MechanismList([a]).names == [a])
+        for b in known {
+            #expect(MechanismList([a, b]).names == [a, b])
+            #expect(MechanismList([a, b, "X-\(a)"]).names == [a, b, "X-\(a)"])
+            #expect(MechanismList(["X", a]).names == ["X", a])
+        }
+    }
+}
