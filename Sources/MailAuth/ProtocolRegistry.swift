@@ -32,6 +32,13 @@ public enum ProtocolRegistry {
 
     /// Classifies `bytes[0..<end]`, the first line up to 512 bytes, LF excluded.
     private static func protocolForGreeting(_ bytes: Span<UInt8>, end: Int) -> MailProtocol? {
+        // A line starting with "2" can only be an SMTP greeting: its first word is not looked for
+        // (every banner is classified twice, and the word scan was a third of it for SMTP).
+        if end >= 4, bytes[0] == 0x32 {
+            guard bytes[1] == 0x32, bytes[2] == 0x30,
+                  bytes[3] == ASCII.space || bytes[3] == ASCII.minus || bytes[3] == ASCII.cr else { return nil }
+            return mentionsFTP(bytes, end) ? nil : .smtp
+        }
         let first = bytes.word(from: 0, end: end)
         if bytes.equalsUpper(first, "+OK") { return .pop3 }
         if first.count == 1 && bytes[first.start] == ASCII.star {
@@ -40,10 +47,6 @@ public enum ProtocolRegistry {
                 return .imap
             }
             return nil
-        }
-        if end >= 4, bytes[0] == 0x32, bytes[1] == 0x32, bytes[2] == 0x30,
-           bytes[3] == ASCII.space || bytes[3] == ASCII.minus || bytes[3] == ASCII.cr {
-            return mentionsFTP(bytes, end) ? nil : .smtp
         }
         return nil
     }

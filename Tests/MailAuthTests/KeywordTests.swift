@@ -84,3 +84,13 @@ func keywordCompares(_ text: String) {
         }
     }
 }
+
+@Test("greetings told apart on their first byte", arguments: [
+    ("220 mx ESMTP", MailProtocol.smtp), ("220-mx", .smtp), ("220\r", .smtp), ("220", nil), ("22", nil),
+    ("2200 mx", nil), ("221 bye", nil), ("250 ok", nil), (" 220 mx", nil), ("220 ftp.example", nil),
+    ("  +OK ready", .pop3), ("+ok", .pop3), ("+OKAY", nil), ("* ok hi", .imap), (" * BYE", .imap), ("*OK", nil),
+] as [(String, MailProtocol?)])
+func greetingFirstByte(_ text: String, _ want: MailProtocol?) {
+    let bytes = Array((text + "\n").utf8)
+    #expect(ProtocolRegistry.protocolForGreeting(bytes.span) == want)
+}
