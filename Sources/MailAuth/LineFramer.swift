@@ -76,6 +76,9 @@ struct LineFramer {
     /// A partial line may be half a `PASS` command: wipe it, don't just drop it. Its storage is
     /// given back too: the flow is over.
     mutating func clearPartial() {
+        // Nothing was ever held (storage is only made by `grow`, which sets `reserved`): the usual
+        // case at the end of a session, with nothing to wipe or give back.
+        guard reserved > 0 || !partial.isEmpty else { return }
         partial.wipe()
         partial = []
         reserved = 0

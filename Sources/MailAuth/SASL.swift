@@ -31,7 +31,12 @@ enum SASLMechanism: Equatable {
     }
 }
 
-struct SASLExchange {
+/// A class, not a struct: a session holds one only while an AUTH is in flight, and as an optional
+/// struct of some 90 bytes it was copied by every `heldBytes` after a delivery and destroyed (nil)
+/// through an outlined value witness at every reset and flow close (callgrind: `SASLExchange?`
+/// destroys and copies were a visible share of ending each short session on the many-flows
+/// sample). A nil reference costs nothing to copy or destroy. Only its machine holds it.
+final class SASLExchange {
     let method: String
     let mechanism: SASLMechanism
     private(set) var responses = 0
@@ -55,7 +60,7 @@ struct SASLExchange {
     static func begin(_ prefix: String, mechanism mech: Token, in line: Span<UInt8>, end: Int,
                       core: inout SessionCore) -> SASLExchange {
         let name = line.mechanismName(mech)
-        var exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
+        let exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
         let ir = line.word(from: mech.end, end: end)
         if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
         return exchange
@@ -63,7 +68,7 @@ struct SASLExchange {
 
     /// The client line after a challenge: a response, or a lone `*` cancelling the exchange
     /// (RFC 4422 section 3.5), which carries no credential.
-    mutating func answer(_ line: Span<UInt8>, end: Int, core: inout SessionCore) {
+    func answer(_ line: Span<UInt8>, end: Int, core: inout SessionCore) {
         awaitingResponse = false
         let t = Token(start: line.skipSpaces(from: 0, end: end), end: end)
         if t.count == 1 && line[t.start] == ASCII.star { return }
@@ -72,7 +77,7 @@ struct SASLExchange {
 
     /// One client response, `line[t]`. A lone `*` cancels the exchange (RFC 4422 section 3.5): the
     /// caller handles it before calling this.
-    mutating func respond(_ line: Span<UInt8>, _ t: Token, core: inout SessionCore) {
+    func respond(_ line: Span<UInt8>, _ t: Token, core: inout SessionCore) {
         responses += 1
         guard login == nil, let exposure = mechanism.exposure else { return }
         // "=" is an empty initial response (RFC 4954); an empty line likewise carries nothing.
@@ -132,7 +137,7 @@ struct SASLExchange {
 
     /// PLAIN is `authzid NUL authcid NUL passwd`; the login name is authcid. When a client leaves
     /// authcid empty the authzid is the only name on offer.
-    private mutating func takePlainUsername(_ d: [UInt8]) {
+    private func takePlainUsername(_ d: [UInt8]) {
         guard let first = d.firstIndex(of: 0) else { return }
         guard let second = d[(first + 1)...].firstIndex(of: 0) else { return }
         if second > first + 1 {
@@ -142,7 +147,7 @@ struct SASLExchange {
         }
     }
 
-    private mutating func keep(_ s: Span<UInt8>, _ from: Int, _ to: Int) {
+    private func keep(_ s: Span<UInt8>, _ from: Int, _ to: Int) {
         let c = s.copy(Token(start: from, end: to))
         username = c.bytes
         truncated = c.truncated
@@ -163,7 +168,7 @@ struct SASLExchange {
     }
 
     /// DIGEST-MD5 `username="..."` (RFC 2831), quotes optional.
-    private mutating func takeQuotedField(_ d: [UInt8], key: [UInt8]) {
+    private func takeQuotedField(_ d: [UInt8], key: [UInt8]) {
         guard d.count >= key.count else { return }
         for i in 0...(d.count - key.count) where Array(d[i..<(i + key.count)]).map(ASCII.lower) == key {
             var s = i + key.count
@@ -181,7 +186,7 @@ struct SASLExchange {
     }
 
     /// NTLM AUTHENTICATE (type 3) message: `DOMAIN\user` from its security buffers.
-    private mutating func takeNTLMUser(_ d: [UInt8]) -> Bool {
+    private func takeNTLMUser(_ d: [UInt8]) -> Bool {
         let signature: [UInt8] = [0x4E, 0x54, 0x4C, 0x4D, 0x53, 0x53, 0x50, 0x00]
         guard d.count >= 64, Array(d[0..<8]) == signature, le32(d, 8) == 3 else { return false }
         let unicode = le32(d, 60) & 1 == 1

@@ -34,7 +34,13 @@ public struct ServerFacts: Sendable, Equatable {
     /// IMAP LOGINDISABLED was in such a list.
     public var loginDisabled = false
     /// SASL mechanisms in such lists, upper case, in order of first mention, at most `maxMechanisms`.
-    public var authMechanisms: [String] = []
+    /// Built from `mechanisms` when read (the inventory reads it once per session).
+    public var authMechanisms: [String] {
+        get { mechanisms.names }
+        set { mechanisms = MechanismList(newValue) }
+    }
+    /// `authMechanisms` without a String or an array per name (see MechanismList).
+    var mechanisms = MechanismList()
     /// POP3 `USER` capability (USER/PASS accepted).
     public var userCommandOffered = false
     /// The client sent STARTTLS/STLS.
@@ -61,16 +67,8 @@ public struct ServerFacts: Sendable, Equatable {
     /// for every ended session; building the list of strings for each was most of its cost on a
     /// scan of mail banners (callgrind).
     public var plaintextOfferedBits: UInt8 {
-        var bits: UInt8 = 0
-        for name in authMechanisms {
-            switch name {
-            case "PLAIN": bits |= 1
-            case "LOGIN": bits |= 2
-            case "XOAUTH2": bits |= 4
-            case "OAUTHBEARER": bits |= 8
-            default: break
-            }
-        }
+        // The cleartext mechanisms have the codes 1 to 4 (MechanismList.known).
+        var bits = UInt8(truncatingIfNeeded: mechanisms.knownBits & 0xF)
         if proto == .pop3 && userCommandOffered { bits |= 16 }
         if proto == .imap && capabilitiesSeen && !loginDisabled { bits |= 32 }
         return bits
@@ -94,11 +92,20 @@ public struct ServerFacts: Sendable, Equatable {
     var recording: Bool { !authenticated }
 
     mutating func addMechanism(_ name: String) {
-        guard recording, !name.isEmpty, !authMechanisms.contains(name),
-              authMechanisms.count < ServerFacts.maxMechanisms else { return }
-        // Room for a usual list at once rather than growing it one mechanism at a time.
-        if authMechanisms.isEmpty { authMechanisms.reserveCapacity(4) }
-        authMechanisms.append(name)
+        guard recording, !name.isEmpty, !mechanisms.contains(name),
+              mechanisms.count < ServerFacts.maxMechanisms else { return }
+        mechanisms.append(name)
+    }
+
+    /// `addMechanism(line.mechanismName(t))`, without building the String for a known name.
+    mutating func addMechanism(_ line: Span<UInt8>, _ t: Token) {
+        guard recording, !t.isEmpty, mechanisms.count < ServerFacts.maxMechanisms else { return }
+        if let c = line.knownMechanismCode(t) {
+            if mechanisms.knownBits & (1 << (c - 1)) == 0 { mechanisms.appendKnown(c) }
+        } else {
+            let name = line.mechanismName(t)
+            if !mechanisms.contains(name) { mechanisms.appendOther(name) }
+        }
     }
 
     /// The first server line: kept as the greeting when it is one for this protocol (a flow picked

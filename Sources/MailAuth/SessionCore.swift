@@ -84,7 +84,8 @@ public struct SessionCore {
         if facts.recording { facts.loginDisabled = true }
     }
 
-    mutating func sawMechanism(_ name: String) { facts.addMechanism(name) }
+    /// The mechanism named by `line[t]` (upper-cased, see `mechanismName`).
+    mutating func sawMechanism(_ line: Span<UInt8>, _ t: Token) { facts.addMechanism(line, t) }
 
     mutating func sawUserCommandOffer() {
         if facts.recording { facts.userCommandOffered = true }

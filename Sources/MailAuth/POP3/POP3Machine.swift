@@ -25,7 +25,14 @@ struct POP3Machine: LineMachine {
         queue = PendingQueue(capacity: limits.maxPending)
     }
 
+    /// Asked after every delivery; between commands nothing is held, a case inlined.
+    @inline(__always)
     var heldBytes: Int {
+        if queue.isEmpty && user == nil && sasl == nil { return queue.heldBytes }
+        return heldBytesInUse
+    }
+
+    private var heldBytesInUse: Int {
         var n = queue.heldBytes + (user?.bytes.count ?? 0) + (sasl?.heldBytes ?? 0)
         queue.forEach { if case .login(let p) = $0 { n += p.heldBytes } }
         return n
@@ -157,7 +164,7 @@ struct POP3Machine: LineMachine {
             while at < end {
                 let mech = line.word(from: at, end: end)
                 if mech.isEmpty { break }
-                core.sawMechanism(line.mechanismName(mech))
+                core.sawMechanism(line, mech)
                 at = mech.end
             }
         }
