@@ -7,7 +7,8 @@ import Testing
 import Wire
 
 // The inventory's own writers of addresses and times must print exactly what `IPAddress.description`
-// and `Timestamp.rfc3339` print (the JSON schema is a contract).
+// and `Timestamp.rfc3339` print (the JSON schema is a contract), and its cache of recent servers
+// must never change which record an event lands in.
 
 private func written(_ body: (inout JSONWriter) -> Void) -> String {
     var w = JSONWriter()
@@ -63,5 +64,37 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
         var escaped: [UInt8] = []
         OutputEscaping.append(bytes, to: &escaped)
         #expect(written { $0.string(bytes) } == "\"" + String(decoding: escaped, as: UTF8.self) + "\"")
+    }
+}
+
+@Test func recentServerCacheKeepsEveryServerApart() throws {
+    // More servers than the cache starts with, IPv4 and IPv6 with the same low word, on two ports
+    // and protocols, visited in several orders: every session must land in its own server's record.
+    let inv = ServerInventory(userHashKey: nil, listUsers: false)
+    var expected: [ServerKey: UInt64] = [:]
+    var random = SystemRandomNumberGenerator()
+    for round in 0..<3 {
+        for i in 0..<3_000 {
+            let n = round == 1 ? 2_999 - i : (i * 7) % 3_000
+            let address = n % 2 == 0 ? IPAddress(ipv4: UInt32(0x0A00_0000 + n / 2))
+                                     : IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: UInt64(0x0A00_0000 + n / 2))
+            let proto: MailProtocol = n % 3 == 0 ? .imap : .smtp
+            let port: UInt16 = proto == .imap ? 143 : (n % 5 == 0 ? 587 : 25)
+            let repeats = Int.random(in: 1...2, using: &random)
+            for _ in 0..<repeats {
+                let f = FlowInfo(id: 1, client: client, clientPort: 40000, server: address, serverPort: port,
+                                 vlans: VLANTags(), midstream: false, firstSeen: Timestamp(nanoseconds: 0),
+                                 lastSeen: Timestamp(nanoseconds: 1))
+                inv.sessionEnded(EndedSession(flow: f, proto: proto, kind: .implicitTLS, closedAt: Timestamp(nanoseconds: 1)))
+                expected[ServerKey(address: address, port: port, proto: proto), default: 0] += 1
+            }
+        }
+    }
+    let records = inv.records
+    #expect(records.count == expected.count)
+    #expect(inv.serverCount == expected.count)
+    for (key, sessions) in expected {
+        #expect(records[key]?.sessions == sessions)
+        #expect(records[key]?.implicitTLSSessions == sessions)
     }
 }
