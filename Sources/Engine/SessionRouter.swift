@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Alerts
 import CPrefetch
 import MailAuth
@@ -115,8 +122,13 @@ struct SessionRouter: StreamHandler {
 
     static func endsBeforeFirstLine(_ bytes: Span<UInt8>) -> Bool {
         guard bytes.count < maxHeldGreeting else { return false }
-        for i in 0..<bytes.count where bytes[i] == 0x0A { return false }
-        return true
+        // memchr rather than a checked byte loop: every first server chunk is searched up to its
+        // first LF, and the loop was about 350 instructions a mail session (callgrind, 12.5 M on
+        // the many-flows sample).
+        return bytes.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return true }
+            return memchr(base, 0x0A, b.count) == nil
+        }
     }
 
     private mutating func holdGreeting(slot: Int, info: FlowInfo, bytes: Span<UInt8>, time: Timestamp) {
