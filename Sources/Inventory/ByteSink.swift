@@ -36,6 +36,14 @@ struct ByteSink: ~Copyable {
         bytes.withUnsafeBufferPointer { append($0) }
     }
 
+    /// Writes through `body` at most `maxCount` bytes; `body` returns how many it wrote. One
+    /// capacity check for a run of small writes (a JSON key is four of them around its name).
+    @inline(__always)
+    mutating func write(maxCount: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        if capacity - count < maxCount { grow(toAtLeast: count + maxCount) }
+        count &+= body(base + count)
+    }
+
     @inline(__always)
     mutating func append(_ text: StaticString) {
         append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))

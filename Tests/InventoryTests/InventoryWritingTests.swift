@@ -98,3 +98,19 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
         #expect(records[key]?.implicitTLSSessions == sessions)
     }
 }
+
+@Test func plainCheckFindsEveryByteTheEscaperChanges() {
+    // Eight bytes a step: an odd byte at every place of runs of every length up to three words.
+    let bytes: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x41, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xC3, 0xFF]
+    for length in 1...24 {
+        for place in 0..<length {
+            for b in bytes {
+                var run = [UInt8](repeating: 0x61, count: length)
+                run[place] = b
+                let expected = b >= 0x20 && b <= 0x7E && b != 0x22 && b != 0x5C
+                #expect(run.withUnsafeBufferPointer { JSONWriter.isPlain($0) } == expected)
+            }
+        }
+    }
+    #expect(JSONWriter.isPlain(UnsafeBufferPointer(start: nil, count: 0)))
+}
