@@ -36,13 +36,17 @@ struct ByteSink: ~Copyable {
         bytes.withUnsafeBufferPointer { append($0) }
     }
 
-    /// Writes through `body` at most `maxCount` bytes; `body` returns how many it wrote. One
-    /// capacity check for a run of small writes (a JSON key is four of them around its name).
+    /// Room for `n` more bytes, at the address returned, valid until the next call; `commit`
+    /// says how many were written. One capacity check for a run of small writes (a JSON key is
+    /// four of them around its name).
     @inline(__always)
-    mutating func write(maxCount: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
-        if capacity - count < maxCount { grow(toAtLeast: count + maxCount) }
-        count &+= body(base + count)
+    mutating func reserveTail(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if capacity - count < n { grow(toAtLeast: count + n) }
+        return base + count
     }
+
+    @inline(__always)
+    mutating func commit(_ n: Int) { count &+= n }
 
     @inline(__always)
     mutating func append(_ text: StaticString) {

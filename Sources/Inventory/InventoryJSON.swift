@@ -46,18 +46,14 @@ struct JSONWriter: ~Copyable {
     /// Keys are static text: copied from the binary as they are (a key through a String was about
     /// 240 instructions, a third of writing a server event; callgrind).
     mutating func key(_ name: StaticString) {
-        let comma = needsComma
         let n = name.utf8CodeUnitCount
-        let text = name.utf8Start
-        out.write(maxCount: n + 4) { p in
-            var at = 0
-            if comma { p[0] = 0x2C; at = 1 }
-            p[at] = 0x22
-            (p + at + 1).update(from: text, count: n)
-            p[at + n + 1] = 0x22
-            p[at + n + 2] = 0x3A
-            return at + n + 3
-        }
+        var p = out.reserveTail(n + 4)
+        if needsComma { p[0] = 0x2C; p += 1 }
+        p[0] = 0x22
+        (p + 1).update(from: name.utf8Start, count: n)
+        p[n + 1] = 0x22
+        p[n + 2] = 0x3A
+        out.commit(n + 3 + (needsComma ? 1 : 0))
         needsComma = false
     }
 
