@@ -94,8 +94,9 @@ struct SessionRouter: StreamHandler {
                 return
             }
             sessions[slot].state = .parsing
-            let parser = ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
-            sessions[slot].parser = parser
+            // Moved into the slot, not kept in a local as well: that was a retain and a release
+            // a session (callgrind).
+            sessions[slot].parser = ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
             switch proto {
             case .pop3: sessionCounts.pop3 &+= 1
             case .imap: sessionCounts.imap &+= 1
@@ -104,7 +105,7 @@ struct SessionRouter: StreamHandler {
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
                 let held = releaseGreeting(slot: slot)
-                parser.receive(held.span, from: .server, time: time.nanoseconds)
+                sessions[slot].parser?.receive(held.span, from: .server, time: time.nanoseconds)
             }
         case .parsing:
             break
