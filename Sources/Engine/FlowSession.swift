@@ -12,6 +12,21 @@ struct FlowSession {
     var implicitTLS: MailProtocol?
     /// The start of a greeting that arrived without its line end (bounded, see SessionRouter).
     var heldGreeting: [UInt8] = []
+
+    /// As `FlowSession()` is.
+    var isFresh: Bool {
+        state == .undetermined && parser == nil && alerts == 0 && implicitTLS == nil && heldGreeting.isEmpty
+    }
+
+    /// Makes the session fresh again, dropping its parser. Field by field: assigning
+    /// `FlowSession()` also released the empty greeting array it replaced, once a flow.
+    mutating func reset() {
+        state = .undetermined
+        parser = nil
+        alerts = 0
+        implicitTLS = nil
+        if !heldGreeting.isEmpty { heldGreeting = [] }
+    }
 }
 
 /// Ports as a 65,536-bit set: one load per check on the hot path, where `Set<UInt16>` would hash.

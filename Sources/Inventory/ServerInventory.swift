@@ -123,6 +123,14 @@ public struct ServerRecord: Sendable {
     }
 
     static func merge(_ names: [String], into list: inout [String]) {
+        // A session's list is usually the server's list again, in the same order: then every name
+        // is there already, found with compares that succeed on their first word. Searching the
+        // list for each name was about 100 instructions a session (callgrind).
+        if names.count <= list.count {
+            var same = true
+            for i in names.indices where names[i] != list[i] { same = false; break }
+            if same { return }
+        }
         for name in names { merge(name, into: &list) }
     }
 
@@ -216,7 +224,18 @@ public final class ServerInventory: SessionObserver {
     public let listUsers: Bool
     // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
     // checks on these were a visible part of counting every ended session (callgrind).
-    @exclusivity(unchecked) public private(set) var records: [ServerKey: ServerRecord] = [:]
+    /// The records in the order their servers were first seen; `positions` finds them by key,
+    /// behind the `recent` cache. Positions are stable (records are never removed), so the cache can
+    /// hold them, as it could not a dictionary index.
+    @exclusivity(unchecked) private var storage: [ServerRecord] = []
+    @exclusivity(unchecked) private var positions: [ServerKey: Int] = [:]
+    @exclusivity(unchecked) private var recent = RecentServers()
+    /// Every record by its server (built when asked: the engine's path does not use it).
+    public var records: [ServerKey: ServerRecord] {
+        Dictionary(uniqueKeysWithValues: storage.lazy.map { ($0.key, $0) })
+    }
+    /// How many servers are tracked.
+    public var serverCount: Int { storage.count }
     @exclusivity(unchecked) public private(set) var timeline = TimeHistogram()
 
     /// `userHashKey`: nil draws a random key for this run (distinct users are then comparable only
@@ -235,8 +254,8 @@ public final class ServerInventory: SessionObserver {
 
     public func login(_ finding: Finding, flow: FlowInfo) {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
-        guard let index = recordIndex(for: key) else { return }
-        login(finding, into: &records.values[index])
+        guard let position = recordPosition(for: key) else { return }
+        login(finding, into: &storage[position])
     }
 
     private func login(_ finding: Finding, into record: inout ServerRecord) {
@@ -269,8 +288,8 @@ public final class ServerInventory: SessionObserver {
 
     public func sessionEnded(_ session: EndedSession) {
         let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
-        guard let index = recordIndex(for: key) else { return }
-        sessionEnded(session, into: &records.values[index])
+        guard let position = recordPosition(for: key) else { return }
+        sessionEnded(session, into: &storage[position])
     }
 
     private func sessionEnded(_ session: EndedSession, into record: inout ServerRecord) {
@@ -314,26 +333,38 @@ public final class ServerInventory: SessionObserver {
         }
     }
 
-    /// Where the server's record is, a new one made if needed; nil (the event counted as untracked)
-    /// when `maxServers` are tracked already. Callers update the record in place: a record copied
-    /// out of the dictionary and stored back shared its arrays and sets with the stored one, so
-    /// every insert copied them (a set of user digests per login), and the key was hashed twice.
-    /// An index rather than a closure: the closure's context copied the ended session, retaining
-    /// everything in it, for every session (callgrind).
-    private func recordIndex(for key: ServerKey) -> [ServerKey: ServerRecord].Index? {
-        if let index = records.index(forKey: key) { return index }
-        guard records.count < Self.maxServers else {
-            untrackedEvents &+= 1
-            return nil
+    /// Where the server's record is in `storage`, a new one made if needed; nil (the event counted
+    /// as untracked) when `maxServers` are tracked already. Callers update the record in place: a
+    /// record copied out and stored back shared its arrays and sets with the stored one, so every
+    /// insert copied them (a set of user digests per login). A position rather than a closure: the
+    /// closure's context copied the ended session, retaining everything in it, for every session
+    /// (callgrind).
+    @inline(__always)
+    private func recordPosition(for key: ServerKey) -> Int? {
+        if let position = recent.position(of: key) { return position }
+        return recordPositionMissed(key)
+    }
+
+    private func recordPositionMissed(_ key: ServerKey) -> Int? {
+        let position: Int
+        if let known = positions[key] {
+            position = known
+        } else {
+            guard storage.count < Self.maxServers else {
+                untrackedEvents &+= 1
+                return nil
+            }
+            position = storage.count
+            storage.append(ServerRecord(key: key))
+            positions[key] = position
         }
-        // A new server: hashed again to find it, once per server.
-        records[key] = ServerRecord(key: key)
-        return records.index(forKey: key)
+        recent.remember(key, at: position, servers: storage.count, keys: { storage[$0].key })
+        return position
     }
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
-        let servers = records.values.map { AssessedServer(record: $0, assessment: Assessment($0)) }
+        let servers = storage.map { AssessedServer(record: $0, assessment: Assessment($0)) }
         // Sorts indices, not the servers: moving the large records through the sort (retaining
         // and releasing every array in them) cost more than writing them out.
         let order = servers.indices.sorted { i, j in

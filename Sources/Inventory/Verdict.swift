@@ -49,9 +49,13 @@ public struct Assessment: Sendable, Equatable {
 
     public init(_ r: ServerRecord) {
         var evidence: [String] = []
+        // Every verdict has a reason or more: one allocation rather than growing to them.
+        evidence.reserveCapacity(5)
         let plaintext = !r.plaintextOffered.isEmpty
-        let offered = r.plaintextOffered.joined(separator: ", ")
-        let capabilities = "\(r.sessionsWithCapabilities) session\(s(r.sessionsWithCapabilities)) with a capability list"
+        // Lazy: a server without capabilities or plaintext offers (a verdict of `unknown`, a
+        // quarter of a scan's servers) uses neither; building them anyway was wasted at exit.
+        lazy var offered = r.plaintextOffered.joined(separator: ", ")
+        lazy var capabilities = "\(r.sessionsWithCapabilities) session\(s(r.sessionsWithCapabilities)) with a capability list"
         if r.cleartextLogins.total > 0 {
             verdict = .exposed
             let c = r.cleartextLogins
