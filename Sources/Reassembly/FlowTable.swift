@@ -46,9 +46,16 @@ public struct FlowTable {
     var flows: SlotArray<FlowEntry>
     /// Two per slot: `2 * slot` client to server, `2 * slot + 1` server to client.
     var halves: SlotArray<HalfStream>
-    /// Open-addressing index: slot number or -1.
+    /// Open-addressing index: slot number or -1. It starts small and doubles whenever the flows
+    /// would fill more than half of it, up to twice `maxFlows` (rounded to a power of two): sized
+    /// for 65,536 flows from the start it was 512 KiB, and with a few hundred flows every
+    /// lookup's bucket sat on a line of its own, evicted between two packets of a flow by the
+    /// payload streaming through the cache (perf, mail-heavy: a fifth of `process` was that load).
     var buckets: [Int32]
-    let bucketMask: Int
+    var bucketMask: Int
+    /// The size the index may grow to.
+    let maxBuckets: Int
+    static let initialBuckets = 1024
     /// Slots freed by closed flows, reused last-freed first; slots never used are taken from
     /// `flows.count` upwards once none is free.
     var freeSlots: [Int32]
@@ -79,8 +86,10 @@ public struct FlowTable {
         halves = SlotArray(capacity: 2 * n)
         var size = 16
         while size < 2 * n { size <<= 1 }
-        buckets = Array(repeating: -1, count: size)
-        bucketMask = size - 1
+        maxBuckets = size
+        let initial = min(size, FlowTable.initialBuckets)
+        buckets = Array(repeating: -1, count: initial)
+        bucketMask = initial - 1
         freeSlots = []
         active = []
         active.reserveCapacity(n)
@@ -327,6 +336,7 @@ public struct FlowTable {
         flows[slot] = FlowEntry(info: info, hash: hash, activePosition: Int32(active.count), inUse: true)
         // The half-streams are fresh: appended with the slot, or reset when it was freed.
         active.append(Int32(slot))
+        if 2 * active.count > bucketMask + 1 && bucketMask + 1 < maxBuckets { growIndex() }
         var b = Int(truncatingIfNeeded: hash) & bucketMask
         while buckets[b] >= 0 { b = (b + 1) & bucketMask }
         buckets[b] = Int32(slot)
@@ -334,6 +344,19 @@ public struct FlowTable {
         if midstream { stats.flowsMidstream += 1 }
         handler.flowStarted(slot: slot, info: info)
         return slot
+    }
+
+    /// Doubles the index and re-inserts every tracked flow but the one being created (its slot
+    /// is in `active` already, its bucket not yet; the caller inserts it).
+    mutating func growIndex() {
+        let size = 2 * (bucketMask + 1)
+        buckets = Array(repeating: -1, count: size)
+        bucketMask = size - 1
+        for slot in active.dropLast() {
+            var b = Int(truncatingIfNeeded: flows[Int(slot)].hash) & bucketMask
+            while buckets[b] >= 0 { b = (b + 1) & bucketMask }
+            buckets[b] = slot
+        }
     }
 
     mutating func freeSlot(_ slot: Int) {

@@ -54,3 +54,38 @@ import Wire
         #expect(t.stats.evictedWithData == 1)
     }
 }
+
+/// The index starts small and doubles as flows arrive (FlowTable.swift, `growIndex`): every flow
+/// must still be found after each doubling, and deletions must keep the probe chains whole.
+@Test func theIndexGrowsWithoutLosingAFlow() {
+    let flows = 5_000
+    var steps: [Step] = []
+    for i in 0..<flows {
+        steps.append(.seg(Seg(fromClient: true, seq: 1000, payload: [], flags: [.syn], ack: 0,
+                              clientPort: UInt16(10_000 + i))))
+    }
+    // Every other flow reset, so the rest are looked up across the holes that deletion left.
+    for i in stride(from: 0, to: flows, by: 2) {
+        steps.append(.seg(Seg(fromClient: false, seq: 0, payload: [], flags: [.rst, .ack], ack: 1001,
+                              clientPort: UInt16(10_000 + i))))
+    }
+    for i in 0..<flows {
+        steps.append(.seg(Seg(fromClient: true, seq: 1001, payload: Array("x\r\n".utf8), flags: [.ack, .psh],
+                              ack: 0, clientPort: UInt16(10_000 + i))))
+    }
+    var configuration = ReassemblyConfiguration()
+    configuration.maxFlows = 8_192
+    let (t, r) = run(steps, configuration: configuration)
+    #expect(r.violations.isEmpty)
+    #expect(t.bucketMask + 1 >= 2 * flows && t.bucketMask + 1 <= t.maxBuckets)
+    // The data of a reset flow is picked up mid-stream as a new flow; that of every other flow
+    // finds its flow: a lost one would be picked up too, and counted here.
+    #expect(t.stats.flowsCreated == flows + flows / 2)
+    #expect(t.stats.flowsMidstream == flows / 2)
+    #expect(t.stats.flowsClosedByReason.reset == flows / 2)
+    let delivered = Set(r.events.compactMap { event -> UInt64? in
+        if case let .data(_, text, flow) = event, text == "x\r\n" { return flow }
+        return nil
+    })
+    #expect(delivered.isSuperset(of: Set(stride(from: 2, through: UInt64(flows), by: 2))))
+}
