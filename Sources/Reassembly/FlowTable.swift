@@ -30,8 +30,8 @@ struct FlowEntry {
 /// The bounded flow table and TCP stream reassembler.
 ///
 /// Flows live in `maxFlows` preallocated slots; an open-addressing index (linear probing,
-/// backward-shift deletion, load at most 1/2) maps the canonical bidirectional key to a slot with
-/// a cheap multiply-xor hash of the inline fields. In-order payload is handed to the handler
+/// backward-shift deletion, load at most 1/2, grown by doubling) maps the canonical bidirectional
+/// key to a slot with a seeded multiply-fold hash of the inline fields (`flowHash`). In-order payload is handed to the handler
 /// straight from the caller's frame; only data ahead of a hole is copied, into a per-direction
 /// list of runs bounded by `windowBytes`, `maxHoles` and the global `memoryBudget`. A hole
 /// becomes a gap when the peer ACKs past it (Suricata `CheckGap`), when a cap is hit (gopacket
