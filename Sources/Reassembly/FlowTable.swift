@@ -114,18 +114,14 @@ public struct FlowTable {
     /// payload is `frame[packet.payloadStart..<packet.payloadEnd]`.
     public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, frame: Span<UInt8>, time: Timestamp,
                                                    handler: inout H) {
-        process(packet, hash: flowHash(packet), frame: frame, time: time, handler: &handler)
-    }
-
-    /// `process`, with the packet's `hash(of:)` already known.
-    public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, hash: UInt64, frame: Span<UInt8>,
-                                                   time: Timestamp, handler: inout H) {
+        let hash = flowHash(packet)
         withUnsafePointer(to: packet) { process(packetAt: $0, hash: hash, frame: frame, time: time, handler: &handler) }
     }
 
-    /// `process` for a packet the caller keeps in memory of its own: passed by value across the
-    /// module boundary, the 88-byte packet was copied into a temporary at every call (callgrind:
-    /// about 20 instructions a packet at each of two calls).
+    /// `process` for a packet the caller keeps in memory of its own, its `hash(ofPacketAt:)`
+    /// already known: passed by value across the module boundary, the 88-byte packet was copied
+    /// into a temporary at every call (callgrind: about 20 instructions a packet at each of two
+    /// calls).
     public mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
                                                    frame: Span<UInt8>, time: Timestamp, handler: inout H) {
         let packet = pointer.pointee
@@ -462,10 +458,7 @@ public struct FlowTable {
     // They are `mutating` only so that a call from another module passes the table in place:
     // as non-mutating methods each call copied the whole struct (360 bytes) first.
 
-    /// The flow hash `process` computes for `packet`.
-    @inline(__always) public mutating func hash(of packet: DecodedPacket) -> UInt64 { flowHash(packet) }
-
-    /// `hash(of:)` of a packet in the caller's memory, without copying it for the call.
+    /// The flow hash `process` uses, of a packet in the caller's memory (not copied for the call).
     public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { flowHash(pointer.pointee) }
 
     /// Starts loading the index bucket `hash` lands in.
