@@ -6,34 +6,51 @@ import Wire
 extension Timestamp {
     /// `2026-01-04T10:00:00.123456Z`: UTC, always six fractional digits (microseconds, truncated
     /// toward the past, as Suricata's EVE does).
-    public var rfc3339: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(27)
-        appendRFC3339(to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
+    public var rfc3339: String { withRFC3339Text { String(decoding: $0, as: UTF8.self) } }
 
     /// Appends the RFC 3339 form to `out`.
     public func appendRFC3339(to out: inout [UInt8]) {
+        withRFC3339Text { out.append(contentsOf: $0) }
+    }
+
+    /// Length of the RFC 3339 form: Int64 nanoseconds span the years 1677 to 2262, so the year
+    /// always has four digits.
+    public static let rfc3339Bytes = 27
+
+    /// Calls `body` with the RFC 3339 form written into a buffer on the stack, each field at its
+    /// fixed place: through appends to an array a time cost about 1,400 instructions, which the
+    /// inventory's server events (three times each) paid at exit (callgrind).
+    public func withRFC3339Text<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         // Floor division, so that times before 1970 (possible in a forged capture) still print a
         // valid date with a non-negative fraction.
         let (seconds, nanos) = Self.floorDivMod(nanoseconds, 1_000_000_000)
         let (days, secondOfDay) = Self.floorDivMod(seconds, 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
-        appendDigits(year, width: 4, to: &out)
-        out.append(0x2D)
-        appendDigits(month, width: 2, to: &out)
-        out.append(0x2D)
-        appendDigits(day, width: 2, to: &out)
-        out.append(0x54)                                          // T
-        appendDigits(secondOfDay / 3600, width: 2, to: &out)
-        out.append(0x3A)
-        appendDigits(secondOfDay / 60 % 60, width: 2, to: &out)
-        out.append(0x3A)
-        appendDigits(secondOfDay % 60, width: 2, to: &out)
-        out.append(0x2E)
-        appendDigits(nanos / 1_000, width: 6, to: &out)
-        out.append(0x5A)                                          // Z
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.rfc3339Bytes) { text in
+            /// `value` (non-negative, below 10^width) in `width` digits ending before `end`.
+            func digits(_ value: Int64, width: Int, endingAt end: Int) {
+                var rest = value
+                for i in stride(from: end - 1, through: end - width, by: -1) {
+                    text[i] = 0x30 + UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+            }
+            digits(year, width: 4, endingAt: 4)
+            text[4] = 0x2D                                        // -
+            digits(month, width: 2, endingAt: 7)
+            text[7] = 0x2D
+            digits(day, width: 2, endingAt: 10)
+            text[10] = 0x54                                       // T
+            digits(secondOfDay / 3600, width: 2, endingAt: 13)
+            text[13] = 0x3A                                       // :
+            digits(secondOfDay / 60 % 60, width: 2, endingAt: 16)
+            text[16] = 0x3A
+            digits(secondOfDay % 60, width: 2, endingAt: 19)
+            text[19] = 0x2E                                       // .
+            digits(nanos / 1_000, width: 6, endingAt: 26)
+            text[26] = 0x5A                                       // Z
+            return try body(UnsafeBufferPointer(text))
+        }
     }
 
     /// Proleptic Gregorian (year, month, day) for a count of days since 1970-01-01: Howard

@@ -71,18 +71,4 @@ struct ByteSink: ~Copyable {
 
     /// Empties the buffer, keeping its storage.
     mutating func removeAll() { count = 0 }
-
-    /// `value` in decimal, zero-padded to `width` digits (`value` below 10^width).
-    @inline(__always)
-    mutating func appendDigits(_ value: Int64, width: Int) {
-        if capacity - count < width { grow(toAtLeast: count + width) }
-        var rest = value
-        var i = width
-        while i > 0 {
-            i -= 1
-            base[count + i] = 0x30 + UInt8(truncatingIfNeeded: rest % 10)
-            rest /= 10
-        }
-        count &+= width
-    }
 }

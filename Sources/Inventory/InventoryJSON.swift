@@ -11,22 +11,15 @@ import Wire
 struct JSONWriter: ~Copyable {
     var out: ByteSink
     private var needsComma = false
-    /// For the writers of other modules, which append to an array (times, escaped bytes).
+    /// For `OutputEscaping`, which appends to an array.
     private var scratch: [UInt8] = []
-
-    /// The day of the last time written (days since 1970) and its `YYYY-MM-DDT`, as
-    /// `appendRFC3339` writes it: the times of a run fall on a few days, and the whole form through
-    /// an array was about 1,400 instructions a time, three a server event (callgrind).
-    private var cachedDay: Int64?
-    private var dayPrefix: [UInt8] = []
 
     init(capacity: Int = 256) { out = ByteSink(capacity: capacity) }
 
     /// The document written.
     consuming func bytes() -> [UInt8] { out.array() }
 
-    /// The document written so far; the writer is emptied for the next one (its buffer and caches
-    /// kept).
+    /// The document written so far; the writer is emptied for the next one (its buffer kept).
     mutating func take() -> [UInt8] {
         defer { out.removeAll(); needsComma = false }
         return out.array()
@@ -139,43 +132,13 @@ struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    /// `t` as `Timestamp.appendRFC3339` writes it (`2026-01-04T10:00:00.123456Z`): the date from
-    /// there, once a day, the time of day here. InventoryTests compares the two.
+    /// `t` in RFC 3339, as `Timestamp.rfc3339` prints it.
     mutating func time(_ t: Timestamp) {
         if needsComma { out.append(0x2C) }
         out.append(0x22)
-        needsComma = true
-        // Floor division, as there: times before 1970 keep a non-negative time of day.
-        let (seconds, nanos) = Self.floorDivMod(t.nanoseconds, 1_000_000_000)
-        let (days, secondOfDay) = Self.floorDivMod(seconds, 86_400)
-        if days != cachedDay {
-            scratch.removeAll(keepingCapacity: true)
-            t.appendRFC3339(to: &scratch)
-            guard let separator = scratch.firstIndex(of: 0x54) else {      // T
-                out.append(scratch)
-                out.append(0x22)
-                return
-            }
-            dayPrefix = Array(scratch[...separator])
-            cachedDay = days
-        }
-        out.append(dayPrefix)
-        out.appendDigits(secondOfDay / 3600, width: 2)
-        out.append(0x3A)
-        out.appendDigits(secondOfDay / 60 % 60, width: 2)
-        out.append(0x3A)
-        out.appendDigits(secondOfDay % 60, width: 2)
-        out.append(0x2E)
-        out.appendDigits(nanos / 1_000, width: 6)
-        out.append(0x5A)                                          // Z
+        t.withRFC3339Text { out.append($0) }
         out.append(0x22)
-    }
-
-    private static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
-        var q = a / b
-        var r = a % b
-        if r < 0 { q -= 1; r += b }
-        return (q, r)
+        needsComma = true
     }
 
     /// An address as a string, as `IPAddress.description` prints it (see `ByteSink.append(address:)`).

@@ -48,7 +48,7 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
                           -86_400_000_000_001, 1_767_520_800_123_456_789, 951_782_400_000_000_000, .max, .min]
     var random = SystemRandomNumberGenerator()
     for _ in 0..<2_000 { times.append(Int64(truncatingIfNeeded: random.next() as UInt64)) }
-    // Many times in a few days, as a capture has them, through one writer (the day is cached).
+    // Many times in a few days, as a capture has them, through one writer.
     for _ in 0..<2_000 { times.append(1_767_520_800_000_000_000 + Int64.random(in: -200_000_000_000_000...200_000_000_000_000)) }
     var w = JSONWriter()
     for t in times {
