@@ -337,9 +337,7 @@ public struct FlowTable {
         // The half-streams are fresh: appended with the slot, or reset when it was freed.
         active.append(Int32(slot))
         if 2 * active.count > bucketMask + 1 && bucketMask + 1 < maxBuckets { growIndex() }
-        var b = Int(truncatingIfNeeded: hash) & bucketMask
-        while buckets[b] >= 0 { b = (b + 1) & bucketMask }
-        buckets[b] = Int32(slot)
+        index(slot: Int32(slot), hash: hash)
         stats.flowsCreated += 1
         if midstream { stats.flowsMidstream += 1 }
         handler.flowStarted(slot: slot, info: info)
@@ -352,11 +350,14 @@ public struct FlowTable {
         let size = 2 * (bucketMask + 1)
         buckets = Array(repeating: -1, count: size)
         bucketMask = size - 1
-        for slot in active.dropLast() {
-            var b = Int(truncatingIfNeeded: flows[Int(slot)].hash) & bucketMask
-            while buckets[b] >= 0 { b = (b + 1) & bucketMask }
-            buckets[b] = slot
-        }
+        for slot in active.dropLast() { index(slot: slot, hash: flows[Int(slot)].hash) }
+    }
+
+    /// Puts `slot` in the first free bucket from its hash's home (the index is never full).
+    private mutating func index(slot: Int32, hash: UInt64) {
+        var b = Int(truncatingIfNeeded: hash) & bucketMask
+        while buckets[b] >= 0 { b = (b + 1) & bucketMask }
+        buckets[b] = slot
     }
 
     mutating func freeSlot(_ slot: Int) {

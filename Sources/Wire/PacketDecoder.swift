@@ -9,16 +9,21 @@ public enum PacketDecoder {
     // would only bloat the common path.
     public static func decode(_ frame: Span<UInt8>, link: LinkType) throws(DecodeError) -> DecodeOutcome {
         var vlans = VLANTags()
-        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
-        let ip: IPResult
-        switch linkHeader.network {
-        case .notIP: return .skipped(.notIP)
-        case .ipv4: ip = try IPv4.decode(frame, at: linkHeader.networkOffset)
-        case .ipv6: ip = try IPv6.decode(frame, at: linkHeader.networkOffset)
-        }
-        switch ip {
+        switch try network(frame, link: link, vlans: &vlans) {
         case .skipped(let reason): return .skipped(reason)
         case .tcp(let header): return .tcp(try TCP.decode(frame, ip: header, vlans: vlans))
+        }
+    }
+
+    /// The link and IP layers, shared by both entry points: where the TCP header is, or why the
+    /// frame is skipped.
+    @inline(__always)
+    private static func network(_ frame: Span<UInt8>, link: LinkType, vlans: inout VLANTags) throws(DecodeError) -> IPResult {
+        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
+        switch linkHeader.network {
+        case .notIP: return .skipped(.notIP)
+        case .ipv4: return try IPv4.decode(frame, at: linkHeader.networkOffset)
+        case .ipv6: return try IPv6.decode(frame, at: linkHeader.networkOffset)
         }
     }
 
@@ -33,14 +38,7 @@ public enum PacketDecoder {
     public static func decode(_ frame: Span<UInt8>, link: LinkType,
                               into packet: UnsafeMutablePointer<DecodedPacket>) throws(DecodeError) -> SkipReason? {
         var vlans = VLANTags()
-        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
-        let ip: IPResult
-        switch linkHeader.network {
-        case .notIP: return .notIP
-        case .ipv4: ip = try IPv4.decode(frame, at: linkHeader.networkOffset)
-        case .ipv6: ip = try IPv6.decode(frame, at: linkHeader.networkOffset)
-        }
-        switch ip {
+        switch try network(frame, link: link, vlans: &vlans) {
         case .skipped(let reason): return reason
         case .tcp(let header):
             packet.initialize(to: try TCP.decode(frame, ip: header, vlans: vlans))
