@@ -10,8 +10,8 @@
 struct MechanismList: Sendable, Equatable {
     /// Names with a code (index + 1). The first four are `ServerFacts.cleartextMechanisms`, in its
     /// order, so that their codes are `plaintextOfferedBits` bits 0 to 3.
-    static let known: [String] = [
-        "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI",
+    static let known: [String] = ServerFacts.cleartextMechanisms + [
+        "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI",
         "SCRAM-SHA-1", "SCRAM-SHA-256", "ANONYMOUS", "EXTERNAL", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
     ]
     /// The code of an entry that is the next name of `others`.
