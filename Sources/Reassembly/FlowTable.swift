@@ -46,15 +46,12 @@ public struct FlowTable {
     var flows: SlotArray<FlowEntry>
     /// Two per slot: `2 * slot` client to server, `2 * slot + 1` server to client.
     var halves: SlotArray<HalfStream>
-    /// Open-addressing index: slot number or -1. It starts small and doubles whenever the flows
-    /// would fill more than half of it, up to twice `maxFlows` (rounded to a power of two): sized
-    /// for 65,536 flows from the start it was 512 KiB, and with a few hundred flows every
+    /// Maps a flow's hash to its slot (`FlowIndex`). It starts small and doubles whenever the
+    /// flows would fill more than half of it, up to twice `maxFlows` (rounded to a power of two):
+    /// sized for 65,536 flows from the start it was 512 KiB, and with a few hundred flows every
     /// lookup's bucket sat on a line of its own, evicted between two packets of a flow by the
     /// payload streaming through the cache (perf, mail-heavy: a fifth of `process` was that load).
-    var buckets: [Int32]
-    var bucketMask: Int
-    /// The size the index may grow to.
-    let maxBuckets: Int
+    let index: FlowIndex
     static let initialBuckets = 1024
     /// Slots freed by closed flows, reused last-freed first; slots never used are taken from
     /// `flows.count` upwards once none is free.
@@ -77,7 +74,8 @@ public struct FlowTable {
 
     public init(configuration: ReassemblyConfiguration) {
         var configuration = configuration
-        configuration.maxFlows = max(1, configuration.maxFlows)
+        // The index's tags hold 32 bits of home index (`FlowIndex`): far above any real table.
+        configuration.maxFlows = min(max(1, configuration.maxFlows), 1 << 30)
         configuration.windowBytes = max(0, configuration.windowBytes)
         configuration.maxHoles = max(0, configuration.maxHoles)
         configuration.memoryBudget = max(0, configuration.memoryBudget)
@@ -90,10 +88,7 @@ public struct FlowTable {
         halves = SlotArray(capacity: 2 * n)
         var size = 16
         while size < 2 * n { size <<= 1 }
-        maxBuckets = size
-        let initial = min(size, FlowTable.initialBuckets)
-        buckets = Array(repeating: -1, count: initial)
-        bucketMask = initial - 1
+        index = FlowIndex(initialSize: min(size, FlowTable.initialBuckets), maxSize: size)
         freeSlots = []
         active = []
         active.reserveCapacity(n)
@@ -124,30 +119,35 @@ public struct FlowTable {
     /// calls).
     public mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
                                                    frame: Span<UInt8>, time: Timestamp, handler: inout H) {
-        let packet = pointer.pointee
         if time.nanoseconds >= nextSweep {
             nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
             sweep(time: time, handler: &handler)
         }
 
-        var payloadStart = packet.payloadStart
-        var payloadEnd = packet.payloadEnd
+        // The fields used on every packet, read in place (the packet is only copied to create a
+        // flow).
+        var payloadStart = pointer.pointee.payloadStart
+        var payloadEnd = pointer.pointee.payloadEnd
         if payloadStart < 0 || payloadEnd > frame.count || payloadStart > payloadEnd {
             payloadStart = 0; payloadEnd = 0  // inconsistent offsets: use the header only
         }
         let hasPayload = payloadEnd > payloadStart
-        let flags = packet.flags
+        let flags = pointer.pointee.flags
+        let sequenceNumber = pointer.pointee.sequence, acknowledgment = pointer.pointee.acknowledgment
         let syn = flags.contains(.syn), ack = flags.contains(.ack)
         let rst = flags.contains(.rst), fin = flags.contains(.fin)
 
-        var slot = lookup(packet, hash: hash)
+        let found = lookup(pointer, hash: hash)
+        var slot = found >> 1
+        var direction: Direction = found & 1 == 0 ? .clientToServer : .serverToClient
         var justCreated = false
 
-        if slot < 0 {
+        if found < 0 {
             if rst {
                 stats.packetsWithoutFlow += 1
                 return
             }
+            let packet = pointer.pointee
             if syn {
                 slot = createFromSYN(packet, ack: ack, hash: hash, time: time, handler: &handler)
             } else if hasPayload && configuration.midstream {
@@ -162,10 +162,10 @@ public struct FlowTable {
                 return
             }
             justCreated = true
+            direction = match(pointer, slot: slot) == 0 ? .clientToServer : .serverToClient
         }
 
         if time > flows[slot].info.lastSeen { flows[slot].info.lastSeen = time }  // captures may be unsorted
-        var direction = directionOf(packet, slot: slot)
 
         if syn && !justCreated {
             if !ack {
@@ -173,27 +173,27 @@ public struct FlowTable {
                 let c2s = halves[2 * slot], s2c = halves[2 * slot + 1]
                 if entry.carriedData || c2s.ended || s2c.ended {
                     let sameConnection = direction == .clientToServer
-                        && (entry.hasClientISN ? entry.clientISN == packet.sequence
-                                               : (c2s.baseKnown && c2s.baseSequence == packet.sequence &+ 1))
+                        && (entry.hasClientISN ? entry.clientISN == sequenceNumber
+                                               : (c2s.baseKnown && c2s.baseSequence == sequenceNumber &+ 1))
                     if !sameConnection {
                         closeFlow(slot: slot, reason: .reused, time: time, handler: &handler)
-                        slot = createFromSYN(packet, ack: false, hash: hash, time: time, handler: &handler)
+                        slot = createFromSYN(pointer.pointee, ack: false, hash: hash, time: time, handler: &handler)
                         flows[slot].info.lastSeen = time
                         direction = .clientToServer
                     }
                 } else if direction == .clientToServer
-                            && (!entry.hasClientISN || entry.clientISN != packet.sequence) {
+                            && (!entry.hasClientISN || entry.clientISN != sequenceNumber) {
                     // A new ISN before any data (or the SYN after its SYN-ACK): re-base.
                     flows[slot].hasClientISN = true
-                    flows[slot].clientISN = packet.sequence
-                    halves[2 * slot].setBase(packet.sequence &+ 1)
+                    flows[slot].clientISN = sequenceNumber
+                    halves[2 * slot].setBase(sequenceNumber &+ 1)
                 }
             } else if direction == .serverToClient && !flows[slot].carriedData {
                 let h = 2 * slot + 1
-                if !halves[h].baseKnown || halves[h].baseSequence != packet.sequence &+ 1 {
-                    halves[h].setBase(packet.sequence &+ 1)
+                if !halves[h].baseKnown || halves[h].baseSequence != sequenceNumber &+ 1 {
+                    halves[h].setBase(sequenceNumber &+ 1)
                 }
-                if !halves[2 * slot].baseKnown { halves[2 * slot].setBase(packet.acknowledgment) }
+                if !halves[2 * slot].baseKnown { halves[2 * slot].setBase(acknowledgment) }
             }
         }
 
@@ -208,7 +208,7 @@ public struct FlowTable {
 
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
         if ack && !stopped {
-            halves[peer].notePeerAck(packet.acknowledgment)
+            halves[peer].notePeerAck(acknowledgment)
             let answering = payloadEnd > payloadStart
             if checkAckGap(slot: slot, half: peer, time: time, answering: answering, handler: &handler) { return }
         }
@@ -227,7 +227,7 @@ public struct FlowTable {
         }
 
         if halves[h].ended { return }
-        let sequence = syn ? packet.sequence &+ 1 : packet.sequence
+        let sequence = syn ? sequenceNumber &+ 1 : sequenceNumber
         if !halves[h].baseKnown { halves[h].setBase(sequence) }
         let start = halves[h].offset(of: sequence)
         let length = Int64(payloadEnd - payloadStart)
@@ -336,48 +336,16 @@ public struct FlowTable {
         flows[slot] = FlowEntry(info: info, hash: hash, activePosition: Int32(active.count), inUse: true)
         // The half-streams are fresh: appended with the slot, or reset when it was freed.
         active.append(Int32(slot))
-        if 2 * active.count > bucketMask + 1 && bucketMask + 1 < maxBuckets { growIndex() }
-        index(slot: Int32(slot), hash: hash)
+        if 2 * active.count > index.size && index.size < index.maxSize { index.grow() }
+        index.insert(slot: slot, hash: hash)
         stats.flowsCreated += 1
         if midstream { stats.flowsMidstream += 1 }
         handler.flowStarted(slot: slot, info: info)
         return slot
     }
 
-    /// Doubles the index and re-inserts every tracked flow but the one being created (its slot
-    /// is in `active` already, its bucket not yet; the caller inserts it).
-    mutating func growIndex() {
-        let size = 2 * (bucketMask + 1)
-        buckets = Array(repeating: -1, count: size)
-        bucketMask = size - 1
-        for slot in active.dropLast() { index(slot: slot, hash: flows[Int(slot)].hash) }
-    }
-
-    /// Puts `slot` in the first free bucket from its hash's home (the index is never full).
-    private mutating func index(slot: Int32, hash: UInt64) {
-        var b = Int(truncatingIfNeeded: hash) & bucketMask
-        while buckets[b] >= 0 { b = (b + 1) & bucketMask }
-        buckets[b] = slot
-    }
-
     mutating func freeSlot(_ slot: Int) {
-        // Index: find the slot's bucket, then backward-shift the rest of its cluster.
-        var i = Int(truncatingIfNeeded: flows[slot].hash) & bucketMask
-        while buckets[i] != Int32(slot) { i = (i + 1) & bucketMask }
-        var j = i
-        while true {
-            j = (j + 1) & bucketMask
-            let occupant = buckets[j]
-            if occupant < 0 { break }
-            let home = Int(truncatingIfNeeded: flows[Int(occupant)].hash) & bucketMask
-            // Move the occupant into the hole unless its home lies cyclically in (i, j].
-            let inRange = i <= j ? (home > i && home <= j) : (home > i || home <= j)
-            if !inRange {
-                buckets[i] = occupant
-                i = j
-            }
-        }
-        buckets[i] = -1
+        index.remove(slot: slot, hash: flows[slot].hash)
 
         let position = Int(flows[slot].activePosition)
         let moved = active.removeLast()
@@ -460,22 +428,27 @@ public struct FlowTable {
     // as non-mutating methods each call copied the whole struct (360 bytes) first.
 
     /// The flow hash `process` uses, of a packet in the caller's memory (not copied for the call).
-    public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { flowHash(pointer.pointee) }
+    public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { flowHash(pointer) }
 
     /// Starts loading the index bucket `hash` lands in.
     @inline(__always) public mutating func prefetchBucket(hash: UInt64) {
-        buckets.withUnsafeBufferPointer { b in
-            guard let base = b.baseAddress else { return }
-            plainsight_prefetch(base + (Int(truncatingIfNeeded: hash) & bucketMask))
-        }
+        plainsight_prefetch(index.buckets + index.home(hash))
     }
 
-    /// Reads the bucket `hash` lands in (prefetched earlier) and starts loading the entry and
-    /// the half-streams of the slot it names. Returns that slot, or -1 for an empty bucket; the
-    /// packet's flow may still be another one further along the probe.
+    /// Reads the buckets from the one `hash` lands in (prefetched earlier) up to the first whose
+    /// tag is the hash's, and starts loading the entry and the half-streams of the slot it names.
+    /// Returns that slot, or -1 when the probe ends first; on a tag collision the packet's flow
+    /// may still be another one further along.
     @inline(__always) public mutating func prefetchFlow(hash: UInt64) -> Int {
-        let slot = Int(buckets[Int(truncatingIfNeeded: hash) & bucketMask])
-        guard slot >= 0 else { return -1 }
+        let tag = FlowIndex.tag(hash)
+        var i = index.home(hash)
+        while true {
+            let bucket = index.bucket(i)
+            if bucket == 0 { return -1 }
+            if FlowIndex.tag(bucket) == tag { break }
+            i = index.next(i)
+        }
+        let slot = FlowIndex.slot(index.bucket(i))
         // A slot the index names is below the count (it was appended before it was indexed).
         Self.prefetch(UnsafeRawPointer(flows.baseAddress + slot), bytes: MemoryLayout<FlowEntry>.stride)
         Self.prefetch(UnsafeRawPointer(halves.baseAddress + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
@@ -494,29 +467,35 @@ public struct FlowTable {
 
     // MARK: - Keys
 
-    @inline(__always) func directionOf(_ packet: DecodedPacket, slot: Int) -> Direction {
-        let info = flows[slot].info
-        return packet.source == info.client && packet.sourcePort == info.clientPort
-            && packet.destination == info.server && packet.destinationPort == info.serverPort
-            ? .clientToServer : .serverToClient
+    /// Whether the packet at `p` belongs to the flow in `slot`: 0 sent by its client, 1 by its
+    /// server, -1 not its flow. Read in place: a copy of the 88-byte packet and of the flow's
+    /// 76-byte info, once to match and again for the direction, was about 30 instructions a
+    /// packet (callgrind, many-flows).
+    @inline(__always) func match(_ p: UnsafePointer<DecodedPacket>, slot: Int) -> Int {
+        let e = UnsafePointer(flows.baseAddress + slot)
+        if configuration.vlansInFlowKey && p.pointee.vlans != e.pointee.info.vlans { return -1 }
+        if p.pointee.sourcePort == e.pointee.info.clientPort && p.pointee.destinationPort == e.pointee.info.serverPort
+            && p.pointee.source == e.pointee.info.client && p.pointee.destination == e.pointee.info.server { return 0 }
+        if p.pointee.sourcePort == e.pointee.info.serverPort && p.pointee.destinationPort == e.pointee.info.clientPort
+            && p.pointee.source == e.pointee.info.server && p.pointee.destination == e.pointee.info.client { return 1 }
+        return -1
     }
 
-    @inline(__always) func matches(_ packet: DecodedPacket, slot: Int) -> Bool {
-        let info = flows[slot].info
-        if configuration.vlansInFlowKey && packet.vlans != info.vlans { return false }
-        if packet.sourcePort == info.clientPort && packet.destinationPort == info.serverPort
-            && packet.source == info.client && packet.destination == info.server { return true }
-        return packet.sourcePort == info.serverPort && packet.destinationPort == info.clientPort
-            && packet.source == info.server && packet.destination == info.client
-    }
-
-    @inline(__always) func lookup(_ packet: DecodedPacket, hash: UInt64) -> Int {
-        var b = Int(truncatingIfNeeded: hash) & bucketMask
+    /// The packet's flow and its direction, as `2 * slot + direction.index`, or -1 when none is
+    /// tracked. Only a bucket whose tag is the hash's costs a read of its flow's entry.
+    @inline(__always) func lookup(_ p: UnsafePointer<DecodedPacket>, hash: UInt64) -> Int {
+        let tag = FlowIndex.tag(hash)
+        var i = index.home(hash)
         while true {
-            let slot = buckets[b]
-            if slot < 0 { return -1 }
-            if flows[Int(slot)].hash == hash && matches(packet, slot: Int(slot)) { return Int(slot) }
-            b = (b + 1) & bucketMask
+            let bucket = index.bucket(i)
+            if bucket == 0 { return -1 }
+            if FlowIndex.tag(bucket) == tag {
+                // Every slot the index names is below the flows' count.
+                let slot = FlowIndex.slot(bucket)
+                let side = match(p, slot: slot)
+                if side >= 0 { return 2 * slot + side }
+            }
+            i = index.next(i)
         }
     }
 
@@ -529,14 +508,21 @@ public struct FlowTable {
     /// pick addresses and ports that all land in one cluster of the index (every lookup then
     /// walks it). The index is internal, so no output depends on the seed.
     @inline(__always) func flowHash(_ packet: DecodedPacket) -> UInt64 {
-        let a = packet.source, b = packet.destination
-        let ap = packet.sourcePort, bp = packet.destinationPort
+        withUnsafePointer(to: packet) { flowHash($0) }
+    }
+
+    /// `flowHash` of a packet read in place: taking it by value copied all 88 bytes first
+    /// (callgrind, many-flows: about 25 instructions a packet).
+    @inline(__always) func flowHash(_ p: UnsafePointer<DecodedPacket>) -> UInt64 {
+        let a = p.pointee.source, b = p.pointee.destination
+        let ap = p.pointee.sourcePort, bp = p.pointee.destinationPort
         let aFirst = (a.high, a.low, ap) < (b.high, b.low, bp)
         let lo = aFirst ? a : b, hi = aFirst ? b : a
         let loPort = aFirst ? ap : bp, hiPort = aFirst ? bp : ap
         var vlanWord: UInt64 = 0
         if configuration.vlansInFlowKey {
-            vlanWord = UInt64(packet.vlans.count) << 32 | UInt64(packet.vlans.outer) << 16 | UInt64(packet.vlans.inner)
+            let vlans = p.pointee.vlans
+            vlanWord = UInt64(vlans.count) << 32 | UInt64(vlans.outer) << 16 | UInt64(vlans.inner)
         }
         let portWord = UInt64(loPort) << 16 | UInt64(hiPort) | (lo.isIPv6 ? 1 << 32 : 0)
         let high = Self.fold(lo.high ^ hashSeed.0, hi.high ^ hashSeed.1)

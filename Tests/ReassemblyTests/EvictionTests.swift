@@ -77,7 +77,7 @@ import Wire
     configuration.maxFlows = 8_192
     let (t, r) = run(steps, configuration: configuration)
     #expect(r.violations.isEmpty)
-    #expect(t.bucketMask + 1 >= 2 * flows && t.bucketMask + 1 <= t.maxBuckets)
+    #expect(t.index.size >= 2 * flows && t.index.size <= t.index.maxSize)
     // The data of a reset flow is picked up mid-stream as a new flow; that of every other flow
     // finds its flow: a lost one would be picked up too, and counted here.
     #expect(t.stats.flowsCreated == flows + flows / 2)
