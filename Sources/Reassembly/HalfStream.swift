@@ -79,6 +79,13 @@ struct HalfStream {
         }
     }
 
+    /// The peer acknowledged bytes beyond `next` (what `FlowTable.checkAckGap` acts on). Tested
+    /// inline first: nearly every ACK acknowledges exactly what was delivered, and the call to
+    /// find that out was about 60 instructions a packet (callgrind, many-flows).
+    @inline(__always) var ackedPastNext: Bool {
+        !ended && baseKnown && hasPeerAck && offset(of: peerAck) > next
+    }
+
     /// The peer's highest ACK as a stream offset, when both it and the base are known.
     @inline(__always) var peerAckOffset: Int64? {
         guard baseKnown && hasPeerAck else { return nil }

@@ -76,6 +76,16 @@ extension FlowTable {
                                                    frameStart: Int, frame: Span<UInt8>, time: Timestamp,
                                                    handler: inout H) {
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+        // Nothing buffered (nearly every segment): the frame's bytes go straight through, and
+        // no run can have become contiguous. The general path below cost about 100 instructions
+        // more a segment to find that out (callgrind, many-flows).
+        if halves[h].runs.isEmpty {
+            halves[h].next = end
+            handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
+                               bytes: frame.extracting(frameStart..<(frameStart + Int(end - start))), time: time)
+            halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, frameStart..<(frameStart + Int(end - start))))
+            return
+        }
         var info = flows[slot].info
         var current = start
         var countedOverlap = false
