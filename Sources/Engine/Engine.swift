@@ -169,6 +169,8 @@ struct DecodedBatch {
     /// Each frame's bytes in the batch's buffer, checked once when it is decoded (empty for a
     /// record outside the buffer).
     let frames: UnsafeMutablePointer<Range<Int>>
+    /// Whether each frame is a segment for the flow table (`FrameKind.flow`), for `hashBatch`.
+    let selected: UnsafeMutablePointer<Bool>
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -179,6 +181,8 @@ struct DecodedBatch {
         hashes.initialize(repeating: 0, count: capacity)
         frames = .allocate(capacity: capacity)
         frames.initialize(repeating: 0..<0, count: capacity)
+        selected = .allocate(capacity: capacity)
+        selected.initialize(repeating: false, count: capacity)
     }
 
     /// `packets` holds only trivial values, so it is never deinitialized.
@@ -187,6 +191,7 @@ struct DecodedBatch {
         packets.deallocate()
         hashes.deallocate()
         frames.deallocate()
+        selected.deallocate()
     }
 }
 
@@ -211,15 +216,16 @@ struct EngineCore {
                 let kind: FrameKind
                 if let range = Self.range(of: records[done + i], in: frames.count) {
                     scratch.frames[i] = range
-                    kind = decode(unsafe frames.extracting(unchecked: range), link: link,
-                                  into: scratch.packets + i, hash: scratch.hashes + i)
+                    kind = decode(unsafe frames.extracting(unchecked: range), link: link, into: scratch.packets + i)
                 } else {
                     scratch.frames[i] = 0..<0
                     kind = .failed(.truncated(.link))
                 }
-                if prefetching, case .flow = kind { table.prefetchBucket(hash: scratch.hashes[i]) }
+                if case .flow = kind { scratch.selected[i] = true } else { scratch.selected[i] = false }
                 scratch.kinds[i] = kind
             }
+            table.hashBatch(scratch.packets, selected: scratch.selected, count: n, into: scratch.hashes,
+                            prefetch: prefetching)
             // The flow state of a packet a few places ahead is requested while this one is handled:
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
@@ -251,22 +257,23 @@ struct EngineCore {
 
     /// One frame, through the first slot of `scratch`.
     mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, scratch: DecodedBatch) {
-        let kind = decode(frame, link: link, into: scratch.packets, hash: scratch.hashes)
-        handle(kind, packet: scratch.packets, hash: scratch.hashes.pointee, frame: frame, time: time)
+        let kind = decode(frame, link: link, into: scratch.packets)
+        let hash: UInt64
+        if case .flow = kind { hash = table.hash(ofPacketAt: scratch.packets) } else { hash = 0 }
+        handle(kind, packet: scratch.packets, hash: hash, frame: frame, time: time)
     }
 
-    /// Decodes `frame`; for a segment of a selected flow, stores the packet and its flow hash.
-    /// Changes nothing else: the counting is done by `handle`, in frame order.
+    /// Decodes `frame`; for a segment of a selected flow, stores the packet (its flow hash is
+    /// the caller's to compute). Changes nothing else: the counting is done by `handle`, in frame
+    /// order.
     @inline(__always)
-    mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
-                hash: UnsafeMutablePointer<UInt64>) -> FrameKind {
+    mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>) -> FrameKind {
         do {
             if let reason = try PacketDecoder.decode(frame, link: link, into: packet) { return .skipped(reason) }
             if !router.anyPort && !router.selectedPorts.contains(packet.pointee.sourcePort)
                 && !router.selectedPorts.contains(packet.pointee.destinationPort) {
                 return .notMailPort
             }
-            hash.pointee = table.hash(ofPacketAt: packet)
             return .flow
         } catch {
             return .failed(error)
