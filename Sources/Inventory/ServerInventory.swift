@@ -364,16 +364,35 @@ public final class ServerInventory: SessionObserver {
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
-        let servers = storage.map { AssessedServer(record: $0, assessment: Assessment($0)) }
-        // Sorts indices, not the servers: moving the large records through the sort (retaining
-        // and releasing every array in them) cost more than writing them out.
-        let order = servers.indices.sorted { i, j in
-            let a = servers[i].assessment.verdict, b = servers[j].assessment.verdict
-            if a != b { return a < b }
-            return ServerKey.ordered(servers[i].record.key, servers[j].record.key)
-        }
-        return order.map { servers[$0] }
+        ordered().map { AssessedServer(record: storage[$0.position], assessment: Assessment(storage[$0.position], verdict: $0.verdict)) }
     }
+
+    /// The servers in `assessed()` order: their positions in `storage`, with their verdicts. Sorts
+    /// small entries rather than the servers: moving the large records through the sort (retaining
+    /// and releasing every array in them) cost more than writing them out (callgrind).
+    func ordered() -> [(position: Int, verdict: Verdict)] {
+        var entries = storage.indices.map { Ordered(position: $0, verdict: Verdict(storage[$0]), key: storage[$0].key) }
+        entries.sort { a, b in
+            if a.verdict != b.verdict { return a.verdict < b.verdict }
+            return ServerKey.ordered(a.key, b.key)
+        }
+        return entries.map { ($0.position, $0.verdict) }
+    }
+
+    /// Calls `body` with each server in `assessed()` order and its verdict, the records borrowed
+    /// from `storage` rather than copied (a copy retains and releases every array in a record).
+    func forEachOrdered(_ body: (borrowing ServerRecord, Verdict) -> Void) {
+        let order = ordered()
+        storage.withUnsafeBufferPointer { records in
+            for entry in order { body(records[entry.position], entry.verdict) }
+        }
+    }
+}
+
+private struct Ordered {
+    var position: Int
+    var verdict: Verdict
+    var key: ServerKey
 }
 
 public struct AssessedServer: Sendable {
