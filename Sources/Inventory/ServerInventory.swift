@@ -84,6 +84,8 @@ public struct ServerRecord: Sendable {
     /// `plaintextOffered` as `ServerFacts.plaintextOfferedBits`.
     var plaintextOfferedBits: UInt8 = 0
     public var authMechanisms: [String] = []
+    /// The list last merged into `authMechanisms` (kept so that its storage stays the same).
+    var lastMechanisms: [String] = []
 
     public var starttlsRequested: UInt64 = 0
     /// Sessions upgraded with STARTTLS (the server accepted).
@@ -137,6 +139,16 @@ public struct ServerRecord: Sendable {
     static func merge(_ name: String, into list: inout [String]) {
         if list.count < maxNames && !list.contains(name) { list.append(name) }
     }
+
+    /// `ServerFacts.plaintextNames(bits)`, from a table: a server's list is rebuilt whenever a
+    /// session adds a name, and building it was about 970 instructions (callgrind, many-flows).
+    static func plaintextNames(_ bits: UInt8) -> [String] {
+        let table = plaintextLists
+        return Int(bits) < table.count ? table[Int(bits)] : ServerFacts.plaintextNames(bits)
+    }
+
+    private static let plaintextLists: [[String]] =
+        (0..<(1 << ServerFacts.plaintextOrder.count)).map { ServerFacts.plaintextNames(UInt8($0)) }
 }
 
 /// Logins over time in at most `maxBuckets` buckets: the bucket width starts at one second and
@@ -320,10 +332,17 @@ public final class ServerInventory: SessionObserver {
                 // only when this session names one not listed yet (usually the same list again).
                 if plaintext & ~record.plaintextOfferedBits != 0 {
                     record.plaintextOfferedBits |= plaintext
-                    record.plaintextOffered = ServerFacts.plaintextNames(record.plaintextOfferedBits)
+                    record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
                 }
             }
-            ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
+            // The same list as the session before it, shared (a server's usual one or two
+            // mechanisms come from a table of prebuilt lists): nothing new to merge.
+            // Merging them again was about 70 instructions a session (callgrind, many-flows).
+            let mechanisms = facts.authMechanisms
+            if !mechanisms.sharesStorage(with: record.lastMechanisms) {
+                ServerRecord.merge(mechanisms, into: &record.authMechanisms)
+                record.lastMechanisms = mechanisms
+            }
             if facts.starttlsRequested { record.starttlsRequested &+= 1 }
             if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }
             if facts.starttlsRefused {
@@ -393,6 +412,14 @@ private struct Ordered {
     var position: Int
     var verdict: Verdict
     var key: ServerKey
+}
+
+extension Array {
+    /// The same storage and count, hence the same elements: arrays share storage only as copies
+    /// of one another, and `other` keeps it alive, so its address cannot have been reused.
+    fileprivate func sharesStorage(with other: [Element]) -> Bool {
+        withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
+    }
 }
 
 public struct AssessedServer: Sendable {
