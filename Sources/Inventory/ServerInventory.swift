@@ -84,6 +84,8 @@ public struct ServerRecord: Sendable {
     /// `plaintextOffered` as `ServerFacts.plaintextOfferedBits`.
     var plaintextOfferedBits: UInt8 = 0
     public var authMechanisms: [String] = []
+    /// The list last merged into `authMechanisms` (kept so that its storage stays the same).
+    var lastMechanisms: [String] = []
 
     public var starttlsRequested: UInt64 = 0
     /// Sessions upgraded with STARTTLS (the server accepted).
@@ -137,6 +139,16 @@ public struct ServerRecord: Sendable {
     static func merge(_ name: String, into list: inout [String]) {
         if list.count < maxNames && !list.contains(name) { list.append(name) }
     }
+
+    /// `ServerFacts.plaintextNames(bits)`, from a table: a server's list is rebuilt whenever a
+    /// session adds a name, and building it was about 970 instructions (callgrind, many-flows).
+    static func plaintextNames(_ bits: UInt8) -> [String] {
+        let table = plaintextLists
+        return Int(bits) < table.count ? table[Int(bits)] : ServerFacts.plaintextNames(bits)
+    }
+
+    private static let plaintextLists: [[String]] =
+        (0..<(1 << ServerFacts.plaintextOrder.count)).map { ServerFacts.plaintextNames(UInt8($0)) }
 }
 
 /// Logins over time in at most `maxBuckets` buckets: the bucket width starts at one second and
@@ -320,10 +332,17 @@ public final class ServerInventory: SessionObserver {
                 // only when this session names one not listed yet (usually the same list again).
                 if plaintext & ~record.plaintextOfferedBits != 0 {
                     record.plaintextOfferedBits |= plaintext
-                    record.plaintextOffered = ServerFacts.plaintextNames(record.plaintextOfferedBits)
+                    record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
                 }
             }
-            ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
+            // The same list as the session before it, shared (a server's usual one or two
+            // mechanisms come from a table of prebuilt lists): nothing new to merge.
+            // Merging them again was about 70 instructions a session (callgrind, many-flows).
+            let mechanisms = facts.authMechanisms
+            if !mechanisms.sharesStorage(with: record.lastMechanisms) {
+                ServerRecord.merge(mechanisms, into: &record.authMechanisms)
+                record.lastMechanisms = mechanisms
+            }
             if facts.starttlsRequested { record.starttlsRequested &+= 1 }
             if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }
             if facts.starttlsRefused {
@@ -364,15 +383,42 @@ public final class ServerInventory: SessionObserver {
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
-        let servers = storage.map { AssessedServer(record: $0, assessment: Assessment($0)) }
-        // Sorts indices, not the servers: moving the large records through the sort (retaining
-        // and releasing every array in them) cost more than writing them out.
-        let order = servers.indices.sorted { i, j in
-            let a = servers[i].assessment.verdict, b = servers[j].assessment.verdict
-            if a != b { return a < b }
-            return ServerKey.ordered(servers[i].record.key, servers[j].record.key)
+        ordered().map { AssessedServer(record: storage[$0.position], assessment: Assessment(storage[$0.position], verdict: $0.verdict)) }
+    }
+
+    /// The servers in `assessed()` order: their positions in `storage`, with their verdicts. Sorts
+    /// small entries rather than the servers: moving the large records through the sort (retaining
+    /// and releasing every array in them) cost more than writing them out (callgrind).
+    func ordered() -> [(position: Int, verdict: Verdict)] {
+        var entries = storage.indices.map { Ordered(position: $0, verdict: Verdict(storage[$0]), key: storage[$0].key) }
+        entries.sort { a, b in
+            if a.verdict != b.verdict { return a.verdict < b.verdict }
+            return ServerKey.ordered(a.key, b.key)
         }
-        return order.map { servers[$0] }
+        return entries.map { ($0.position, $0.verdict) }
+    }
+
+    /// Calls `body` with each server in `assessed()` order and its verdict, the records borrowed
+    /// from `storage` rather than copied (a copy retains and releases every array in a record).
+    func forEachOrdered(_ body: (borrowing ServerRecord, Verdict) -> Void) {
+        let order = ordered()
+        storage.withUnsafeBufferPointer { records in
+            for entry in order { body(records[entry.position], entry.verdict) }
+        }
+    }
+}
+
+private struct Ordered {
+    var position: Int
+    var verdict: Verdict
+    var key: ServerKey
+}
+
+extension Array {
+    /// The same storage and count, hence the same elements: arrays share storage only as copies
+    /// of one another, and `other` keeps it alive, so its address cannot have been reused.
+    fileprivate func sharesStorage(with other: [Element]) -> Bool {
+        withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
     }
 }
 

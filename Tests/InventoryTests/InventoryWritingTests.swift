@@ -1,5 +1,6 @@
 import Alerts
 import Engine
+import Foundation
 @testable import Inventory
 import MailAuth
 import Reassembly
@@ -50,6 +51,12 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
     for _ in 0..<2_000 { times.append(Int64(truncatingIfNeeded: random.next() as UInt64)) }
     // Many times in a few days, as a capture has them, through one writer.
     for _ in 0..<2_000 { times.append(1_767_520_800_000_000_000 + Int64.random(in: -200_000_000_000_000...200_000_000_000_000)) }
+    // Runs of times in the same minute and across minute boundaries, after and before 1970: the
+    // writer patches the seconds and fraction of the minute it formatted last.
+    for base in [1_767_520_800_000_000_000 as Int64, -1_767_520_800_000_000_000, 0] {
+        for _ in 0..<500 { times.append(base + Int64.random(in: -150_000_000_000...150_000_000_000)) }
+        for step in stride(from: -61_000_000_000 as Int64, through: 61_000_000_000, by: 999_999_999) { times.append(base + step) }
+    }
     var w = JSONWriter()
     for t in times {
         w.time(Timestamp(nanoseconds: t))
@@ -113,4 +120,52 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
         }
     }
     #expect(JSONWriter.isPlain(UnsafeBufferPointer(start: nil, count: 0)))
+}
+
+// The events write the evidence as it is worked out, the HTML page and the table read it from
+// `Assessment`: the same lines, for every verdict.
+@Test func eventsCarryTheAssessmentsEvidence() throws {
+    let inv = ServerInventory(userHashKey: nil, listUsers: false)
+    session(inv, .smtp, port: 25, facts(.smtp, starttls: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"]))
+    login(inv, .smtp, port: 25, user: "erin", method: "AUTH PLAIN")
+    login(inv, .smtp, port: 25, user: "erin", exposure: .hashed, method: "AUTH CRAM-MD5")
+    session(inv, .imap, port: 143, facts(.imap, starttls: true, requested: true, refused: true))
+    session(inv, .imap, port: 143, facts(.imap, starttls: true, requested: true, accepted: true))
+    session(inv, .imap, port: 143, facts(.imap))
+    session(inv, .pop3, port: 110, facts(.pop3, starttls: true, user: true, requested: true, accepted: true))
+    session(inv, .pop3, port: 1110, facts(.pop3, user: true))
+    session(inv, .imap, port: 1143, facts(.imap, starttls: true, loginDisabled: true, mechanisms: ["SCRAM-SHA-256", "X-OTHER"]))
+    session(inv, .imap, port: 1144, facts(.imap, starttls: true, mechanisms: ["GSSAPI"], requested: true, accepted: true))
+    session(inv, .imap, port: 1144, facts(.imap, caps: false))
+    inv.sessionEnded(EndedSession(flow: flow(993), proto: .imap, kind: .implicitTLS, closedAt: Timestamp(nanoseconds: 0)))
+    session(inv, .smtp, port: 2525, facts(.smtp, caps: false))
+    inv.sessionEnded(EndedSession(flow: flow(2525, midstream: true), proto: .smtp, kind: .implicitTLS, closedAt: Timestamp(nanoseconds: 0)))
+    session(inv, .smtp, port: 2526, facts(.smtp))
+
+    let assessed = inv.assessed()
+    let events = inv.exposureEvents(time: Timestamp(nanoseconds: 0))
+    try #require(events.count == assessed.count)
+    #expect(Set(assessed.map(\.assessment.verdict)).count == Verdict.allCases.count)
+    for (server, line) in zip(assessed, events) {
+        let event = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+        let body = try #require(event?["server_exposure"] as? [String: Any])
+        #expect(event?["dest_port"] as? Int == Int(server.record.key.port))
+        #expect(body["verdict"] as? String == server.assessment.verdict.rawValue)
+        #expect(body["evidence"] as? [String] == server.assessment.evidence)
+        #expect(body["stripping_evidence"] as? [String] == server.assessment.strippingEvidence)
+        #expect(body["starttls_stripping_suspected"] as? Bool == server.assessment.strippingSuspected)
+    }
+}
+
+// A session whose mechanism list is the one merged last skips the merge: lists that differ, in
+// any order, still all reach the server's list, in order of first mention.
+@Test func mechanismsMergeAcrossSessions() throws {
+    let inv = ServerInventory(userHashKey: nil, listUsers: false)
+    for mechanisms in [["PLAIN"], ["PLAIN"], ["PLAIN", "LOGIN"], ["PLAIN"], ["CRAM-MD5", "PLAIN", "X-ONE"],
+                       ["CRAM-MD5", "PLAIN", "X-ONE"], [], ["X-TWO"], ["PLAIN", "LOGIN"]] {
+        session(inv, .smtp, port: 25, facts(.smtp, mechanisms: mechanisms))
+    }
+    let record = try only(inv).record
+    #expect(record.authMechanisms == ["PLAIN", "LOGIN", "CRAM-MD5", "X-ONE", "X-TWO"])
+    #expect(record.plaintextOffered == ["AUTH PLAIN", "AUTH LOGIN"])
 }
