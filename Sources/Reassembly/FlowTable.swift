@@ -474,14 +474,16 @@ public struct FlowTable {
         return slot
     }
 
-    /// Every cache line of `bytes` bytes from `start`.
+    /// Every cache line of `bytes` bytes from `start`, where `start` is a multiple of 32 and
+    /// `bytes` one of 32 (an entry: 96 bytes at an offset of 0 or 32 in its line; two
+    /// half-streams: 128 bytes at 0): one hint a 64 bytes then reaches the last line too.
     @inline(__always) static func prefetch(_ start: UnsafeRawPointer, bytes: Int) {
+        assert(Int(bitPattern: start) % 32 == 0 && bytes % 32 == 0, "prefetch span not 32-aligned")
         var offset = 0
         while offset < bytes {
             plainsight_prefetch(start + offset)
             offset += 64
         }
-        plainsight_prefetch(start + (bytes - 1))
     }
 
     // MARK: - Keys

@@ -362,6 +362,9 @@ extension FlowTable {
 
     /// Frees half `h`'s buffered runs and returns their bytes to the budget.
     mutating func release(half h: Int) {
+        // Nearly always nothing was buffered: then there is nothing to give back, and storing an
+        // empty array would still release the old one (a runtime call, twice for every flow).
+        guard halves[h].runs.capacity != 0 || halves[h].buffered != 0 else { return }
         stats.bufferedBytes -= halves[h].buffered
         stats.bufferedRuns -= halves[h].runs.count
         halves[h].buffered = 0
