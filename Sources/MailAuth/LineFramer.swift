@@ -84,6 +84,16 @@ struct LineFramer {
         reserved = 0
     }
 
+    /// Back to `LineFramer(maxLine:)` for a new flow (see `SessionParser.reset`), the partial line
+    /// wiped.
+    mutating func reset() {
+        clearPartial()
+        mode = .line
+        discarding = false
+        bodyState = 0
+        overlongLines = 0
+    }
+
     /// Heap bytes held between deliveries (charged to `SessionMemory`): what `grow` asked for.
     /// Not `partial.capacity`, which the allocator rounds differently from run to run: the
     /// charge, and the statistics built on it, must be the same for the same input.

@@ -43,6 +43,14 @@ struct MechanismList: Sendable, Equatable {
 
     var isEmpty: Bool { count == 0 }
 
+    /// Empty again, as `MechanismList()`.
+    mutating func reset() {
+        codes = 0
+        count = 0
+        knownBits = 0
+        if others.capacity != 0 { others = [] }
+    }
+
     /// Lists of one or two known names, prebuilt and shared, at `codes & 0xFF` (the first code in
     /// the low four bits, then the second or 0): nearly every server lists one or two well-known
     /// mechanisms, and the inventory reads `authMechanisms` for every ended session. Building an

@@ -17,7 +17,7 @@ struct SMTPMachine: LineMachine {
         queue = PendingQueue(capacity: limits.maxPending)
     }
 
-    var heldBytes: Int { queue.heldBytes + (sasl?.heldBytes ?? 0) }
+    var heldBytes: Int { mutating get { queue.heldBytes + (sasl?.heldBytes ?? 0) } }
 
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
