@@ -118,16 +118,18 @@ struct SessionRouter: StreamHandler {
                 sessions[slot].parser?.receive(held.span, from: .server, time: time.nanoseconds)
             }
             if byGreeting, let parser = sessions[slot].parser {
-                parser.receive(greeting: bytes, time: time.nanoseconds)
-                afterDelivery(slot: slot, info: info, parser: parser)
+                if parser.receive(greeting: bytes, time: time.nanoseconds) {
+                    afterDelivery(slot: slot, info: info, parser: parser)
+                }
                 return
             }
         case .parsing:
             break
         }
         guard let parser = sessions[slot].parser else { return }
-        parser.receive(bytes, from: side, time: time.nanoseconds)
-        afterDelivery(slot: slot, info: info, parser: parser)
+        if parser.receive(bytes, from: side, time: time.nanoseconds) {
+            afterDelivery(slot: slot, info: info, parser: parser)
+        }
     }
 
     private mutating func afterDelivery(slot: Int, info: FlowInfo, parser: SessionParser) {

@@ -4,14 +4,18 @@
 
 public protocol SessionParser: AnyObject {
     var proto: MailProtocol { get }
-    /// Bytes of one direction, in stream order. Lent for the call only.
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64)
+    /// Bytes of one direction, in stream order. Lent for the call only. Returns
+    /// `hasFindings || isDone`: the engine asks nothing more after most deliveries (two more calls
+    /// through the protocol were ~20 instructions a delivery; callgrind, many-flows).
+    @discardableResult
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool
     /// `receive` of server bytes whose first line (up to their first LF)
     /// `ProtocolRegistry.protocolForGreeting` has found to be a greeting of this parser's protocol:
     /// if that line is the session's first server line, it is kept as the greeting without being
     /// classified again. The engine classifies every flow by its greeting, and classifying it a
     /// second time for the facts was ~170 instructions a session (callgrind, many-flows).
-    func receive(greeting bytes: Span<UInt8>, time: Int64)
+    @discardableResult
+    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool
     /// `length` bytes of one direction were lost from the capture.
     func gap(_ length: UInt64, from side: Side, time: Int64)
     /// The flow is over: logins still waiting for a reply are reported with outcome `unknown`.
@@ -226,12 +230,14 @@ extension LineSession {
     var hasFindings: Bool { !state.core.findings.isEmpty }
     func reset() { state.reset(memory: memory) }
 
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) {
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool {
         state.receive(bytes, from: side, time: time, memory: memory)
+        return hasFindings || isDone
     }
 
-    func receive(greeting bytes: Span<UInt8>, time: Int64) {
+    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool {
         state.receive(bytes, from: .server, time: time, memory: memory, greeting: true)
+        return hasFindings || isDone
     }
 
     func gap(_ length: UInt64, from side: Side, time: Int64) {
