@@ -88,14 +88,20 @@ struct LineSessionState<Machine: LineMachine> {
     }
 
     private var heldBytes: Int {
-        mutating get { clientFramer.heldBytes + serverFramer.heldBytes + machine.heldBytes }
+        @inline(__always) mutating get { clientFramer.heldBytes + serverFramer.heldBytes + machine.heldBytes }
     }
 
     /// Charges what the session holds after a delivery; over the budget, a session that grew gives
-    /// it up (SessionMemory).
+    /// it up (SessionMemory). Inlined up to the usual outcome, nothing changed since the last
+    /// delivery: the call was ~15 of the ~45 instructions it cost a delivery (callgrind, many-flows).
+    @inline(__always)
     private mutating func account(_ memory: SessionMemory) {
         let held = heldBytes
         guard held != charged else { return }
+        recharge(memory, held: held)
+    }
+
+    private mutating func recharge(_ memory: SessionMemory, held: Int) {
         let fits = memory.recharge(from: charged, to: held)
         charged = held
         guard !fits else { return }
