@@ -97,6 +97,14 @@ struct MechanismList: Sendable, Equatable {
     /// Appends the known name with code `c` (1...14).
     mutating func appendKnown(_ c: Int) {
         knownBits |= 1 << (c - 1)
+        // The packed case without the call that also handles names without a code (an optional
+        // String argument and its release): most capability lists name two or three known
+        // mechanisms (callgrind, many-flows).
+        if count < MechanismList.packedCapacity {
+            codes |= UInt64(c) << UInt64(4 * count)
+            count += 1
+            return
+        }
         append(code: UInt64(c), other: nil)
     }
 
