@@ -43,6 +43,14 @@ struct MechanismList: Sendable, Equatable {
 
     var isEmpty: Bool { count == 0 }
 
+    /// Empty again, as `MechanismList()`.
+    mutating func reset() {
+        codes = 0
+        count = 0
+        knownBits = 0
+        if others.capacity != 0 { others = [] }
+    }
+
     /// Lists of one or two known names, prebuilt and shared, at `codes & 0xFF` (the first code in
     /// the low four bits, then the second or 0): nearly every server lists one or two well-known
     /// mechanisms, and the inventory reads `authMechanisms` for every ended session. Building an
@@ -89,6 +97,14 @@ struct MechanismList: Sendable, Equatable {
     /// Appends the known name with code `c` (1...14).
     mutating func appendKnown(_ c: Int) {
         knownBits |= 1 << (c - 1)
+        // The packed case without the call that also handles names without a code (an optional
+        // String argument and its release): most capability lists name two or three known
+        // mechanisms (callgrind, many-flows).
+        if count < MechanismList.packedCapacity {
+            codes |= UInt64(c) << UInt64(4 * count)
+            count += 1
+            return
+        }
         append(code: UInt64(c), other: nil)
     }
 

@@ -12,7 +12,26 @@ public struct ServerFacts: Sendable, Equatable {
     public let proto: MailProtocol
     /// The server's first line, CR LF removed, at most `maxGreetingBytes` bytes (raw: may hold any
     /// byte, escape before printing). nil when the session was picked up after the greeting.
-    public var greeting: [UInt8]?
+    /// Built when read (the inventory reads it once per server); a longer one set by hand is kept
+    /// whole, as before.
+    public var greeting: [UInt8]? {
+        get { longGreeting ?? greetingBytes.array }
+        set {
+            if let newValue, newValue.count > GreetingBytes.capacity {
+                longGreeting = newValue
+                greetingBytes = GreetingBytes()
+            } else {
+                longGreeting = nil
+                if let newValue { greetingBytes = GreetingBytes(newValue.span) } else { greetingBytes = GreetingBytes() }
+            }
+        }
+    }
+    /// `greeting` in place: every session has one, and an array for each was an allocation and a
+    /// free per session, plus a retain and a release for every copy of the facts (callgrind,
+    /// many-flows).
+    private var greetingBytes = GreetingBytes()
+    /// Only a greeting set by hand can be longer than `GreetingBytes.capacity`.
+    private var longGreeting: [UInt8]?
     /// A product and version set by hand (tests, tools); parsing leaves them nil and
     /// `identifiedProduct()` reads them from the greeting when asked.
     public var product: String?
@@ -23,8 +42,8 @@ public struct ServerFacts: Sendable, Equatable {
     /// greeting (identifying each was 4% of a scan of a million connections).
     public func identifiedProduct() -> (product: String, version: String?)? {
         if let product { return (product, version) }
-        guard let greeting else { return nil }
-        return BannerProducts.identify(greeting.span)
+        if let longGreeting { return BannerProducts.identify(longGreeting.span) }
+        return greetingBytes.withBytes { BannerProducts.identify($0.span) } ?? nil
     }
     /// A capability list (POP3 CAPA, IMAP CAPABILITY or its response code, SMTP EHLO) arrived before
     /// TLS and before any successful login.
@@ -88,6 +107,24 @@ public struct ServerFacts: Sendable, Equatable {
     /// `cleartextMechanisms`, then `USER` and `LOGIN`.
     public static let plaintextOrder = cleartextMechanisms.map { "AUTH " + $0 } + ["USER", "LOGIN"]
 
+    /// Back to `ServerFacts(proto:)` (see `SessionParser.reset`); every field, in place.
+    mutating func reset() {
+        greetingBytes.clear()
+        if longGreeting != nil { longGreeting = nil }
+        if product != nil { product = nil }
+        if version != nil { version = nil }
+        capabilitiesSeen = false
+        starttlsOffered = false
+        loginDisabled = false
+        mechanisms.reset()
+        userCommandOffered = false
+        starttlsRequested = false
+        starttlsAccepted = false
+        starttlsRefused = false
+        authenticated = false
+        firstServerLineSeen = false
+    }
+
     /// Capabilities are facts about the server only while the client is not logged in.
     var recording: Bool { !authenticated }
 
@@ -110,13 +147,58 @@ public struct ServerFacts: Sendable, Equatable {
 
     /// The first server line: kept as the greeting when it is one for this protocol (a flow picked
     /// up mid-stream starts with some other reply, which says nothing about the banner).
-    mutating func firstServerLine(_ line: Span<UInt8>) {
+    /// `isGreeting`: the caller has classified the line already (`SessionParser.receive(greeting:)`).
+    mutating func firstServerLine(_ line: Span<UInt8>, isGreeting: Bool = false) {
         firstServerLineSeen = true
-        guard ProtocolRegistry.protocolForGreeting(line: line) == proto else { return }
+        guard isGreeting || ProtocolRegistry.protocolForGreeting(line: line) == proto else { return }
         let n = Swift.min(line.withoutCR, ServerFacts.maxGreetingBytes)
         // One copy of the checked sub-span: appending byte by byte was most of the cost of every
         // session of a banner scan (callgrind).
-        greeting = line.extracting(0..<n).withUnsafeBufferPointer { Array($0) }
+        greetingBytes = GreetingBytes(line.extracting(0..<n))
+    }
+}
+
+/// Up to `capacity` bytes held inline, or none (nil).
+struct GreetingBytes: Sendable, Equatable {
+    static let capacity = ServerFacts.maxGreetingBytes
+    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64)
+        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// -1: none.
+    private var count = -1
+
+    init() {}
+
+    /// The first `capacity` bytes of `bytes`.
+    init(_ bytes: Span<UInt8>) {
+        let n = Swift.min(bytes.count, GreetingBytes.capacity)
+        count = n
+        guard n > 0 else { return }
+        bytes.extracting(0..<n).withUnsafeBytes { src in
+            withUnsafeMutableBytes(of: &storage) { dst in
+                guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+                d.copyMemory(from: s, byteCount: n)
+            }
+        }
+    }
+
+    /// None again. The old bytes stay behind `count` (a banner, no secret) and are never read.
+    mutating func clear() { count = -1 }
+
+    var array: [UInt8]? { count < 0 ? nil : withBytes { Array($0) } }
+
+    /// The bytes lent to `body`, nil when there are none.
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard count >= 0 else { return nil }
+        return withUnsafeBytes(of: storage) { raw in
+            UnsafeRawBufferPointer(rebasing: raw[0..<count]).withMemoryRebound(to: UInt8.self) { body($0) }
+        }
+    }
+
+    static func == (a: GreetingBytes, b: GreetingBytes) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } ?? false } ?? true
     }
 }
 

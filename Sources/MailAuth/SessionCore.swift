@@ -54,6 +54,20 @@ public struct SessionCore {
         facts = ServerFacts(proto: proto)
     }
 
+    /// Back to `SessionCore(proto:)` for a new flow (see `SessionParser.reset`); every field, in
+    /// place, storage freed only where some was taken.
+    mutating func reset() {
+        tls = TLSKnowledge()
+        facts.reset()
+        encrypted = false
+        sawGap = false
+        now = 0
+        if findings.capacity != 0 { findings = [] }
+        clientMode = nil
+        serverMode = nil
+        anomalies = 0
+    }
+
     func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {
         PendingLogin(method: method, exposure: exposure, username: username, usernameTruncated: truncated,
                      afterGap: sawGap, starttls: tls.context, time: now)

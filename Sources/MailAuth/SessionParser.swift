@@ -4,14 +4,32 @@
 
 public protocol SessionParser: AnyObject {
     var proto: MailProtocol { get }
-    /// Bytes of one direction, in stream order. Lent for the call only.
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64)
+    /// Bytes of one direction, in stream order. Lent for the call only. Returns
+    /// `hasFindings || isDone`: the engine asks nothing more after most deliveries (two more calls
+    /// through the protocol were ~20 instructions a delivery; callgrind, many-flows).
+    @discardableResult
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool
+    /// `receive` of server bytes whose first line (up to their first LF)
+    /// `ProtocolRegistry.protocolForGreeting` has found to be a greeting of this parser's protocol:
+    /// if that line is the session's first server line, it is kept as the greeting without being
+    /// classified again. The engine classifies every flow by its greeting, and classifying it a
+    /// second time for the facts was ~170 instructions a session (callgrind, many-flows).
+    @discardableResult
+    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool
     /// `length` bytes of one direction were lost from the capture.
     func gap(_ length: UInt64, from side: Side, time: Int64)
     /// The flow is over: logins still waiting for a reply are reported with outcome `unknown`.
     func finish(time: Int64)
     /// Findings produced since the last call.
     func takeFindings() -> [Finding]
+    /// `takeFindings` would return some. Asked after every delivery: taking an empty list through
+    /// the protocol was ~65 instructions a delivery (callgrind, many-flows).
+    var hasFindings: Bool { get }
+    /// Makes the parser as `makeParser` gave it, for a new flow of the same protocol: nothing of
+    /// the old flow stays (pending logins, names, findings, capabilities, TLS state, anomalies),
+    /// and what it held is wiped and given back to its budget. Pending logins are dropped, not
+    /// reported: call `finish` first.
+    func reset()
     /// TLS started (or the parser gave up): nothing more will be parsed for this flow.
     var isDone: Bool { get }
     /// Overlong lines and other named anomalies seen so far.
@@ -36,7 +54,9 @@ protocol LineMachine {
     /// Pipelined commands dropped because the pending queue was full (counted as anomalies).
     var queueOverflows: Int { get }
     /// Heap bytes held between deliveries: pending commands and the login names they carry.
-    var heldBytes: Int { get }
+    /// A mutating getter: read through a plain one, the IMAP machine was copied out whole first
+    /// (a 312-byte memcpy after every delivery; callgrind, many-flows).
+    var heldBytes: Int { mutating get }
     /// The parser memory budget is exhausted: report what is pending with outcome `unknown` and
     /// give the storage back. The session goes on.
     mutating func shed(core: inout SessionCore)
@@ -57,21 +77,31 @@ struct LineSessionState<Machine: LineMachine> {
     private(set) var charged = 0
     /// Times this session shed its holdings for the budget (counted as anomalies too).
     private var sheds = 0
+    private let limits: SessionLimits
 
     init(proto: MailProtocol, limits: SessionLimits) {
+        self.limits = limits
         core = SessionCore(proto: proto)
         machine = Machine(limits: limits)
         clientFramer = LineFramer(maxLine: limits.maxLine)
         serverFramer = LineFramer(maxLine: limits.maxLine)
     }
 
-    private var heldBytes: Int { clientFramer.heldBytes + serverFramer.heldBytes + machine.heldBytes }
+    private var heldBytes: Int {
+        @inline(__always) mutating get { clientFramer.heldBytes + serverFramer.heldBytes + machine.heldBytes }
+    }
 
     /// Charges what the session holds after a delivery; over the budget, a session that grew gives
-    /// it up (SessionMemory).
+    /// it up (SessionMemory). Inlined up to the usual outcome, nothing changed since the last
+    /// delivery: the call was ~15 of the ~45 instructions it cost a delivery (callgrind, many-flows).
+    @inline(__always)
     private mutating func account(_ memory: SessionMemory) {
         let held = heldBytes
         guard held != charged else { return }
+        recharge(memory, held: held)
+    }
+
+    private mutating func recharge(_ memory: SessionMemory, held: Int) {
         let fits = memory.recharge(from: charged, to: held)
         charged = held
         guard !fits else { return }
@@ -91,13 +121,30 @@ struct LineSessionState<Machine: LineMachine> {
         core.anomalies + clientFramer.overlongLines + serverFramer.overlongLines + machine.queueOverflows + sheds
     }
 
+    /// See `SessionParser.reset`. Part by part, in place: the object's deinit destroyed the state
+    /// through the generic value witness of `LineSessionState`, about 430 instructions a session,
+    /// and assigning new values to the core and framers (each built, copied in, the old one
+    /// destroyed) was about 300 (callgrind, many-flows).
+    mutating func reset(memory: SessionMemory) {
+        // A partial line may be half a `PASS` command: wiped, not just dropped.
+        clientFramer.reset()
+        serverFramer.reset()
+        core.reset()
+        machine = Machine(limits: limits)
+        if charged != 0 { _ = memory.recharge(from: charged, to: 0) }
+        charged = 0
+        sheds = 0
+    }
+
     mutating func takeFindings() -> [Finding] {
         guard !core.findings.isEmpty else { return [] }
         defer { core.findings.removeAll() }
         return core.findings
     }
 
-    mutating func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, memory: SessionMemory) {
+    /// `greeting`: see `SessionParser.receive(greeting:time:)`.
+    mutating func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, memory: SessionMemory,
+                          greeting: Bool = false) {
         guard !core.encrypted else { return }
         core.now = time
         var cursor = 0
@@ -105,7 +152,9 @@ struct LineSessionState<Machine: LineMachine> {
             let unit = side == .client ? clientFramer.next(bytes, &cursor) : serverFramer.next(bytes, &cursor)
             switch unit {
             case .line(let r):
-                deliverLine(bytes.extracting(r), side)
+                // Only a line at offset 0 is the line before the bytes' first LF that was
+                // classified (a line the framer assembled or skipped as overlong is another).
+                deliverLine(bytes.extracting(r), side, classifiedGreeting: greeting && r.lowerBound == 0)
             case .bufferedLine:
                 // Move the assembled line out so the machine can mutate the session meanwhile.
                 var line: [UInt8] = []
@@ -132,11 +181,11 @@ struct LineSessionState<Machine: LineMachine> {
         account(memory)
     }
 
-    private mutating func deliverLine(_ line: Span<UInt8>, _ side: Side) {
+    private mutating func deliverLine(_ line: Span<UInt8>, _ side: Side, classifiedGreeting: Bool = false) {
         if side == .client {
             machine.clientLine(line, core: &core)
         } else {
-            if !core.facts.firstServerLineSeen { core.facts.firstServerLine(line) }
+            if !core.facts.firstServerLineSeen { core.facts.firstServerLine(line, isGreeting: classifiedGreeting) }
             machine.serverLine(line, core: &core)
         }
     }
@@ -184,9 +233,17 @@ extension LineSession {
     var anomalies: Int { state.anomalies }
 
     func takeFindings() -> [Finding] { state.takeFindings() }
+    var hasFindings: Bool { !state.core.findings.isEmpty }
+    func reset() { state.reset(memory: memory) }
 
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) {
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool {
         state.receive(bytes, from: side, time: time, memory: memory)
+        return hasFindings || isDone
+    }
+
+    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool {
+        state.receive(bytes, from: .server, time: time, memory: memory, greeting: true)
+        return hasFindings || isDone
     }
 
     func gap(_ length: UInt64, from side: Side, time: Int64) {

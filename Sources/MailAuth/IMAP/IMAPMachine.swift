@@ -42,8 +42,10 @@ struct IMAPMachine: LineMachine {
     /// 312-byte machine is no longer copied for the call (callgrind: a memcpy per delivery).
     @inline(__always)
     var heldBytes: Int {
-        if tagged.isEmpty && login == nil && sasl == nil { return 0 }
-        return heldBytesInUse
+        mutating get {
+            if tagged.isEmpty && login == nil && sasl == nil { return 0 }
+            return heldBytesInUse
+        }
     }
 
     private var heldBytesInUse: Int {

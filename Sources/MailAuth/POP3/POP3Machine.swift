@@ -28,8 +28,10 @@ struct POP3Machine: LineMachine {
     /// Asked after every delivery; between commands nothing is held, a case inlined.
     @inline(__always)
     var heldBytes: Int {
-        if queue.isEmpty && user == nil && sasl == nil { return queue.heldBytes }
-        return heldBytesInUse
+        mutating get {
+            if queue.isEmpty && user == nil && sasl == nil { return queue.heldBytes }
+            return heldBytesInUse
+        }
     }
 
     private var heldBytesInUse: Int {

@@ -6,6 +6,8 @@ struct SMTPReplyLine {
     /// Where the text after the code and separator starts.
     var textStart: Int
 
+    /// Inlined: every server line is one (callgrind: ~44 instructions a call, many-flows).
+    @inline(__always)
     init?(_ line: Span<UInt8>, end: Int) {
         guard end >= 3, ASCII.isDigit(line[0]), ASCII.isDigit(line[1]), ASCII.isDigit(line[2]) else { return nil }
         code = Int(line[0] - 0x30) * 100 + Int(line[1] - 0x30) * 10 + Int(line[2] - 0x30)
