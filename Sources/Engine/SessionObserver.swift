@@ -10,6 +10,15 @@ public protocol SessionObserver: AnyObject {
     func login(_ finding: Finding, flow: FlowInfo)
     /// A mail session is over (its flow closed, timed out or the input ended).
     func sessionEnded(_ session: EndedSession)
+    /// `sessionEnded` of a parsed session, its facts lent for the call instead of copied into an
+    /// `EndedSession` (what the engine calls; the default builds one).
+    func sessionEnded(flow: FlowInfo, proto: MailProtocol, facts: borrowing ServerFacts, closedAt: Timestamp)
+}
+
+extension SessionObserver {
+    public func sessionEnded(flow: FlowInfo, proto: MailProtocol, facts: borrowing ServerFacts, closedAt: Timestamp) {
+        sessionEnded(EndedSession(flow: flow, proto: proto, kind: .parsed(copy facts), closedAt: closedAt))
+    }
 }
 
 /// One mail session as the engine saw it.

@@ -255,7 +255,10 @@ struct SessionRouter: StreamHandler {
             parser.finish(time: time.nanoseconds)
             if parser.hasFindings { collect(slot: slot, info: info, parser: parser) }
             stats.parserAnomalies += UInt64(parser.anomalies)
-            observer?.sessionEnded(EndedSession(flow: info, proto: parser.proto, kind: .parsed(parser.facts), closedAt: time))
+            if let observer {
+                let proto = parser.proto
+                parser.lendFacts { observer.sessionEnded(flow: info, proto: proto, facts: $0, closedAt: time) }
+            }
             keepSpare(parser)
         } else if let proto = sessions[slot].implicitTLS {
             observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))

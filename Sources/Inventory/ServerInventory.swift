@@ -299,56 +299,69 @@ public final class ServerInventory: SessionObserver {
     }
 
     public func sessionEnded(_ session: EndedSession) {
-        let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
-        guard let position = recordPosition(for: key) else { return }
-        sessionEnded(session, into: &storage[position])
-    }
-
-    private func sessionEnded(_ session: EndedSession, into record: inout ServerRecord) {
-        record.sessions &+= 1
-        record.seen(session.flow.firstSeen)
-        record.seen(session.flow.lastSeen)
-        if session.flow.midstream { record.midstreamSessions &+= 1 }
         switch session.kind {
         case .implicitTLS:
-            record.implicitTLSSessions &+= 1
+            let key = ServerKey(address: session.flow.server, port: session.flow.serverPort, proto: session.proto)
+            guard let position = recordPosition(for: key) else { return }
+            Self.sessionEnded(flow: session.flow, into: &storage[position])
+            storage[position].implicitTLSSessions &+= 1
         case .parsed(let facts):
-            record.cleartextSessions &+= 1
-            if record.greeting == nil, let greeting = facts.greeting {
-                record.greeting = greeting
-                let identified = facts.identifiedProduct()
-                record.product = identified?.product
-                record.version = identified?.version
+            sessionEnded(flow: session.flow, proto: session.proto, facts: facts, closedAt: session.closedAt)
+        }
+    }
+
+    public func sessionEnded(flow: FlowInfo, proto: MailProtocol, facts: borrowing ServerFacts, closedAt: Timestamp) {
+        let key = ServerKey(address: flow.server, port: flow.serverPort, proto: proto)
+        guard let position = recordPosition(for: key) else { return }
+        Self.sessionEnded(flow: flow, into: &storage[position])
+        Self.parsedSessionEnded(facts: facts, into: &storage[position])
+    }
+
+    /// What every ended session adds to its server's record.
+    private static func sessionEnded(flow: FlowInfo, into record: inout ServerRecord) {
+        record.sessions &+= 1
+        record.seen(flow.firstSeen)
+        record.seen(flow.lastSeen)
+        if flow.midstream { record.midstreamSessions &+= 1 }
+    }
+
+    /// What a session parsed in cleartext adds, from its facts (lent, not copied).
+    private static func parsedSessionEnded(facts: borrowing ServerFacts, into record: inout ServerRecord) {
+        record.cleartextSessions &+= 1
+        if record.greeting == nil, let greeting = facts.greeting {
+            record.greeting = greeting
+            let identified = facts.identifiedProduct()
+            record.product = identified?.product
+            record.version = identified?.version
+        }
+        if facts.capabilitiesSeen {
+            record.sessionsWithCapabilities &+= 1
+            if facts.starttlsOffered { record.starttlsOfferedSessions &+= 1 }
+            if facts.loginDisabled { record.loginDisabledSessions &+= 1 }
+        }
+        let plaintext = facts.plaintextOfferedBits
+        if plaintext != 0 {
+            record.plaintextOfferedSessions &+= 1
+            // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions. Rebuilt
+            // only when this session names one not listed yet (usually the same list again).
+            if plaintext & ~record.plaintextOfferedBits != 0 {
+                record.plaintextOfferedBits |= plaintext
+                record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
             }
-            if facts.capabilitiesSeen {
-                record.sessionsWithCapabilities &+= 1
-                if facts.starttlsOffered { record.starttlsOfferedSessions &+= 1 }
-                if facts.loginDisabled { record.loginDisabledSessions &+= 1 }
-            }
-            let plaintext = facts.plaintextOfferedBits
-            if plaintext != 0 {
-                record.plaintextOfferedSessions &+= 1
-                // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions. Rebuilt
-                // only when this session names one not listed yet (usually the same list again).
-                if plaintext & ~record.plaintextOfferedBits != 0 {
-                    record.plaintextOfferedBits |= plaintext
-                    record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
-                }
-            }
-            // The same list as the session before it, shared (a server's usual one or two
-            // mechanisms come from a table of prebuilt lists): nothing new to merge.
-            // Merging them again was about 70 instructions a session (callgrind, many-flows).
-            let mechanisms = facts.authMechanisms
-            if !mechanisms.sharesStorage(with: record.lastMechanisms) {
-                ServerRecord.merge(mechanisms, into: &record.authMechanisms)
-                record.lastMechanisms = mechanisms
-            }
-            if facts.starttlsRequested { record.starttlsRequested &+= 1 }
-            if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }
-            if facts.starttlsRefused {
-                record.starttlsRefused &+= 1
-                if facts.starttlsOffered { record.starttlsRefusedAfterOffer &+= 1 }
-            }
+        }
+        // The same list as the session before it, shared (a server's usual one or two
+        // mechanisms come from a table of prebuilt lists): nothing new to merge.
+        // Merging them again was about 70 instructions a session (callgrind, many-flows).
+        let mechanisms = facts.authMechanisms
+        if !mechanisms.sharesStorage(with: record.lastMechanisms) {
+            ServerRecord.merge(mechanisms, into: &record.authMechanisms)
+            record.lastMechanisms = mechanisms
+        }
+        if facts.starttlsRequested { record.starttlsRequested &+= 1 }
+        if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }
+        if facts.starttlsRefused {
+            record.starttlsRefused &+= 1
+            if facts.starttlsOffered { record.starttlsRefusedAfterOffer &+= 1 }
         }
     }
 

@@ -37,6 +37,11 @@ public protocol SessionParser: AnyObject {
     /// What the session showed about its server so far (banner, capabilities before TLS, STARTTLS);
     /// the engine reads it when the flow ends, for the inventory.
     var facts: ServerFacts { get }
+    /// `facts` lent to `body`. Read through `facts` at every session's end, the 300-byte value was
+    /// copied three times on its way to the inventory and released as often (with the event
+    /// around it about 550 instructions a session); lent, it is copied once (callgrind,
+    /// many-flows).
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void)
 }
 
 protocol LineMachine {
@@ -266,6 +271,11 @@ final class POP3Session: LineSession {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
+
+    // Here and in the other two classes, not once in the `LineSession` extension: there the
+    // facts were copied out of the state read through the protocol first (callgrind,
+    // many-flows: about 480 instructions a session more).
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
 }
 
 final class IMAPSession: LineSession {
@@ -278,6 +288,8 @@ final class IMAPSession: LineSession {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
+
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
 }
 
 final class SMTPSession: LineSession {
@@ -290,4 +302,6 @@ final class SMTPSession: LineSession {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
+
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
 }
