@@ -231,7 +231,7 @@ struct EngineCore {
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
             if prefetching { for i in 0..<min(n, Self.prefetchDistance) { prefetchFlow(scratch, i) } }
             for i in 0..<n {
-                if prefetching && i + Self.prefetchDistance < n { prefetchFlow(scratch, i + Self.prefetchDistance) }
+                if prefetching && i &+ Self.prefetchDistance < n { prefetchFlow(scratch, i &+ Self.prefetchDistance) }
                 // The range was checked against the buffer above: checking it again for every
                 // frame was about 20 instructions a packet (callgrind, many-flows).
                 handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
@@ -245,8 +245,12 @@ struct EngineCore {
 
     /// Where `record` lies in a buffer of `count` bytes, or nil when it does not lie inside.
     @inline(__always) static func range(of record: FrameRecord, in count: Int) -> Range<Int>? {
-        guard record.start >= 0, record.count >= 0, record.count <= count - record.start else { return nil }
-        return record.start..<(record.start + record.count)
+        // As unsigned values a negative start or length is huge and fails the same two tests,
+        // which then leave no overflow for the range to check (about 12 instructions a packet).
+        let start = UInt(bitPattern: record.start), length = UInt(bitPattern: record.count)
+        let total = UInt(bitPattern: count)
+        guard start <= total && length <= total &- start else { return nil }
+        return Range(uncheckedBounds: (record.start, record.start &+ record.count))
     }
 
     @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
