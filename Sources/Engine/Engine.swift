@@ -273,12 +273,11 @@ struct EngineCore {
     @inline(__always)
     mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>) -> FrameKind {
         do {
-            if let reason = try PacketDecoder.decode(frame, link: link, into: packet) { return .skipped(reason) }
-            if !router.anyPort && !router.selectedPorts.contains(packet.pointee.sourcePort)
-                && !router.selectedPorts.contains(packet.pointee.destinationPort) {
-                return .notMailPort
+            switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: router.decodedPorts) {
+            case .tcp: return .flow
+            case .unselected: return .notMailPort
+            case .skipped(let reason): return .skipped(reason)
             }
-            return .flow
         } catch {
             return .failed(error)
         }

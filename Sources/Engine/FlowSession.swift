@@ -28,11 +28,3 @@ struct FlowSession {
         if !heldGreeting.isEmpty { heldGreeting = [] }
     }
 }
-
-/// Ports as a 65,536-bit set: one load per check on the hot path, where `Set<UInt16>` would hash.
-struct PortSet {
-    private var words = [UInt64](repeating: 0, count: 1024)
-    init(_ ports: Set<UInt16>) { for p in ports { words[Int(p >> 6)] |= 1 << UInt64(p & 63) } }
-    @inline(__always)
-    func contains(_ p: UInt16) -> Bool { words[Int(p >> 6)] & (1 << UInt64(p & 63)) != 0 }
-}

@@ -18,6 +18,8 @@ struct SessionRouter: StreamHandler {
     let mailPorts: PortSet
     /// Mail ports plus the implicit-TLS ports: what the engine reads without --any-port.
     let selectedPorts: PortSet
+    /// What the decoder selects segments by: `selectedPorts`, or nil (every port) with --any-port.
+    let decodedPorts: PortSet?
     var observer: (any SessionObserver)?
     let maxAlertsPerFlow: Int
     let sessionLimits: SessionLimits
@@ -45,6 +47,7 @@ struct SessionRouter: StreamHandler {
         anyPort = configuration.anyPort
         mailPorts = PortSet(configuration.mailPorts)
         selectedPorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
+        decodedPorts = anyPort ? nil : selectedPorts
         maxAlertsPerFlow = configuration.maxAlertsPerFlow
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)

@@ -3,6 +3,13 @@
 enum TCP {
     @inline(__always) // into PacketDecoder.decode, which says why
     static func decode(_ frame: Span<UInt8>, ip: IPHeader, vlans: VLANTags) throws(DecodeError) -> DecodedPacket {
+        packet(frame, ip: ip, payloadStart: try payloadStart(frame, ip: ip), vlans: vlans)
+    }
+
+    /// Checks the header (and that the payload was captured whole) and returns where the payload
+    /// starts. After it, the 20 fixed bytes at `ip.transportOffset` may be read unchecked.
+    @inline(__always)
+    static func payloadStart(_ frame: Span<UInt8>, ip: IPHeader) throws(DecodeError) -> Int {
         let offset = ip.transportOffset
         try requireHeader(end: offset + 20, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
         // Every field read below lies in the 20 fixed bytes just checked; options are never read.
@@ -13,7 +20,20 @@ enum TCP {
         // The header is whole but the payload was cut by the snaplen. A partial payload would show
         // reassembly a hole that the sender never made, so the whole segment is refused.
         guard ip.end <= frame.count else { throw .truncated(ip.layer) }
+        return payloadStart
+    }
 
+    /// The source and destination ports of a header `payloadStart` checked.
+    @inline(__always)
+    static func ports(_ frame: Span<UInt8>, ip: IPHeader) -> (source: UInt16, destination: UInt16) {
+        let offset = ip.transportOffset
+        return (unsafe frame.u16(unchecked: offset), unsafe frame.u16(unchecked: offset &+ 2))
+    }
+
+    /// The segment of a header `payloadStart` checked.
+    @inline(__always)
+    static func packet(_ frame: Span<UInt8>, ip: IPHeader, payloadStart: Int, vlans: VLANTags) -> DecodedPacket {
+        let offset = ip.transportOffset
         return DecodedPacket(
             source: ip.source,
             destination: ip.destination,
