@@ -230,7 +230,7 @@ extension FlowTable {
     /// data it acknowledges. Returns true if the flow closed.
     mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, answering: Bool = false,
                                                 handler: inout H) -> Bool {
-        while !halves[h].ended, let ack = halves[h].peerAckOffset, ack > halves[h].next {
+        while halves[h].ackedPastNext, let ack = halves[h].peerAckOffset {
             let target: Int64
             if let run = halves[h].runs.first {
                 target = min(ack, run.start)
