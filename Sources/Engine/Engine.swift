@@ -273,7 +273,7 @@ struct EngineCore {
     @inline(__always)
     mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>) -> FrameKind {
         do {
-            switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: router.decodedPorts) {
+            switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: router.selectedPorts) {
             case .tcp: return .flow
             case .unselected: return .notMailPort
             case .skipped(let reason): return .skipped(reason)

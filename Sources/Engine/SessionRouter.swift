@@ -14,12 +14,10 @@ import Wire
 /// Receives reassembled streams from the flow table, decides which protocol each flow speaks,
 /// feeds its parser and turns findings into alerts.
 struct SessionRouter: StreamHandler {
-    let anyPort: Bool
     let mailPorts: PortSet
-    /// Mail ports plus the implicit-TLS ports: what the engine reads without --any-port.
-    let selectedPorts: PortSet
-    /// What the decoder selects segments by: `selectedPorts`, or nil (every port) with --any-port.
-    let decodedPorts: PortSet?
+    /// What the decoder selects segments by: the mail ports plus the implicit-TLS ports, or nil
+    /// (every port) with --any-port.
+    let selectedPorts: PortSet?
     var observer: (any SessionObserver)?
     let maxAlertsPerFlow: Int
     let sessionLimits: SessionLimits
@@ -44,10 +42,9 @@ struct SessionRouter: StreamHandler {
     static let maxSpareParsers = 64
 
     init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
-        anyPort = configuration.anyPort
         mailPorts = PortSet(configuration.mailPorts)
-        selectedPorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
-        decodedPorts = anyPort ? nil : selectedPorts
+        selectedPorts = configuration.anyPort
+            ? nil : PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         maxAlertsPerFlow = configuration.maxAlertsPerFlow
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
