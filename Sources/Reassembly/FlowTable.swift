@@ -245,7 +245,7 @@ public struct FlowTable {
         // `checkEnd` acts only on a direction that reached its FIN (or already ended): tested
         // inline, as a call for every segment it was about 50 instructions a packet (callgrind,
         // many-flows).
-        if halves[h].ended || (halves[h].hasFin && halves[h].next >= halves[h].finOffset) {
+        if halves[h].ended || halves[h].reachedFin {
             _ = checkEnd(slot: slot, half: h, time: time, handler: &handler)
         }
     }

@@ -86,6 +86,9 @@ struct HalfStream {
         !ended && baseKnown && hasPeerAck && offset(of: peerAck) > next
     }
 
+    /// The stream was delivered (or declared a gap) up to its FIN: the direction may end.
+    @inline(__always) var reachedFin: Bool { hasFin && next >= finOffset }
+
     /// The peer's highest ACK as a stream offset, when both it and the base are known.
     @inline(__always) var peerAckOffset: Int64? {
         guard baseKnown && hasPeerAck else { return nil }

@@ -80,10 +80,11 @@ extension FlowTable {
         // no run can have become contiguous. The general path below cost about 100 instructions
         // more a segment to find that out (callgrind, many-flows).
         if halves[h].runs.isEmpty {
+            let range = frameStart..<(frameStart + Int(end - start))
             halves[h].next = end
             handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
-                               bytes: frame.extracting(frameStart..<(frameStart + Int(end - start))), time: time)
-            halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, frameStart..<(frameStart + Int(end - start))))
+                               bytes: frame.extracting(range), time: time)
+            halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, range))
             return
         }
         var info = flows[slot].info
@@ -253,7 +254,7 @@ extension FlowTable {
     /// Ends half `h` if its stream reached the FIN; closes the flow when both halves ended.
     /// Returns true if the flow closed.
     mutating func checkEnd<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
-        if !halves[h].ended && halves[h].hasFin && halves[h].next >= halves[h].finOffset {
+        if !halves[h].ended && halves[h].reachedFin {
             halves[h].ended = true
             release(half: h)
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient

@@ -34,11 +34,12 @@ enum TCP {
     @inline(__always)
     static func packet(_ frame: Span<UInt8>, ip: IPHeader, payloadStart: Int, vlans: VLANTags) -> DecodedPacket {
         let offset = ip.transportOffset
+        let (sourcePort, destinationPort) = ports(frame, ip: ip)
         return DecodedPacket(
             source: ip.source,
             destination: ip.destination,
-            sourcePort: unsafe frame.u16(unchecked: offset),
-            destinationPort: unsafe frame.u16(unchecked: offset &+ 2),
+            sourcePort: sourcePort,
+            destinationPort: destinationPort,
             sequence: unsafe frame.u32(unchecked: offset &+ 4),
             acknowledgment: unsafe frame.u32(unchecked: offset &+ 8),
             flags: TCPFlags(rawValue: unsafe frame.u8(unchecked: offset &+ 13)),
