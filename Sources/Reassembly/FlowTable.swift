@@ -61,7 +61,8 @@ public struct FlowTable {
     var nextFlowID: UInt64 = 1
     var nextSweep: Int64 = .min
     var evictionCursor = 0
-    var scratchSlots: [Int32] = []
+    /// The sweep's list of expired flows, kept for its capacity.
+    var scratchExpired: [(id: UInt64, slot: Int32)] = []
     /// Random per table (`flowHash`).
     let hashSeed: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
@@ -262,10 +263,11 @@ public struct FlowTable {
     /// End of input: every flow is flushed (holes become gaps, buffered data is delivered), each
     /// direction ends, and the flow closes with `.shutdown`, in creation order.
     public mutating func flushAll<H: StreamHandler>(time: Timestamp, handler: inout H) {
-        var slots = active
-        slots.sort { flows[Int($0)].info.id < flows[Int($1)].info.id }
-        for slot in slots {
-            closeFlow(slot: Int(slot), reason: .shutdown, time: time, handler: &handler)
+        // Sorted with their ids beside them, as in `sweep`.
+        var open = active.map { (id: flows[Int($0)].info.id, slot: $0) }
+        open.sort { $0.id < $1.id }
+        for flow in open {
+            closeFlow(slot: Int(flow.slot), reason: .shutdown, time: time, handler: &handler)
         }
     }
 
@@ -410,18 +412,26 @@ public struct FlowTable {
 
     /// Closes flows idle longer than their timeout, in creation order.
     mutating func sweep<H: StreamHandler>(time: Timestamp, handler: inout H) {
-        scratchSlots.removeAll(keepingCapacity: true)
-        for slot in active {
-            let entry = flows[Int(slot)]
-            let limit = entry.carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
-            if time.nanoseconds &- entry.info.lastSeen.nanoseconds > limit { scratchSlots.append(slot) }
+        var expired = scratchExpired
+        scratchExpired = []
+        expired.removeAll(keepingCapacity: true)
+        // The entries are read in slot order, free ones included, not in the order of `active`:
+        // with tens of thousands of flows every entry read in that order was a cache miss, and
+        // the sweep was 1.6% of the time on a capture of many short connections (perf); read
+        // in address order the hardware prefetcher streams them.
+        for slot in 0..<flows.count where flows[slot].inUse {
+            let limit = flows[slot].carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
+            if time.nanoseconds &- flows[slot].info.lastSeen.nanoseconds > limit {
+                expired.append((id: flows[slot].info.id, slot: Int32(truncatingIfNeeded: slot)))
+            }
         }
-        guard !scratchSlots.isEmpty else { return }
-        var expired = scratchSlots
-        expired.sort { flows[Int($0)].info.id < flows[Int($1)].info.id }
-        for slot in expired {
-            closeFlow(slot: Int(slot), reason: .idle, time: time, handler: &handler)
+        // Sorted with their ids beside them: a sort reading each id from its entry was another
+        // cache miss per comparison.
+        expired.sort { $0.id < $1.id }
+        for flow in expired {
+            closeFlow(slot: Int(flow.slot), reason: .idle, time: time, handler: &handler)
         }
+        scratchExpired = expired
     }
 
     // MARK: - Prefetch
