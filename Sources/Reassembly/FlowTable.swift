@@ -55,9 +55,9 @@ public struct FlowTable {
     static let initialBuckets = 1024
     /// Slots freed by closed flows, reused last-freed first; slots never used are taken from
     /// `flows.count` upwards once none is free.
-    var freeSlots: [Int32]
-    /// Slots in use, dense, for sweeps, eviction probes and `flushAll`.
-    var active: [Int32]
+    var freeSlots: SlotArray<Int32>
+    /// Slots in use, dense, for eviction probes and `flushAll`.
+    var active: SlotArray<Int32>
     var nextFlowID: UInt64 = 1
     var nextSweep: Int64 = .min
     var evictionCursor = 0
@@ -90,9 +90,10 @@ public struct FlowTable {
         var size = 16
         while size < 2 * n { size <<= 1 }
         index = FlowIndex(initialSize: min(size, FlowTable.initialBuckets), maxSize: size)
-        freeSlots = []
-        active = []
-        active.reserveCapacity(n)
+        // Fixed stacks, not arrays: each push and pop on an array asked the runtime whether its
+        // buffer was shared, four calls a flow (callgrind, many-flows).
+        freeSlots = SlotArray(capacity: n)
+        active = SlotArray(capacity: n)
     }
 
     /// Flows currently tracked.
@@ -264,7 +265,7 @@ public struct FlowTable {
     /// direction ends, and the flow closes with `.shutdown`, in creation order.
     public mutating func flushAll<H: StreamHandler>(time: Timestamp, handler: inout H) {
         // Sorted with their ids beside them, as in `sweep`.
-        var open = active.map { (id: flows[Int($0)].info.id, slot: $0) }
+        var open = (0..<active.count).map { (id: flows[Int(active[$0])].info.id, slot: active[$0]) }
         open.sort { $0.id < $1.id }
         for flow in open {
             closeFlow(slot: Int(flow.slot), reason: .shutdown, time: time, handler: &handler)

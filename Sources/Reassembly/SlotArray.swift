@@ -48,6 +48,17 @@ public struct SlotArray<Element> {
         storage.count += 1
     }
 
+    public var isEmpty: Bool { storage.count == 0 }
+
+    /// Removes and returns the last element; the caller checks that there is one.
+    @discardableResult
+    public func removeLast() -> Element {
+        let storage = self.storage
+        precondition(storage.count > 0, "SlotArray is empty")
+        storage.count -= 1
+        return (storage.base + storage.count).move()
+    }
+
     public subscript(index: Int) -> Element {
         @inline(__always) unsafeAddress {
             precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
