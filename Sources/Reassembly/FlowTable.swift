@@ -167,35 +167,41 @@ public struct FlowTable {
             direction = match(pointer, slot: slot) == 0 ? .clientToServer : .serverToClient
         }
 
-        if time > flows[slot].info.lastSeen { flows[slot].info.lastSeen = time }  // captures may be unsorted
+        // One check here, then the entry and both half-streams are addressed through pointers:
+        // checked again at each of the eight or so accesses of a segment, the slot cost about 40
+        // instructions a packet (callgrind, many-flows). The storage never moves (`SlotArray`),
+        // and `2 * slot + 1` is below the half-streams' count whenever `slot` is below the flows'.
+        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
+        var entry = flows.baseAddress + slot
+        if time > entry.pointee.info.lastSeen { entry.pointee.info.lastSeen = time }  // captures may be unsorted
 
         if syn && !justCreated {
+            let c2s = halves.baseAddress + 2 * slot, s2c = c2s + 1
             if !ack {
-                let entry = flows[slot]
-                let c2s = halves[2 * slot], s2c = halves[2 * slot + 1]
-                if entry.carriedData || c2s.ended || s2c.ended {
+                if entry.pointee.carriedData || c2s.pointee.ended || s2c.pointee.ended {
                     let sameConnection = direction == .clientToServer
-                        && (entry.hasClientISN ? entry.clientISN == sequenceNumber
-                                               : (c2s.baseKnown && c2s.baseSequence == sequenceNumber &+ 1))
+                        && (entry.pointee.hasClientISN ? entry.pointee.clientISN == sequenceNumber
+                            : (c2s.pointee.baseKnown && c2s.pointee.baseSequence == sequenceNumber &+ 1))
                     if !sameConnection {
                         closeFlow(slot: slot, reason: .reused, time: time, handler: &handler)
                         slot = createFromSYN(pointer.pointee, ack: false, hash: hash, time: time, handler: &handler)
-                        flows[slot].info.lastSeen = time
+                        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
+                        entry = flows.baseAddress + slot
+                        entry.pointee.info.lastSeen = time
                         direction = .clientToServer
                     }
                 } else if direction == .clientToServer
-                            && (!entry.hasClientISN || entry.clientISN != sequenceNumber) {
+                            && (!entry.pointee.hasClientISN || entry.pointee.clientISN != sequenceNumber) {
                     // A new ISN before any data (or the SYN after its SYN-ACK): re-base.
-                    flows[slot].hasClientISN = true
-                    flows[slot].clientISN = sequenceNumber
-                    halves[2 * slot].setBase(sequenceNumber &+ 1)
+                    entry.pointee.hasClientISN = true
+                    entry.pointee.clientISN = sequenceNumber
+                    c2s.pointee.setBase(sequenceNumber &+ 1)
                 }
-            } else if direction == .serverToClient && !flows[slot].carriedData {
-                let h = 2 * slot + 1
-                if !halves[h].baseKnown || halves[h].baseSequence != sequenceNumber &+ 1 {
-                    halves[h].setBase(sequenceNumber &+ 1)
+            } else if direction == .serverToClient && !entry.pointee.carriedData {
+                if !s2c.pointee.baseKnown || s2c.pointee.baseSequence != sequenceNumber &+ 1 {
+                    s2c.pointee.setBase(sequenceNumber &+ 1)
                 }
-                if !halves[2 * slot].baseKnown { halves[2 * slot].setBase(acknowledgment) }
+                if !c2s.pointee.baseKnown { c2s.pointee.setBase(acknowledgment) }
             }
         }
 
@@ -204,50 +210,51 @@ public struct FlowTable {
             return
         }
 
-        let stopped = flows[slot].stopped
+        let stopped = entry.pointee.stopped
         let h = 2 * slot + direction.index
         let peer = 2 * slot + direction.reversed.index
+        let own = halves.baseAddress + h, other = halves.baseAddress + peer
 
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
         if ack && !stopped {
-            halves[peer].notePeerAck(acknowledgment)
+            other.pointee.notePeerAck(acknowledgment)
             let answering = payloadEnd > payloadStart
-            if halves[peer].ackedPastNext
+            if other.pointee.ackedPastNext
                 && checkAckGap(slot: slot, half: peer, time: time, answering: answering, handler: &handler) { return }
         }
 
         if !hasPayload && !fin { return }
-        if hasPayload { flows[slot].carriedData = true }
+        if hasPayload { entry.pointee.carriedData = true }
 
         if stopped {
-            if fin && !halves[h].ended {
-                halves[h].ended = true
-                let info = flows[slot].info
+            if fin && !own.pointee.ended {
+                own.pointee.ended = true
+                let info = entry.pointee.info
                 handler.streamEnded(slot: slot, info: info, direction: direction, time: time)
-                if halves[peer].ended { closeFlow(slot: slot, reason: .finished, time: time, handler: &handler) }
+                if other.pointee.ended { closeFlow(slot: slot, reason: .finished, time: time, handler: &handler) }
             }
             return
         }
 
-        if halves[h].ended { return }
+        if own.pointee.ended { return }
         let sequence = syn ? sequenceNumber &+ 1 : sequenceNumber
-        if !halves[h].baseKnown { halves[h].setBase(sequence) }
-        let start = halves[h].offset(of: sequence)
+        if !own.pointee.baseKnown { own.pointee.setBase(sequence) }
+        let start = own.pointee.offset(of: sequence)
         let length = Int64(payloadEnd - payloadStart)
 
-        if fin && !halves[h].hasFin {
-            halves[h].hasFin = true
-            halves[h].finOffset = max(halves[h].next, start + length)
+        if fin && !own.pointee.hasFin {
+            own.pointee.hasFin = true
+            own.pointee.finOffset = max(own.pointee.next, start + length)
         }
         if hasPayload {
             segment(slot: slot, half: h, start: start, frame: frame, range: payloadStart..<payloadEnd,
                     time: time, handler: &handler)
         }
-        if fin && halves[h].ackedPastNext && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
+        if fin && own.pointee.ackedPastNext && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
         // `checkEnd` acts only on a direction that reached its FIN (or already ended): tested
         // inline, as a call for every segment it was about 50 instructions a packet (callgrind,
         // many-flows).
-        if halves[h].ended || halves[h].reachedFin {
+        if own.pointee.ended || own.pointee.reachedFin {
             _ = checkEnd(slot: slot, half: h, time: time, handler: &handler)
         }
     }
