@@ -284,24 +284,29 @@ public struct FlowTable {
     /// Flushes both directions (holes become gaps, buffered data is delivered, unless stopped),
     /// ends them, reports `flowClosed` and frees the slot.
     mutating func closeFlow<H: StreamHandler>(slot: Int, reason: CloseReason, time: Timestamp, handler: inout H) {
-        let stopped = flows[slot].stopped
-        for h in (2 * slot)...(2 * slot + 1) where !halves[h].ended {
-            if !stopped && halves[h].baseKnown {
-                while let run = halves[h].runs.first {
+        // Checked once, then addressed in place, as in `process`.
+        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
+        let entry = flows.baseAddress + slot
+        let stopped = entry.pointee.stopped
+        for h in (2 * slot)...(2 * slot + 1) {
+            let half = halves.baseAddress + h
+            if half.pointee.ended { continue }
+            if !stopped && half.pointee.baseKnown {
+                while let run = half.pointee.runs.first {
                     declareGap(slot: slot, half: h, upTo: run.start, time: time, handler: &handler)
-                    deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+                    deliverFirstRun(slot: slot, half: h, info: entry.pointee.info, time: time, handler: &handler)
                 }
-                if halves[h].hasFin {
-                    declareGap(slot: slot, half: h, upTo: halves[h].finOffset, time: time, handler: &handler)
+                if half.pointee.hasFin {
+                    declareGap(slot: slot, half: h, upTo: half.pointee.finOffset, time: time, handler: &handler)
                 }
             }
             release(half: h)
-            halves[h].ended = true
+            half.pointee.ended = true
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
-            handler.streamEnded(slot: slot, info: flows[slot].info, direction: direction, time: time)
+            handler.streamEnded(slot: slot, info: entry.pointee.info, direction: direction, time: time)
         }
         stats.flowsClosedByReason[reason] += 1
-        handler.flowClosed(slot: slot, info: flows[slot].info, reason: reason, time: time)
+        handler.flowClosed(slot: slot, info: entry.pointee.info, reason: reason, time: time)
         freeSlot(slot)
     }
 
@@ -361,16 +366,18 @@ public struct FlowTable {
     }
 
     mutating func freeSlot(_ slot: Int) {
-        index.remove(slot: slot, hash: flows[slot].hash)
+        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
+        let entry = flows.baseAddress + slot
+        index.remove(slot: slot, hash: entry.pointee.hash)
 
-        let position = Int(flows[slot].activePosition)
+        let position = Int(entry.pointee.activePosition)
         let moved = active.removeLast()
         if Int(moved) != slot {
             active[position] = moved
             flows[Int(moved)].activePosition = Int32(position)
         }
-        flows[slot].inUse = false
-        flows[slot].activePosition = -1
+        entry.pointee.inUse = false
+        entry.pointee.activePosition = -1
         halves[2 * slot] = HalfStream()
         halves[2 * slot + 1] = HalfStream()
         freeSlots.append(Int32(slot))
