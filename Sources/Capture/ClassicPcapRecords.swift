@@ -162,25 +162,26 @@ struct ClassicPcapRecords {
         // One multiply for the fraction, by a factor fixed for the file, instead of two and a select.
         let scale: Int64 = nanoseconds ? 1 : 1000
         let snapshot = self.snapshot, filled = self.filled
-        var at = position, taken = 0
+        var at = position, next = out
+        let last = out + limit
         // `at <= filled <= buffer.count` throughout, so the wrapping operations below cannot wrap.
-        while taken < limit && filled &- at >= Self.recordHeaderBytes {
+        while next < last && filled &- at >= Self.recordHeaderBytes {
             var captured = base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
-            let end = at &+ Self.recordHeaderBytes &+ Int(captured)
+            let start = at &+ Self.recordHeaderBytes
+            let end = start &+ Int(captured)
             guard captured <= Self.maximumSnapshot && end <= filled else { break }
             var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
             var fraction = base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
             if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped }
             let time = Int64(Int32(bitPattern: seconds)) &* 1_000_000_000 &+ Int64(Int32(bitPattern: fraction)) &* scale
-            (out + taken).initialize(to: FrameRecord(start: at &+ Self.recordHeaderBytes,
-                                                     count: Int(min(captured, snapshot)),
-                                                     time: Timestamp(nanoseconds: time)))
-            taken &+= 1
+            next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
+                                            time: Timestamp(nanoseconds: time)))
+            next += 1
             at = end
         }
         position = at
-        return taken
+        return next - out
     }
 
     @inline(never)
