@@ -1,3 +1,4 @@
+import Wire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -139,6 +140,48 @@ struct ClassicPcapRecords {
             }
         }
         return nextSlowly(refill: refill)
+    }
+
+    /// Takes the records that follow, as long as each is wholly in the buffer and within
+    /// libpcap's maximum, into `out[0 ..< limit]` as frames (data start, length cut to the
+    /// snapshot, nanosecond time); returns how many. It stops before anything `next` would
+    /// refill for or reject, so the caller continues with `next` and libpcap's checks and
+    /// messages are unchanged. The wire length is not read: only the filter needs it.
+    ///
+    /// One tight loop per batch instead of `next` per record: the position and fill stay in
+    /// registers, the byte order is fixed per loop, and no check can overflow (every offset is
+    /// within the buffer). The read loop took about 81 instructions a record through `next`, 28
+    /// through this (callgrind, many-flows sample).
+    mutating func takeBuffered(into out: UnsafeMutablePointer<FrameRecord>, limit: Int) -> Int {
+        swapped ? take(into: out, limit: limit, swapped: true) : take(into: out, limit: limit, swapped: false)
+    }
+
+    @inline(__always)
+    private mutating func take(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, swapped: Bool) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        // One multiply for the fraction, by a factor fixed for the file, instead of two and a select.
+        let scale: Int64 = nanoseconds ? 1 : 1000
+        let snapshot = self.snapshot, filled = self.filled
+        var at = position, next = out
+        let last = out + limit
+        // `at <= filled <= buffer.count` throughout, so the wrapping operations below cannot wrap.
+        while next < last && filled &- at >= Self.recordHeaderBytes {
+            var captured = base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
+            if swapped { captured = captured.byteSwapped }
+            let start = at &+ Self.recordHeaderBytes
+            let end = start &+ Int(captured)
+            guard captured <= Self.maximumSnapshot && end <= filled else { break }
+            var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            var fraction = base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
+            if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped }
+            let time = Int64(Int32(bitPattern: seconds)) &* 1_000_000_000 &+ Int64(Int32(bitPattern: fraction)) &* scale
+            next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
+                                            time: Timestamp(nanoseconds: time)))
+            next += 1
+            at = end
+        }
+        position = at
+        return next - out
     }
 
     @inline(never)

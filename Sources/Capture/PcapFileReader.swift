@@ -276,13 +276,13 @@ public final class PcapFileReader {
         // `bytesConsumed`) and at the end.
         defer { records = reader }
         let bytes = base.assumingMemoryBound(to: UInt8.self)
-        let batch = UnsafeMutableBufferPointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
+        let batch = UnsafeMutablePointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
         defer { batch.deallocate() }
         var count = 0
         func flush() {
             guard count > 0 else { return }
             body(UnsafeBufferPointer(start: bytes, count: reader.bufferedBytes).span,
-                 UnsafeBufferPointer(rebasing: batch[0..<count]))
+                 UnsafeBufferPointer(start: batch, count: count))
             count = 0
         }
         let filtering = program != nil
@@ -291,6 +291,28 @@ public final class PcapFileReader {
         let interval = max(tickInterval, 1)
         var untilTick = interval
         while !stopRequested {
+            // Without a filter every record is kept: the buffered ones are taken a batch at a
+            // time, up to the batch's end or the next tick, and counted, timed and ticked once
+            // for all of them. Only `body` and `onTick` can stop the read, and they run where
+            // they did, so batches, ticks and counts are those of the loop below.
+            if !filtering {
+                let room = min(Self.batchCapacity &- count, Int(clamping: untilTick))
+                let taken = reader.takeBuffered(into: batch + count, limit: room)
+                if taken > 0 {
+                    count &+= taken
+                    recordsRead &+= UInt64(taken)
+                    lastRecordTime = batch[count &- 1].time
+                    if count == Self.batchCapacity { flush() }
+                    untilTick -= UInt64(taken)
+                    if untilTick == 0 {
+                        untilTick = interval
+                        flush()
+                        records = reader
+                        onTick()
+                    }
+                    continue
+                }
+            }
             switch reader.next(refill: count == 0) {
             case .record(let record):
                 recordsRead &+= 1

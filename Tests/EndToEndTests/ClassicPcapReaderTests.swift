@@ -185,5 +185,52 @@ extension ClassicPcapReaderTests {
     }
 }
 
+extension ClassicPcapReaderTests {
+    /// Progress sees the same counts and bytes at every tick from both readers, and a stop
+    /// requested at a tick ends the read at the same record and time: our reader takes buffered
+    /// records a batch at a time, libpcap's one at a time. Ours has delivered every record read by
+    /// a tick (libpcap's ticks before delivering and timing the record). Read from memory and,
+    /// so that refills end batches, from a file several buffers long.
+    @Test func ticksAndStopsMatchLibpcap() throws {
+        var capture = ClassicPcap(linkType: 1, snaplen: 1000)
+        for i in 0..<2500 {
+            let size = (i &* 7919) % 1500
+            capture.records.append((ClassicPcap.recordHeader(seconds: 1_700_000_000 + UInt32(i / 100), micros: UInt32(i * 13),
+                                                             caplen: UInt32(size), length: UInt32(size + 4)),
+                                    (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ i) }))
+        }
+        let bytes = capture.header + capture.records.flatMap { $0.header + $0.data }
+        #expect(bytes.count > 3 * ClassicPcapRecordsBufferBytes)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-ticks-\(getpid()).pcap")
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        func run(_ source: String, interval: UInt64, stopAt: Int?) throws -> [String] {
+            let reader = source == "file" ? try PcapFileReader(path: file.path)
+                : try PcapFileReader(bytes: bytes, name: "records", libpcapRecords: source == "libpcap")
+            var log: [String] = []
+            var delivered: UInt64 = 0, ticks = 0
+            let end = reader.readBatches(tickInterval: interval, onTick: {
+                ticks += 1
+                log.append("tick \(reader.recordsRead) \(reader.bytesConsumed ?? -1)")
+                if source != "libpcap" { #expect(delivered == reader.recordsRead) }
+                if ticks == stopAt { reader.stop() }
+            }) { _, batch in delivered += UInt64(batch.count) }
+            #expect(delivered == reader.recordsRead)
+            log.append("end \(end) \(reader.recordsRead) \(reader.bytesConsumed ?? -1) \(reader.lastRecordTime?.nanoseconds ?? -1)")
+            return log
+        }
+        for interval: UInt64 in [1, 2, 3, 7, 31, 32, 33, 100, 4096] {
+            for stopAt in [nil, 1, 2, 3] {
+                let libpcap = try run("libpcap", interval: interval, stopAt: stopAt)
+                #expect(libpcap.count == min(stopAt ?? .max, 2500 / Int(interval)) + 1)
+                for source in ["memory", "file"] {
+                    let ours = try run(source, interval: interval, stopAt: stopAt)
+                    #expect(ours == libpcap, "\(source) interval \(interval) stop at \(stopAt as Any)")
+                }
+            }
+        }
+    }
+}
+
 /// ClassicPcapRecords.bufferBytes, which the test target cannot see.
 let ClassicPcapRecordsBufferBytes = 512 * 1024
