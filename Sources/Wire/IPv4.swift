@@ -21,11 +21,13 @@ enum IPv4 {
         if unsafe frame.u16(unchecked: offset &+ 6) & 0x3FFF != 0 { return .skipped(.fragment) }
         guard unsafe frame.u8(unchecked: offset &+ 9) == 6 else { return .skipped(.notTCP) }
 
-        return .tcp(IPHeader(
-            source: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)),
-            destination: IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)),
-            transportOffset: offset &+ headerLength,
-            end: offset &+ totalLength,
-            layer: .ipv4))
+        return .tcp(IPHeader(offset: offset, transportOffset: offset &+ headerLength, end: offset &+ totalLength,
+                             layer: .ipv4))
+    }
+
+    /// The addresses of a header `decode` checked at `offset`.
+    @inline(__always)
+    static func addresses(_ frame: Span<UInt8>, at offset: Int) -> (source: IPAddress, destination: IPAddress) {
+        (IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)), IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)))
     }
 }

@@ -36,9 +36,10 @@ enum TCP {
     static func packet(_ frame: Span<UInt8>, ip: IPHeader, payloadStart: Int, vlans: VLANTags) -> DecodedPacket {
         let offset = ip.transportOffset
         let (sourcePort, destinationPort) = ports(frame, ip: ip)
+        let (source, destination) = ip.addresses(frame)
         return DecodedPacket(
-            source: ip.source,
-            destination: ip.destination,
+            source: source,
+            destination: destination,
             sourcePort: sourcePort,
             destinationPort: destinationPort,
             sequence: unsafe frame.u32(unchecked: offset &+ 4),
