@@ -210,15 +210,24 @@ struct EngineCore {
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
             if prefetching { for j in 0..<min(m, Self.prefetchDistance) { prefetchFlow(scratch, j) } }
-            for j in 0..<m {
-                if prefetching && j &+ Self.prefetchDistance < m { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
-                // The decoder checked the record against the buffer: checking it again for every
-                // frame was about 20 instructions a packet (callgrind, many-flows).
-                let record = batch[scratch.recordIndices[j]]
-                let range = Range(uncheckedBounds: (record.start, record.start &+ record.count))
-                table.process(packetAt: scratch.packets + j, hash: scratch.hashes[j],
-                              frame: unsafe frames.extracting(unchecked: range), time: record.time, handler: &router)
-                applyStops()
+            // The packets before this one request the flow state of the one `prefetchDistance`
+            // ahead: one comparison a packet where the flag and the distance were tested apart.
+            let prefetchBefore = prefetching ? m &- Self.prefetchDistance : 0
+            // A segment lies in the buffer, which then has an address. Each is viewed through it:
+            // a span extracted from `frames` recomputed its length with an overflow check.
+            unsafe frames.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                for j in 0..<m {
+                    if j < prefetchBefore { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
+                    // The decoder checked the record against the buffer: checking it again for
+                    // every frame was about 20 instructions a packet (callgrind, many-flows).
+                    let record = batch[scratch.recordIndices[j]]
+                    let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: base + record.start,
+                                                                                 count: record.count))
+                    table.process(packetAt: scratch.packets + j, hash: scratch.hashes[j], frame: frame,
+                                  time: record.time, handler: &router)
+                    applyStops()
+                }
             }
             done &+= n
         }
@@ -226,8 +235,8 @@ struct EngineCore {
 
     static let prefetchDistance = 6
 
-    /// The counters of a batch of `frames` frames that decoded to `counts`, the same as `handle`
-    /// of each would have made.
+    /// The counters of a batch of `frames` frames that decoded to `counts`: the same as
+    /// `process(frame:time:link:scratch:)` makes for each of them.
     @inline(__always)
     private mutating func count(_ counts: PacketDecoder.BatchCounts, frames: Int,
                                 refusals: UnsafeMutablePointer<PacketDecoder.Refusal>) {
