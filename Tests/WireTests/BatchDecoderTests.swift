@@ -126,21 +126,31 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
         expectBatchMatches([], link: link, ports: nil)
     }
 
-    /// An empty buffer: only empty records lie inside it.
+    /// An empty buffer, with an address or without: only empty records lie inside it, and an empty
+    /// frame is cut at the link layer.
     @Test func emptyBuffer() {
         let records = [FrameRecord(start: 0, count: 0, time: .zero), FrameRecord(start: 0, count: 1, time: .zero)]
         let packets = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: 2)
         let indices = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         let refusals = UnsafeMutablePointer<PacketDecoder.Refusal>.allocate(capacity: 2)
         defer { packets.deallocate(); indices.deallocate(); refusals.deallocate() }
-        let empty: [UInt8] = []
-        let counts = records.withUnsafeBufferPointer { r in
-            PacketDecoder.decode(empty.span, records: r, link: .ethernet, selecting: nil, into: packets,
-                                 recordIndices: indices, refusals: refusals)
-        }
         var expected = PacketDecoder.BatchCounts()
         expected.refused = 2
-        #expect(counts == expected)
-        #expect(refusals[0] == .failed(.truncated(.link)) && refusals[1] == .failed(.truncated(.link)))
+        let empty: [UInt8] = []
+        for link in Self.links {
+            let withAddress = records.withUnsafeBufferPointer { r in
+                PacketDecoder.decode(empty.span, records: r, link: link, selecting: nil, into: packets,
+                                     recordIndices: indices, refusals: refusals)
+            }
+            #expect(withAddress == expected)
+            #expect(refusals[0] == .failed(.truncated(.link)) && refusals[1] == .failed(.truncated(.link)))
+            refusals[0] = .skipped(.notIP)
+            let withoutAddress = records.withUnsafeBufferPointer { r in
+                PacketDecoder.decode(Span<UInt8>(), records: r, link: link, selecting: nil, into: packets,
+                                     recordIndices: indices, refusals: refusals)
+            }
+            #expect(withoutAddress == expected)
+            #expect(refusals[0] == .failed(.truncated(.link)) && refusals[1] == .failed(.truncated(.link)))
+        }
     }
 }
