@@ -149,49 +149,34 @@ public final class Engine {
     }
 }
 
-/// What a frame decoded to, before the engine has counted or handled it.
-enum FrameKind {
-    /// A TCP segment for the flow table (the packet and its flow hash are beside it).
-    case flow
-    /// TCP on no selected port.
-    case notMailPort
-    case skipped(SkipReason)
-    case failed(DecodeError)
-}
-
 /// Frames decoded ahead of handling, reused for every batch: kept as separate arrays so a
 /// 100-byte packet is written once by decoding and read in place when it is handled.
 struct DecodedBatch {
     let capacity: Int
-    let kinds: UnsafeMutablePointer<FrameKind>
+    /// The batch's segments for the flow table, densely (`PacketDecoder.decode(_:records:...)`).
     let packets: UnsafeMutablePointer<DecodedPacket>
     let hashes: UnsafeMutablePointer<UInt64>
-    /// Each frame's bytes in the batch's buffer, checked once when it is decoded (empty for a
-    /// record outside the buffer).
-    let frames: UnsafeMutablePointer<Range<Int>>
-    /// Whether each frame is a segment for the flow table (`FrameKind.flow`), for `hashBatch`.
-    let selected: UnsafeMutablePointer<Bool>
+    /// The position of each segment's record in the batch.
+    let recordIndices: UnsafeMutablePointer<Int>
+    /// Why the frames that are neither a selected segment nor one of another port were dropped.
+    let refusals: UnsafeMutablePointer<PacketDecoder.Refusal>
 
     init(capacity: Int) {
         self.capacity = capacity
-        kinds = .allocate(capacity: capacity)
-        kinds.initialize(repeating: .notMailPort, count: capacity)
         packets = .allocate(capacity: capacity)
         hashes = .allocate(capacity: capacity)
         hashes.initialize(repeating: 0, count: capacity)
-        frames = .allocate(capacity: capacity)
-        frames.initialize(repeating: 0..<0, count: capacity)
-        selected = .allocate(capacity: capacity)
-        selected.initialize(repeating: false, count: capacity)
+        recordIndices = .allocate(capacity: capacity)
+        recordIndices.initialize(repeating: 0, count: capacity)
+        refusals = .allocate(capacity: capacity)
     }
 
-    /// `packets` holds only trivial values, so it is never deinitialized.
+    /// `packets` and `refusals` hold only trivial values, so they are never deinitialized.
     func deallocate() {
-        kinds.deallocate()
         packets.deallocate()
         hashes.deallocate()
-        frames.deallocate()
-        selected.deallocate()
+        recordIndices.deallocate()
+        refusals.deallocate()
     }
 }
 
@@ -203,105 +188,99 @@ struct EngineCore {
 
     /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
     /// (a call on the engine's stored struct from outside one copied it, with its arrays).
+    ///
+    /// Frames other than selected segments change only counters, so they are counted per batch
+    /// and only the segments are handled one by one, in order.
     mutating func process(frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
                           scratch: DecodedBatch) {
         var done = 0
         while done < records.count {
-            let n = min(records.count - done, scratch.capacity)
+            let n = min(records.count &- done, scratch.capacity)
+            let batch = UnsafeBufferPointer(rebasing: records[done ..< done &+ n])
             // With few flows their state stays in the cache and the hints are only overhead
             // (about 3% of a capture of a few dozen concurrent mail sessions).
             let prefetching = table.activeFlows > prefetchAboveFlows
-            for i in 0..<n {
-                // A record outside the buffer (not one a reader makes) is counted as a cut frame.
-                let kind: FrameKind
-                if let range = Self.range(of: records[done + i], in: frames.count) {
-                    scratch.frames[i] = range
-                    kind = decode(unsafe frames.extracting(unchecked: range), link: link, into: scratch.packets + i)
-                } else {
-                    scratch.frames[i] = 0..<0
-                    kind = .failed(.truncated(.link))
-                }
-                if case .flow = kind { scratch.selected[i] = true } else { scratch.selected[i] = false }
-                scratch.kinds[i] = kind
-            }
-            table.hashBatch(scratch.packets, selected: scratch.selected, count: n, into: scratch.hashes,
-                            prefetch: prefetching)
+            let counts = PacketDecoder.decode(frames, records: batch, link: link, selecting: router.selectedPorts,
+                                              into: scratch.packets, recordIndices: scratch.recordIndices,
+                                              refusals: scratch.refusals)
+            count(counts, frames: n, refusals: scratch.refusals)
+            let m = counts.selected
+            table.hashBatch(scratch.packets, count: m, into: scratch.hashes, prefetch: prefetching)
             // The flow state of a packet a few places ahead is requested while this one is handled:
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
-            if prefetching { for i in 0..<min(n, Self.prefetchDistance) { prefetchFlow(scratch, i) } }
-            for i in 0..<n {
-                if prefetching && i &+ Self.prefetchDistance < n { prefetchFlow(scratch, i &+ Self.prefetchDistance) }
-                // The range was checked against the buffer above: checking it again for every
-                // frame was about 20 instructions a packet (callgrind, many-flows).
-                handle(scratch.kinds[i], packet: scratch.packets + i, hash: scratch.hashes[i],
-                       frame: unsafe frames.extracting(unchecked: scratch.frames[i]), time: records[done + i].time)
+            if prefetching { for j in 0..<min(m, Self.prefetchDistance) { prefetchFlow(scratch, j) } }
+            // The packets before this one request the flow state of the one `prefetchDistance`
+            // ahead: one comparison a packet where the flag and the distance were tested apart.
+            let prefetchBefore = prefetching ? m &- Self.prefetchDistance : 0
+            // A segment lies in the buffer, which then has an address. Each is viewed through it:
+            // a span extracted from `frames` recomputed its length with an overflow check.
+            unsafe frames.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                for j in 0..<m {
+                    if j < prefetchBefore { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
+                    // The decoder checked the record against the buffer: checking it again for
+                    // every frame was about 20 instructions a packet (callgrind, many-flows).
+                    let record = batch[scratch.recordIndices[j]]
+                    let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: base + record.start,
+                                                                                 count: record.count))
+                    table.process(packetAt: scratch.packets + j, hash: scratch.hashes[j], frame: frame,
+                                  time: record.time, handler: &router)
+                    applyStops()
+                }
             }
-            done += n
+            done &+= n
         }
     }
 
     static let prefetchDistance = 6
 
-    /// Where `record` lies in a buffer of `count` bytes, or nil when it does not lie inside.
-    @inline(__always) static func range(of record: FrameRecord, in count: Int) -> Range<Int>? {
-        // As unsigned values a negative start or length is huge and fails the same two tests,
-        // which then leave no overflow for the range to check (about 12 instructions a packet).
-        let start = UInt(bitPattern: record.start), length = UInt(bitPattern: record.count)
-        let total = UInt(bitPattern: count)
-        guard start <= total && length <= total &- start else { return nil }
-        return Range(uncheckedBounds: (record.start, record.start &+ record.count))
-    }
-
-    @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ i: Int) {
-        if case .flow = scratch.kinds[i] {
-            router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[i]))
-        }
-    }
-
-    /// One frame, through the first slot of `scratch`.
-    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, scratch: DecodedBatch) {
-        let kind = decode(frame, link: link, into: scratch.packets)
-        let hash: UInt64
-        if case .flow = kind { hash = table.hash(ofPacketAt: scratch.packets) } else { hash = 0 }
-        handle(kind, packet: scratch.packets, hash: hash, frame: frame, time: time)
-    }
-
-    /// Decodes `frame`; for a segment of a selected flow, stores the packet (its flow hash is
-    /// the caller's to compute). Changes nothing else: the counting is done by `handle`, in frame
-    /// order.
+    /// The counters of a batch of `frames` frames that decoded to `counts`: the same as
+    /// `process(frame:time:link:scratch:)` makes for each of them.
     @inline(__always)
-    mutating func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>) -> FrameKind {
-        do {
-            switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: router.selectedPorts) {
-            case .tcp: return .flow
-            case .unselected: return .notMailPort
-            case .skipped(let reason): return .skipped(reason)
-            }
-        } catch {
-            return .failed(error)
-        }
+    private mutating func count(_ counts: PacketDecoder.BatchCounts, frames: Int,
+                                refusals: UnsafeMutablePointer<PacketDecoder.Refusal>) {
+        router.stats.packets &+= UInt64(truncatingIfNeeded: frames)
+        router.stats.bytes &+= counts.bytes
+        router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &+ counts.unselected)
+        router.stats.notMailPort &+= UInt64(truncatingIfNeeded: counts.unselected)
+        for k in 0..<counts.refused { countRefusal(refusals[k]) }
     }
 
-    @inline(__always)
-    mutating func handle(_ kind: FrameKind, packet: UnsafeMutablePointer<DecodedPacket>, hash: UInt64,
-                         frame: Span<UInt8>, time: Timestamp) {
-        router.stats.packets &+= 1
-        router.stats.bytes &+= UInt64(frame.count)
-        switch kind {
-        case .flow:
-            router.stats.tcpPackets &+= 1
-            table.process(packetAt: packet, hash: hash, frame: frame, time: time, handler: &router)
-            applyStops()
-        case .notMailPort:
-            router.stats.tcpPackets &+= 1
-            router.stats.notMailPort &+= 1
+    private mutating func countRefusal(_ refusal: PacketDecoder.Refusal) {
+        switch refusal {
         case .skipped(let reason):
             router.stats.skipped[reason, default: 0] += 1
         case .failed(.truncated(let layer)):
             router.stats.truncated[layer, default: 0] += 1
         case .failed(.invalid(let layer)):
             router.stats.invalid[layer, default: 0] += 1
+        }
+    }
+
+    @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ j: Int) {
+        router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[j]))
+    }
+
+    /// One frame, through the first slot of `scratch`.
+    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, scratch: DecodedBatch) {
+        router.stats.packets &+= 1
+        router.stats.bytes &+= UInt64(frame.count)
+        do throws(DecodeError) {
+            switch try PacketDecoder.decode(frame, link: link, into: scratch.packets, selecting: router.selectedPorts) {
+            case .tcp:
+                router.stats.tcpPackets &+= 1
+                let hash = table.hash(ofPacketAt: scratch.packets)
+                table.process(packetAt: scratch.packets, hash: hash, frame: frame, time: time, handler: &router)
+                applyStops()
+            case .unselected:
+                router.stats.tcpPackets &+= 1
+                router.stats.notMailPort &+= 1
+            case .skipped(let reason):
+                countRefusal(.skipped(reason))
+            }
+        } catch {
+            countRefusal(.failed(error))
         }
     }
 

@@ -461,13 +461,13 @@ public struct FlowTable {
     /// The flow hash `process` uses, of a packet in the caller's memory (not copied for the call).
     public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { flowHash(pointer) }
 
-    /// The flow hashes of the packets of a batch that `selected` marks, into `hashes`; with
-    /// `prefetch`, each one's index bucket starts loading. One call a batch: called for each
-    /// packet from the engine (another module, so never inlined), the hash and the hint were two
-    /// calls of their own, about 30 instructions a packet (callgrind, many-flows).
-    public mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, selected: UnsafePointer<Bool>,
-                                   count: Int, into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
-        for i in 0..<count where selected[i] {
+    /// The flow hashes of the `count` packets at `packets`, into `hashes`; with `prefetch`, each
+    /// one's index bucket starts loading. One call a batch: called for each packet from the
+    /// engine (another module, so never inlined), the hash and the hint were two calls of their
+    /// own, about 30 instructions a packet (callgrind, many-flows).
+    public mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
+                                   into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
+        for i in 0..<count {
             let hash = flowHash(packets + i)
             hashes[i] = hash
             if prefetch { prefetchBucket(hash: hash) }

@@ -21,14 +21,7 @@ enum IPv6 {
         while true {
             switch next {
             case 6:
-                return .tcp(IPHeader(
-                    source: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8),
-                                      low: unsafe frame.u64(unchecked: offset &+ 16)),
-                    destination: IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24),
-                                           low: unsafe frame.u64(unchecked: offset &+ 32)),
-                    transportOffset: cursor,
-                    end: end,
-                    layer: .ipv6))
+                return .tcp(IPHeader(offset: offset, transportOffset: cursor, end: end, layer: .ipv6))
             case 0, 43, 44, 51, 60, 135, 139, 140:
                 // RFC 8200 4.1: hop-by-hop is only valid straight after the fixed header.
                 if next == 0 && seen != 0 { throw .invalid(.ipv6) }
@@ -55,5 +48,12 @@ enum IPv6 {
                 return .skipped(.notTCP)
             }
         }
+    }
+
+    /// The addresses of a header `decode` checked at `offset`.
+    @inline(__always)
+    static func addresses(_ frame: Span<UInt8>, at offset: Int) -> (source: IPAddress, destination: IPAddress) {
+        (IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8), low: unsafe frame.u64(unchecked: offset &+ 16)),
+         IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24), low: unsafe frame.u64(unchecked: offset &+ 32)))
     }
 }

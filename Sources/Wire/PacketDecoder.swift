@@ -50,6 +50,13 @@ public enum PacketDecoder {
     /// many-flows: about 30 instructions for each of its 2.3 million such segments).
     public static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                               selecting ports: PortSet?) throws(DecodeError) -> Selected {
+        try select(frame, link: link, into: packet, selecting: ports)
+    }
+
+    /// The body of `decode(_:link:into:selecting:)`, shared with the batch decoder.
+    @inline(__always)
+    static func select(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
+                       selecting ports: PortSet?) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
         switch try network(frame, link: link, vlans: &vlans) {
         case .skipped(let reason): return .skipped(reason)

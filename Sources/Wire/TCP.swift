@@ -11,7 +11,8 @@ enum TCP {
     @inline(__always)
     static func payloadStart(_ frame: Span<UInt8>, ip: IPHeader) throws(DecodeError) -> Int {
         let offset = ip.transportOffset
-        try requireHeader(end: offset + 20, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
+        // The IP layer left the transport offset inside the frame, so adding 20 cannot overflow.
+        try requireHeader(end: offset &+ 20, declaredEnd: ip.end, captured: frame.count, layer: .tcp)
         // Every field read below lies in the 20 fixed bytes just checked; options are never read.
         let dataOffset = Int(unsafe frame.u8(unchecked: offset &+ 12) &>> 4)
         guard dataOffset >= 5 else { throw .invalid(.tcp) }
@@ -35,9 +36,10 @@ enum TCP {
     static func packet(_ frame: Span<UInt8>, ip: IPHeader, payloadStart: Int, vlans: VLANTags) -> DecodedPacket {
         let offset = ip.transportOffset
         let (sourcePort, destinationPort) = ports(frame, ip: ip)
+        let (source, destination) = ip.addresses(frame)
         return DecodedPacket(
-            source: ip.source,
-            destination: ip.destination,
+            source: source,
+            destination: destination,
             sourcePort: sourcePort,
             destinationPort: destinationPort,
             sequence: unsafe frame.u32(unchecked: offset &+ 4),
