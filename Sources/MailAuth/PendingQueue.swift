@@ -99,6 +99,17 @@ struct PendingQueue<Element> {
         for i in laterHead..<later.count { body(later[i]) }
     }
 
+    /// As `init(capacity:)` made it (same capacity), in place: what is already as new is not
+    /// written again.
+    mutating func reset() {
+        if case .some = oldest { oldest = nil }
+        if later.capacity != 0 { later = [] }
+        laterHead = 0
+        slots = 0
+        head = 0
+        overflows = 0
+    }
+
     /// Gives the storage back (after `drain`, under memory pressure).
     mutating func releaseStorage() {
         oldest = nil

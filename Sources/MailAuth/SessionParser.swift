@@ -42,6 +42,13 @@ public protocol SessionParser: AnyObject {
     /// around it about 550 instructions a session); lent, it is not copied (callgrind,
     /// many-flows). `body` must not call back into the parser.
     func lendFacts(_ body: (borrowing ServerFacts) -> Void)
+    /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
+    /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
+    /// `reset`. Returns `anomalies` as they were before the reset. The engine ended every
+    /// session with seven calls through the protocol (finish, hasFindings, anomalies, proto,
+    /// lendFacts, proto, reset), each a witness thunk, and the reset rebuilt the machine
+    /// (callgrind, many-flows).
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int
 }
 
 protocol LineMachine {
@@ -65,6 +72,10 @@ protocol LineMachine {
     /// The parser memory budget is exhausted: report what is pending with outcome `unknown` and
     /// give the storage back. The session goes on.
     mutating func shed(core: inout SessionCore)
+    /// Back to `init(limits:)` with the same limits, in place: assigning a new machine destroyed
+    /// the old one through its outlined value witness (~50 instructions a session, callgrind,
+    /// many-flows), and most fields are already as new.
+    mutating func reset()
 }
 
 /// A session's state and the code that drives its machine, generic over the machine. It is held
@@ -135,18 +146,31 @@ struct LineSessionState<Machine: LineMachine> {
         clientFramer.reset()
         serverFramer.reset()
         core.reset()
-        machine = Machine(limits: limits)
+        machine.reset()
         if charged != 0 { _ = memory.recharge(from: charged, to: 0) }
         charged = 0
         sheds = 0
     }
 
-    /// `core.facts` lent in place. Borrowed from the class's storage directly, `body` got a copy
-    /// (the closure could have changed the session meanwhile): an outlined copy and destroy of
-    /// the 300-byte value, ~250 instructions a session (callgrind, many-flows). Only
-    /// the engine calls this, and `body` never reaches back into the parser.
+    /// `core.facts` lent from the state, accessed for modification (so exclusively). Borrowed
+    /// from the class's storage instead, `body` got a copy (the closure could have changed the
+    /// session meanwhile): an outlined copy and destroy of the 300-byte value, retaining and
+    /// releasing its references, ~250 instructions a session (callgrind, many-flows). What is
+    /// left is a bitwise copy for the indirect argument. `body` must not reach back into the
+    /// parser.
     mutating func lendFacts(_ body: (borrowing ServerFacts) -> Void) {
-        withUnsafeMutablePointer(to: &core.facts) { body($0.pointee) }
+        body(core.facts)
+    }
+
+    /// See `SessionParser.close`.
+    mutating func close(time: Int64, memory: SessionMemory,
+                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+        finish(time: time, memory: memory)
+        let findings = takeFindings()
+        body(findings, core.facts)
+        let n = anomalies
+        reset(memory: memory)
+        return n
     }
 
     mutating func takeFindings() -> [Finding] {
@@ -264,6 +288,10 @@ extension LineSession {
     }
 
     func finish(time: Int64) { state.finish(time: time, memory: memory) }
+
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+        state.close(time: time, memory: memory, body)
+    }
 }
 
 // Unchecked: dynamic exclusivity checks on `state`, one per call, are not needed: a session is

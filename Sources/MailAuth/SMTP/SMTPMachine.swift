@@ -19,6 +19,13 @@ struct SMTPMachine: LineMachine {
 
     var heldBytes: Int { mutating get { queue.heldBytes + (sasl?.heldBytes ?? 0) } }
 
+    mutating func reset() {
+        queue.reset()
+        if sasl != nil { sasl = nil }
+        greetingSeen = false
+        clientInBody = false
+    }
+
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
         queue.releaseStorage()
