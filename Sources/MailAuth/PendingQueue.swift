@@ -110,10 +110,12 @@ struct PendingQueue<Element> {
         overflows = 0
     }
 
-    /// Gives the storage back (after `drain`, under memory pressure).
+    /// Gives the storage back (after `drain`, under memory pressure, and at every session's end).
+    /// Storage that was never grown is not replaced: releasing the empty array it was replaced
+    /// with was ~20 instructions a session (callgrind, many-flows).
     mutating func releaseStorage() {
-        oldest = nil
-        later = []
+        if case .some = oldest { oldest = nil }
+        if later.capacity != 0 { later = [] }
         laterHead = 0
         slots = 0
         head = 0

@@ -69,7 +69,8 @@ struct IMAPMachine: LineMachine {
 
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
-        tagged = []
+        // Every session ends through here: an array never grown is kept (see PendingQueue).
+        if tagged.capacity != 0 { tagged = [] }
     }
 
     // MARK: client
