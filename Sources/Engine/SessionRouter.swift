@@ -120,9 +120,10 @@ struct SessionRouter: StreamHandler {
                 return
             }
             sessions[slot].state = .parsing
-            // Moved into the slot, not kept in a local as well: that was a retain and a release
-            // a session (callgrind).
-            sessions[slot].parser = takeParser(for: proto)
+            // Kept in a local for the first delivery and then moved into the slot: read back
+            // from the slot for the call, it was copied (a retain and a release a session;
+            // callgrind, many-flows). Nothing on the way reads the slot's parser.
+            let parser = takeParser(for: proto)
             switch proto {
             case .pop3: sessionCounts.pop3 &+= 1
             case .imap: sessionCounts.imap &+= 1
@@ -131,14 +132,14 @@ struct SessionRouter: StreamHandler {
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
                 let held = releaseGreeting(slot: slot)
-                sessions[slot].parser?.receive(held.span, from: .server, time: time.nanoseconds)
+                parser.receive(held.span, from: .server, time: time.nanoseconds)
             }
-            if byGreeting, let parser = sessions[slot].parser {
-                if parser.receive(greeting: bytes, time: time.nanoseconds) {
-                    afterDelivery(slot: slot, info: info, parser: parser)
-                }
-                return
-            }
+            let more = byGreeting
+                ? parser.receive(greeting: bytes, time: time.nanoseconds)
+                : parser.receive(bytes, from: side, time: time.nanoseconds)
+            if more { afterDelivery(slot: slot, info: info, parser: parser) }
+            sessions[slot].parser = consume parser
+            return
         case .parsing:
             break
         }
