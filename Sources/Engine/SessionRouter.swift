@@ -120,9 +120,10 @@ struct SessionRouter: StreamHandler {
                 return
             }
             sessions[slot].state = .parsing
-            // Moved into the slot, not kept in a local as well: that was a retain and a release
-            // a session (callgrind).
-            sessions[slot].parser = takeParser(for: proto)
+            // Kept in a local for the first delivery and then moved into the slot: read back
+            // from the slot for the call, it was copied (a retain and a release a session;
+            // callgrind, many-flows). Nothing on the way reads the slot's parser.
+            let parser = takeParser(for: proto)
             switch proto {
             case .pop3: sessionCounts.pop3 &+= 1
             case .imap: sessionCounts.imap &+= 1
@@ -131,14 +132,14 @@ struct SessionRouter: StreamHandler {
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
                 let held = releaseGreeting(slot: slot)
-                sessions[slot].parser?.receive(held.span, from: .server, time: time.nanoseconds)
+                parser.receive(held.span, from: .server, time: time.nanoseconds)
             }
-            if byGreeting, let parser = sessions[slot].parser {
-                if parser.receive(greeting: bytes, time: time.nanoseconds) {
-                    afterDelivery(slot: slot, info: info, parser: parser)
-                }
-                return
-            }
+            let more = byGreeting
+                ? parser.receive(greeting: bytes, time: time.nanoseconds)
+                : parser.receive(bytes, from: side, time: time.nanoseconds)
+            if more { afterDelivery(slot: slot, info: info, parser: parser) }
+            sessions[slot].parser = consume parser
+            return
         case .parsing:
             break
         }
@@ -251,15 +252,17 @@ struct SessionRouter: StreamHandler {
     }
 
     mutating func flowClosed(slot: Int, info: FlowInfo, reason: CloseReason, time: Timestamp) {
-        if let parser = sessions[slot].parser {
-            parser.finish(time: time.nanoseconds)
-            if parser.hasFindings { collect(slot: slot, info: info, parser: parser) }
-            stats.parserAnomalies += UInt64(parser.anomalies)
-            if let observer {
-                let proto = parser.proto
-                parser.lendFacts { observer.sessionEnded(flow: info, proto: proto, facts: $0, closedAt: time) }
+        // Taken out of the slot, not copied: a retain and a release a session (the slot is reset
+        // below in any case).
+        if let parser = sessions[slot].parser.take() {
+            var proto = MailProtocol.pop3
+            let anomalies = parser.close(time: time.nanoseconds) { findings, facts in
+                proto = facts.proto
+                if !findings.isEmpty { collect(findings, slot: slot, info: info) }
+                observer?.sessionEnded(flow: info, proto: facts.proto, facts: facts, closedAt: time)
             }
-            keepSpare(parser)
+            stats.parserAnomalies += UInt64(anomalies)
+            keepSpare(parser, proto: proto)
         } else if let proto = sessions[slot].implicitTLS {
             observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))
         }
@@ -278,11 +281,9 @@ struct SessionRouter: StreamHandler {
         return spare ?? ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
     }
 
-    /// Resets the parser of a closed flow (its findings taken) and keeps it for a later flow if
-    /// there is room.
-    private mutating func keepSpare(_ parser: SessionParser) {
-        parser.reset()
-        switch parser.proto {
+    /// Keeps the parser of a closed flow (reset by `close`) for a later flow if there is room.
+    private mutating func keepSpare(_ parser: consuming SessionParser, proto: MailProtocol) {
+        switch proto {
         case .pop3: if spareParsers.pop3.count < Self.maxSpareParsers { spareParsers.pop3.append(parser) }
         case .imap: if spareParsers.imap.count < Self.maxSpareParsers { spareParsers.imap.append(parser) }
         case .smtp: if spareParsers.smtp.count < Self.maxSpareParsers { spareParsers.smtp.append(parser) }
@@ -290,7 +291,11 @@ struct SessionRouter: StreamHandler {
     }
 
     private mutating func collect(slot: Int, info: FlowInfo, parser: SessionParser) {
-        for finding in parser.takeFindings() {
+        collect(parser.takeFindings(), slot: slot, info: info)
+    }
+
+    private mutating func collect(_ findings: [Finding], slot: Int, info: FlowInfo) {
+        for finding in findings {
             observer?.login(finding, flow: info)
             guard sessions[slot].alerts < maxAlertsPerFlow else {
                 stats.alertsSuppressed += 1

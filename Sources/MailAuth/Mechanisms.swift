@@ -43,6 +43,10 @@ struct MechanismList: Sendable, Equatable {
 
     var isEmpty: Bool { count == 0 }
 
+    /// The list as one word when it names only known mechanisms (nil otherwise): the packed
+    /// codes, which are never 0, so equal words are equal lists (0 is the empty list).
+    var knownWord: UInt64? { others.isEmpty && count <= MechanismList.packedCapacity ? codes : nil }
+
     /// Empty again, as `MechanismList()`.
     mutating func reset() {
         codes = 0

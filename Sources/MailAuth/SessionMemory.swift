@@ -44,6 +44,7 @@ public final class SessionMemory {
 
     /// Replaces a holder's charge `old` with `new`. False if the budget is now exceeded and the
     /// holder grew: the caller must shed and charge again.
+    @inline(__always)
     public func recharge(from old: Int, to new: Int) -> Bool {
         used += new - old
         if used > peak { peak = used }

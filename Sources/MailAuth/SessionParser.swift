@@ -39,9 +39,16 @@ public protocol SessionParser: AnyObject {
     var facts: ServerFacts { get }
     /// `facts` lent to `body`. Read through `facts` at every session's end, the 300-byte value was
     /// copied three times on its way to the inventory and released as often (with the event
-    /// around it about 550 instructions a session); lent, it is copied once (callgrind,
-    /// many-flows).
+    /// around it about 550 instructions a session); lent, it is not copied (callgrind,
+    /// many-flows). `body` must not call back into the parser.
     func lendFacts(_ body: (borrowing ServerFacts) -> Void)
+    /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
+    /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
+    /// `reset`. Returns `anomalies` as they were before the reset. The engine ended every
+    /// session with seven calls through the protocol (finish, hasFindings, anomalies, proto,
+    /// lendFacts, proto, reset), each a witness thunk, and the reset rebuilt the machine
+    /// (callgrind, many-flows).
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int
 }
 
 protocol LineMachine {
@@ -65,6 +72,10 @@ protocol LineMachine {
     /// The parser memory budget is exhausted: report what is pending with outcome `unknown` and
     /// give the storage back. The session goes on.
     mutating func shed(core: inout SessionCore)
+    /// Back to `init(limits:)` with the same limits, in place: assigning a new machine destroyed
+    /// the old one through its outlined value witness (~50 instructions a session, callgrind,
+    /// many-flows), and most fields are already as new.
+    mutating func reset()
 }
 
 /// A session's state and the code that drives its machine, generic over the machine. It is held
@@ -99,17 +110,20 @@ struct LineSessionState<Machine: LineMachine> {
     /// Charges what the session holds after a delivery; over the budget, a session that grew gives
     /// it up (SessionMemory). Inlined up to the usual outcome, nothing changed since the last
     /// delivery: the call was ~15 of the ~45 instructions it cost a delivery (callgrind, many-flows).
+    /// The charge that fits is inlined as well: a short session's commands change what it holds
+    /// (a queued command) twice each, and the call was ~15 of the ~30 instructions a charge
+    /// cost (callgrind, many-flows).
     @inline(__always)
     private mutating func account(_ memory: SessionMemory) {
         let held = heldBytes
         guard held != charged else { return }
-        recharge(memory, held: held)
-    }
-
-    private mutating func recharge(_ memory: SessionMemory, held: Int) {
         let fits = memory.recharge(from: charged, to: held)
         charged = held
-        guard !fits else { return }
+        if !fits { shedForBudget(memory) }
+    }
+
+    /// The budget is exceeded and this session grew: it gives up what it holds.
+    private mutating func shedForBudget(_ memory: SessionMemory) {
         memory.countHit()
         sheds += 1
         machine.shed(core: &core)
@@ -135,10 +149,31 @@ struct LineSessionState<Machine: LineMachine> {
         clientFramer.reset()
         serverFramer.reset()
         core.reset()
-        machine = Machine(limits: limits)
+        machine.reset()
         if charged != 0 { _ = memory.recharge(from: charged, to: 0) }
         charged = 0
         sheds = 0
+    }
+
+    /// `core.facts` lent from the state, accessed for modification (so exclusively). Borrowed
+    /// from the class's storage instead, `body` got a copy (the closure could have changed the
+    /// session meanwhile): an outlined copy and destroy of the 300-byte value, retaining and
+    /// releasing its references, ~250 instructions a session (callgrind, many-flows). What is
+    /// left is a bitwise copy for the indirect argument. `body` must not reach back into the
+    /// parser.
+    mutating func lendFacts(_ body: (borrowing ServerFacts) -> Void) {
+        body(core.facts)
+    }
+
+    /// See `SessionParser.close`.
+    mutating func close(time: Int64, memory: SessionMemory,
+                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+        finish(time: time, memory: memory)
+        let findings = takeFindings()
+        body(findings, core.facts)
+        let n = anomalies
+        reset(memory: memory)
+        return n
     }
 
     mutating func takeFindings() -> [Finding] {
@@ -256,6 +291,10 @@ extension LineSession {
     }
 
     func finish(time: Int64) { state.finish(time: time, memory: memory) }
+
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+        state.close(time: time, memory: memory, body)
+    }
 }
 
 // Unchecked: dynamic exclusivity checks on `state`, one per call, are not needed: a session is
@@ -275,7 +314,7 @@ final class POP3Session: LineSession {
     // Here and in the other two classes, not once in the `LineSession` extension: there the
     // facts were copied out of the state read through the protocol first (callgrind,
     // many-flows: about 480 instructions a session more).
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }
 
 final class IMAPSession: LineSession {
@@ -289,7 +328,7 @@ final class IMAPSession: LineSession {
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
 
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }
 
 final class SMTPSession: LineSession {
@@ -303,5 +342,5 @@ final class SMTPSession: LineSession {
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
 
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { body(state.core.facts) }
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }

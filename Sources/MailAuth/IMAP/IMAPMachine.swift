@@ -55,9 +55,22 @@ struct IMAPMachine: LineMachine {
         return n
     }
 
+    mutating func reset() {
+        if tagged.capacity != 0 { tagged = [] }
+        if login != nil { login = nil }
+        clientContinues = false
+        clientLiteralIsUsername = false
+        if waitingLiteralTag != nil { waitingLiteralTag = nil }
+        serverContinues = false
+        if sasl != nil { sasl = nil }
+        saslTag = IMAPTag()
+        queueOverflows = 0
+    }
+
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
-        tagged = []
+        // Every session ends through here: an array never grown is kept (see PendingQueue).
+        if tagged.capacity != 0 { tagged = [] }
     }
 
     // MARK: client

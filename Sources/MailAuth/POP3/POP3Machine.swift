@@ -40,6 +40,14 @@ struct POP3Machine: LineMachine {
         return n
     }
 
+    mutating func reset() {
+        queue.reset()
+        if user != nil { user = nil }
+        if sasl != nil { sasl = nil }
+        greetingSeen = false
+        inListing = false
+    }
+
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
         queue.releaseStorage()

@@ -17,7 +17,22 @@ struct SMTPMachine: LineMachine {
         queue = PendingQueue(capacity: limits.maxPending)
     }
 
-    var heldBytes: Int { mutating get { queue.heldBytes + (sasl?.heldBytes ?? 0) } }
+    /// Asked after every delivery; without an AUTH in flight, inlined (the call was ~14
+    /// instructions a delivery; callgrind, many-flows).
+    @inline(__always)
+    var heldBytes: Int {
+        mutating get {
+            guard let sasl else { return queue.heldBytes }
+            return queue.heldBytes + sasl.heldBytes
+        }
+    }
+
+    mutating func reset() {
+        queue.reset()
+        if sasl != nil { sasl = nil }
+        greetingSeen = false
+        clientInBody = false
+    }
 
     mutating func shed(core: inout SessionCore) {
         reportPending(core: &core)
