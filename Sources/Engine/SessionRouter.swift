@@ -52,6 +52,10 @@ struct SessionRouter: StreamHandler {
         // Grown as the flow table hands out new slots (in order, from 0): reserved, not filled.
         sessions = []
         sessions.reserveCapacity(slots)
+        let reservedBytes = sessions.capacity * MemoryLayout<FlowSession>.stride
+        sessions.withUnsafeMutableBufferPointer { reserved in
+            if let base = reserved.baseAddress { HugePages.advise(UnsafeMutableRawPointer(base), bytes: reservedBytes) }
+        }
     }
 
     /// Starts loading the state of `slot`'s session (a hint, see `FlowTable.prefetchFlow`).

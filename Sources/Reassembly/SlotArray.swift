@@ -19,9 +19,10 @@ public struct SlotArray<Element> {
             // Reserved, not touched: pages are faulted in as slots are first used. Aligned to a
             // cache line, so an element of 64 bytes (a half-stream) fills exactly one.
             let stride = MemoryLayout<Element>.stride
-            base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(capacity, 1) * stride,
-                                                    alignment: Swift.max(64, MemoryLayout<Element>.alignment))
-                .bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(capacity, 1) * stride,
+                                                       alignment: Swift.max(64, MemoryLayout<Element>.alignment))
+            HugePages.advise(raw, bytes: Swift.max(capacity, 1) * stride)
+            base = raw.bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
         }
 
         deinit {
