@@ -102,11 +102,7 @@ struct PendingQueue<Element> {
     /// As `init(capacity:)` made it (same capacity), in place: what is already as new is not
     /// written again.
     mutating func reset() {
-        if case .some = oldest { oldest = nil }
-        if later.capacity != 0 { later = [] }
-        laterHead = 0
-        slots = 0
-        head = 0
+        releaseStorage()
         overflows = 0
     }
 
