@@ -100,6 +100,8 @@ final class RsyslogCollector {
         handle.seekToEndOfFile()
         p.standardOutput = handle
         p.standardError = handle
+        // rsyslogd has its own copy once launched; the `Process` would keep this one open.
+        defer { try? handle.close() }
         try launchSerially(p)
         process = p
         probeCount += 1

@@ -53,8 +53,12 @@ func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) t
     p.arguments = args
     p.currentDirectoryURL = packageRoot
     p.standardInput = FileHandle.nullDevice
-    p.standardOutput = try FileHandle(forWritingTo: out)
-    p.standardError = try FileHandle(forWritingTo: err)
+    // Closed here: the `Process` keeps its handles, so they were never released, two descriptors a
+    // run; after a few thousand runs Foundation's `run()` crashed copying the list of open ones.
+    let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
+    defer { try? outHandle.close(); try? errHandle.close() }
+    p.standardOutput = outHandle
+    p.standardError = errHandle
     try launchSerially(p)
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -77,4 +81,9 @@ func secretForms(_ secret: String, usernames: [String]) -> [String] {
         forms.append(String(s.dropFirst().dropLast()))
     }
     return forms.filter { $0.count >= 4 }
+}
+
+/// Descriptors this process has open (Linux), for the tests that hold the harness to not leaking.
+func openDescriptorCount() -> Int? {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count
 }

@@ -162,7 +162,9 @@ struct SyslogDeliveryTests {
         let input = Pipe()
         p.standardInput = input
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: err.url)
+        let errHandle = try FileHandle(forWritingTo: err.url)
+        defer { try? errHandle.close() }
+        p.standardError = errHandle
         try launchSerially(p)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let pid = String(p.processIdentifier)
@@ -374,8 +376,11 @@ func runPlainsight(_ bin: String, _ args: [String]) throws -> PlainsightRun {
     p.arguments = args
     p.currentDirectoryURL = packageRoot
     p.standardInput = FileHandle.nullDevice
-    p.standardOutput = try FileHandle(forWritingTo: out.url)
-    p.standardError = try FileHandle(forWritingTo: err.url)
+    // Closed here, as in `runProgram` (the `Process` keeps them).
+    let outHandle = try FileHandle(forWritingTo: out.url), errHandle = try FileHandle(forWritingTo: err.url)
+    defer { try? outHandle.close(); try? errHandle.close() }
+    p.standardOutput = outHandle
+    p.standardError = errHandle
     try launchSerially(p)
     let deadline = Date().addingTimeInterval(120)
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }

@@ -48,8 +48,12 @@ func run(_ path: String, _ args: [String], timeout: TimeInterval = 60) throws ->
     process.arguments = args
     process.currentDirectoryURL = packageRoot
     process.standardInput = FileHandle.nullDevice
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
+    // Closed here: the `Process` keeps its handles, two descriptors a run otherwise (see
+    // EndToEndTests/Support.swift).
+    let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
+    defer { try? outHandle.close(); try? errHandle.close() }
+    process.standardOutput = outHandle
+    process.standardError = errHandle
     let started = Date()
     try process.run()
     let deadline = started.addingTimeInterval(timeout)
