@@ -99,6 +99,15 @@ public struct FlowTable {
     /// Flows currently tracked.
     public var activeFlows: Int { active.count }
 
+    /// Where the entry of `slot` is, checked once against the count: the entry and its two
+    /// half-streams are then addressed through it and `halves.baseAddress + 2 * slot` (the storage
+    /// never moves, and `2 * slot + 1` is below the half-streams' count whenever `slot` is below
+    /// the flows').
+    @inline(__always) func entryAddress(_ slot: Int) -> UnsafeMutablePointer<FlowEntry> {
+        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
+        return flows.baseAddress + slot
+    }
+
     /// The flow in `slot`, if one is tracked there.
     public func flowInfo(slot: Int) -> FlowInfo? {
         guard slot >= 0 && slot < flows.count && flows[slot].inUse else { return nil }
@@ -167,12 +176,10 @@ public struct FlowTable {
             direction = match(pointer, slot: slot) == 0 ? .clientToServer : .serverToClient
         }
 
-        // One check here, then the entry and both half-streams are addressed through pointers:
-        // checked again at each of the eight or so accesses of a segment, the slot cost about 40
-        // instructions a packet (callgrind, many-flows). The storage never moves (`SlotArray`),
-        // and `2 * slot + 1` is below the half-streams' count whenever `slot` is below the flows'.
-        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
-        var entry = flows.baseAddress + slot
+        // One check here (`entryAddress`), then the entry and both half-streams are addressed
+        // through pointers: checked again at each of the eight or so accesses of a segment, the
+        // slot cost about 40 instructions a packet (callgrind, many-flows).
+        var entry = entryAddress(slot)
         if time > entry.pointee.info.lastSeen { entry.pointee.info.lastSeen = time }  // captures may be unsorted
 
         if syn && !justCreated {
@@ -185,8 +192,7 @@ public struct FlowTable {
                     if !sameConnection {
                         closeFlow(slot: slot, reason: .reused, time: time, handler: &handler)
                         slot = createFromSYN(pointer.pointee, ack: false, hash: hash, time: time, handler: &handler)
-                        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
-                        entry = flows.baseAddress + slot
+                        entry = entryAddress(slot)
                         entry.pointee.info.lastSeen = time
                         direction = .clientToServer
                     }
@@ -284,9 +290,7 @@ public struct FlowTable {
     /// Flushes both directions (holes become gaps, buffered data is delivered, unless stopped),
     /// ends them, reports `flowClosed` and frees the slot.
     mutating func closeFlow<H: StreamHandler>(slot: Int, reason: CloseReason, time: Timestamp, handler: inout H) {
-        // Checked once, then addressed in place, as in `process`.
-        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
-        let entry = flows.baseAddress + slot
+        let entry = entryAddress(slot)
         let stopped = entry.pointee.stopped
         for h in (2 * slot)...(2 * slot + 1) {
             let half = halves.baseAddress + h
@@ -366,8 +370,7 @@ public struct FlowTable {
     }
 
     mutating func freeSlot(_ slot: Int) {
-        precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
-        let entry = flows.baseAddress + slot
+        let entry = entryAddress(slot)
         index.remove(slot: slot, hash: entry.pointee.hash)
 
         let position = Int(entry.pointee.activePosition)
