@@ -1,7 +1,8 @@
 import Wire
 
 enum DecoderTarget {
-    static let links: [LinkType] = [.ethernet, .null, .loop, .raw, .ipv4, .ipv6, .linuxSLL, .linuxSLL2]
+    // Appended, never reordered: a seed's first byte is its link's index here (SeedMaker).
+    static let links: [LinkType] = [.ethernet, .null, .loop, .raw, .ipv4, .ipv6, .linuxSLL, .linuxSLL2, .ieee80211, .radiotap]
 
     static func run(_ data: Span<UInt8>) {
         guard data.count >= 1 else { return }

@@ -19,6 +19,11 @@ struct IPHeader {
 enum IPResult {
     case tcp(IPHeader)
     case skipped(SkipReason)
+    /// Another protocol in an unfragmented packet: a tunnel may be inside (`Decapsulation`).
+    case other(IPHeader, protocol: UInt8)
+    /// A fragment. IPv4: `transportOffset` is the end of the header. IPv6: it is where the
+    /// Fragment header starts, and `nextHeaderField` the byte that names it.
+    case fragment(IPHeader, nextHeaderField: Int)
 }
 
 extension IPHeader {

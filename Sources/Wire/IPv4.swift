@@ -17,14 +17,16 @@ enum IPv4 {
         guard totalLength >= headerLength else { throw .invalid(.ipv4) }
         guard frame.count - offset >= headerLength else { throw .truncated(.ipv4) }
 
-        // Skip before judging the payload's length: a snaplen-cut fragment or UDP datagram is
-        // something we ignore, not a decode error worth counting.
+        // Hand over before judging the payload's length: a snaplen-cut fragment or UDP datagram
+        // is something we skip, not a decode error worth counting (the tunnel decoders check
+        // what they read themselves).
         // 0x2000 is More Fragments, 0x1FFF the fragment offset; DF (0x4000) is fine.
-        if unsafe frame.u16(unchecked: offset &+ 6) & 0x3FFF != 0 { return .skipped(.fragment) }
-        guard unsafe frame.u8(unchecked: offset &+ 9) == 6 else { return .skipped(.notTCP) }
-
-        return .tcp(IPHeader(offset: offset, transportOffset: offset &+ headerLength, end: offset &+ totalLength,
-                             layer: .ipv4))
+        let header = IPHeader(offset: offset, transportOffset: offset &+ headerLength, end: offset &+ totalLength,
+                              layer: .ipv4)
+        if unsafe frame.u16(unchecked: offset &+ 6) & 0x3FFF != 0 { return .fragment(header, nextHeaderField: 0) }
+        let proto = unsafe frame.u8(unchecked: offset &+ 9)
+        guard proto == 6 else { return .other(header, protocol: proto) }
+        return .tcp(header)
     }
 
     /// The addresses of a header `decode` checked at `offset`.

@@ -17,6 +17,8 @@ enum IPv6 {
 
         var next = unsafe frame.u8(unchecked: offset &+ 6)
         var cursor = offset + 40
+        // The byte that holds `next`: a fragment's reassembly rewrites it.
+        var nextField = offset &+ 6
         var seen = 0
         while true {
             switch next {
@@ -31,8 +33,12 @@ enum IPv6 {
                     try requireHeader(end: cursor + 8, declaredEnd: end, captured: frame.count, layer: .ipv6)
                     // Offset in the top 13 bits, M flag in bit 0. An atomic fragment (RFC 6946)
                     // holds a whole packet and goes on.
-                    if unsafe frame.u16(unchecked: cursor &+ 2) & 0xFFF9 != 0 { return .skipped(.fragment) }
+                    if unsafe frame.u16(unchecked: cursor &+ 2) & 0xFFF9 != 0 {
+                        return .fragment(IPHeader(offset: offset, transportOffset: cursor, end: end, layer: .ipv6),
+                                         nextHeaderField: nextField)
+                    }
                     next = unsafe frame.u8(unchecked: cursor)
+                    nextField = cursor
                     cursor += 8
                 } else {
                     try requireHeader(end: cursor + 2, declaredEnd: end, captured: frame.count, layer: .ipv6)
@@ -41,11 +47,16 @@ enum IPv6 {
                     let length = next == 51 ? (units + 2) &* 4 : (units + 1) &* 8
                     try requireHeader(end: cursor + length, declaredEnd: end, captured: frame.count, layer: .ipv6)
                     next = unsafe frame.u8(unchecked: cursor)
+                    nextField = cursor
                     cursor += length
                 }
-            default:
-                // ESP (50) hides what follows, 59 ends the chain, anything else is another transport.
+            case 50, 59:
+                // ESP hides what follows; 59 ends the chain.
                 return .skipped(.notTCP)
+            default:
+                // Another transport, or a tunnel (IPv4 or IPv6 inside, GRE, UDP).
+                return .other(IPHeader(offset: offset, transportOffset: cursor, end: end, layer: .ipv6),
+                              protocol: next)
             }
         }
     }

@@ -2,11 +2,15 @@
 
 enum NetworkProtocol {
     case ipv4, ipv6, notIP
+    case skipped(SkipReason)   // the link layer's own reason (802.11)
 }
 
 struct LinkHeader {
     var networkOffset: Int
     var network: NetworkProtocol
+    /// For `.notIP` behind an EtherType: its value (MPLS and PPPoE are decapsulated out of line);
+    /// 0 where the link has none.
+    var etherType: UInt16 = 0
 }
 
 enum LinkLayer {
@@ -49,22 +53,25 @@ enum LinkLayer {
             guard frame.count >= 1 else { throw .truncated(.link) }
             guard unsafe frame.u8(unchecked: 0) &>> 4 == 6 else { throw .invalid(.link) }
             return LinkHeader(networkOffset: 0, network: .ipv6)
+        case .ieee80211: return try IEEE80211.linkHeader(frame, radiotap: false, vlans: &vlans)
+        case .radiotap: return try IEEE80211.linkHeader(frame, radiotap: true, vlans: &vlans)
         }
     }
 
-    /// Follows VLAN tags from an EtherType field whose payload starts at `offset`. Two tags are
-    /// the most any real network stacks (802.1ad QinQ); a third is treated as hostile rather than
-    /// looped over.
+    /// Follows VLAN tags (any of the three tag types, in any order: carrier taps stack three or
+    /// more) from an EtherType field whose payload starts at `offset`. The tags of every layer of
+    /// a packet count together against `VLANTags.maxTags`; more is treated as hostile rather than
+    /// looped over. The outermost two identifiers are kept.
     @inline(__always)
-    private static func etherType(_ frame: Span<UInt8>, type: UInt16, offset: Int,
-                                  vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
+    static func etherType(_ frame: Span<UInt8>, type: UInt16, offset: Int,
+                          vlans: inout VLANTags) throws(DecodeError) -> LinkHeader {
         var type = type
         var offset = offset
         while type == 0x8100 || type == 0x88A8 || type == 0x9100 {
-            guard vlans.count < 2 else { throw .invalid(.vlan) }
+            guard vlans.count < VLANTags.maxTags else { throw .invalid(.vlan) }
             guard frame.count - offset >= 4 else { throw .truncated(.vlan) }
             let id = unsafe frame.u16(unchecked: offset) & 0x0FFF
-            if vlans.count == 0 { vlans.outer = id } else { vlans.inner = id }
+            if vlans.count == 0 { vlans.outer = id } else if vlans.count == 1 { vlans.inner = id }
             vlans.count &+= 1
             type = unsafe frame.u16(unchecked: offset &+ 2)
             offset += 4
@@ -72,8 +79,9 @@ enum LinkLayer {
         switch type {
         case 0x0800: return LinkHeader(networkOffset: offset, network: .ipv4)
         case 0x86DD: return LinkHeader(networkOffset: offset, network: .ipv6)
-        // Values below 0x0600 are 802.3 lengths (LLC/SNAP follows), never IP for us.
-        default: return LinkHeader(networkOffset: offset, network: .notIP)
+        // Values below 0x0600 are 802.3 lengths (LLC/SNAP follows), never IP for us; MPLS and
+        // PPPoE are looked at by `Decapsulation`.
+        default: return LinkHeader(networkOffset: offset, network: .notIP, etherType: type)
         }
     }
 

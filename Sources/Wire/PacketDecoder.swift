@@ -1,32 +1,9 @@
 // The decoder's entry point: link, then IP, then TCP, over a frame lent by the capture layer.
+// Tunnels and fragments leave the inline path for `Decapsulation`.
 
 /// Decodes one captured frame without allocating or copying. Offsets in the result refer to the
 /// frame passed in.
 public enum PacketDecoder {
-    // The link, IPv4 and TCP steps are @inline(__always) into this function: as separate calls
-    // they handed IPResult, IPHeader and DecodedPacket to each other through memory, which cost
-    // more than the decoding itself. IPv6 stays a call: it is rarer and its extension-header loop
-    // would only bloat the common path.
-    public static func decode(_ frame: Span<UInt8>, link: LinkType) throws(DecodeError) -> DecodeOutcome {
-        var vlans = VLANTags()
-        switch try network(frame, link: link, vlans: &vlans) {
-        case .skipped(let reason): return .skipped(reason)
-        case .tcp(let header): return .tcp(try TCP.decode(frame, ip: header, vlans: vlans))
-        }
-    }
-
-    /// The link and IP layers, shared by both entry points: where the TCP header is, or why the
-    /// frame is skipped.
-    @inline(__always)
-    private static func network(_ frame: Span<UInt8>, link: LinkType, vlans: inout VLANTags) throws(DecodeError) -> IPResult {
-        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
-        switch linkHeader.network {
-        case .notIP: return .skipped(.notIP)
-        case .ipv4: return try IPv4.decode(frame, at: linkHeader.networkOffset)
-        case .ipv6: return try IPv6.decode(frame, at: linkHeader.networkOffset)
-        }
-    }
-
     /// What `decode(_:link:into:selecting:)` made of a frame.
     public enum Selected: Sendable {
         /// A TCP segment on a selected port: the packet was written.
@@ -34,32 +11,99 @@ public enum PacketDecoder {
         /// A TCP segment whose header is valid, on no selected port: nothing was written.
         case unselected
         case skipped(SkipReason)
+        /// An IP fragment: the fragment header was written.
+        case fragment
+    }
+
+    /// One frame, decoded as the batch decoder decodes each: a convenience for tests, seed makers
+    /// and tools. The encapsulation a segment arrived in is not returned.
+    public static func decode(_ frame: Span<UInt8>, link: LinkType,
+                              tunnels: TunnelPorts = .standard) throws(DecodeError) -> DecodeOutcome {
+        var packet = DecodedPacket(source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0), sourcePort: 0,
+                                   destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [], window: 0,
+                                   payloadStart: 0, payloadEnd: 0, vlans: VLANTags())
+        var fragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
+                                      destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
+                                      fragmentOffset: 0, moreFragments: false, headerLength: 0,
+                                      nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
+        var path = Encapsulation()
+        let selected = try withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
+            try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
+                try select(frame, link: link, into: packetPointer, selecting: nil, path: &path,
+                           fragment: fragmentPointer, tunnels: tunnels)
+            }
+        }
+        switch selected {
+        case .tcp, .unselected: return .tcp(packet)
+        case .skipped(let reason): return .skipped(reason)
+        case .fragment: return .fragment(fragment)
+        }
     }
 
     /// `decode(_:link:)` for a caller that keeps packets in memory of its own: a TCP segment with
     /// either port in `ports` (any port when nil) is written to `packet` (initialized; it holds
     /// only trivial values); anything else leaves `packet` alone. A segment is judged by its ports
     /// only once its header passed every check, so what counts as a decode error does not depend
-    /// on the ports.
-    ///
-    /// Returned by value, the 88-byte packet was written field by field into a temporary and read
-    /// back in 16-byte pieces to be copied: loads spanning several narrower stores still in
-    /// flight, which the CPU cannot forward (perf put a quarter of the engine's own time of a
-    /// capture of short connections on two of them). The ports are tested before the packet is
-    /// written: a segment of another port was written whole only to be dropped (callgrind,
-    /// many-flows: about 30 instructions for each of its 2.3 million such segments).
+    /// on the ports. The encapsulation is not returned (the batch decoder returns it).
     public static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                               selecting ports: PortSet?) throws(DecodeError) -> Selected {
-        try select(frame, link: link, into: packet, selecting: ports)
+        var path = Encapsulation()
+        var fragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
+                                      destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
+                                      fragmentOffset: 0, moreFragments: false, headerLength: 0,
+                                      nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
+        return try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
+            try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragmentPointer,
+                       tunnels: .standard)
+        }
     }
 
-    /// The body of `decode(_:link:into:selecting:)`, shared with the batch decoder.
+    /// The link and IP layers: where the TCP header is, or why the frame is skipped. The first IP
+    /// header is decoded inline; anything inside another protocol (a tunnel), behind another
+    /// EtherType (MPLS, PPPoE) is followed out of line.
+    @inline(__always)
+    static func network(_ frame: Span<UInt8>, link: LinkType, vlans: inout VLANTags, path: inout Encapsulation,
+                        tunnels: TunnelPorts) throws(DecodeError) -> IPResult {
+        let linkHeader = try LinkLayer.decode(frame, link: link, vlans: &vlans)
+        let result: IPResult
+        switch linkHeader.network {
+        case .skipped(let reason): return .skipped(reason)
+        case .notIP:
+            guard linkHeader.etherType != 0 else { return .skipped(.notIP) }
+            return try Decapsulation.follow(frame, from: .etherType(linkHeader.etherType, offset: linkHeader.networkOffset),
+                                            vlans: &vlans, path: &path, tunnels: tunnels)
+        case .ipv4: result = try IPv4.decode(frame, at: linkHeader.networkOffset)
+        case .ipv6: result = try IPv6.decode(frame, at: linkHeader.networkOffset)
+        }
+        if case .other(let header, let proto) = result {
+            return try Decapsulation.follow(frame, from: .ipPayload(header, protocol: proto), vlans: &vlans,
+                                            path: &path, tunnels: tunnels)
+        }
+        return result
+    }
+
+    /// The one decoder of a frame, which the batch decoder runs on each: a selected segment is
+    /// written to `packet`, a fragment to `fragment`, and the encapsulations passed to `path`
+    /// (left alone, empty, for a frame without any).
     @inline(__always)
     static func select(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
-                       selecting ports: PortSet?) throws(DecodeError) -> Selected {
+                       selecting ports: PortSet?, path: inout Encapsulation,
+                       fragment: UnsafeMutablePointer<FragmentHeader>,
+                       tunnels: TunnelPorts) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
-        switch try network(frame, link: link, vlans: &vlans) {
+        switch try network(frame, link: link, vlans: &vlans, path: &path, tunnels: tunnels) {
         case .skipped(let reason): return .skipped(reason)
+        case .other: return .skipped(.notTCP)
+        case .fragment(let header, let nextHeaderField):
+            guard let found = Decapsulation.fragment(frame, header: header, nextHeaderField: nextHeaderField) else {
+                return .skipped(.fragment)
+            }
+            fragment.pointee = found
+            packet.initialize(to: DecodedPacket(source: found.source, destination: found.destination, sourcePort: 0,
+                                                destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [],
+                                                window: 0, payloadStart: 0, payloadEnd: 0, vlans: vlans))
+            packet.pointee.kind = .fragment
+            return .fragment
         case .tcp(let header):
             let payloadStart = try TCP.payloadStart(frame, ip: header)
             if let ports {

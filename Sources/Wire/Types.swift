@@ -51,12 +51,17 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
     @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
 }
 
-/// Up to two VLAN identifiers (802.1Q, 802.1ad outer first), inline.
+/// VLAN tags (802.1Q, 802.1ad and 0x9100, outer first): the first two identifiers inline, and how
+/// many tags the frame carried in all (at most `VLANTags.maxTags`; carrier taps stack three or
+/// more, and tunnels carry their own inside).
 public struct VLANTags: Hashable, Sendable {
+    /// More tags than this on one packet (at every layer together) is refused as hostile.
+    public static let maxTags = 8
     public var count: UInt8 = 0
     public var outer: UInt16 = 0
     public var inner: UInt16 = 0
     public init() {}
+    /// The identifiers kept: the outermost two.
     public var ids: [UInt16] {
         switch count {
         case 0: return []
@@ -66,8 +71,17 @@ public struct VLANTags: Hashable, Sendable {
     }
 }
 
+/// What a `DecodedPacket` written by the batch decoder holds.
+public enum PacketKind: UInt8, Sendable {
+    /// A TCP segment.
+    case segment = 0
+    /// An IP fragment: the batch's `fragments` entry at the same index locates it; only `kind`
+    /// and `tunnel` of the packet mean anything.
+    case fragment = 1
+}
+
 /// One TCP segment decoded from a frame. The payload is not copied: `payloadStart..<payloadEnd` are
-/// offsets into the frame the packet was decoded from.
+/// offsets into the frame the packet was decoded from (or into a reassembled datagram's storage).
 public struct DecodedPacket: Sendable {
     public var source: IPAddress
     public var destination: IPAddress
@@ -77,19 +91,26 @@ public struct DecodedPacket: Sendable {
     public var acknowledgment: UInt32
     public var flags: TCPFlags
     public var window: UInt16
+    /// The encapsulation the segment arrived in: 0 for none. The batch decoder writes 1 and the
+    /// path to its `tunnels` entry at the same index; the engine replaces it with the id it keeps
+    /// the path under. (Declared here, it fills the padding before `payloadStart`: the packet
+    /// stays 88 bytes.)
+    public var tunnel: UInt32 = 0
     public var payloadStart: Int
     public var payloadEnd: Int
     public var vlans: VLANTags
+    public var kind: PacketKind = .segment
 
     public init(source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
                 sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, window: UInt16,
-                payloadStart: Int, payloadEnd: Int, vlans: VLANTags) {
+                payloadStart: Int, payloadEnd: Int, vlans: VLANTags, tunnel: UInt32 = 0) {
         self.source = source; self.destination = destination
         self.sourcePort = sourcePort; self.destinationPort = destinationPort
         self.sequence = sequence; self.acknowledgment = acknowledgment
         self.flags = flags; self.window = window
         self.payloadStart = payloadStart; self.payloadEnd = payloadEnd
         self.vlans = vlans
+        self.tunnel = tunnel
     }
 
     public var payloadLength: Int { payloadEnd - payloadStart }
@@ -98,6 +119,7 @@ public struct DecodedPacket: Sendable {
 /// The layer at which decoding stopped, for per-layer error counters.
 public enum DecodeLayer: String, CaseIterable, Sendable {
     case link, vlan, ipv4, ipv6, tcp
+    case udp, gre, vxlan, geneve, erspan, mpls, pppoe, gtpu
 }
 
 /// Truncated (the frame ends before the header says it should) and invalid (a field is impossible)
@@ -114,14 +136,33 @@ public enum DecodeError: Error, Equatable, Sendable {
 
 /// Frames that decode correctly but carry nothing for us.
 public enum SkipReason: String, CaseIterable, Sendable {
+    /// A link or tunnel payload that is not IP (ARP, LLDP, an unknown EtherType or GRE protocol).
     case notIP = "not_ip"
+    /// IP carrying another transport: UDP on no tunnel port, ICMP, ESP, ...
     case notTCP = "not_tcp"
+    /// An IP fragment not reassembled (defragmentation off, or a protocol plainsight never reads).
     case fragment = "ip_fragment"
+    /// Nested deeper than `Encapsulation.maxLayers` encapsulations.
+    case tooManyLayers = "too_many_layers"
+    /// A tunnel header of a version or form plainsight does not decode (GRE version 1, an ERSPAN
+    /// version other than II or III, a GTP-U message other than a G-PDU, PPPoE discovery).
+    case unsupportedTunnel = "unsupported_tunnel"
+    // 802.11 (IEEE80211.swift): frames of a monitor-mode capture that carry no IP for us.
+    case wifiManagement = "wifi_management"
+    case wifiControl = "wifi_control"
+    case wifiNoData = "wifi_no_data"
+    case wifiProtected = "wifi_protected"
+    case wifiFragment = "wifi_fragment"
+    case wifiAMSDU = "wifi_amsdu"
+    case wifiBadFCS = "wifi_bad_fcs"
+    case wifiNotSNAP = "wifi_not_snap"
 }
 
 public enum DecodeOutcome: Sendable {
     case tcp(DecodedPacket)
     case skipped(SkipReason)
+    /// An IP fragment, for the defragmenter.
+    case fragment(FragmentHeader)
 }
 
 /// Link-layer header types, by libpcap DLT value (what `pcap_datalink` returns).
@@ -134,6 +175,8 @@ public enum LinkType: Sendable, Equatable {
     case ipv6          // DLT_IPV6 229
     case linuxSLL      // DLT_LINUX_SLL 113
     case linuxSLL2     // DLT_LINUX_SLL2 276
+    case ieee80211     // DLT_IEEE802_11 105: 802.11 frames, FCS unknown
+    case radiotap      // DLT_IEEE802_11_RADIO 127: radiotap header, then 802.11
 
     public init?(dlt: Int32) {
         switch dlt {
@@ -145,6 +188,8 @@ public enum LinkType: Sendable, Equatable {
         case 229: self = .ipv6
         case 113: self = .linuxSLL
         case 276: self = .linuxSLL2
+        case 105: self = .ieee80211
+        case 127: self = .radiotap
         default: return nil
         }
     }

@@ -1,5 +1,6 @@
 import Testing
 @testable import Reassembly
+import Wire
 
 /// The table's per-slot state is laid out for the cache (HalfStream.swift, SlotArray.swift):
 /// a field added in the wrong place would silently cost a line per flow.
@@ -26,5 +27,6 @@ import Testing
 
 @Test func flowEntryIsNinetySixBytes() {
     #expect(MemoryLayout<FlowInfo>.size == 76)
+    #expect(MemoryLayout<DecodedPacket>.stride == 88)
     #expect(MemoryLayout<FlowEntry>.stride == 96)
 }

@@ -17,19 +17,54 @@ enum Alone {
     case tcp(DecodedPacket)
     case unselected
     case refused(PacketDecoder.Refusal)
+    case fragment(FragmentHeader)
 }
 
 func decodeAlone(_ frame: Span<UInt8>, link: LinkType, ports: PortSet?) -> Alone {
     let packet = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: 1)
     defer { packet.deallocate() }
+    var fragment: FragmentHeader
+    do throws(DecodeError) {
+        let outcome = try PacketDecoder.decode(frame, link: link)
+        if case .fragment(let header) = outcome { fragment = header } else { fragment = placeholderFragment }
+    } catch {
+        fragment = placeholderFragment
+    }
     do throws(DecodeError) {
         switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: ports) {
         case .tcp: return .tcp(packet.pointee)
         case .unselected: return .unselected
         case .skipped(let reason): return .refused(.skipped(reason))
+        case .fragment: return .fragment(fragment)
         }
     } catch {
         return .refused(.failed(error))
+    }
+}
+
+let placeholderFragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
+                                         destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
+                                         fragmentOffset: 0, moreFragments: false, headerLength: 0,
+                                         nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
+
+/// Batch output buffers of `n` entries each.
+struct BatchBuffers {
+    let packets: UnsafeMutablePointer<DecodedPacket>
+    let indices: UnsafeMutablePointer<Int>
+    let refusals: UnsafeMutablePointer<PacketDecoder.Refusal>
+    let fragments: UnsafeMutablePointer<FragmentHeader>
+    let tunnels: UnsafeMutablePointer<Encapsulation>
+    init(_ n: Int) {
+        packets = .allocate(capacity: max(n, 1)); indices = .allocate(capacity: max(n, 1))
+        refusals = .allocate(capacity: max(n, 1)); fragments = .allocate(capacity: max(n, 1))
+        tunnels = .allocate(capacity: max(n, 1))
+    }
+    var output: PacketDecoder.BatchOutput {
+        PacketDecoder.BatchOutput(packets: packets, recordIndices: indices, fragments: fragments, tunnels: tunnels,
+                                  refusals: refusals)
+    }
+    func deallocate() {
+        packets.deallocate(); indices.deallocate(); refusals.deallocate(); fragments.deallocate(); tunnels.deallocate()
     }
 }
 
@@ -51,13 +86,11 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
     records.append(FrameRecord(start: buffer.count, count: 0, time: .zero))
 
     let n = records.count
-    let packets = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: n)
-    let indices = UnsafeMutablePointer<Int>.allocate(capacity: n)
-    let refusals = UnsafeMutablePointer<PacketDecoder.Refusal>.allocate(capacity: n)
-    defer { packets.deallocate(); indices.deallocate(); refusals.deallocate() }
+    let buffers = BatchBuffers(n)
+    defer { buffers.deallocate() }
+    let packets = buffers.packets, indices = buffers.indices, refusals = buffers.refusals
     let counts = records.withUnsafeBufferPointer { r in
-        PacketDecoder.decode(buffer.span, records: r, link: link, selecting: ports, into: packets,
-                             recordIndices: indices, refusals: refusals)
+        PacketDecoder.decode(buffer.span, records: r, link: link, options: .init(ports: ports), into: buffers.output)
     }
 
     var expected = PacketDecoder.BatchCounts()
@@ -80,6 +113,12 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
                     "record \(i): packet differs", sourceLocation: sourceLocation)
             selected += 1
             expected.selected += 1
+        case .fragment(let header):
+            #expect(selected < counts.selected && indices[selected] == i && packets[selected].kind == .fragment
+                        && buffers.fragments[selected] == header,
+                    "record \(i): fragment differs", sourceLocation: sourceLocation)
+            selected += 1
+            expected.selected += 1
         case .unselected:
             expected.unselected += 1
         case .refused(let refusal):
@@ -89,6 +128,7 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
             expected.refused += 1
         }
     }
+    expected.encapsulations = counts.encapsulations
     #expect(counts == expected, sourceLocation: sourceLocation)
 }
 
@@ -130,24 +170,22 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
     /// frame is cut at the link layer.
     @Test func emptyBuffer() {
         let records = [FrameRecord(start: 0, count: 0, time: .zero), FrameRecord(start: 0, count: 1, time: .zero)]
-        let packets = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: 2)
-        let indices = UnsafeMutablePointer<Int>.allocate(capacity: 2)
-        let refusals = UnsafeMutablePointer<PacketDecoder.Refusal>.allocate(capacity: 2)
-        defer { packets.deallocate(); indices.deallocate(); refusals.deallocate() }
+        let buffers = BatchBuffers(2)
+        defer { buffers.deallocate() }
+        let refusals = buffers.refusals
         var expected = PacketDecoder.BatchCounts()
         expected.refused = 2
         let empty: [UInt8] = []
         for link in Self.links {
             let withAddress = records.withUnsafeBufferPointer { r in
-                PacketDecoder.decode(empty.span, records: r, link: link, selecting: nil, into: packets,
-                                     recordIndices: indices, refusals: refusals)
+                PacketDecoder.decode(empty.span, records: r, link: link, options: .init(ports: nil), into: buffers.output)
             }
             #expect(withAddress == expected)
             #expect(refusals[0] == .failed(.truncated(.link)) && refusals[1] == .failed(.truncated(.link)))
             refusals[0] = .skipped(.notIP)
             let withoutAddress = records.withUnsafeBufferPointer { r in
-                PacketDecoder.decode(Span<UInt8>(), records: r, link: link, selecting: nil, into: packets,
-                                     recordIndices: indices, refusals: refusals)
+                PacketDecoder.decode(Span<UInt8>(), records: r, link: link, options: .init(ports: nil),
+                                     into: buffers.output)
             }
             #expect(withoutAddress == expected)
             #expect(refusals[0] == .failed(.truncated(.link)) && refusals[1] == .failed(.truncated(.link)))

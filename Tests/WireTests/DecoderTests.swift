@@ -5,12 +5,14 @@ import Wire
 enum Decoded {
     case tcp(DecodedPacket)
     case skipped(SkipReason)
+    case fragment(FragmentHeader)
     case failed(DecodeError)
 
     var verdict: Verdict? {
         switch self {
         case .tcp: return nil
         case .skipped(let reason): return .skipped(reason)
+        case .fragment: return .fragment
         case .failed(let error): return .failed(error)
         }
     }
@@ -21,6 +23,7 @@ func decode(_ frame: [UInt8], link: LinkType) -> Decoded {
         switch try PacketDecoder.decode(frame.span, link: link) {
         case .tcp(let packet): return .tcp(packet)
         case .skipped(let reason): return .skipped(reason)
+        case .fragment(let header): return .fragment(header)
         }
     } catch {
         return .failed(error)

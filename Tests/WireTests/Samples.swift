@@ -42,6 +42,8 @@ struct Accepted: Sendable, CustomTestStringConvertible {
 
 enum Verdict: Sendable, Equatable {
     case skipped(SkipReason)
+    /// An IP fragment, handed to the defragmenter.
+    case fragment
     case failed(DecodeError)
 }
 
@@ -100,6 +102,13 @@ enum Samples {
         Accepted(name: "802.1Q", link: .ethernet,
                  frame: F.ethernet(type: 0x0800, tags: [(0x8100, 100)], ipv4TCP), expected: .v4(58, 70, vlans: [100])),
         // Eth 14 | 802.1ad 4 (id 200) | 802.1Q 4 (PCP 7, id 10) | IPv4 20 | TCP 20 | payload 12
+        // Eth 14 | 802.1ad 4 | 802.1Q 4 | 0x9100 4 | IPv4 20 | TCP 20 | payload 12: the outer two ids kept
+        Accepted(name: "three VLAN tags", link: .ethernet,
+                 frame: F.ethernet(type: 0x0800, tags: [(0x88A8, 1), (0x8100, 2), (0x9100, 3)], ipv4TCP),
+                 expected: .v4(66, 78, vlans: [1, 2])),
+        // Eth 14 | 802.1Q VID 0 (priority tag) 4 | IPv4 20 | TCP 20 | payload 12
+        Accepted(name: "priority tag", link: .ethernet,
+                 frame: F.ethernet(type: 0x0800, tags: [(0x8100, 0)], ipv4TCP), expected: .v4(58, 70, vlans: [0])),
         Accepted(name: "QinQ", link: .ethernet,
                  frame: F.ethernet(type: 0x0800, tags: [(0x88A8, 200), (0x8100, 0xE00A)], ipv4TCP),
                  expected: .v4(62, 74, vlans: [200, 10])),
@@ -185,9 +194,9 @@ enum Samples {
         Refused(name: "802.1Q then ARP", link: .ethernet,
                 frame: F.ethernet(type: 0x0806, tags: [(0x8100, 5)], [UInt8](repeating: 1, count: 28)),
                 verdict: .skipped(.notIP)),
-        // Eth 14 | 802.1ad | 802.1Q | 802.1Q | IPv4 | TCP
-        Refused(name: "three VLAN tags", link: .ethernet,
-                frame: F.ethernet(type: 0x0800, tags: [(0x88A8, 1), (0x8100, 2), (0x8100, 3)], ipv4TCP),
+        // Eth 14 | nine tags: one more than VLANTags.maxTags
+        Refused(name: "nine VLAN tags", link: .ethernet,
+                frame: F.ethernet(type: 0x0800, tags: (1...9).map { (UInt16(0x8100), UInt16($0)) }, ipv4TCP),
                 verdict: .failed(.invalid(.vlan))),
         Refused(name: "VLAN tag cut", link: .ethernet,
                 frame: Array(F.ethernet(type: 0x0800, tags: [(0x8100, 100)], ipv4TCP).prefix(16)),
@@ -229,9 +238,9 @@ enum Samples {
         Refused(name: "ipv4 payload cut by snaplen", link: .ethernet, frame: Array(ethernetIPv4.prefix(60)),
                 verdict: .failed(.truncated(.ipv4))),
         Refused(name: "ipv4 more fragments", link: .raw, frame: F.ipv4(flagsAndOffset: 0x2000, tcpUser),
-                verdict: .skipped(.fragment)),
+                verdict: .fragment),
         Refused(name: "ipv4 fragment offset", link: .raw, frame: F.ipv4(flagsAndOffset: 185, tcpUser),
-                verdict: .skipped(.fragment)),
+                verdict: .fragment),
         Refused(name: "ipv4 UDP", link: .raw, frame: F.ipv4(protocol: 17, [0, 53, 0, 53, 0, 8, 0, 0]),
                 verdict: .skipped(.notTCP)),
         Refused(name: "ipv4 ICMP", link: .ethernet, frame: F.ethernet(type: 0x0800, F.ipv4(protocol: 1, [8, 0, 0, 0])),
@@ -256,10 +265,10 @@ enum Samples {
         Refused(name: "ipv6 hop-by-hop not first", link: .raw,
                 frame: F.ipv6(extensions: [.destinationOptions(), .hopByHop()], tcpUser), verdict: .failed(.invalid(.ipv6))),
         Refused(name: "ipv6 fragment offset", link: .raw,
-                frame: F.ipv6(extensions: [.fragment(offset: 100, more: false)], tcpUser), verdict: .skipped(.fragment)),
+                frame: F.ipv6(extensions: [.fragment(offset: 100, more: false)], tcpUser), verdict: .fragment),
         Refused(name: "ipv6 first fragment", link: .raw,
                 frame: F.ipv6(extensions: [.hopByHop(), .fragment(offset: 0, more: true)], tcpUser),
-                verdict: .skipped(.fragment)),
+                verdict: .fragment),
         Refused(name: "ipv6 ESP", link: .raw, frame: F.ipv6(next: 50, [UInt8](repeating: 0x77, count: 32)),
                 verdict: .skipped(.notTCP)),
         Refused(name: "ipv6 no next header", link: .raw,
