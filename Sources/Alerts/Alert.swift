@@ -16,11 +16,14 @@ public struct Alert: Sendable {
     /// Conflicting overlapping TCP segments (the same bytes sent twice, differently) were seen in
     /// the flow before this alert: the client and server may have seen different data.
     public var overlapConflict: Bool
+    /// The encapsulations the flow arrived in (a mirror feed's tunnel), nil for none.
+    public var tunnel: Encapsulation?
 
     public init(timestamp: Timestamp, flowID: UInt64, client: IPAddress, clientPort: UInt16,
                 server: IPAddress, serverPort: UInt16, vlans: VLANTags, finding: Finding, midstream: Bool,
-                overlapConflict: Bool = false) {
+                overlapConflict: Bool = false, tunnel: Encapsulation? = nil) {
         self.overlapConflict = overlapConflict
+        self.tunnel = tunnel
         self.timestamp = timestamp; self.flowID = flowID
         self.client = client; self.clientPort = clientPort
         self.server = server; self.serverPort = serverPort

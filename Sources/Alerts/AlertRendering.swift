@@ -68,8 +68,60 @@ public struct AlertRenderer: Sendable {
         out.append(contentsOf: #","overlap_conflict":"#.utf8)
         out.append(contentsOf: (alert.overlapConflict ? "true" : "false").utf8)
         out.append(0x7D)
+        if let tunnel = alert.tunnel, let outermost = tunnel.outermost { Self.appendTunnelJSON(tunnel, outermost, to: &out) }
         Self.appendHost(sensor, to: &out)
         out.append(0x7D)
+    }
+
+    /// `,"tunnel":{...}`: the outermost encapsulation, its endpoints and identifiers, and every
+    /// layer passed (docs/mirror-feeds.md). Left out for traffic that came in no tunnel.
+    static func appendTunnelJSON(_ tunnel: Encapsulation, _ outermost: EncapsulationKind, to out: inout [UInt8]) {
+        out.append(contentsOf: #","tunnel":{"type":""#.utf8)
+        out.append(contentsOf: outermost.name.utf8)
+        out.append(0x22)
+        if tunnel.hasOuterAddresses {
+            out.append(contentsOf: #","src_ip":""#.utf8)
+            out.append(contentsOf: tunnel.outerSource.description.utf8)
+            out.append(contentsOf: #"","dest_ip":""#.utf8)
+            out.append(contentsOf: tunnel.outerDestination.description.utf8)
+            out.append(0x22)
+        }
+        if tunnel.hasIdentifier, let key = Self.identifierKey(outermost) {
+            out.append(contentsOf: key.utf8)
+            appendDecimal(UInt64(tunnel.identifier), to: &out)
+        }
+        if tunnel.hasGREKey {
+            out.append(contentsOf: #","gre_key":"#.utf8)
+            appendDecimal(UInt64(tunnel.greKey), to: &out)
+        }
+        if outermost == .mpls && tunnel.labelCount > 0 {
+            out.append(contentsOf: #","mpls_labels":["#.utf8)
+            for (index, label) in tunnel.labelStack.enumerated() {
+                if index > 0 { out.append(0x2C) }
+                appendDecimal(UInt64(label), to: &out)
+            }
+            out.append(0x5D)
+        }
+        out.append(contentsOf: #","layers":["#.utf8)
+        for (index, kind) in tunnel.layers.enumerated() {
+            if index > 0 { out.append(0x2C) }
+            out.append(0x22)
+            out.append(contentsOf: kind.name.utf8)
+            out.append(0x22)
+        }
+        out.append(contentsOf: "]}".utf8)
+    }
+
+    /// The JSON key (with its leading comma and colon) of the outermost encapsulation's identifier.
+    private static func identifierKey(_ kind: EncapsulationKind) -> String? {
+        switch kind {
+        case .vxlan, .geneve: return #","vni":"#
+        case .gre: return #","gre_key":"#
+        case .erspan2, .erspan3: return #","erspan_id":"#
+        case .pppoe: return #","pppoe_session":"#
+        case .gtpu: return #","teid":"#
+        case .mpls, .ipip, .sixInFour, .fourInSix, .sixInSix: return nil
+        }
     }
 
     /// `,"host":"NAME"` (escaped), or nothing without a sensor name. The schema only grows: the
@@ -177,6 +229,9 @@ public struct AlertRenderer: Sendable {
                 appendDecimal(UInt64(alert.vlans.inner), to: &out)
             }
         }
+        if let tunnel = alert.tunnel, let outermost = tunnel.outermost {
+            Self.appendTunnelText(tunnel, outermost, to: &out)
+        }
         out.append(contentsOf: " outcome=".utf8)
         out.append(contentsOf: finding.outcome.rawValue.utf8)
         out.append(contentsOf: " starttls=".utf8)
@@ -192,6 +247,33 @@ public struct AlertRenderer: Sendable {
         out.reserveCapacity(256)
         appendText(alert, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// ` tunnel=gre+vxlan[203.0.113.1->203.0.113.2 gre_key=77]`: the layers outermost first, then
+    /// the outermost one's endpoints and identifiers.
+    private static func appendTunnelText(_ tunnel: Encapsulation, _ outermost: EncapsulationKind,
+                                         to out: inout [UInt8]) {
+        out.append(contentsOf: " tunnel=".utf8)
+        for (index, kind) in tunnel.layers.enumerated() {
+            if index > 0 { out.append(0x2B) }
+            out.append(contentsOf: kind.name.utf8)
+        }
+        var details: [String] = []
+        if tunnel.hasOuterAddresses {
+            details.append(tunnel.outerSource.description + "->" + tunnel.outerDestination.description)
+        }
+        if tunnel.hasIdentifier, let key = identifierKey(outermost) {
+            // The JSON key without its punctuation: `,"vni":` is `vni`.
+            details.append(key.filter { $0.isLetter || $0 == "_" } + "=" + String(tunnel.identifier))
+        }
+        if tunnel.hasGREKey { details.append("gre_key=" + String(tunnel.greKey)) }
+        if outermost == .mpls && tunnel.labelCount > 0 {
+            details.append("labels=" + tunnel.labelStack.map(String.init).joined(separator: ","))
+        }
+        guard !details.isEmpty else { return }
+        out.append(0x5B)
+        out.append(contentsOf: details.joined(separator: " ").utf8)
+        out.append(0x5D)
     }
 
     private static func appendEndpoint(_ address: IPAddress, _ port: UInt16, to out: inout [UInt8]) {

@@ -24,6 +24,11 @@ public struct EngineStats: Sendable {
     public var alertsSuppressed: UInt64 = 0
     public var reassembly = ReassemblyStats()
     public var activeFlows = 0
+    /// Frames per encapsulation they went through.
+    public var encapsulations = EncapsulationCounts()
+    /// Paths kept without their details because the tunnel registry was full.
+    public var tunnelsTruncated: UInt64 = 0
+    public var fragments = DefragmentStats()
 
     public var decodeErrors: UInt64 { truncated.values.reduce(0, +) + invalid.values.reduce(0, +) }
 
@@ -64,6 +69,21 @@ public struct EngineStats: Sendable {
                 StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
                 StatField("retransmission_conflicts", r.retransmissionConflicts),
             ])),
+            StatField("encapsulation", .object(EncapsulationKind.allCases.map {
+                StatField($0.name, encapsulations[$0])
+            } + [StatField("tunnels_truncated", tunnelsTruncated)])),
+            StatField("fragments", .object([
+                StatField("received", fragments.fragments),
+                StatField("reassembled", fragments.reassembled),
+                StatField("timed_out", fragments.timedOut),
+                StatField("overlaps", fragments.overlaps),
+                StatField("overlap_conflicts", fragments.overlapConflicts),
+                StatField("discarded", fragments.discarded),
+                StatField("invalid", fragments.invalid),
+                StatField("memory_budget_hits", fragments.memoryBudgetHits),
+                StatField("evicted", fragments.evicted),
+                StatField("peak_bytes", fragments.peakBytes),
+            ])),
             StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
                 + [StatField("starttls_upgraded", sessionsEncrypted)])),
             StatField("parser_anomalies", parserAnomalies),
@@ -101,6 +121,9 @@ public final class Engine {
         s.parserMemoryBudgetHits = core.router.memory.budgetHits
         s.parserMemoryPeak = UInt64(core.router.memory.peak)
         s.activeFlows = core.table.activeFlows
+        s.encapsulations = core.encapsulations
+        s.tunnelsTruncated = core.router.tunnels.truncated
+        if let defragmenter = core.defragmenter { s.fragments = defragmenter.stats }
         return s
     }
 
@@ -108,18 +131,23 @@ public final class Engine {
         var reassembly = configuration.reassembly
         let servicePorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         reassembly.isServicePort = { servicePorts.contains($0) }
-        core = EngineCore(table: FlowTable(configuration: reassembly),
-                          router: SessionRouter(configuration: configuration, slots: reassembly.maxFlows,
-                                                onAlert: onAlert),
-                          prefetchAboveFlows: configuration.prefetchAboveFlows)
+        let router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
+        core = EngineCore(table: FlowTable(configuration: reassembly), router: router,
+                          prefetchAboveFlows: configuration.prefetchAboveFlows,
+                          options: PacketDecoder.BatchOptions(ports: router.selectedPorts, tunnels: configuration.tunnels),
+                          defragmenter: configuration.defragment.map { IPDefragmenter(configuration: $0) })
         batch = DecodedBatch(capacity: Self.batchCapacity)
     }
 
     deinit { batch.deallocate() }
 
-    /// One captured frame, lent for the duration of the call only.
+    /// One captured frame, lent for the duration of the call only: a batch of one.
     public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
-        core.process(frame: frame, time: time, link: link, scratch: batch)
+        var record = FrameRecord(start: 0, count: frame.count, time: time)
+        withUnsafePointer(to: &record) { pointer in
+            core.process(frames: frame, records: UnsafeBufferPointer(start: pointer, count: 1), link: link,
+                         scratch: batch)
+        }
     }
 
     /// Frames located by `records` in `frames`, lent for the duration of the call only; the same
@@ -153,13 +181,20 @@ public final class Engine {
 /// 100-byte packet is written once by decoding and read in place when it is handled.
 struct DecodedBatch {
     let capacity: Int
-    /// The batch's segments for the flow table, densely (`PacketDecoder.decode(_:records:...)`).
+    /// The batch's segments and fragments for the flow table and the defragmenter, densely.
     let packets: UnsafeMutablePointer<DecodedPacket>
     let hashes: UnsafeMutablePointer<UInt64>
     /// The position of each segment's record in the batch.
     let recordIndices: UnsafeMutablePointer<Int>
     /// Why the frames that are neither a selected segment nor one of another port were dropped.
     let refusals: UnsafeMutablePointer<PacketDecoder.Refusal>
+    /// Where each fragment lies, at its packet's index.
+    let fragments: UnsafeMutablePointer<FragmentHeader>
+    /// The encapsulations of each tunnelled packet, at its index.
+    let tunnels: UnsafeMutablePointer<Encapsulation>
+    /// One packet and fragment for a reassembled datagram.
+    let datagramPacket: UnsafeMutablePointer<DecodedPacket>
+    let datagramFragment: UnsafeMutablePointer<FragmentHeader>
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -169,14 +204,27 @@ struct DecodedBatch {
         recordIndices = .allocate(capacity: capacity)
         recordIndices.initialize(repeating: 0, count: capacity)
         refusals = .allocate(capacity: capacity)
+        fragments = .allocate(capacity: capacity)
+        tunnels = .allocate(capacity: capacity)
+        datagramPacket = .allocate(capacity: 1)
+        datagramFragment = .allocate(capacity: 1)
     }
 
-    /// `packets` and `refusals` hold only trivial values, so they are never deinitialized.
+    var output: PacketDecoder.BatchOutput {
+        PacketDecoder.BatchOutput(packets: packets, recordIndices: recordIndices, fragments: fragments,
+                                  tunnels: tunnels, refusals: refusals)
+    }
+
+    /// Every buffer holds only trivial values, so none is deinitialized.
     func deallocate() {
         packets.deallocate()
         hashes.deallocate()
         recordIndices.deallocate()
         refusals.deallocate()
+        fragments.deallocate()
+        tunnels.deallocate()
+        datagramPacket.deallocate()
+        datagramFragment.deallocate()
     }
 }
 
@@ -185,24 +233,33 @@ struct EngineCore {
     var router: SessionRouter
     /// `EngineConfiguration.prefetchAboveFlows`.
     let prefetchAboveFlows: Int
+    let options: PacketDecoder.BatchOptions
+    /// Holds IP fragments until their datagram is whole; nil when reassembly is off.
+    var defragmenter: IPDefragmenter?
+    var clock = PacketClock()
+    var encapsulations = EncapsulationCounts()
+
+    init(table: FlowTable, router: SessionRouter, prefetchAboveFlows: Int, options: PacketDecoder.BatchOptions,
+         defragmenter: IPDefragmenter?) {
+        self.table = table; self.router = router; self.prefetchAboveFlows = prefetchAboveFlows
+        self.options = options; self.defragmenter = defragmenter
+    }
 
     /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
     /// (a call on the engine's stored struct from outside one copied it, with its arrays).
     ///
-    /// Frames other than selected segments change only counters, so they are counted per batch
-    /// and only the segments are handled one by one, in order.
+    /// Frames other than selected segments and fragments change only counters, so they are
+    /// counted per batch and only the segments and fragments are handled one by one, in order.
     mutating func process(frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
                           scratch: DecodedBatch) {
         var done = 0
         while done < records.count {
             let n = min(records.count &- done, scratch.capacity)
             let batch = UnsafeBufferPointer(rebasing: records[done ..< done &+ n])
-            // With few flows their state stays in the cache and the hints are only overhead
-            // (about 3% of a capture of a few dozen concurrent mail sessions).
+            // With few flows their state stays in the cache and the hints are only overhead.
             let prefetching = table.activeFlows > prefetchAboveFlows
-            let counts = PacketDecoder.decode(frames, records: batch, link: link, selecting: router.selectedPorts,
-                                              into: scratch.packets, recordIndices: scratch.recordIndices,
-                                              refusals: scratch.refusals)
+            let counts = PacketDecoder.decode(frames, records: batch, link: link, options: options,
+                                              into: scratch.output)
             count(counts, frames: n, refusals: scratch.refusals)
             let m = counts.selected
             table.hashBatch(scratch.packets, count: m, into: scratch.hashes, prefetch: prefetching)
@@ -210,22 +267,27 @@ struct EngineCore {
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
             if prefetching { for j in 0..<min(m, Self.prefetchDistance) { prefetchFlow(scratch, j) } }
-            // The packets before this one request the flow state of the one `prefetchDistance`
-            // ahead: one comparison a packet where the flag and the distance were tested apart.
             let prefetchBefore = prefetching ? m &- Self.prefetchDistance : 0
-            // A segment lies in the buffer, which then has an address. Each is viewed through it:
-            // a span extracted from `frames` recomputed its length with an overflow check.
+            // A segment lies in the buffer, which then has an address. Each is viewed through it.
             unsafe frames.withUnsafeBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 for j in 0..<m {
                     if j < prefetchBefore { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
-                    // The decoder checked the record against the buffer: checking it again for
-                    // every frame was about 20 instructions a packet (callgrind, many-flows).
                     let record = batch[scratch.recordIndices[j]]
+                    // Safe: the decoder checked the record against the buffer.
                     let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: base + record.start,
                                                                                  count: record.count))
-                    table.process(packetAt: scratch.packets + j, hash: scratch.hashes[j], frame: frame,
-                                  time: record.time, handler: &router)
+                    let packet = scratch.packets + j
+                    if packet.pointee.tunnel != 0 { packet.pointee.tunnel = router.tunnels.id(of: scratch.tunnels[j]) }
+                    if packet.pointee.kind == .fragment {
+                        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee,
+                                   path: packet.pointee.tunnel != 0 ? scratch.tunnels[j] : Encapsulation(),
+                                   time: record.time, scratch: scratch)
+                        continue
+                    }
+                    advanceClock(to: record.time)
+                    table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
+                                  handler: &router)
                     applyStops()
                 }
             }
@@ -235,8 +297,7 @@ struct EngineCore {
 
     static let prefetchDistance = 6
 
-    /// The counters of a batch of `frames` frames that decoded to `counts`: the same as
-    /// `process(frame:time:link:scratch:)` makes for each of them.
+    /// The counters of a batch of `frames` frames that decoded to `counts`.
     @inline(__always)
     private mutating func count(_ counts: PacketDecoder.BatchCounts, frames: Int,
                                 refusals: UnsafeMutablePointer<PacketDecoder.Refusal>) {
@@ -245,6 +306,7 @@ struct EngineCore {
         router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &+ counts.unselected)
         router.stats.notMailPort &+= UInt64(truncatingIfNeeded: counts.unselected)
         for k in 0..<counts.refused { countRefusal(refusals[k]) }
+        encapsulations.add(counts.encapsulations)
     }
 
     private mutating func countRefusal(_ refusal: PacketDecoder.Refusal) {
@@ -262,36 +324,117 @@ struct EngineCore {
         router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[j]))
     }
 
-    /// One frame, through the first slot of `scratch`.
-    mutating func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, scratch: DecodedBatch) {
-        router.stats.packets &+= 1
-        router.stats.bytes &+= UInt64(frame.count)
+    /// Every stage's timeouts, by the one packet clock.
+    @inline(__always)
+    private mutating func advanceClock(to time: Timestamp) {
+        if clock.advance(to: time) { expire(time: time) }
+    }
+
+    private mutating func expire(time: Timestamp) {
+        table.expire(time: time, handler: &router)
+        applyStops()
+        defragmenter?.expire(now: time)
+    }
+
+    /// A fragment (`header`, in `frame`) into the defragmenter; a datagram it completes is decoded
+    /// from the defragmenter's storage and handled as a frame would be. The batch counted the
+    /// fragment as a TCP packet; it is not one, so that count is taken back here.
+    private mutating func defragment(_ header: FragmentHeader, frame: Span<UInt8>, packet: DecodedPacket,
+                                     path: Encapsulation, time: Timestamp, scratch: DecodedBatch) {
+        router.stats.tcpPackets &-= 1
+        advanceClock(to: time)
+        // Moved out while a datagram it completed is handled, which changes the rest of `self`.
+        guard var defragmenter = defragmenter.take() else {
+            router.stats.skipped[.fragment, default: 0] += 1
+            return
+        }
+        defer { self.defragmenter = defragmenter }
+        var path = path
+        var vlans = packet.vlans
+        var result = defragmenter.add(Self.fragment(header, tunnel: packet.tunnel, vlans: vlans),
+                                      packet: frame.extracting(header.ipOffset ..< header.ipEnd), time: time)
+        // A datagram may hold a tunnel whose inner packet is a fragment again (each round's
+        // datagram is smaller than the last; the layer limit bounds the rounds anyway).
+        var rounds = 0
+        while result == .completed && rounds <= Encapsulation.maxLayers {
+            rounds += 1
+            let nested: (FragmentHeader, [UInt8], DecodedPacket)? = defragmenter.withCompleted { datagram, _ in
+                guard case .fragment(let inner) = handleDatagram(datagram, vlans: vlans, path: &path, time: time,
+                                                                 scratch: scratch) else { return nil }
+                // It lies in storage the next `add` reuses: copied (nested fragments are rare).
+                var bytes = [UInt8](repeating: 0, count: inner.ipEnd - inner.ipOffset)
+                for k in 0 ..< bytes.count { bytes[k] = datagram[inner.ipOffset + k] }
+                return (inner, bytes, scratch.datagramPacket.pointee)
+            }
+            guard let (inner, bytes, innerPacket) = nested else { return }
+            vlans = innerPacket.vlans
+            var rebased = inner
+            rebased.ipEnd -= rebased.ipOffset
+            rebased.ipOffset = 0
+            result = defragmenter.add(Self.fragment(rebased, tunnel: innerPacket.tunnel, vlans: vlans),
+                                      packet: bytes.span, time: time)
+        }
+    }
+
+    /// The defragmenter's view of a fragment: keyed apart by the tunnel and VLANs it came through.
+    private static func fragment(_ header: FragmentHeader, tunnel: UInt32, vlans: VLANTags) -> IPFragment {
+        IPFragment(isIPv6: header.isIPv6, source: header.source, destination: header.destination,
+                   identification: header.identification, nextProtocol: header.nextProtocol,
+                   offset: header.fragmentOffset, moreFragments: header.moreFragments,
+                   headerLength: header.headerLength, nextHeaderFieldOffset: header.nextHeaderFieldOffset,
+                   dataStart: header.dataStart, dataEnd: header.dataEnd,
+                   context: UInt64(tunnel) << 32 | vlanWord(vlans))
+    }
+
+    /// What `handleDatagram` made of a reassembled datagram.
+    enum DatagramOutcome {
+        case handled
+        case fragment(FragmentHeader)
+    }
+
+    /// A reassembled datagram: decoded like a frame (with the encapsulations its fragments came
+    /// through) and, if it is a selected segment, handed to the flow table.
+    private mutating func handleDatagram(_ datagram: Span<UInt8>, vlans: VLANTags, path: inout Encapsulation,
+                                         time: Timestamp, scratch: DecodedBatch) -> DatagramOutcome {
+        let before = path
         do throws(DecodeError) {
-            switch try PacketDecoder.decode(frame, link: link, into: scratch.packets, selecting: router.selectedPorts) {
+            let selected = try PacketDecoder.decodeDatagram(datagram, options: options, path: &path,
+                                                            into: scratch.datagramPacket,
+                                                            fragment: scratch.datagramFragment)
+            encapsulations.add(path, from: Int(before.count))
+            switch selected {
             case .tcp:
                 router.stats.tcpPackets &+= 1
-                let hash = table.hash(ofPacketAt: scratch.packets)
-                table.process(packetAt: scratch.packets, hash: hash, frame: frame, time: time, handler: &router)
+                let packet = scratch.datagramPacket
+                packet.pointee.vlans = vlans
+                packet.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
+                let hash = table.hash(ofPacketAt: packet)
+                table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
                 applyStops()
             case .unselected:
                 router.stats.tcpPackets &+= 1
                 router.stats.notMailPort &+= 1
             case .skipped(let reason):
                 countRefusal(.skipped(reason))
+            case .fragment:
+                scratch.datagramPacket.pointee.vlans = vlans
+                scratch.datagramPacket.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
+                return .fragment(scratch.datagramFragment.pointee)
             }
         } catch {
             countRefusal(.failed(error))
         }
+        return .handled
     }
 
     mutating func finish(time: Timestamp?) {
         table.flushAll(time: time ?? router.lastTime, handler: &router)
         applyStops()
+        defragmenter?.flush()
     }
 
     mutating func tick(time: Timestamp) {
-        table.tick(time: time, handler: &router)
-        applyStops()
+        advanceClock(to: time)
     }
 
     /// Parsers that are done (TLS started, or not a mail protocol) stop their flow's buffering.
@@ -299,5 +442,10 @@ struct EngineCore {
         guard !router.stops.isEmpty else { return }
         for slot in router.stops { table.stopBuffering(slot: slot) }
         router.stops.removeAll(keepingCapacity: true)
+    }
+
+    /// The VLAN tags as part of a fragment's key.
+    private static func vlanWord(_ vlans: VLANTags) -> UInt64 {
+        UInt64(vlans.count) << 24 | UInt64(vlans.outer & 0x0FFF) << 12 | UInt64(vlans.inner & 0x0FFF)
     }
 }

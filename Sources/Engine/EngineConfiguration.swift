@@ -1,5 +1,6 @@
 import MailAuth
 import Reassembly
+import Wire
 
 /// Everything the engine needs to know, built by the command line. No libpcap, no Foundation.
 public struct EngineConfiguration: Sendable {
@@ -24,6 +25,10 @@ public struct EngineConfiguration: Sendable {
     /// than this (about 1 MiB of state, what an L2 cache holds); below it the hints are overhead.
     /// Not an option: tests set 0 so the hints run on small captures too.
     public var prefetchAboveFlows = 2048
+    /// Which UDP ports carry VXLAN, Geneve and GTP-U, and whether tunnels are followed at all.
+    public var tunnels = TunnelPorts.standard
+    /// IP fragment reassembly; nil leaves fragments skipped (`skipped.ip_fragment`).
+    public var defragment: DefragmentConfiguration? = DefragmentConfiguration()
 
     public init() {}
 }

@@ -31,6 +31,8 @@ struct SessionRouter: StreamHandler {
     var sessionCounts: (pop3: UInt64, imap: UInt64, smtp: UInt64) = (0, 0, 0)
     /// Slots whose parser is done; the engine tells the flow table after the packet.
     var stops: [Int] = []
+    /// The encapsulations flows arrived in, by the id their packets and flows carry.
+    var tunnels = TunnelRegistry()
     var lastTime = Timestamp.zero
     /// Set while a held greeting is delivered, so it is classified rather than held again.
     private var classifyAsIs = false
@@ -311,7 +313,7 @@ struct SessionRouter: StreamHandler {
                           client: info.client, clientPort: info.clientPort,
                           server: info.server, serverPort: info.serverPort,
                           vlans: info.vlans, finding: finding, midstream: info.midstream,
-                          overlapConflict: info.overlapConflict))
+                          overlapConflict: info.overlapConflict, tunnel: tunnels.path(info.tunnel)))
         }
     }
 }

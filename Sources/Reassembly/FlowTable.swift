@@ -118,8 +118,10 @@ public struct FlowTable {
 
     /// Feeds one decoded TCP segment. `frame` is the whole frame the packet was decoded from; the
     /// payload is `frame[packet.payloadStart..<packet.payloadEnd]`.
+    /// Standalone, the table keeps its own idle clock: the sweep runs here as `tick` runs it.
     public mutating func process<H: StreamHandler>(_ packet: DecodedPacket, frame: Span<UInt8>, time: Timestamp,
                                                    handler: inout H) {
+        tick(time: time, handler: &handler)
         let hash = flowHash(packet)
         withUnsafePointer(to: packet) { process(packetAt: $0, hash: hash, frame: frame, time: time, handler: &handler) }
     }
@@ -128,12 +130,11 @@ public struct FlowTable {
     /// already known: passed by value across the module boundary, the 88-byte packet was copied
     /// into a temporary at every call (callgrind: about 20 instructions a packet at each of two
     /// calls).
+    ///
+    /// No idle sweep runs here: the caller's clock runs it (`expire(time:handler:)`), so that
+    /// every stage with timeouts ages by the same packet clock.
     public mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
                                                    frame: Span<UInt8>, time: Timestamp, handler: inout H) {
-        if time.nanoseconds >= nextSweep {
-            nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
-            sweep(time: time, handler: &handler)
-        }
 
         // The fields used on every packet, read in place (the packet is only copied to create a
         // flow).
@@ -167,7 +168,8 @@ public struct FlowTable {
                                   clientPort: server ? packet.sourcePort : packet.destinationPort,
                                   server: server ? packet.destination : packet.source,
                                   serverPort: server ? packet.destinationPort : packet.sourcePort,
-                                  vlans: packet.vlans, midstream: true, hash: hash, time: time, handler: &handler)
+                                  vlans: packet.vlans, tunnel: packet.tunnel, midstream: true, hash: hash, time: time,
+                                  handler: &handler)
             } else {
                 stats.packetsWithoutFlow += 1
                 return
@@ -319,7 +321,8 @@ public struct FlowTable {
         if !ack {
             let slot = createFlow(client: packet.source, clientPort: packet.sourcePort,
                                   server: packet.destination, serverPort: packet.destinationPort,
-                                  vlans: packet.vlans, midstream: false, hash: hash, time: time, handler: &handler)
+                                  vlans: packet.vlans, tunnel: packet.tunnel, midstream: false, hash: hash, time: time,
+                                  handler: &handler)
             flows[slot].hasClientISN = true
             flows[slot].clientISN = packet.sequence
             halves[2 * slot].setBase(packet.sequence &+ 1)
@@ -328,7 +331,8 @@ public struct FlowTable {
         // The server's SYN-ACK seen first: its sender is the server, and its ACK is the client's ISN + 1.
         let slot = createFlow(client: packet.destination, clientPort: packet.destinationPort,
                               server: packet.source, serverPort: packet.sourcePort,
-                              vlans: packet.vlans, midstream: false, hash: hash, time: time, handler: &handler)
+                              vlans: packet.vlans, tunnel: packet.tunnel, midstream: false, hash: hash, time: time,
+                                  handler: &handler)
         halves[2 * slot + 1].setBase(packet.sequence &+ 1)
         halves[2 * slot].setBase(packet.acknowledgment)
         return slot
@@ -344,7 +348,8 @@ public struct FlowTable {
     }
 
     mutating func createFlow<H: StreamHandler>(client: IPAddress, clientPort: UInt16, server: IPAddress,
-                                               serverPort: UInt16, vlans: VLANTags, midstream: Bool, hash: UInt64,
+                                               serverPort: UInt16, vlans: VLANTags, tunnel: UInt32 = 0,
+                                               midstream: Bool, hash: UInt64,
                                                time: Timestamp, handler: inout H) -> Int {
         if freeSlots.isEmpty && flows.count < configuration.maxFlows {
             flows.append(FlowEntry(info: FlowTable.unusedInfo))
@@ -356,7 +361,7 @@ public struct FlowTable {
         let slot = Int(freeSlots.removeLast())
         let info = FlowInfo(id: nextFlowID, client: client, clientPort: clientPort, server: server,
                             serverPort: serverPort, vlans: vlans, midstream: midstream,
-                            firstSeen: time, lastSeen: time)
+                            firstSeen: time, lastSeen: time, tunnel: tunnel)
         nextFlowID += 1
         flows[slot] = FlowEntry(info: info, hash: hash, activePosition: Int32(active.count), inUse: true)
         // The half-streams are fresh: appended with the slot, or reset when it was freed.
@@ -425,6 +430,12 @@ public struct FlowTable {
     public mutating func tick<H: StreamHandler>(time: Timestamp, handler: inout H) {
         guard time.nanoseconds >= nextSweep else { return }
         nextSweep = time.nanoseconds &+ FlowTable.sweepInterval
+        sweep(time: time, handler: &handler)
+    }
+
+    /// The idle sweep at `time`, now: for an owner whose clock decides when (the engine's, once a
+    /// second of packet time).
+    public mutating func expire<H: StreamHandler>(time: Timestamp, handler: inout H) {
         sweep(time: time, handler: &handler)
     }
 

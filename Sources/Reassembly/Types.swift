@@ -23,6 +23,9 @@ public struct FlowInfo: Sendable {
     public var lastSeen: Timestamp
     public var client: IPAddress
     public var clientPort: UInt16
+    /// The encapsulation the flow's first packet arrived in (`DecodedPacket.tunnel`): 0 for none.
+    /// (Declared here, it fills the padding before `server`: the info stays 76 bytes.)
+    public var tunnel: UInt32 = 0
     public var server: IPAddress
     public var serverPort: UInt16
     public var vlans: VLANTags
@@ -33,8 +36,8 @@ public struct FlowInfo: Sendable {
     public var overlapConflict = false
 
     public init(id: UInt64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16,
-                vlans: VLANTags, midstream: Bool, firstSeen: Timestamp, lastSeen: Timestamp) {
-        self.id = id; self.client = client; self.clientPort = clientPort
+                vlans: VLANTags, midstream: Bool, firstSeen: Timestamp, lastSeen: Timestamp, tunnel: UInt32 = 0) {
+        self.id = id; self.client = client; self.clientPort = clientPort; self.tunnel = tunnel
         self.server = server; self.serverPort = serverPort; self.vlans = vlans
         self.midstream = midstream; self.firstSeen = firstSeen; self.lastSeen = lastSeen
     }
