@@ -65,7 +65,9 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
             } else {
                 // An optimisation only (the engine selects flows itself), as for files.
                 try? capture.setFilter(CaptureFilter.defaultExpression(
-                    anyPort: configuration.anyPort, ports: configuration.mailPorts, dlt: capture.dlt))
+                    anyPort: configuration.anyPort, ports: configuration.mailPorts, dlt: capture.dlt,
+                    tunnelPorts: configuration.tunnels.enabled ? configuration.tunnels.udpPorts : [],
+                    fragments: configuration.defragment != nil))
             }
         }
     } catch {

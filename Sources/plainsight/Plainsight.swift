@@ -176,6 +176,9 @@ struct Plainsight: ParsableCommand {
 
     @OptionGroup(title: "Exposure inventory") var inventory: ReportOptions
 
+    @OptionGroup(title: "Mirror feeds (tunnels, fragments)")
+    var feed: FeedOptions
+
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",
                                  valueName: "expression"))
     var expression: [String] = []
@@ -245,6 +248,7 @@ struct Plainsight: ParsableCommand {
         var engineConfiguration = EngineConfiguration()
         engineConfiguration.anyPort = anyPort
         limits.apply(to: &engineConfiguration)
+        feed.apply(to: &engineConfiguration)
         var options = ReplayOptions(
             inputs: read,
             filterExpression: expression.isEmpty ? nil : expression.joined(separator: " "),

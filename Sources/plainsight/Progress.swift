@@ -141,3 +141,25 @@ func formatFixed(_ value: Double, decimals: Int) -> String {
     let fraction = String(scaled % UInt64(scale))
     return "\(whole)." + String(repeating: "0", count: decimals - fraction.count) + fraction
 }
+
+/// One line for a run in which most packets carried nothing plainsight reads, with the counts and
+/// what they usually mean, so a user learns why nothing was found; nil otherwise.
+func skippedNote(stats: [StatField]) -> String? {
+    guard let packets = statCount(stats, "packets"), packets > 0,
+          let skippedField = stats.first(where: { $0.name == "skipped" }),
+          case .object(let reasons) = skippedField.value else { return nil }
+    var counts: [(String, UInt64)] = []
+    for reason in reasons { if case .count(let n) = reason.value, n > 0 { counts.append((reason.name, n)) } }
+    let skipped = counts.reduce(0) { $0 &+ $1.1 }
+    guard skipped * 2 > packets else { return nil }
+    counts.sort { $0.1 > $1.1 }
+    let meaning: [String: String] = [
+        "not_ip": "not IP: an EtherType or tunnel payload plainsight does not decode",
+        "not_tcp": "IP but not TCP: UDP on no tunnel port (see --vxlan-port, --geneve-port), ICMP, ESP",
+        "ip_fragment": "IP fragments not reassembled",
+        "too_many_layers": "nested deeper than 8 encapsulations",
+        "unsupported_tunnel": "a tunnel header form plainsight does not decode",
+    ]
+    let parts = counts.map { name, n in "\(name) \(n)" + (meaning[name].map { " (\($0))" } ?? "") }
+    return "note: \(skipped) of \(packets) packets were skipped: " + parts.joined(separator: ", ")
+}

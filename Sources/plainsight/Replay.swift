@@ -99,6 +99,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     if !outputs.complete { reportProblem("the outputs did not finish in time; some alerts may be lost") }
     let reportsWritten = inventory.writeReports()
     let status: Int32 = totals.readErrors > 0 || outputs.lostAlerts || !outputs.complete || !reportsWritten ? 1 : 0
+    if !options.quiet, let note = skippedNote(stats: engineFields) { writeStandardError("plainsight: " + note + "\n") }
     if interactive {
         writeStandardError(summaryTable(stats: engineFields, totals: totals,
                                         elapsedNanoseconds: monotonicNanoseconds() &- started))
