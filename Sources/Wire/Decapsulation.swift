@@ -37,8 +37,10 @@ enum Decapsulation {
             return .skipped(.notIP)
         }
         var view = frame
-        // The end the innermost enclosing header declares; `view` is cut there or shorter.
-        var declared = frame.count
+        // The end the innermost enclosing header declares (none yet); `view` is cut there or
+        // shorter, where the capture ends first. Past `declared` is the sender's lie (invalid),
+        // past the view only a snaplen cut (truncated).
+        var declared = Int.max
         var next = start
         // Each step either returns or moves inwards; a layer is at most four steps (EtherType,
         // Ethernet, IP, payload), so this bounds a loop the layer limit already bounds.

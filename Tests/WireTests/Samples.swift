@@ -84,7 +84,11 @@ enum Samples {
         .hopByHop(), .routing(units: 1), .fragment(offset: 0, more: false), .destinationOptions(),
     ], tcpUser))
 
-    static let accepted: [Accepted] = [
+    /// Every accepted sample: these and the tunnelled ones (TunnelSamples.swift).
+    static let accepted: [Accepted] = plainAccepted + TunnelSamples.all.map(\.accepted)
+    static let refused: [Refused] = plainRefused + TunnelSamples.refused
+
+    static let plainAccepted: [Accepted] = [
         Accepted(name: "ethernet ipv4 tcp", link: .ethernet, frame: ethernetIPv4, expected: .v4(54, 66)),
         Accepted(name: "ethernet ipv4 options, tcp options", link: .ethernet, frame: ethernetIPv4Options,
                  expected: .v4(74, 86)),
@@ -183,7 +187,7 @@ enum Samples {
         }(),
     ]
 
-    static let refused: [Refused] = [
+    static let plainRefused: [Refused] = [
         // Link
         Refused(name: "ethernet header cut", link: .ethernet, frame: Array(ethernetIPv4.prefix(13)),
                 verdict: .failed(.truncated(.link))),
