@@ -117,6 +117,7 @@ final class LiveSupervisor {
             for line in liveStatisticsLines(interface: interface, finals, final: true) {
                 writeStandardError("plainsight: " + line + "\n")
             }
+            if let note = skippedNote(stats: liveStatFields(finals)) { writeStandardError("plainsight: " + note + "\n") }
             if isatty(2) == 1 { writeStandardError(inventory.terminalTable()) }
         }
         return status
