@@ -387,7 +387,7 @@ public final class PcapFileReader {
         return .stopped
     }
 
-    var lastError: String {
+    private var lastError: String {
         guard let message = pcap_geterr(handle) else { return "unknown libpcap error" }
         return String(cString: message)
     }

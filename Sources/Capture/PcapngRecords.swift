@@ -201,6 +201,8 @@ struct PcapngRecords {
     mutating func setFilterSlot(_ slot: Int, interface: Int) { interfaces[interface].filterSlot = slot }
     mutating func setUndecodedSlot(_ slot: Int, interface: Int) { interfaces[interface].undecodedSlot = slot }
 
+    // Unchecked loads (UnsafeRawBufferPointer does not check bounds in -O): every caller reads
+    // inside a block already known to lie wholly in `buffer[position ..< filled]`.
     @inline(__always)
     private func u32(_ at: Int) -> UInt32 {
         let value = buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
@@ -282,15 +284,14 @@ struct PcapngRecords {
             }
             let body = block + 8
             let bodyBytes = blockBytes - 12
-            let tooShort = "block of type \(type) in pcapng dump file is too short"
             switch type {
             case 6:     // Enhanced Packet Block
-                guard bodyBytes >= 20 else { return .error(tooShort) }
+                guard bodyBytes >= 20 else { return .error(Self.tooShort(type)) }
                 let stamp = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
                 return packet(interface: u32(body), captured: u32(body + 12), wire: u32(body + 16), stamp: stamp,
                               data: body + 20, room: bodyBytes - 20, type: type)
             case 3:     // Simple Packet Block: interface 0, no timestamp, captured length implied
-                guard bodyBytes >= 4 else { return .error(tooShort) }
+                guard bodyBytes >= 4 else { return .error(Self.tooShort(type)) }
                 let wire = u32(body)
                 // libpcap cuts to the file's snapshot (the first interface's, as every one of
                 // its interfaces must have the same); this is interface 0's.
@@ -298,18 +299,18 @@ struct PcapngRecords {
                 return packet(interface: 0, captured: captured, wire: wire, stamp: 0,
                               data: body + 4, room: bodyBytes - 4, type: type)
             case 2:     // Packet Block (obsolete): a 16-bit interface id and a drops count
-                guard bodyBytes >= 20 else { return .error(tooShort) }
+                guard bodyBytes >= 20 else { return .error(Self.tooShort(type)) }
                 let stamp = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
                 return packet(interface: UInt32(u16(body)), captured: u32(body + 12), wire: u32(body + 16), stamp: stamp,
                               data: body + 20, room: bodyBytes - 20, type: type)
             case 1:     // Interface Description Block
-                guard bodyBytes >= 8 else { return .error(tooShort) }
+                guard bodyBytes >= 8 else { return .error(Self.tooShort(type)) }
                 if let problem = addInterface(linktype: u16(body), snaplen: u32(body + 4),
                                               options: body + 8, optionBytes: bodyBytes - 8) {
                     return .error(problem)
                 }
             case Self.sectionHeaderType:
-                guard bodyBytes >= 16 else { return .error(tooShort) }
+                guard bodyBytes >= 16 else { return .error(Self.tooShort(type)) }
                 // The byte order was taken from this magic above; anything else in it is damage.
                 if u32(body) != Self.byteOrderMagic {
                     return .error("the file has a section with a bad byte order magic field")
@@ -337,10 +338,13 @@ struct PcapngRecords {
         if captured > interface.snapshot {
             return .error("invalid packet capture length \(captured), bigger than snaplen of \(interface.snapshot)")
         }
-        guard Int(captured) <= room else { return .error("block of type \(type) in pcapng dump file is too short") }
+        guard Int(captured) <= room else { return .error(Self.tooShort(type)) }
         return .record(Record(interface: Int(id), capturedLength: captured, wireLength: wire, dataStart: data,
                               time: Self.time(stamp, interface)))
     }
+
+    /// Built only on damage: a message formed for every block would allocate per packet.
+    static func tooShort(_ type: UInt32) -> String { "block of type \(type) in pcapng dump file is too short" }
 
     /// libpcap's conversion, unsigned 64-bit and wrapping where it wraps, then as
     /// PcapFileReader reads a `pcap_pkthdr`: `tv_sec` whole, `tv_usec` through an `int`.
@@ -366,12 +370,11 @@ struct PcapngRecords {
         var sawResolution = false, sawOffset = false
         var at = options
         var remaining = optionBytes
-        let tooShort = "block of type 1 in pcapng dump file is too short"
         options: while remaining != 0 {
-            guard remaining >= 4 else { return tooShort }
+            guard remaining >= 4 else { return Self.tooShort(1) }
             let code = u16(at), length = Int(u16(at + 2))
             let padded = (length + 3) / 4 * 4
-            guard remaining - 4 >= padded else { return tooShort }
+            guard remaining - 4 >= padded else { return Self.tooShort(1) }
             let value = at + 4
             at += 4 + padded
             remaining -= 4 + padded
