@@ -468,3 +468,75 @@ extension PcapngReaderTests {
         #expect(r.stdoutText.contains("\"read_errors\":1"))
     }
 }
+
+extension PcapngReaderTests {
+    /// Progress sees the same counts and bytes at every tick as with libpcap, and a stop at a
+    /// tick ends the read at the same record and time; from memory and from a file several
+    /// buffers long (refills end batches), with other blocks between the packets.
+    @Test func ticksAndStopsMatchLibpcap() throws {
+        var file = Pcapng()
+        file.section()
+        file.interface(linktype: 1, snaplen: 1000, tsresol: 9)
+        for i in 0..<2500 {
+            if i % 300 == 7 { file.otherBlocks() }
+            let size = (i &* 7919) % 1000
+            file.enhanced(interface: 0, stamp: 1_700_000_000_000_000_000 + UInt64(i) * 13_000,
+                          data: (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ i) })
+        }
+        let bytes = file.bytes
+        #expect(bytes.count > 2 * 512 * 1024)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-ngticks-\(getpid()).pcapng")
+        try Data(bytes).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        func run(_ source: String, interval: UInt64, stopAt: Int?) throws -> [String] {
+            let reader = source == "file" ? try PcapFileReader(path: path.path)
+                : try PcapFileReader(bytes: bytes, name: "records", libpcapRecords: source == "libpcap")
+            #expect(reader.linkTypePerRecord == (source != "libpcap"))
+            var log: [String] = []
+            var delivered: UInt64 = 0, ticks = 0
+            let end = reader.readBatches(tickInterval: interval, onTick: {
+                ticks += 1
+                log.append("tick \(reader.recordsRead) \(reader.bytesConsumed ?? -1)")
+                if source != "libpcap" { #expect(delivered == reader.recordsRead) }
+                if ticks == stopAt { reader.stop() }
+            }) { _, batch in delivered += UInt64(batch.count) }
+            #expect(delivered == reader.recordsRead)
+            log.append("end \(end) \(reader.recordsRead) \(reader.bytesConsumed ?? -1) \(reader.lastRecordTime?.nanoseconds ?? -1)")
+            return log
+        }
+        for interval: UInt64 in [1, 3, 32, 33, 4096] {
+            for stopAt in [nil, 1, 2] {
+                let libpcap = try run("libpcap", interval: interval, stopAt: stopAt)
+                for source in ["memory", "file"] {
+                    #expect(try run(source, interval: interval, stopAt: stopAt) == libpcap,
+                            "\(source) interval \(interval) stop at \(stopAt as Any)")
+                }
+            }
+        }
+    }
+
+    /// Seeded damage anywhere in the mixed-link file (libpcap cannot read it at all): never a
+    /// crash or a hang, a read that ends cleanly or with a message, and usernames bounded.
+    @Test func seededDamageToTheMixedFile() throws {
+        let mixed = try MixedCapture()
+        var random = SplitMix(seed: 0x3117)
+        var errors = 0, clean = 0
+        for _ in 0..<300 {
+            var damaged = mixed.file.bytes
+            for _ in 0...random.below(3) {
+                let at = random.below(2) == 0 ? mixed.file.blocks[random.below(mixed.file.blocks.count)] + random.below(32)
+                                              : random.below(damaged.count)
+                if at < damaged.count { damaged[at] ^= UInt8(truncatingIfNeeded: random.below(255) + 1) }
+            }
+            let r = replayInProcess(damaged)
+            guard r.openError == nil else { continue }
+            switch r.end {
+            case .error(let message)?: errors += 1; #expect(!message.isEmpty)
+            case .endOfFile?: clean += 1
+            default: Issue.record("read ended with \(r.end as Any)")
+            }
+            for a in r.alerts { #expect((a.finding.username?.count ?? 0) <= 256) }
+        }
+        #expect(errors > 0 && clean > 0, "errors \(errors), clean \(clean)")
+    }
+}
