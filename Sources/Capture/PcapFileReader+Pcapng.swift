@@ -60,9 +60,12 @@ extension PcapFileReader {
             for other in reader.leadingLinkTypes() where !linkTypes.contains(other) { linkTypes.append(other) }
         }
         for linkType in linkTypes where LinkType(dlt: linkType) != nil {
-            if case .failure(let reason) = filterSlot(dlt: linkType) {
+            if case .failure(let failure) = filterSlot(dlt: linkType) {
                 filterExpression = nil
-                throw .badFilter(path: path, expression: expression, reason: reason.description)
+                // The first link type's message is libpcap's alone, as for any other file.
+                let reason = linkType == dlt ? failure.description
+                    : "for link type \(linkType) (\(Self.linkTypeName(linkType))) of another interface: \(failure)"
+                throw .badFilter(path: path, expression: expression, reason: reason)
             }
         }
     }
@@ -73,16 +76,11 @@ extension PcapFileReader {
     func filterSlot(dlt: Int32) -> Result<Int, CompileFailure> {
         if let known = programLinkTypes.firstIndex(of: dlt) { return .success(known) }
         guard let expression = filterExpression else { return .failure(CompileFailure("no filter")) }
-        guard let dead = pcap_open_dead(dlt, 262_144) else {
-            return .failure(CompileFailure("cannot compile for link type \(dlt) (\(Self.linkTypeName(dlt)))"))
-        }
+        guard let dead = pcap_open_dead(dlt, 262_144) else { return .failure(CompileFailure("out of memory")) }
         defer { pcap_close(dead) }
         var compiled = bpf_program()
         guard pcap_compile(dead, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
-            let reason = pcap_geterr(dead).map { String(cString: $0) } ?? "unknown libpcap error"
-            // The first link type's message is libpcap's alone, as for any other file.
-            if dlt == self.dlt { return .failure(CompileFailure(reason)) }
-            return .failure(CompileFailure("for link type \(dlt) (\(Self.linkTypeName(dlt))) of another interface: \(reason)"))
+            return .failure(CompileFailure(pcap_geterr(dead).map { String(cString: $0) } ?? "unknown libpcap error"))
         }
         programs.append(compiled)
         programLinkTypes.append(dlt)
@@ -145,7 +143,9 @@ extension PcapFileReader {
                             reader.setFilterSlot(compiled, interface: record.interface)
                         case .failure(let failure):
                             flush()
-                            return .error("filter '\(filterExpression ?? "")' does not apply to interface \(record.interface): \(failure)")
+                            // Known only now: the interface was described after the first packet.
+                            return .error("filter '\(filterExpression ?? "")' does not compile for link type \(interface.dlt) "
+                                          + "(\(Self.linkTypeName(interface.dlt))) of interface \(record.interface): \(failure)")
                         }
                     }
                     // BPF sees the lengths and the bytes, never the timestamp.

@@ -540,3 +540,42 @@ extension PcapngReaderTests {
         #expect(errors > 0 && clean > 0, "errors \(errors), clean \(clean)")
     }
 }
+
+extension PcapngReaderTests {
+    /// An interface described after the first packet: its link type's filter is compiled when it
+    /// appears, and one that does not compile ends the read there with a message naming it,
+    /// after the logins of the packets before. The first interface may be one plainsight does
+    /// not decode: the file is still read.
+    @Test func lateInterfacesAndAnUndecodedFirstInterface() throws {
+        let bin = try #require(plainsightBinary())
+        let classic = try #require(ClassicPcap(try fixtureBytes("imap-login-literal.pcap")))
+        var file = Pcapng.from(classic)
+        file.interface(linktype: 101, tsresol: 9)
+        file.enhanced(interface: 1, stamp: 1, data: Relink.raw(classic.records[0].data))
+        let late = try runBinary(bin, file.bytes, name: "late.pcapng", ["--json", "--quiet", "tcp or vlan"])
+        #expect(late.status == 1)
+        let lines = late.stderrText.split(separator: "\n")
+        #expect(lines.count == 1, "\(late.stderrText)")
+        #expect(late.stderrText.contains("filter 'tcp or vlan' does not compile for link type 12 (RAW) of interface 1"),
+                "\(late.stderrText)")
+        #expect(late.stdoutText.components(separatedBy: "\"cleartext_auth\"").count - 1 == 1)
+        // Without the filter, the same file reads whole.
+        let whole = try runBinary(bin, file.bytes, name: "late.pcapng", ["--json", "--quiet"])
+        #expect(whole.status == 0 && whole.stderrText.isEmpty, "\(whole.stderrText)")
+
+        var first = Pcapng()
+        first.section()
+        first.interface(linktype: 189)
+        first.interface(linktype: 1)
+        first.enhanced(interface: 0, stamp: 1, data: [1, 2, 3, 4])
+        for record in classic.records {
+            let stamp = UInt64(ClassicPcap.u32(record.header, 0)) * 1_000_000 + UInt64(ClassicPcap.u32(record.header, 4))
+            first.enhanced(interface: 1, stamp: stamp, data: record.data)
+        }
+        let r = try runBinary(bin, first.bytes, name: "first.pcapng", ["--json", "--quiet", "tcp"])
+        #expect(r.status == 0)
+        #expect(r.stderrText.contains("interface 0: unsupported link type 189 (USB_LINUX), 1 packet not decoded"), "\(r.stderrText)")
+        #expect(r.stdoutText.components(separatedBy: "\"cleartext_auth\"").count - 1 == 1)
+        #expect(r.stdoutText.contains("\"unsupported_link_packets\":1"))
+    }
+}
