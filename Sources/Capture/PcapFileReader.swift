@@ -17,7 +17,7 @@ public final class PcapFileReader {
     public static let maxCaptureLength = 16 * 1024 * 1024
 
     public let path: String
-    /// The link-layer header type (`pcap_datalink`).
+    /// The link-layer header type (`pcap_datalink`): a pcapng file's first interface's.
     public let dlt: Int32
     /// nil when the decoder does not support this link type.
     public let linkType: LinkType?
@@ -188,7 +188,8 @@ public final class PcapFileReader {
         return String(cString: name)
     }
 
-    /// The link type, or `CaptureError.unsupportedLinkType`.
+    /// The link type, or `CaptureError.unsupportedLinkType`. For a pcapng file read natively
+    /// (`linkTypePerRecord`) this is its first interface's; each record has its own.
     public func supportedLinkType() throws(CaptureError) -> LinkType {
         guard let linkType else { throw .unsupportedLinkType(path: path, dlt: dlt, name: linkTypeName) }
         return linkType
