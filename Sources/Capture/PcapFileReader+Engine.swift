@@ -4,11 +4,24 @@ import Wire
 extension PcapFileReader {
     /// Reads every record into `engine`, in batches (as a replay of a file does) or frame by frame
     /// (as live capture does), and returns how the read ended and the time of the last frame fed.
-    /// Does not call `engine.finish`.
+    /// Does not call `engine.finish`. `link` is the file's link type; a pcapng file read natively
+    /// (`linkTypePerRecord`) gives each record its interface's instead.
     public func feed(_ engine: Engine, link: LinkType, batched: Bool) -> (end: ReadEnd, lastTime: Timestamp?) {
         var last: Timestamp?
         let end: ReadEnd
-        if batched {
+        if linkTypePerRecord {
+            end = readLinkBatches { frames, records, link in
+                if batched {
+                    engine.process(frames: frames, records: records, link: link)
+                } else {
+                    for record in records {
+                        engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
+                                       time: record.time, link: link)
+                    }
+                }
+                if let record = records.last { last = record.time }
+            }
+        } else if batched {
             end = readBatches { frames, records in
                 engine.process(frames: frames, records: records, link: link)
                 if let record = records.last { last = record.time }

@@ -17,16 +17,16 @@ public final class PcapFileReader {
     public static let maxCaptureLength = 16 * 1024 * 1024
 
     public let path: String
-    /// The link-layer header type (`pcap_datalink`).
+    /// The link-layer header type (`pcap_datalink`): a pcapng file's first interface's.
     public let dlt: Int32
     /// nil when the decoder does not support this link type.
     public let linkType: LinkType?
     private let handle: OpaquePointer
-    private var stopRequested = false
+    var stopRequested = false
     /// The compiled filter, freed in deinit.
     private var program: bpf_program?
     /// Records read from the file so far, whether or not they passed the filter.
-    public private(set) var recordsRead: UInt64 = 0
+    public internal(set) var recordsRead: UInt64 = 0
 
     /// Opens `path` (`-` for standard input). Both classic pcap (microsecond or nanosecond) and
     /// pcapng are accepted; timestamps are delivered in nanoseconds either way.
@@ -65,6 +65,7 @@ public final class PcapFileReader {
         var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
         let headerRead = regular ? header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
         let format = headerRead == header.count ? header.withUnsafeBytes { ClassicPcapRecords.format(of: $0) } : nil
+        let pcapngFile = format == nil && headerRead == header.count && header.withUnsafeBytes { PcapngRecords.isPcapng($0) }
         let duplicate = dup(descriptor)
         guard duplicate >= 0, let stream = fdopen(duplicate, "rb") else {
             let code = errno
@@ -73,7 +74,7 @@ public final class PcapFileReader {
             throw .cannotOpen(path: path, reason: systemErrorText(code))
         }
         var buffer: UnsafeMutableRawPointer? = nil
-        if format == nil {
+        if format == nil && !pcapngFile {
             buffer = malloc(Self.streamBufferBytes)
             if let buffer { setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
         }
@@ -96,10 +97,27 @@ public final class PcapFileReader {
                                            nanoseconds: format.nanoseconds, snapshot: pcap_snapshot(opened)) {
             records = reader
             recordDescriptor = descriptor
+        } else if pcapngFile, let reader = PcapngRecords(descriptor: descriptor) {
+            // Every pcapng file from a path: libpcap has checked its start (its open errors are
+            // the messages users know); the records are ours, each with its interface's link type.
+            pcapng = reader
+            recordDescriptor = descriptor
         } else {
             close(descriptor)
         }
     }
+
+    /// The reader of a pcapng file's records (PcapngRecords), for a regular file or bytes in
+    /// memory; nil when libpcap or ClassicPcapRecords reads them.
+    var pcapng: PcapngRecords?
+    /// The user's filter for a pcapng file read natively, compiled once per link type met:
+    /// `programs[i]` is for DLT `programLinkTypes[i]`. Freed in deinit.
+    var filterExpression: String?
+    var programs: [bpf_program] = []
+    var programLinkTypes: [Int32] = []
+    /// Interfaces whose link type the decoder does not read and that carried packets, with their
+    /// counts (`readLinkBatches` only): the caller reports them.
+    public internal(set) var undecodedInterfaces: [UndecodedInterface] = []
 
     /// The reader of a classic pcap file's records (nil: libpcap reads them), and the descriptor
     /// it reads, closed in deinit.
@@ -149,12 +167,16 @@ public final class PcapFileReader {
         if !libpcapRecords, linkType != nil, let format = ClassicPcapRecords.format(of: whole) {
             records = ClassicPcapRecords(memory: whole, swapped: format.swapped, nanoseconds: format.nanoseconds,
                                          snapshot: pcap_snapshot(opened))
+        } else if !libpcapRecords, PcapngRecords.isPcapng(whole) {
+            pcapng = PcapngRecords(memory: whole)
         }
     }
 
     deinit {
         if var compiled = program { pcap_freecode(&compiled) }
+        for index in programs.indices { pcap_freecode(&programs[index]) }
         records?.release()
+        pcapng?.release()
         if recordDescriptor >= 0 { close(recordDescriptor) }
         pcap_close(handle)
         free(memory)
@@ -166,7 +188,8 @@ public final class PcapFileReader {
         return String(cString: name)
     }
 
-    /// The link type, or `CaptureError.unsupportedLinkType`.
+    /// The link type, or `CaptureError.unsupportedLinkType`. For a pcapng file read natively
+    /// (`linkTypePerRecord`) this is its first interface's; each record has its own.
     public func supportedLinkType() throws(CaptureError) -> LinkType {
         guard let linkType else { throw .unsupportedLinkType(path: path, dlt: dlt, name: linkTypeName) }
         return linkType
@@ -179,7 +202,11 @@ public final class PcapFileReader {
     /// `pcap_setfilter`: it is the same work libpcap would do inside `pcap_next_ex`, but every
     /// record then comes back to our loop, so progress keeps moving through long stretches of
     /// traffic the filter drops (a capture that is mostly non-mail).
+    ///
+    /// A pcapng file read natively has a program per link type: those of the interfaces
+    /// described before its first packet are compiled here, later ones when they appear.
     public func setFilter(_ expression: String) throws(CaptureError) {
+        if pcapng != nil { return try setInterfaceFilter(expression) }
         var compiled = bpf_program()
         guard pcap_compile(handle, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
             throw .badFilter(path: path, expression: expression, reason: lastError)
@@ -199,6 +226,7 @@ public final class PcapFileReader {
     /// Bytes of the file consumed so far, for progress; nil for standard input.
     public var bytesConsumed: Int64? {
         if let records { return records.bytesConsumed }
+        if let pcapng { return pcapng.bytesConsumed }
         guard path != "-", let file = pcap_file(handle) else { return nil }
         let offset = ftello(file)
         return offset >= 0 ? Int64(offset) : nil
@@ -208,7 +236,7 @@ public final class PcapFileReader {
     public func stop() { stopRequested = true }
 
     /// Capture time of the last record read, whether or not the filter kept it.
-    public private(set) var lastRecordTime: Timestamp?
+    public internal(set) var lastRecordTime: Timestamp?
 
     /// Delivers every record that passes the filter to `body`, until the end of the file, damage,
     /// or `stop()`. The span points into the reader's buffer and is valid only during the call.
@@ -223,9 +251,17 @@ public final class PcapFileReader {
     /// `read`, with the records handed over in batches: each `FrameRecord` locates one frame in
     /// the span, which is valid only during the call. A classic pcap file gives up to
     /// `batchCapacity` records a call (as many as its buffer holds); libpcap gives one.
+    ///
+    /// A pcapng file read natively delivers every record here, whatever its interface's link
+    /// type; `readLinkBatches` says which link type each batch has.
     public func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                             _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
         if records != nil { return readClassic(tickInterval: tickInterval, onTick: onTick, body) }
+        if pcapng != nil {
+            return readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: false) { frames, batch, _ in
+                body(frames, batch)
+            }
+        }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
         let filtering = program != nil

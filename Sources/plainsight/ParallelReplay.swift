@@ -160,6 +160,7 @@ func readFilesInParallel(_ paths: [String], jobs: Int, options: ReplayOptions, c
         totals.files += result.totals.files
         totals.records &+= result.totals.records
         totals.fileBytes &+= result.totals.fileBytes
+        totals.undecodedPackets &+= result.totals.undecodedPackets
         if result.readError { totals.readErrors += 1 }
         if let last = result.totals.lastPacketTime { totals.lastPacketTime = last }
         if sink.failure != nil { board.stop() }        // nowhere to put alerts: stop reading

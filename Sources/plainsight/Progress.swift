@@ -67,7 +67,8 @@ func summaryTable(stats: [StatField], totals: ReplayTotals, elapsedNanoseconds: 
     if totals.fileBytes > 0 { rate += ", \(formatBytes(UInt64(Double(totals.fileBytes) / seconds)))/s" }
     let rows: [(String, String)] = [
         ("files", files),
-        ("packets", "\(records) read" + (packets.map { ", \($0) passed the filter" } ?? "")),
+        ("packets", "\(records) read" + (packets.map { ", \($0) passed the filter" } ?? "")
+            + (totals.undecodedPackets > 0 ? ", \(totals.undecodedPackets) of unsupported link types not decoded" : "")),
         ("bytes", bytes.map { formatBytes($0) } ?? "n/a"),
         ("flows", flows),
         ("alerts", statCount(stats, "alerts").map(String.init) ?? "n/a"),

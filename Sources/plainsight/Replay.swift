@@ -45,6 +45,8 @@ struct ReplayTotals {
     /// Bytes of capture files consumed (regular files only).
     var fileBytes: UInt64 = 0
     var lastPacketTime: Timestamp?
+    /// Packets of pcapng interfaces whose link type plainsight does not decode (read, not decoded).
+    var undecodedPackets: UInt64 = 0
 }
 
 /// Reads every input in order through one `Engine` (like Zeek with several `-r` files), writes
@@ -90,7 +92,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     let fields = engineFields + [
         StatField("files", totals.files),
         StatField("read_errors", totals.readErrors),
-    ]
+    ] + undecodedStatFields(totals)
     // Every sink gets the stats event (JSON lines and syslog write it, text has none), after held
     // syslog alerts were delivered or given up, so its `outputs` counters are final. Write errors
     // and drops are reported by the pipeline.
@@ -121,10 +123,10 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
                      engine: Engine, sink: any AlertSink, progress: ProgressMeter,
                      totals: inout ReplayTotals) -> Bool {
     let reader: PcapFileReader
-    let link: LinkType
     do {
         reader = try PcapFileReader(path: path)
-        link = try reader.supportedLinkType()
+        // A pcapng file gives each packet its interface's link type; others have one, checked now.
+        if !reader.linkTypePerRecord { _ = try reader.supportedLinkType() }
         // No default filter when reading files: the engine selects flows itself after decoding,
         // and running the default BPF program on every record (pcap_offline_filter) cost more
         // than decoding the records it would have dropped (scripts/bench, callgrind: about a
@@ -139,10 +141,10 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
 
     progress.begin(file: path, size: path == "-" ? nil : reader.fileSize)
     var lastTime = totals.lastPacketTime
-    let end = reader.readBatches(onTick: {
+    let end = reader.readLinkBatches(onTick: {
         if sink.failure != nil { reader.stop() }         // nowhere to put alerts: stop reading
         progress.update(records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
-    }) { frames, batch in
+    }) { frames, batch, link in
         engine.process(frames: frames, records: batch, link: link)
         if let last = batch.last { lastTime = last.time }
     }
@@ -150,6 +152,14 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
     totals.lastPacketTime = reader.lastRecordTime ?? lastTime
     totals.records &+= reader.recordsRead
     if let consumed = reader.bytesConsumed, consumed > 0 { totals.fileBytes &+= UInt64(consumed) }
+    if reader.linkTypePerRecord && reader.decodableInterfaceCount == 0 {
+        // Not one interface plainsight decodes: the file is refused as a classic pcap file of
+        // that link type is, naming the first interface's type.
+        reportProblem(file: path, CaptureError.unsupportedLinkType(path: path, dlt: reader.dlt, name: reader.linkTypeName).problem)
+        return false
+    }
+    reportUndecoded(reader.undecodedInterfaces, file: path, sections: reader.sectionCount)
+    totals.undecodedPackets &+= reader.undecodedInterfaces.reduce(0) { $0 &+ $1.packets }
     switch end {
     case .endOfFile, .stopped:
         return true
@@ -157,4 +167,26 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
         reportProblem(file: path, "read error after \(reader.recordsRead) packets: \(message)")
         return false
     }
+}
+
+/// One stderr line per pcapng interface whose packets were read but not decoded (its link type is
+/// not one plainsight reads), with the count, as a tcpdump user would want to know that part of
+/// the capture was not looked at. At most `limit` lines: a file can describe thousands.
+func reportUndecoded(_ interfaces: [UndecodedInterface], file: String, sections: Int, limit: Int = 8) {
+    for entry in interfaces.prefix(limit) {
+        let place = sections > 1 ? "section \(entry.section) interface \(entry.interface)" : "interface \(entry.interface)"
+        let packets = entry.packets == 1 ? "1 packet" : "\(entry.packets) packets"
+        reportProblem(file: file, "\(place): unsupported link type \(entry.dlt) (\(entry.name)), \(packets) not decoded")
+    }
+    if interfaces.count > limit {
+        let rest = interfaces.dropFirst(limit)
+        let packets = rest.reduce(0) { $0 &+ $1.packets }
+        reportProblem(file: file, "\(rest.count) more interfaces of unsupported link types, \(packets) packets not decoded")
+    }
+}
+
+/// The stats event's count of packets not decoded for their interface's link type: present only
+/// when there were some, so the event of every other run keeps its keys.
+func undecodedStatFields(_ totals: ReplayTotals) -> [StatField] {
+    totals.undecodedPackets > 0 ? [StatField("unsupported_link_packets", totals.undecodedPackets)] : []
 }
