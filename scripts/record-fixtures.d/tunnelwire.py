@@ -156,7 +156,8 @@ def parse_ip(pkt, reasm, stats):
                 return None
             head, payload = r
             h = bytearray(head)
-            struct.pack_into("!HH", h, 2, len(h) + len(payload), 0)
+            struct.pack_into("!H", h, 2, len(h) + len(payload))
+            struct.pack_into("!H", h, 6, 0)
             struct.pack_into("!H", h, 10, 0)
             struct.pack_into("!H", h, 10, inet_csum(bytes(h)))
             stats["reassembled"] = stats.get("reassembled", 0) + 1
