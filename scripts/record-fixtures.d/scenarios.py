@@ -847,7 +847,13 @@ passwords are listed too although they only travel inside message bodies.
 `client`, `description`, `secrets`, and `expected`: the alerts plainsight must print, in
 login order, with the DESIGN.md field values (`app_proto`, `src_ip`, `src_port`, `dest_ip`,
 `dest_port`, `method`, `exposure`, `username` unmasked, `outcome`, `starttls`).
-`"expected": []` marks a negative scenario (TLS, decoy message bodies).
+`"expected": []` marks a negative scenario (TLS, decoy message bodies). Mirror-feed captures
+(tunnels, see the last two sections) add to each alert a `tunnel` object: `type` (the outermost
+encapsulation: `vxlan`, `geneve`, `gre`, `erspan2`, `erspan3`, `mpls`, `pppoe`, `ipip`, `6in4`,
+`4in6`, `6in6`, `gtpu`), `src_ip`/`dest_ip` of the IP header carrying it (client-to-server
+direction; absent for MPLS and PPPoE on Ethernet), the identifiers that apply (`vni`, `gre_key`,
+`erspan_id`, `mpls_labels`, `pppoe_session`, `teid`) and `layers` (every encapsulation, outermost
+first). IP fragments add no tunnel object; VLAN tags stay in `vlan`.
 
 Client ports change with every recording: after rerunning the script, regenerate the
 byte-for-byte goldens (`fixtures/*.expected.jsonl`) with `scripts/update-expected`.

@@ -11,7 +11,9 @@ RF_* environment. It rewires the lab for each topology and puts it back afterwar
   vxlan4-frag       the same with a 160-byte underlay MTU, the vxlan device left at MTU 1500 and `df
                     unset` (default), and a client with net.ipv4.ip_no_pmtu_disc=1 (inner DF clear):
                     the sending VTEP fragments the outer UDP datagram.
-                    (Not with an IPv6 underlay: see the note in table().)
+  vxlan6-tap-frag   IPv6 underlay at MTU 1280; the client-side VTEP in user space (TAP + UDP socket,
+                    tap_vtep) so the kernel's IPv6 stack fragments its datagrams (a kernel vxlan6
+                    device refuses to); the server side a kernel vxlan6 device.
   router-frag       client 198.51.100.1 ps-rf-tc --veth-- router ps-rf-rt --veth psrf-c-- server; the router's
                     route to 192.0.2.0/24 has `mtu 96` and the client sets ip_no_pmtu_disc=1, so the router
                     fragments the client's segments; captured on the server's veth (psrf-s) like the others.
@@ -141,7 +143,26 @@ class Topology:
         addr(NS_TC, "psrf-tc", "192.0.2.1/24")
         addr(NS_TC, "psrf-tc", "2001:db8::1/64")
         port = "8472" if v6 else "4789"
+        tap = k == "vxlan6-tap-frag"
+        if tap:
+            # The client-side VTEP in user space (tap_vtep below): its UDP socket's datagrams are
+            # fragmented by the kernel's IPv6 stack, which vxlan6 devices never allow.
+            self.tap_proc = subprocess.Popen(["ip", "netns", "exec", NS_VC, sys.executable, os.path.abspath(__file__),
+                                              "--tap-vtep", a, b, port], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            line = self.tap_proc.stdout.readline()
+            if line.strip() != b"ready":
+                raise sc.Failure(f"tap VTEP did not start: {line!r} {self.tap_proc.stderr.read(2000)!r}")
+            ip("-n", NS_VC, "link", "add", "br0", "type", "bridge")
+            for i in ("psrf-tap", "psrf-vcl"):
+                ip("-n", NS_VC, "link", "set", i, "master", "br0")
+            for i in ("psrf-tap", "br0"):
+                nsx(NS_VC, "sysctl", "-qw", f"net.ipv6.conf.{i}.disable_ipv6=1", check=False)
+                ip("-n", NS_VC, "link", "set", i, "up")
+            offloads_off(NS_VC, "psrf-tap")
         for ns, local, remote, under, lan in ((NS_VC, a, b, "psrf-u1", "psrf-vcl"), (NS_VS, b, a, "psrf-u2", "psrf-c")):
+            if tap and ns == NS_VC:
+                continue
             # With frag: no `dev` (a vxlan bound to its lower device may not exceed that MTU - 50), and
             # an MTU bigger than the underlay's, so the VTEP fragments the outer packet (df unset).
             ip("-n", ns, "link", "add", "vx0", *(["mtu", "1500"] if frag else []), "type", "vxlan", "id", str(VNI),
@@ -162,6 +183,16 @@ class Topology:
         nsx(NS_VS, "ip", "neigh", "replace", a, "lladdr", "02:00:00:00:00:21", "dev", "psrf-u2", "nud", "permanent")
 
     def down(self):
+        p = getattr(self, "tap_proc", None)
+        if p is not None:   # the tap VTEP this run started, by PID
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            self.tap_proc = None
         if self.server_route:
             ip("-n", self.ns_s, "route", "del", "198.51.100.0/24", check=False)
             self.server_route = False
@@ -295,12 +326,56 @@ def table(versions):
             A("imap", "LOGIN", u, "success", "offered"), pw, wire="quoted")],
         {u: pw}, [pw], min_frag=2)
 
-    # No vxlan6-frag scenario: with an IPv6 underlay the kernel does not fragment the outer packet.
-    # vxlan6 sends through ip6_local_out without ignore_df, so ip6_fragment() refuses (packet too big)
-    # and the VTEP drops the frame. Tried: underlay MTU 1280, vxlan MTU 1500 without `dev`, client DF
-    # clear, a 1,300-byte IMAP LOGIN line: the line never reached the underlay (the client timed out).
-    # IPv6 fragments come from encapsulate.py instead.
+    # A kernel vxlan6 device does not fragment the outer packet: vxlan6 sends through ip6_local_out
+    # without ignore_df, so ip6_fragment() refuses (packet too big) and the VTEP drops the frame
+    # (tried: underlay MTU 1280, vxlan MTU 1500 without `dev`, client DF clear, a 1,300-byte LOGIN
+    # line: it never reached the underlay). So the client-side VTEP here is a user-space one
+    # (tap_vtep: TAP device + UDP socket), whose datagrams the kernel's IPv6 stack does fragment;
+    # the server side is the kernel's vxlan6 device, which reassembles them.
+    # (dovecot's login processes drop a command line over 1 KiB, "Input buffer full": an SMTP AUTH
+    # PLAIN line to exim carries the long credential instead.)
+    u, pw = "erin", "Fx-vxlan6frag-" + "correct-horse-battery-staple-0123456789-" * 25 + "S3cret"
+    add("vxlan6-frag-smtp-auth-plain", "vxlan6-tap-frag", "VXLAN over an IPv6 underlay at MTU 1280 (the IPv6 "
+        "minimum), UDP 8472: the client-side VTEP is a user-space one (TAP device + UDP socket, "
+        "tunnels.py tap_vtep), so the kernel's IPv6 stack fragments its datagram (Fragment header) "
+        "carrying a 1,400-byte SMTP AUTH PLAIN line; the server-side VTEP is the kernel's vxlan6 device "
+        "(it reassembles); success",
+        f"swaks {V['swaks']} -a PLAIN", [sc.Conn(
+            sc.swaks(SRV, 25, u, pw, "-a", "PLAIN"),
+            (SRV, 25), [sc.SMTP_EHLO_STARTTLS, (sc.C, rf"^AUTH PLAIN {sc.rx(sc.plain(u, pw))}\r\n"), sc.SMTP_235],
+            A("smtp", "AUTH PLAIN", u, "success", "offered"), pw)],
+        {u: pw}, [pw], min_frag=2)
     return out
+
+
+def tap_vtep(local, remote, port):
+    """A user-space VXLAN endpoint: Ethernet frames from TAP device psrf-tap go to [remote]:port in
+    VXLAN (VNI 4242) from a UDP socket bound to [local]:port, and back. Bounded: exits after 120 s
+    or on SIGTERM. The kernel fragments datagrams bigger than the underlay MTU (UDP over IPv6 from
+    a local socket), which is the point."""
+    import fcntl
+    import select
+    import signal
+    import socket
+    import struct
+    TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"psrf-tap", IFF_TAP | IFF_NO_PI))
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind((local, int(port)))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    hdr = struct.pack("!II", 0x08000000, VNI << 8)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd, sock], [], [], 1.0)
+        if fd in r:
+            sock.sendto(hdr + os.read(fd, 65536), (remote, int(port)))
+        if sock in r:
+            data, _ = sock.recvfrom(65536)
+            if len(data) > 8 and data[:4] == hdr[:4] and data[4:7] == hdr[4:7]:
+                os.write(fd, data[8:])
+    return 0
 
 
 def tunnel_of(t, info):
@@ -420,6 +495,8 @@ def main(argv):
     versions = sc.tool_versions()
     tab = table(versions)
     names = [t.name for t in tab]
+    if argv[:1] == ["--tap-vtep"]:
+        return tap_vtep(*argv[1:4])
     if argv[:1] == ["--list"]:
         for t in tab:
             print(f"{t.name:32} {t.topo}")
@@ -429,7 +506,7 @@ def main(argv):
     work = env[0]
     entries = {}
     with open(os.path.join(work, "clients-tunnels.log"), "w") as logf:
-        for topo in ("vxlan4", "vxlan6", "vxlan4-frag", "router-frag"):
+        for topo in ("vxlan4", "vxlan6", "vxlan4-frag", "vxlan6-tap-frag", "router-frag"):
             todo = [t for t in tab if t.topo == topo and t.name in want]
             if not todo:
                 continue
@@ -485,8 +562,14 @@ clients, with the lab rewired for each topology and put back afterwards (this ke
   `net.ipv4.ip_no_pmtu_disc=1` (inner DF clear, so the VTEP does not answer with ICMP): the sending
   VTEP fragments the outer UDP datagram. The server's replies (inner DF set) came out fragmented
   the same way: the VTEP (a vxlan device with no lower `dev`) sent the server no ICMP.
-  Not recorded: the same over an IPv6 underlay (MTU 1280 and a 1,300-byte login line): the
-  kernel's vxlan6 path does not let ip6_fragment() split the outer packet, the VTEP dropped it.
+- **VXLAN over IPv6 with outer fragments**: a kernel vxlan6 device does not fragment (its path
+  does not let ip6_fragment() split the outer packet: with a 1280 underlay MTU and a 1,300-byte
+  login line the VTEP dropped the frame). So the client-side VTEP is a user-space one
+  (`tunnels.py --tap-vtep`, started and stopped by PID: a TAP device bridged like the vxlan device,
+  frames sent as VXLAN from a UDP socket on [2001:db8:ffff::1]:8472, at most 120 s), whose
+  datagrams the kernel's IPv6 stack fragments (Fragment header); the server side stays the
+  kernel's vxlan6 device, which reassembles them. A 1,400-byte SMTP AUTH PLAIN line (dovecot's
+  login processes refuse lines over 1 KiB) crosses the 1280 MTU.
 - **Router fragments**: client 198.51.100.1 (`ip_no_pmtu_disc=1`) -- router `ps-rf-rt` -- server; the
   router's route to 192.0.2.0/24 carries `mtu 96`, so it fragments the client's segments; captured
   on the server's veth as usual. Fragments carry no tunnel object.
