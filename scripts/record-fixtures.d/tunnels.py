@@ -378,7 +378,7 @@ def tap_vtep(local, remote, port):
     return 0
 
 
-def tunnel_of(t, info):
+def tunnel_of(t):
     if t.topo == "router-frag":
         return None
     src, dst = (U6 if t.topo.startswith("vxlan6") else U4)
@@ -432,7 +432,7 @@ def check_and_expect(t, env, path, captured, dropped):
         if t.topo == "router-frag":
             sc.CLI = saved
     for e in expected:
-        tun = tunnel_of(t, None)
+        tun = tunnel_of(t)
         if tun:
             e["tunnel"] = tun
     return len(recs), expected, stats

@@ -5,7 +5,6 @@ fragments back to the inner Ethernet/IP/TCP frames, which the recorder's checker
 encapsulate.py (generated captures: builds every header with its lengths and checksums).
 """
 import ipaddress
-import json
 import os
 import struct
 
