@@ -541,7 +541,10 @@ def main(argv):
     ordered = [entries[n] for n in names if n in entries]
     manifestmerge.merge(TOOL, ordered, keep=[n + ".pcap" for n in names])
     manifestmerge.replace_section("Mirror feeds recorded from the kernel (VXLAN, IP fragments)",
-                                  README_TEXT + "\n" + manifestmerge.readme_rows(ordered, "client"))
+                                  README_TEXT + f"\nRecorded on kernel {versions['kernel']} with dovecot "
+                                  f"{versions['dovecot']}, exim {versions['exim']}, swaks {versions['swaks']}, Python "
+                                  f"{versions['python']}, tcpdump {versions['tcpdump']}.\n\n"
+                                  + manifestmerge.readme_rows(ordered, "client"))
     return 0
 
 
