@@ -778,7 +778,10 @@ def write_readme(entries, counts):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     k = text.find(README_MARK)
+    tail = ""
     if k >= 0:
+        j = text.find("\n## ", k + len(README_MARK))   # a later section (tunnel/generated fixtures) stays
+        tail = text[j:] if j >= 0 else ""
         text = text[:k]
     text = text.rstrip("\n") + "\n\n" + README_DERIVED
     for e in entries:
@@ -788,6 +791,7 @@ def write_readme(entries, counts):
         desc = e["description"].split(": ", 1)[1].replace("|", "\\|")
         text += (f"| `{e['pcap']}` ({counts[e['pcap']]} pkts, {size} B) | {alerts} | {' '.join(e['args'])} | "
                  f"`{src}` | {desc} |\n")
+    text += tail
     with open(path + ".new", "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(path + ".new", path)
@@ -796,7 +800,9 @@ def write_readme(entries, counts):
 # ---------------------------------------------------------------- main
 def derive_all():
     path, text, manifest = load_manifest()
-    recorded = [e for e in manifest["fixtures"] if not is_derived(e)]
+    import manifestmerge   # noqa: E402  (tunnels.py and encapsulate.py entries keep their place after ours)
+    mirror = [e for e in manifest["fixtures"] if not is_derived(e) and manifestmerge.owner_of(e)]
+    recorded = [e for e in manifest["fixtures"] if not is_derived(e) and not manifestmerge.owner_of(e)]
     by_pcap = {e["pcap"]: e for e in recorded}
     derived, counts = [], {}
     for r in RECIPES:
@@ -830,7 +836,7 @@ def derive_all():
     stale = [e["pcap"] for e in manifest["fixtures"] if is_derived(e) and e["pcap"] not in names]
     for s in stale:
         print(f"[derive] note: dropped stale derived entry {s}", file=sys.stderr)
-    write_manifest(path, text, recorded + derived)
+    write_manifest(path, text, recorded + derived + mirror)
     write_readme(derived, counts)
     return 0
 

@@ -847,7 +847,13 @@ passwords are listed too although they only travel inside message bodies.
 `client`, `description`, `secrets`, and `expected`: the alerts plainsight must print, in
 login order, with the DESIGN.md field values (`app_proto`, `src_ip`, `src_port`, `dest_ip`,
 `dest_port`, `method`, `exposure`, `username` unmasked, `outcome`, `starttls`).
-`"expected": []` marks a negative scenario (TLS, decoy message bodies).
+`"expected": []` marks a negative scenario (TLS, decoy message bodies). Mirror-feed captures
+(tunnels, see the last two sections) add to each alert a `tunnel` object: `type` (the outermost
+encapsulation: `vxlan`, `geneve`, `gre`, `erspan2`, `erspan3`, `mpls`, `pppoe`, `ipip`, `6in4`,
+`4in6`, `6in6`, `gtpu`), `src_ip`/`dest_ip` of the IP header carrying it (client-to-server
+direction; absent for MPLS and PPPoE on Ethernet), the identifiers that apply (`vni`, `gre_key`,
+`erspan_id`, `mpls_labels`, `pppoe_session`, `teid`) and `layers` (every encapsulation, outermost
+first). IP fragments add no tunnel object; VLAN tags stay in `vlan`.
 
 Client ports change with every recording: after rerunning the script, regenerate the
 byte-for-byte goldens (`fixtures/*.expected.jsonl`) with `scripts/update-expected`.
@@ -889,8 +895,16 @@ def write_readme(path_readme, entries, versions):
         desc = e["description"].replace("|", "\\|")
         lines.append(f"| `{name}`{(' (' + size + ')') if size else ''} | {alerts} | {' '.join(e['args'])} | "
                      f"{e['client'].replace('|', chr(92) + '|')} | {desc} |")
+    text = "\n".join(lines) + "\n"
+    # the sections other tools write (derived, tunnel and generated fixtures) stay until they rewrite them
+    if os.path.exists(path_readme):
+        with open(path_readme, encoding="utf-8") as f:
+            prev = f.read()
+        k = prev.find("\n## Derived fixtures")
+        if k >= 0:
+            text += prev[k:]
     with open(path_readme + ".new", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(text)
     os.replace(path_readme + ".new", path_readme)
 
 
@@ -911,10 +925,14 @@ def main(argv):
     env = tuple(os.environ[k] for k in ("RF_WORK", "RF_NS_S", "RF_NS_C", "RF_IF_S", "RF_OUT"))
     work, out = env[0], env[4]
     manifest_path = os.path.join(out, "manifest.json")
-    old = {}
-    if os.path.exists(manifest_path) and set(want) != set(names):
+    old, foreign = {}, []
+    if os.path.exists(manifest_path):
         m = json.load(open(manifest_path, encoding="utf-8"))
-        old = {e["pcap"]: e for e in (m["fixtures"] if isinstance(m, dict) else m)}
+        all_old = m["fixtures"] if isinstance(m, dict) else m
+        if set(want) != set(names):
+            old = {e["pcap"]: e for e in all_old}
+        # entries other tools own (derive.py, tunnels.py, encapsulate.py) stay; they rewrite them
+        foreign = [e for e in all_old if e["pcap"][:-5] not in names]
     entries = {}
     with open(os.path.join(work, "clients.log"), "w") as logf:
         for idx, sc in enumerate(table):
@@ -942,12 +960,13 @@ def main(argv):
             log(f"{sc.name:30} {len(expected)} alert(s) {npk:4} packets {size:6} bytes "
                 f"{time.monotonic() - t0:4.1f} s")
     ordered = [entries[n] for n in names if n in entries]
-    write_manifest(manifest_path, ordered)
+    write_manifest(manifest_path, ordered + foreign)
     write_readme(os.path.join(out, "README.md"), ordered, versions)
     # stale captures from renamed scenarios
+    others = {e["pcap"] for e in foreign}
     for f in os.listdir(out):
-        if f.endswith(".pcap") and f[:-5] not in names:
-            log(f"note: {f} is not in the scenario table")
+        if f.endswith((".pcap", ".pcapng")) and f[:-5] not in names and f not in others:
+            log(f"note: {f} is not in the manifest")
     return 0
 
 
