@@ -3,6 +3,31 @@ import Testing
 
 /// One recorded scenario, as `scripts/record-fixtures` describes it in fixtures/manifest.json.
 struct FixtureEntry: Decodable, CustomTestStringConvertible, Sendable {
+    /// The alert's `tunnel` object (docs/mirror-feeds.md), stated by the mirror-feed fixtures.
+    struct Tunnel: Decodable, Equatable, Sendable {
+        var type: String
+        var src_ip: String?
+        var dest_ip: String?
+        var vni: Int?
+        var gre_key: Int?
+        var erspan_id: Int?
+        var mpls_labels: [Int]?
+        var pppoe_session: Int?
+        var teid: Int?
+        var layers: [String]
+
+        init?(_ object: [String: Any]?) {
+            guard let object, let type = object["type"] as? String, let layers = object["layers"] as? [String] else {
+                return nil
+            }
+            self.type = type; self.layers = layers
+            src_ip = object["src_ip"] as? String; dest_ip = object["dest_ip"] as? String
+            vni = object["vni"] as? Int; gre_key = object["gre_key"] as? Int; erspan_id = object["erspan_id"] as? Int
+            mpls_labels = object["mpls_labels"] as? [Int]; pppoe_session = object["pppoe_session"] as? Int
+            teid = object["teid"] as? Int
+        }
+    }
+
     struct Alert: Decodable, Equatable, Sendable {
         var app_proto: String
         var src_ip: String
@@ -18,6 +43,8 @@ struct FixtureEntry: Decodable, CustomTestStringConvertible, Sendable {
         var vlan: [Int]?
         var after_gap: Bool?
         var midstream: Bool?
+        /// Stated by the mirror-feed fixtures; absent means the flow came in no tunnel.
+        var tunnel: Tunnel? = nil
 
         /// Absent flags read as their defaults so both sides compare alike.
         var normalised: Alert {
@@ -65,7 +92,8 @@ func alerts(in output: String) throws -> [FixtureEntry.Alert] {
             dest_port: obj["dest_port"] as? Int ?? -1, method: auth["method"] as? String ?? "",
             exposure: auth["exposure"] as? String ?? "", username: auth["username"] as? String,
             outcome: auth["outcome"] as? String ?? "", starttls: auth["starttls"] as? String ?? "",
-            vlan: obj["vlan"] as? [Int], after_gap: auth["after_gap"] as? Bool, midstream: auth["midstream"] as? Bool)
+            vlan: obj["vlan"] as? [Int], after_gap: auth["after_gap"] as? Bool, midstream: auth["midstream"] as? Bool,
+            tunnel: FixtureEntry.Tunnel(obj["tunnel"] as? [String: Any]))
             .normalised
     }
 }
