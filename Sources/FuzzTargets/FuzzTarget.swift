@@ -14,6 +14,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case pop3, imap, smtp
     /// A whole capture file (pcap or pcapng bytes) through libpcap and the engine.
     case engine
+    /// A script of IPv4 and IPv6 fragments into a small defragmenter.
+    case defrag
 
     public func run(_ data: Span<UInt8>) {
         switch self {
@@ -24,6 +26,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .imap: SessionTarget.run(data, proto: .imap)
         case .smtp: SessionTarget.run(data, proto: .smtp)
         case .engine: EngineTarget.run(data)
+        case .defrag: DefragmentTarget.run(data)
         }
     }
 }

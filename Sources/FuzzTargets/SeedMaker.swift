@@ -20,6 +20,8 @@ public enum SeedMaker {
                 for (k, frame) in frames(path).prefix(4).enumerated() { out.append(("\(stem)-\(k)", frame)) }
             case .reassembly:
                 if let ops = reassemblyScript(path) { out.append((stem, ops)) }
+            case .defrag:
+                if let ops = defragScript(path) { out.append((stem, ops)) }
             case .framer, .pop3, .imap, .smtp:
                 for (k, transcript) in transcripts(path).enumerated() {
                     if target == .framer {
@@ -138,6 +140,36 @@ public enum SeedMaker {
             out += [control | 0x3F, UInt8(n >> 8), UInt8(n & 0xFF)]
         }
         out += bytes.prefix(0xFFFF)
+    }
+
+    /// `DefragmentTarget`'s format: the first 16 TCP packets with payload, each as an IP datagram of
+    /// its version and IP length (at most 744 bytes) cut into three or four fragments, in order,
+    /// reversed or with a duplicate by turns; the policy from the capture's name.
+    static func defragScript(_ path: String) -> [UInt8]? {
+        guard let reader = try? PcapFileReader(path: path), let link = reader.linkType else { return nil }
+        var out: [UInt8] = [UInt8(truncatingIfNeeded: path.utf8.count % 3)]
+        var k = 0
+        _ = reader.read { frame, _ in
+            guard k < 16, case .tcp(let p)? = try? PacketDecoder.decode(frame, link: link), p.payloadLength > 0 else { return }
+            let ipv6 = p.source.isIPv6
+            let length = min(744, p.payloadLength + 20)
+            let size = max(8, length / 3 / 8 * 8)
+            var fragments: [[UInt8]] = []
+            for start in stride(from: 0, to: length, by: size) {
+                let more = start + size < length
+                let b0 = UInt8(k & 3) | (ipv6 ? 4 : 0) | (more ? 8 : 0) | UInt8((k >> 2 & 3) << 5)
+                // A 250 ms step between fragments, and the bytes' own copy.
+                fragments.append([b0, UInt8(start / 8), UInt8(min(size, length - start)), 1 << 2])
+            }
+            switch k % 3 {
+            case 1: fragments.reverse()
+            case 2: fragments.insert(fragments[0], at: min(1, fragments.count))
+            default: break
+            }
+            out += fragments.joined()
+            k += 1
+        }
+        return k == 0 ? nil : out
     }
 
     /// `ReassemblyTarget`'s format, from the first flow's segments: sequence numbers relative to

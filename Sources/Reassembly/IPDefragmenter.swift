@@ -7,11 +7,12 @@ import Wire
 // - rfc5722 (default): a fragment whose range equals one already held is a duplicate and is ignored
 //   (the held copy stays; Linux compares only offset and end, so a same-range fragment with other
 //   bytes is ignored too, and counted as a conflict). Any other overlap discards the whole datagram,
-//   as RFC 5722 requires for IPv6 and Linux has done for IPv4 since the FragmentSmack fix (4.19).
+//   as RFC 5722 requires for IPv6 and Linux has done for IPv4 since 4.19 ("ip: discard IPv4
+//   datagrams with overlapping segments").
 //   So do a second "last" fragment with another end and data past the end (Linux kills the queue).
 //   This is the default because the server behind the sensor runs such a stack: it never delivers
 //   an overlapping datagram, and a sensor that reassembled one anyway would report a login the
-//   server never saw (or, with the attacker's choice of bytes, miss the one it did see).
+//   server never saw.
 // - first: the bytes that arrived first win (the BSD "first" and Windows policies in Suricata).
 // - last: the bytes that arrived last win (they overwrite what is held).
 // Under first and last an inconsistent end refuses only that fragment.

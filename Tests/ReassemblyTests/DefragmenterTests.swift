@@ -562,3 +562,55 @@ private let overlapCases: [OverlapCase] = [
         #expect(feed(&d, v6(data, p[0], id: 5)).result == .completed)
     }
 }
+
+// MARK: - Against a model
+
+/// Random overlapping fragments of one datagram, each with its own fill byte, against a byte
+/// array that applies the policy directly: first keeps the first writer of each byte, last the
+/// last. The ends are always consistent, so nothing is refused and the datagram completes at the
+/// first fragment after which every byte is covered and the last fragment is held.
+@Test(arguments: [DefragmentPolicy.first, .last], [false, true])
+func defragmenterMatchesAModelOfFirstAndLast(_ policy: DefragmentPolicy, _ ipv6: Bool) {
+    var rng = SplitMix64(state: 0xD1F7 ^ UInt64(ipv6 ? 1 : 0))
+    var completions = 0
+    for round in 0..<200 {
+        let total = 16 + Int(rng.next() % 500)
+        let data = payload(total)
+        var model = [Int](repeating: -1, count: total)  // the fill byte that wins, or -1
+        var d = IPDefragmenter(configuration: config(policy))
+        var done: [UInt8]?
+        var lastSeen = false
+        for n in 0..<60 {
+            let piece: Piece
+            let fill = UInt8(n + 1)
+            if rng.next() % 6 == 0 {
+                // The last fragment: from a multiple of 8 above 0 to the end.
+                let start = 8 * Int(1 + rng.next() % UInt64((total - 1) / 8))
+                piece = Piece(offset: start, length: total - start, more: false, fill: fill)
+            } else {
+                let start = 8 * Int(rng.next() % UInt64(total / 8))
+                let units = 1 + Int(rng.next() % UInt64(max(1, (total - start) / 8)))
+                piece = Piece(offset: start, length: min(8 * units, (total - start) / 8 * 8), more: true, fill: fill)
+            }
+            if piece.length == 0 { continue }
+            if !piece.more { lastSeen = true }
+            for k in piece.offset..<(piece.offset + piece.length) where policy == .last || model[k] < 0 {
+                model[k] = Int(fill)
+            }
+            let frame = ipv6 ? v6(data, piece) : v4(data, piece)
+            let out = feed(&d, frame)
+            if out.result == .completed { done = out.datagram; break }
+            #expect(out.result == .held, "round \(round) fragment \(n)")
+        }
+        guard let datagram = done else {
+            #expect(model.contains(-1) || !lastSeen, "round \(round): covered but never completed")
+            continue
+        }
+        completions += 1
+        #expect(!model.contains(-1), "round \(round): completed with a hole")
+        let got = ipv6 ? checkedIPv6Payload(datagram) : checkedIPv4Payload(datagram)
+        #expect(got == model.map { UInt8(truncatingIfNeeded: $0) }, "round \(round)")
+        #expect(d.stats.pending == 0 && d.stats.heldBytes == 0 && d.stats.invalid == 0)
+    }
+    #expect(completions > 150, "too few rounds completed to test anything: \(completions)")
+}
