@@ -324,3 +324,45 @@ lab_wait_listeners() {
     ((ok)) || lab_die "no listener on $h port $p"
   done
 }
+
+# ---------------------------------------------------------------- tunnel (scripts/live-test --tunnel)
+# lab_tunnel TYPE ID "SRV-UNDERLAY/P" "CLI-UNDERLAY/P" MTU "SERVER-ADDR/PREFIX ..." "CLIENT-ADDR/PREFIX ..."
+# Called after lab_network "" "": the veth pair becomes the underlay (its addresses, and MTU as the
+# veths' MTU), and a tunnel device in each namespace, $LAB_IF_S-tun and $LAB_IF_C-tun, carries the
+# mail addresses (the overlay), so every lab packet crosses the veths encapsulated. TYPE:
+#   vxlan   kernel VXLAN, VNI ID, UDP port 4789, outer DF unset; overlay MTU 1450 on a 1500-byte
+#           underlay (nothing fragments), else 1500 (the kernel fragments the outer datagrams)
+#   gretap  Ethernet over GRE with key ID, the kernel's default MTU and pmtudisc (for a 1500-byte
+#           underlay; fails where the kernel has no gretap: the caller probes)
+# With an underlay MTU below 1500 both namespaces set net.ipv4.ip_no_pmtu_disc=1: the inner IPv4
+# packets go without DF, so the VTEP fragments the outer datagram instead of lowering the inner
+# path MTU. Offloads go off on the tunnel devices too (correct inner checksums in the capture).
+LAB_TUN_S= LAB_TUN_C=
+lab_tunnel() {
+  local type=$1 id=$2 u_s=$3 u_c=$4 mtu=$5 srv_addrs=$6 cli_addrs=$7 a ns_if ns ifc local remote
+  LAB_TUN_S=$LAB_IF_S-tun LAB_TUN_C=$LAB_IF_C-tun
+  lab_log "underlay ${u_s%/*} <-> ${u_c%/*} (MTU $mtu), $type id $id"
+  ip -n "$LAB_NS_S" addr add "$u_s" dev "$LAB_IF_S"
+  ip -n "$LAB_NS_C" addr add "$u_c" dev "$LAB_IF_C"
+  ip -n "$LAB_NS_S" link set "$LAB_IF_S" mtu "$mtu"
+  ip -n "$LAB_NS_C" link set "$LAB_IF_C" mtu "$mtu"
+  for ns_if in "$LAB_NS_S:$LAB_TUN_S:${u_s%/*}:${u_c%/*}" "$LAB_NS_C:$LAB_TUN_C:${u_c%/*}:${u_s%/*}"; do
+    IFS=: read -r ns ifc local remote <<<"$ns_if"
+    case $type in
+      vxlan) ip -n "$ns" link add "$ifc" type vxlan id "$id" dstport 4789 local "$local" remote "$remote" df unset \
+               || lab_die "cannot create a vxlan device" ;;
+      gretap) ip -n "$ns" link add "$ifc" type gretap local "$local" remote "$remote" key "$id" \
+               || lab_die "cannot create a gretap device" ;;
+      *) lab_die "unknown tunnel type '$type'" ;;
+    esac
+    # VXLAN's usual sizing (50 bytes below the underlay) where the underlay is 1500 bytes: nothing
+    # fragments; a 1500-byte overlay over a smaller underlay: the kernel fragments
+    if [[ $type == vxlan ]]; then ip -n "$ns" link set "$ifc" mtu $((mtu < 1500 ? 1500 : 1450)); fi
+    if ((mtu < 1500)); then ip netns exec "$ns" sysctl -qw net.ipv4.ip_no_pmtu_disc=1; fi
+    ip netns exec "$ns" ethtool -K "$ifc" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifc.router_solicitations=0" || true
+    ip -n "$ns" link set "$ifc" up
+  done
+  for a in $srv_addrs; do ip -n "$LAB_NS_S" addr add "$a" dev "$LAB_TUN_S" $([[ $a == *:* ]] && echo nodad); done
+  for a in $cli_addrs; do ip -n "$LAB_NS_C" addr add "$a" dev "$LAB_TUN_C" $([[ $a == *:* ]] && echo nodad); done
+}

@@ -14,6 +14,16 @@ workers. Prints one `LIVE-RESULT {json}` line; exit status 0 only if every check
 passed. Every wait is bounded.
 
 Environment: LT_WORK, LT_NS_S, LT_NS_C, LT_IF_S, LT_BIN, LT_CLIENTS (set by scripts/live-test).
+
+Tunnel mode (LT_TUNNEL=vxlan or gretap, scripts/live-test --tunnel): the lab's addresses live on a
+kernel tunnel and LT_IF_S is the server side of the underlay (LT_UNDERLAY_S, LT_UNDERLAY_C, MTU
+LT_UNDERLAY_MTU, tunnel id LT_TUNNEL_ID). main_tunnel() runs two plainsight instances on the
+underlay with the default filter and -Z nobody (T: JSON, X: text lines), the same clients, and
+checks every login exactly once with its inner endpoints and the tunnel (type, id, underlay
+addresses, layers), no secret anywhere, no kernel drops, a non-root uid, and that UDP datagrams
+sent across the underlay outside the tunnel stayed in the kernel (the default filter is in
+place); with an underlay MTU below 1500 also that the final stats event counts reassembled
+fragments and lost none (none at all on a 1500-byte underlay).
 """
 import base64
 import json
@@ -224,6 +234,7 @@ class Instance:
 
 
 TEXT_LINE = re.compile(r"^(\S+) (pop3|imap|smtp) (.+?) (cleartext|hashed) (?:user=(\S+) )?(\S+) -> (\S+) "
+                       r"(?:tunnel=([^\s\[]+)(?:\[([^\]]*)\])? )?"
                        r"outcome=(\w+) starttls=(\w+)(?: .*)?$")
 
 
@@ -249,17 +260,34 @@ def parse_alerts(inst, data):
             alerts.append({"app_proto": event["app_proto"], "method": a["method"], "exposure": a["exposure"],
                            "username": a.get("username"), "outcome": a["outcome"], "starttls": a["starttls"],
                            "src_ip": event["src_ip"], "dest_ip": event["dest_ip"], "dest_port": event["dest_port"],
-                           "secret": a["secret"], "src_port": event["src_port"], "flow_id": event["flow_id"]})
+                           "secret": a["secret"], "src_port": event["src_port"], "flow_id": event["flow_id"],
+                           "tunnel": event.get("tunnel")})
         else:
             m = TEXT_LINE.match(line)
             if not check(m is not None, f"{inst.name}: unparsed text line {line!r}"):
                 continue
-            _, proto, method, exposure, user, src, dst, outcome, starttls = m.groups()
+            _, proto, method, exposure, user, src, dst, layers, details, outcome, starttls = m.groups()
             (sip, sport), (dip, dport) = endpoint(src), endpoint(dst)
             alerts.append({"app_proto": proto, "method": method, "exposure": exposure, "username": user,
                            "outcome": outcome, "starttls": starttls, "src_ip": sip, "dest_ip": dip,
-                           "dest_port": dport, "secret": "redacted", "src_port": sport})
+                           "dest_port": dport, "secret": "redacted", "src_port": sport,
+                           "tunnel": text_tunnel(layers, details)})
     return alerts, stats
+
+
+def text_tunnel(layers, details):
+    """` tunnel=vxlan[198.51.100.1->198.51.100.10 vni=4242]` as the JSON object would have it."""
+    if layers is None:
+        return None
+    kinds = layers.split("+")
+    t = {"type": kinds[0], "layers": kinds}
+    for token in (details or "").split():
+        if "->" in token:
+            t["src_ip"], _, t["dest_ip"] = token.partition("->")
+        else:
+            k, _, v = token.partition("=")
+            t[k] = int(v) if v.isdigit() else v
+    return t
 
 
 def masked(user):
@@ -452,5 +480,144 @@ def main():
     return 0 if not failures else 1
 
 
+# ---------------------------------------------------------------- tunnel mode
+TUNNEL = os.environ.get("LT_TUNNEL", "")
+
+
+def expected_tunnel():
+    """The alert's `tunnel` object: the outermost layer, the underlay endpoints of the client's
+    direction (client VTEP to server VTEP) and the tunnel id."""
+    kind = {"vxlan": "vxlan", "gretap": "gre"}[TUNNEL]
+    t = {"type": kind, "src_ip": os.environ["LT_UNDERLAY_C"], "dest_ip": os.environ["LT_UNDERLAY_S"],
+         "layers": [kind]}
+    t["vni" if kind == "vxlan" else "gre_key"] = int(os.environ["LT_TUNNEL_ID"])
+    return t
+
+
+UNDERLAY_PROBES = 200
+
+
+def underlay_probe(logf):
+    """UNDERLAY_PROBES UDP datagrams across the underlay to the discard port, outside any tunnel:
+    the default filter keeps them in the kernel, so they must not show up as skipped non-TCP
+    packets (a missing filter would add them all)."""
+    code = (f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for _ in range({UNDERLAY_PROBES}): s.sendto(b'plainsight-probe', ('{os.environ['LT_UNDERLAY_S']}', 9))\n")
+    try:
+        r = subprocess.run(["ip", "netns", "exec", NS_C, PY, "-c", code], stdin=subprocess.DEVNULL, stdout=logf,
+                           stderr=subprocess.STDOUT, timeout=20)
+        check(r.returncode == 0, f"underlay probe exited {r.returncode}")
+    except subprocess.TimeoutExpired:
+        check(False, "underlay probe timed out")
+
+
+def main_tunnel():
+    write_credentials()
+    mtu = int(os.environ.get("LT_UNDERLAY_MTU", "1500"))
+    fragmented = mtu < 1500
+    cases = FIRST + SECOND
+    expected = [c[2] for c in cases if c[2]]
+    want_tunnel = expected_tunnel()
+    # capture on the underlay with plainsight's defaults: no BPF expression, so the default filter
+    # (mail ports, tunnel ports, IPv4 fragments) is the one installed
+    instances = [
+        Instance("T", ["-i", IF_S, "--json", "-Z", "nobody"], "mask", True),
+        Instance("X", ["-i", IF_S, "-Z", "nobody"], "mask", False),
+    ]
+    result = {"mode": TUNNEL, "underlay_mtu": mtu, "tunnel_expected": want_tunnel, "instances": {}}
+    uids = {}
+    try:
+        listening = all([i.wait_listening() for i in instances])
+        uids = {i.name: i.read_ids() for i in instances if i.proc.poll() is None} if listening else {}
+        with open(os.path.join(WORK, "clients.log"), "w") as logf:
+            if listening:
+                underlay_probe(logf)
+                for name, argv, _, rc in cases:
+                    run_client(name, argv, rc, logf)
+                time.sleep(1.0)   # the last FIN/ACKs reach the capture
+    finally:
+        statuses = {i.name: i.stop() for i in instances}
+
+    want = []
+    for e in expected:
+        e = dict(e)
+        e["username"] = masked(e["username"])
+        want.append(e)
+    for inst in instances:
+        r = {"exit": statuses[inst.name], "uid_after_start": uids.get(inst.name)}
+        check(statuses[inst.name] == 0, f"{inst.name}: exit status {statuses[inst.name]}")
+        outs = inst.outputs()
+        alerts, stats = [], []
+        for label, data in outs:
+            if label == "stderr":
+                continue
+            got, st = parse_alerts(inst, data)
+            alerts += got
+            stats += st
+        missing = sorted(set(map(key, want)) - set(map(key, alerts)))
+        extra = sorted(set(map(key, alerts)) - set(map(key, want)))
+        check(sorted(map(key, alerts)) == sorted(map(key, want)),
+              f"{inst.name}: alerts differ: missing {missing}, unexpected {extra}, "
+              f"{len(alerts)} seen for {len(want)} expected")
+        connections = [(a["src_ip"], a["src_port"], a["dest_ip"], a["dest_port"]) for a in alerts]
+        r["duplicates"] = len(connections) - len(set(connections))
+        check(r["duplicates"] == 0, f"{inst.name}: several alerts for one connection")
+        # the inner endpoints are the lab's (key() compared src_ip, dest_ip, dest_port); the
+        # client's ports are ephemeral ones, never a VTEP's
+        check(all(a["src_port"] >= 1024 for a in alerts), f"{inst.name}: an alert with a client port below 1024")
+        wrong_tunnel = [(a["username"], a["tunnel"]) for a in alerts if a["tunnel"] != want_tunnel]
+        r["tunnel_mismatches"] = len(wrong_tunnel)
+        check(not wrong_tunnel, f"{inst.name}: tunnel objects differ from {want_tunnel}: {wrong_tunnel[:4]}")
+        r["tunnels_seen"] = sorted({json.dumps(a["tunnel"], sort_keys=True) for a in alerts})
+        check(all(a["secret"] == "redacted" for a in alerts), f"{inst.name}: a secret field is not 'redacted'")
+        check(not any(a["dest_port"] in (465, 993, 995) for a in alerts), f"{inst.name}: an alert for an implicit-TLS session")
+        leaks = [(label, sec) for label, data in outs for sec in SECRETS
+                 for form in secret_forms(sec, USERS) if form.encode() in data]
+        check(not leaks, f"{inst.name}: secrets in the output: {leaks[:5]}")
+        names = [(label, u) for label, data in outs for u in USERS if re.search(rb"\b" + u.encode() + rb"\b", data)]
+        check(not names, f"{inst.name}: full usernames under the mask policy: {names[:5]}")
+        err = inst.stderr()
+        if inst.json:
+            final = stats[-1] if stats else {}
+            check(len(stats) == 1, f"{inst.name}: {len(stats)} stats events, expected the final one")
+            cap = final.get("capture", {})
+            r["received"], r["dropped_kernel"] = cap.get("received"), cap.get("dropped_kernel")
+            frag = final.get("fragments") or {}
+            r["fragments"] = {k: frag.get(k) for k in ("received", "reassembled", "timed_out", "discarded",
+                                                      "evicted", "invalid", "memory_budget_hits")}
+            r["packets"] = final.get("packets")
+            r["encapsulation"] = final.get("encapsulation")
+            r["skipped"] = final.get("skipped")
+            not_tcp = (final.get("skipped") or {}).get("not_tcp")
+            check(not_tcp is not None and not_tcp < UNDERLAY_PROBES,
+                  f"{inst.name}: {not_tcp} non-TCP packets skipped: the underlay probe passed the default filter")
+            if fragmented:
+                check((frag.get("reassembled") or 0) > 0,
+                      f"{inst.name}: underlay MTU {mtu} but no fragments reassembled: {frag}")
+                for k in ("timed_out", "discarded", "evicted", "invalid", "memory_budget_hits"):
+                    check(frag.get(k) == 0, f"{inst.name}: fragments.{k} = {frag.get(k)}")
+            else:
+                check(frag.get("received") == 0, f"{inst.name}: fragments on a 1500-byte underlay: {frag}")
+        else:
+            m = re.search(r"final statistics: (\d+) packets received by filter, (\d+) dropped by kernel", err)
+            check(m is not None, f"{inst.name}: no final statistics line on stderr")
+            r["received"], r["dropped_kernel"] = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        check(r["dropped_kernel"] == 0, f"{inst.name}: {r['dropped_kernel']} packets dropped by the kernel")
+        other = [ln for ln in err.splitlines()
+                 if not re.match(r"plainsight: (listening on |\S+( worker \d+)?: (final )?statistics: )", ln)]
+        check(not other, f"{inst.name}: unexpected stderr lines {other}")
+        r["alerts_seen"] = len(alerts)
+        r["alerts_expected"] = len(want)
+        r["sample"] = next((ln for label, data in outs if label != "stderr"
+                            for ln in data.decode(errors="replace").splitlines()
+                            if "tunnel" in ln and ("cleartext_auth" in ln or " outcome=" in ln)), None)
+        result["instances"][inst.name] = r
+    result["expected"] = len(expected)
+    result["tls_sessions"] = len(TLS_USERS)
+    result["failures"] = failures
+    print("LIVE-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    return 0 if not failures else 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_tunnel() if TUNNEL else main())
