@@ -8,10 +8,49 @@ enum DecoderTarget {
         guard data.count >= 1 else { return }
         let link = links[Int(data[0]) % links.count]
         let frame = data.extracting(1...)
+        checkBatchOfOne(frame, link: link)
         guard case .tcp(let p) = try? PacketDecoder.decode(frame, link: link) else { return }
         // The offsets are used to slice the frame further up: they must lie inside it.
         precondition(p.payloadStart >= 0 && p.payloadStart <= p.payloadEnd && p.payloadEnd <= frame.count,
                      "payload range outside the frame")
-        precondition(p.vlans.count <= 2, "more than two VLAN tags")
+        precondition(Int(p.vlans.count) <= VLANTags.maxTags, "more VLAN tags than the limit")
+    }
+
+    /// The frame as the engine decodes it, a batch of one: what it writes for a segment, a
+    /// fragment or a tunnel must describe bytes inside the frame, within the layer limit.
+    private static func checkBatchOfOne(_ frame: Span<UInt8>, link: LinkType) {
+        let packet = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: 1)
+        let index = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        let fragment = UnsafeMutablePointer<FragmentHeader>.allocate(capacity: 1)
+        let tunnel = UnsafeMutablePointer<Encapsulation>.allocate(capacity: 1)
+        let refusal = UnsafeMutablePointer<PacketDecoder.Refusal>.allocate(capacity: 1)
+        defer {
+            packet.deallocate(); index.deallocate(); fragment.deallocate(); tunnel.deallocate(); refusal.deallocate()
+        }
+        var record = FrameRecord(start: 0, count: frame.count, time: .zero)
+        let counts = withUnsafePointer(to: &record) { r in
+            PacketDecoder.decode(frame, records: UnsafeBufferPointer(start: r, count: 1), link: link,
+                                 options: .init(ports: nil),
+                                 into: .init(packets: packet, recordIndices: index, fragments: fragment,
+                                             tunnels: tunnel, refusals: refusal))
+        }
+        precondition(counts.selected + counts.refused + counts.unselected == 1, "a frame counted other than once")
+        guard counts.selected == 1 else { return }
+        let p = packet.pointee
+        if p.tunnel != 0 {
+            let path = tunnel.pointee
+            precondition(path.count > 0 && Int(path.count) <= Encapsulation.maxLayers, "layers beyond the limit")
+            precondition(Int(path.labelCount) <= Encapsulation.maxLabels, "labels beyond the limit")
+        }
+        if p.kind == .fragment {
+            let f = fragment.pointee
+            precondition(f.ipOffset >= 0 && f.ipOffset < f.ipEnd && f.ipEnd <= frame.count, "fragment outside the frame")
+            precondition(0 < f.headerLength && f.headerLength <= f.dataStart && f.dataStart <= f.dataEnd
+                             && f.dataEnd == f.ipEnd - f.ipOffset, "fragment data outside its packet")
+            precondition(!f.isIPv6 || f.nextHeaderFieldOffset < f.headerLength, "next-header byte outside the header")
+        } else {
+            precondition(p.payloadStart >= 0 && p.payloadStart <= p.payloadEnd && p.payloadEnd <= frame.count,
+                         "payload range outside the frame")
+        }
     }
 }
