@@ -12,6 +12,19 @@
  * Everything derives from --seed through one splitmix64 stream: same arguments, same bytes.
  * TCP and IPv4 header checksums are real (the peer tools drop bad TCP checksums).
  *
+ * Two output filters rewrite the bulk workload's frames as they are written, without touching the
+ * random stream or the planting schedule (which follows the unwrapped size), so the same seed gives
+ * the same sessions and the same planted logins:
+ *   bulk-vxlan  every frame wrapped: outer Ethernet / IPv4 203.0.113.1 -> 203.0.113.2 (real header
+ *               checksum) / UDP to 4789 (source port from a hash of the inner flow, checksum 0) /
+ *               VXLAN VNI 4242 / the original frame.
+ *   bulk-frag   about 10% of the IPv4 segments that carry a planted login's client command (the
+ *               command lines from the login itself to the server's verdict) go out as two or three
+ *               IPv4 fragments whose boundaries fall inside the command line; every other such
+ *               segment sends its last fragment first. Fragments clear DF, carry the segment's IP
+ *               id, real offsets, MF bits, lengths and header checksums, and the segment's pcap
+ *               timestamp. Segments chosen without regard to the random stream (a running count).
+ *
  *   gen --out FILE.pcap --planted planted.json [--size-mb N] [--logins N] [--seed N]
  */
 #define _POSIX_C_SOURCE 200809L
@@ -43,6 +56,7 @@ static uint8_t *outbuf;
 static size_t outlen;
 static FILE *outf;
 static uint64_t bytes_written;   /* whole file, including the global header */
+static uint64_t plain_bytes;     /* what the file would hold unwrapped: drives size and planting */
 static uint64_t packets_written;
 static uint64_t vlan_frames;
 static uint64_t clock_us;        /* capture time, microseconds since the epoch */
@@ -99,7 +113,7 @@ static uint32_t variant_count[V_COUNT];
  * `blob` IMAP NOOP rounds generated on the fly (the allocation benchmark's steady state) */
 enum { MK_TEXT, MK_BODY, MK_NOOPS };
 #define MAX_MSGS 32
-typedef struct { uint8_t from_server, kind; uint16_t off, len; uint32_t blob; } msg_t;
+typedef struct { uint8_t from_server, kind, login; uint16_t off, len; uint32_t blob; } msg_t;
 
 typedef struct {
     int kind;
@@ -156,6 +170,119 @@ static void tcp_checksum(uint8_t *tcp, uint32_t len, const uint8_t *src, const u
     put16(tcp + 16, (uint16_t)~sum);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* output filters (bulk-vxlan, bulk-frag)                                                          */
+
+enum { WRAP_NONE, WRAP_VXLAN, WRAP_FRAG };
+static int wrap_mode = WRAP_NONE;
+#define VXLAN_OVERHEAD 50u            /* outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 */
+#define VXLAN_VNI 4242u
+static const uint8_t mac_vtep[6] = { 0x02, 0x00, 0x5e, 0x20, 0x00, 0x01 };
+static const uint8_t mac_collector[6] = { 0x02, 0x00, 0x5e, 0x20, 0x00, 0x02 };
+static const uint8_t ip_vtep[4] = { 203, 0, 113, 1 }, ip_collector[4] = { 203, 0, 113, 2 };
+static uint16_t outer_ipid;
+static uint64_t vxlan_frames;
+static int emit_login;               /* the segment being emitted carries a login command line */
+static uint64_t login_segments, login_segments_v4, frag_segments, frag_three, frag_last_first, frag_packets;
+
+static uint16_t ipv4_checksum(const uint8_t *ip) {
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) if (i != 10) sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* VTEPs pick the UDP source port from a hash of the inner headers: the same for both directions
+ * of an inner flow here, since the flow's fields are read the same way whichever side sends. */
+static uint16_t vxlan_source_port(const uint8_t *cip, const uint8_t *sip, uint16_t cport, uint16_t sport, int v6) {
+    uint32_t h = 2166136261u;
+    int n = v6 ? 16 : 4;
+    for (int i = 0; i < n; i++) { h = (h ^ cip[i]) * 16777619u; h = (h ^ sip[i]) * 16777619u; }
+    h = (h ^ cport) * 16777619u; h = (h ^ sport) * 16777619u;
+    h ^= h >> 16;
+    return (uint16_t)(49152u + (h & 0x3fff));
+}
+
+/* Outer headers in front of an inner frame of `inner` bytes (at p + VXLAN_OVERHEAD). */
+static void vxlan_wrap(uint8_t *p, uint32_t inner, uint16_t udp_sport) {
+    memcpy(p, mac_collector, 6);
+    memcpy(p + 6, mac_vtep, 6);
+    put16(p + 12, 0x0800);
+    uint8_t *ip = p + 14;
+    ip[0] = 0x45; ip[1] = 0;
+    put16(ip + 2, (uint16_t)(20 + 8 + 8 + inner));
+    put16(ip + 4, outer_ipid++);
+    put16(ip + 6, 0x4000);            /* DF, as VTEPs send */
+    ip[8] = 64; ip[9] = 17;
+    memcpy(ip + 12, ip_vtep, 4);
+    memcpy(ip + 16, ip_collector, 4);
+    put16(ip + 10, ipv4_checksum(ip));
+    uint8_t *udp = ip + 20;
+    put16(udp, udp_sport);
+    put16(udp + 2, 4789);
+    put16(udp + 4, (uint16_t)(8 + 8 + inner));
+    put16(udp + 6, 0);                /* no UDP checksum (RFC 7348 allows it over IPv4) */
+    uint8_t *vx = udp + 8;
+    vx[0] = 0x08; vx[1] = vx[2] = vx[3] = 0;   /* I flag: the VNI is valid */
+    vx[4] = (uint8_t)(VXLAN_VNI >> 16); vx[5] = (uint8_t)(VXLAN_VNI >> 8); vx[6] = (uint8_t)VXLAN_VNI;
+    vx[7] = 0;
+    vxlan_frames++;
+}
+
+/* Should this IPv4 login segment go out fragmented? About one in ten of all login segments (IPv6
+ * ones cannot be: the next IPv4 one takes their turn). */
+static int frag_choose(void) { return (frag_segments + 1) * 10 <= login_segments; }
+
+/* Writes the record `rec` (16-byte pcap header + frame; Ethernet [VLAN] IPv4 with a 20-byte header)
+ * as fragments cut inside the TCP payload, which starts `tcplen` bytes into the IP payload and is
+ * `plen` bytes long. Returns 0 (nothing written) if the payload is too short to cut. */
+static int write_fragments(const uint8_t *rec, uint32_t l2, uint32_t tcplen, uint32_t plen) {
+    static uint8_t scratch[16 + 65536];
+    uint32_t frame = l2 + 20 + tcplen + plen;
+    /* cut points are multiples of 8 strictly inside the payload: (tcplen, tcplen + plen) */
+    uint32_t first = tcplen / 8 + 1, last = (tcplen + plen - 1) / 8;
+    if (plen < 2 || last < first) return 0;
+    uint32_t ncuts = last - first + 1;
+    uint32_t j = (uint32_t)frag_segments;
+    uint32_t cuts[2], nc;
+    if (j % 2 == 1 && ncuts >= 2) {
+        cuts[0] = 8 * (first + (ncuts - 1) / 3);
+        cuts[1] = 8 * (first + (2 * ncuts) / 3);
+        nc = 2;
+    } else {
+        cuts[0] = 8 * (first + (ncuts - 1) / 2);
+        nc = 1;
+    }
+    int last_first = (j / 2) % 2 == 1;
+    memcpy(scratch, rec, 16 + frame);
+    const uint8_t *ip = scratch + 16 + l2;
+    uint32_t bounds[4] = { 0, cuts[0], nc == 2 ? cuts[1] : tcplen + plen, tcplen + plen };
+    uint32_t nfrag = nc + 1;
+    for (uint32_t k = 0; k < nfrag; k++) {
+        uint32_t idx = last_first ? (k == 0 ? nfrag - 1 : k - 1) : k;
+        uint32_t a = bounds[idx], b = bounds[idx + 1];
+        uint32_t flen = l2 + 20 + (b - a);
+        uint8_t *r = out_reserve(16 + flen);
+        memcpy(r, scratch, 8);                     /* the segment's timestamp */
+        putle32(r + 8, flen);
+        putle32(r + 12, flen);
+        memcpy(r + 16, scratch + 16, l2 + 20);
+        uint8_t *fip = r + 16 + l2;
+        put16(fip + 2, (uint16_t)(20 + (b - a)));
+        put16(fip + 6, (uint16_t)((idx + 1 < nfrag ? 0x2000 : 0) | (a / 8)));   /* MF, offset; no DF */
+        put16(fip + 10, ipv4_checksum(fip));
+        memcpy(fip + 20, ip + 20 + a, b - a);
+        outlen += 16 + flen;
+        bytes_written += 16 + flen;
+        packets_written++;
+        frag_packets++;
+    }
+    frag_segments++;
+    if (nfrag == 3) frag_three++;
+    if (last_first) frag_last_first++;
+    return 1;
+}
+
 /* Writes one frame: Ethernet [VLAN] IPv4|IPv6 TCP (with options) payload (two pieces). */
 static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32_t ack,
                  const void *pl1, uint32_t n1, const void *pl2, uint32_t n2) {
@@ -165,16 +292,17 @@ static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32
     uint32_t iphl = f->v6 ? 40 : 20;
     uint32_t l2 = 14 + (uint32_t)f->vlan * 4;
     uint32_t frame = l2 + iphl + tcplen + plen;
+    uint32_t wrap = wrap_mode == WRAP_VXLAN ? VXLAN_OVERHEAD : 0;
 
-    uint8_t *rec = out_reserve(16 + frame);
-    uint8_t *p = rec + 16;
+    uint8_t *rec = out_reserve(16 + wrap + frame);
+    uint8_t *p = rec + 16 + wrap;
 
     /* clock: ~1 Gbit/s pacing plus jitter */
     clock_us += 1 + (frame >> 7) + (rnd() & 3);
     putle32(rec + 0, (uint32_t)(clock_us / 1000000));
     putle32(rec + 4, (uint32_t)(clock_us % 1000000));
-    putle32(rec + 8, frame);
-    putle32(rec + 12, frame);
+    putle32(rec + 8, wrap + frame);
+    putle32(rec + 12, wrap + frame);
 
     /* Ethernet */
     memcpy(p, from_server ? mac_client : mac_server, 6);
@@ -209,6 +337,7 @@ static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32
         put16(p + 10, (uint16_t)~sum);
     }
     p += iphl;
+    uint8_t *ipstart = p - iphl;
 
     /* TCP */
     put16(p, from_server ? f->sport : f->cport);
@@ -236,9 +365,22 @@ static void emit(flow_t *f, int from_server, uint8_t flags, uint32_t seq, uint32
     if (n1) memcpy(p, pl1, n1);
     if (n2) memcpy(p + n1, pl2, n2);
     tcp_checksum(p - tcplen, tcplen + plen, src, dst, f->v6);
+    plain_bytes += 16 + frame;
 
-    outlen += 16 + frame;
-    bytes_written += 16 + frame;
+    if (emit_login && !from_server && plen) {
+        login_segments++;
+        if (!f->v6) login_segments_v4++;
+        if (wrap_mode == WRAP_FRAG && !f->v6 && frag_choose()) {
+            put16(ipstart + 6, 0);         /* a fragmented datagram cannot say DF */
+            put16(ipstart + 10, ipv4_checksum(ipstart));
+            if (write_fragments(rec, l2, tcplen, plen)) return;
+            put16(ipstart + 6, 0x4000);
+            put16(ipstart + 10, ipv4_checksum(ipstart));
+        }
+    }
+    if (wrap) vxlan_wrap(rec + 16, frame, vxlan_source_port(f->cip, f->sip, f->cport, f->sport, f->v6));
+    outlen += 16 + wrap + frame;
+    bytes_written += 16 + wrap + frame;
     packets_written++;
 }
 
@@ -421,9 +563,10 @@ static void b64(const uint8_t *in, size_t n, char *out) {
     *out = 0;
 }
 
+static int saying_login;   /* mail_init: the messages being added are the login exchange */
 static void add_msg(flow_t *f, int from_server, int kind, uint16_t off, uint16_t len, uint32_t blob) {
     if (f->nmsgs >= MAX_MSGS) { errno = 0; die("internal: too many messages"); }
-    f->msgs[f->nmsgs++] = (msg_t){ (uint8_t)from_server, (uint8_t)kind, off, len, blob };
+    f->msgs[f->nmsgs++] = (msg_t){ (uint8_t)from_server, (uint8_t)kind, (uint8_t)saying_login, off, len, blob };
 }
 
 static void say(flow_t *f, int from_server, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -486,6 +629,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
         say(f, 0, "CAPA\r\n");
         say(f, 1, "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n%s"
                   "USER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n.\r\n", tls_advertised ? "STLS\r\n" : "");
+        saying_login = 1;
         if (m == V_POP3_USER) {
             say(f, 0, "USER %s\r\n", user);
             say(f, 1, "+OK\r\n");
@@ -507,6 +651,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
             say(f, 1, "+ %s\r\n", challenge);
             say(f, 0, "%s\r\n", b_cram);
         }
+        saying_login = 0;
         say(f, 1, "+OK Logged in.\r\n");
         say(f, 0, "STAT\r\n");
         say(f, 1, "+OK %u %u\r\n", body ? 1 : i % 5, body ? body : (i % 5) * 2311);
@@ -527,6 +672,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
         say(f, 1, "* OK [CAPABILITY %s] Dovecot (Debian) ready.\r\n", caps);
         say(f, 0, "a0 CAPABILITY\r\n");
         say(f, 1, "* CAPABILITY %s\r\na0 OK Pre-login capabilities listed, post-login capabilities have more.\r\n", caps);
+        saying_login = 1;
         if (m == V_IMAP_LOGIN) say(f, 0, "a1 LOGIN %s %s\r\n", user, pass);
         else if (m == V_IMAP_QUOTED) say(f, 0, "a1 LOGIN \"%s\" \"%s\"\r\n", user, pass);
         else if (m == V_IMAP_LITERAL) {
@@ -547,6 +693,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
             say(f, 1, "+ %s\r\n", challenge);
             say(f, 0, "%s\r\n", b_cram);
         }
+        saying_login = 0;
         say(f, 1, "a1 OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY "
                   "THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE "
                   "UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH "
@@ -576,6 +723,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
         say(f, 1, "250-mail.example.net Hello client%u.example.org\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n"
                   "250-PIPELINING\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n%s250-CHUNKING\r\n250 HELP\r\n",
                   i, tls_advertised ? "250-STARTTLS\r\n" : "");
+        saying_login = 1;
         if (m == V_SMTP_PLAIN) {
             say(f, 0, "AUTH PLAIN %s\r\n", b_plain);
         } else if (m == V_SMTP_LOGIN) {
@@ -589,6 +737,7 @@ static void mail_init(flow_t *f, uint32_t i, int m) {
             say(f, 1, "334 %s\r\n", challenge);
             say(f, 0, "%s\r\n", b_cram);
         }
+        saying_login = 0;
         say(f, 1, "235 2.7.0 Authentication successful\r\n");
         say(f, 0, "MAIL FROM:<%s@example.org>\r\n", user);
         say(f, 1, "250 2.1.0 OK\r\n");
@@ -679,7 +828,9 @@ static int mail_step(flow_t *f) {
         uint32_t done = 0;
         if (m->kind == MK_TEXT) {
             uint32_t n = m->len - f->msg_sent < f->mss ? m->len - f->msg_sent : f->mss;
+            emit_login = m->login;
             mail_send(f, m->from_server, f->text + m->off + f->msg_sent, n);
+            emit_login = 0;
             f->msg_sent += n;
             done = f->msg_sent >= m->len;
         } else if (m->kind == MK_BODY) {
@@ -745,7 +896,7 @@ static int mail_step(flow_t *f) {
 #define POOL 8192
 
 static void usage(void) {
-    fprintf(stderr, "usage: gen --out FILE.pcap --planted FILE.json [--workload bulk|mail-heavy|many-flows|steady]\n"
+    fprintf(stderr, "usage: gen --out FILE.pcap --planted FILE.json [--workload bulk|bulk-vxlan|bulk-frag|mail-heavy|many-flows|steady]\n"
                     "           [--size-mb N] [--logins N] [--flows N] [--rounds N [--untagged]] [--seed N]\n");
     exit(2);
 }
@@ -783,6 +934,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--workload")) {
             const char *w = argv[++i];
             if (!strcmp(w, "bulk")) workload = W_BULK;
+            else if (!strcmp(w, "bulk-vxlan")) { workload = W_BULK; wrap_mode = WRAP_VXLAN; }
+            else if (!strcmp(w, "bulk-frag")) { workload = W_BULK; wrap_mode = WRAP_FRAG; }
             else if (!strcmp(w, "mail-heavy")) workload = W_MAIL_HEAVY;
             else if (!strcmp(w, "many-flows")) workload = W_MANY_FLOWS;
             else if (!strcmp(w, "steady")) workload = W_STEADY;
@@ -828,7 +981,7 @@ int main(int argc, char **argv) {
     putle32(gh + 16, 262144);                        /* snaplen */
     putle32(gh + 20, 1);                             /* LINKTYPE_ETHERNET */
     memcpy(out_reserve(24), gh, 24);
-    outlen += 24; bytes_written += 24;
+    outlen += 24; bytes_written += 24; plain_bytes += 24;
 
     clock_us = 1767520800ULL * 1000000ULL;           /* 2026-01-04T10:00:00Z */
     uint64_t target = size_mb << 20;
@@ -847,8 +1000,8 @@ int main(int argc, char **argv) {
             closing = shorts_started >= nflows;
             progress_num = shorts_started; progress_den = nflows;
         } else {
-            closing = bytes_written >= target;
-            progress_num = bytes_written; progress_den = target;
+            closing = plain_bytes >= target;
+            progress_num = plain_bytes; progress_den = target;
         }
         if (workload == W_STEADY) {
             closing = 1;
@@ -901,19 +1054,34 @@ int main(int argc, char **argv) {
     if (fclose(outf) != 0) die("close failed");
 
     static const char *const wname[] = { "bulk", "mail-heavy", "many-flows", "steady" };
+    static const char *const wrapname[] = { "", "-vxlan", "-frag" };
     FILE *pj = fopen(planted, "w");
     if (!pj) die("cannot open planted file");
-    fprintf(pj, "{\n  \"generator\": \"plainsight-bench-gen 2\",\n  \"workload\": \"%s\",\n  \"seed\": %llu,\n  \"size_mb\": %llu,\n"
+    fprintf(pj, "{\n  \"generator\": \"plainsight-bench-gen 2\",\n  \"workload\": \"%s%s\",\n  \"seed\": %llu,\n  \"size_mb\": %llu,\n"
                 "  \"file_bytes\": %llu,\n  \"packets\": %llu,\n  \"http_flows\": %u,\n"
                 "  \"http_flows_ipv6\": %u,\n  \"http_flows_vlan\": %u,\n  \"vlan_frames\": %llu,\n"
                 "  \"short_flows\": {\"syn_rst\": %u, \"syn_only\": %u, \"banner_grab\": %u, \"http\": %u},\n"
                 "  \"mail_body_bytes\": %llu,\n"
                 "  \"logins\": %u,\n  \"logins_ipv6\": %u,\n  \"logins_vlan\": %u,\n"
-                "  \"decoy_auth_lines_in_smtp_data\": %u,\n  \"planted\": [\n",
-            wname[workload], seed, size_mb, (unsigned long long)bytes_written, (unsigned long long)packets_written,
+                "  \"decoy_auth_lines_in_smtp_data\": %u,\n",
+            wname[workload], wrapname[wrap_mode], seed, size_mb, (unsigned long long)bytes_written, (unsigned long long)packets_written,
             http_flows, v6_flows, vlan_flows, (unsigned long long)vlan_frames,
             short_flows[0], short_flows[1], short_flows[2], short_flows[3], (unsigned long long)mail_body_bytes,
             logins_planted, mail_v6, mail_vlan, decoys);
+    /* the output filter: what bulk-vxlan and bulk-frag changed (null: none) */
+    fprintf(pj, "  \"unwrapped_bytes\": %llu,\n  \"login_command_segments\": %llu,\n"
+                "  \"login_command_segments_ipv4\": %llu,\n  \"output_filter\": ",
+            (unsigned long long)plain_bytes, (unsigned long long)login_segments, (unsigned long long)login_segments_v4);
+    if (wrap_mode == WRAP_VXLAN)
+        fprintf(pj, "{\"kind\": \"vxlan\", \"vni\": %u, \"outer_src\": \"203.0.113.1\", \"outer_dst\": \"203.0.113.2\", "
+                    "\"udp_dst_port\": 4789, \"frames\": %llu},\n", VXLAN_VNI, (unsigned long long)vxlan_frames);
+    else if (wrap_mode == WRAP_FRAG)
+        fprintf(pj, "{\"kind\": \"ipv4-fragments\", \"segments_fragmented\": %llu, \"in_three\": %llu, "
+                    "\"last_fragment_first\": %llu, \"fragments\": %llu},\n",
+                (unsigned long long)frag_segments, (unsigned long long)frag_three,
+                (unsigned long long)frag_last_first, (unsigned long long)frag_packets);
+    else fprintf(pj, "null,\n");
+    fprintf(pj, "  \"planted\": [\n");
     /* one entry per reported (protocol, method) */
     int first = 1;
     for (int m = 0; m < V_COUNT; m++) {
