@@ -55,8 +55,9 @@ enum Decapsulation {
 
             case .ethernet(let offset):
                 guard view.count - offset >= 14 else { throw .truncated(.link) }
-                let header = try LinkLayer.etherType(view, type: view.u16(offset + 12), offset: offset + 14,
-                                                     vlans: &vlans)
+                // Safe: the 14-byte header was just checked against the view.
+                let header = try LinkLayer.etherType(view, type: unsafe view.u16(unchecked: offset &+ 12),
+                                                     offset: offset &+ 14, vlans: &vlans)
                 switch header.network {
                 case .skipped(let reason): return .skipped(reason)
                 case .ipv4: next = .ipv4(offset: header.networkOffset)
@@ -96,7 +97,28 @@ enum Decapsulation {
                     cut(&view, &declared, to: end)
                     next = inner
                 case 17:
-                    guard let udp = try UDPTunnel.decode(view, at: ip.transportOffset, end: end, ports: tunnels) else {
+                    let udpHeader = ip.transportOffset
+                    try requireHeader(end: udpHeader + 8, declaredEnd: end, captured: view.count, layer: .udp)
+                    // Safe: the 8-byte UDP header was just checked against the view.
+                    let destination = unsafe view.u16(unchecked: udpHeader &+ 2)
+                    if tunnels.vxlan.contains(destination) {
+                        // VXLAN, the commonest mirror feed, decoded here rather than through
+                        // `UDPTunnel` and its returned step.
+                        let length = Int(unsafe view.u16(unchecked: udpHeader &+ 4))
+                        guard length >= 8, udpHeader + length <= end else { throw .invalid(.udp) }
+                        let vxlan = udpHeader &+ 8
+                        try requireHeader(end: vxlan + 8, declaredEnd: udpHeader + length, captured: view.count,
+                                          layer: .vxlan)
+                        // Safe: the 8-byte VXLAN header was just checked against the view. The I
+                        // flag says the VNI is valid (RFC 7348 5); other flags are ignored.
+                        guard unsafe view.u8(unchecked: vxlan) & 0x08 != 0 else { return .skipped(.unsupportedTunnel) }
+                        guard enter(.vxlan, &path, view, ip: ip, identifier: unsafe view.u32(unchecked: vxlan &+ 4) >> 8)
+                        else { return .skipped(.tooManyLayers) }
+                        cut(&view, &declared, to: udpHeader + length)
+                        next = .ethernet(offset: vxlan &+ 8)
+                        continue
+                    }
+                    guard let udp = try UDPTunnel.decode(view, at: udpHeader, end: end, ports: tunnels) else {
                         return .skipped(.notTCP)
                     }
                     guard let inner = udp.inner else { return .skipped(udp.skip) }
@@ -172,24 +194,33 @@ enum Decapsulation {
     }
 
     /// Cuts the view at `end` (a length the enclosing header declared).
+    @inline(__always)
     private static func cut(_ view: inout Span<UInt8>, _ declared: inout Int, to end: Int) {
         declared = min(declared, end)
         if declared < view.count { view = view.extracting(0 ..< max(0, declared)) }
     }
 
-    /// Records a layer, with its outer addresses and identifiers when it is the outermost.
+    /// Records a layer, with its outer addresses and identifiers when it is the outermost. Every
+    /// detail is written then, present or not, so a path is reset by its layer count alone
+    /// (`Encapsulation.reset`).
+    @inline(__always)
     private static func enter(_ kind: EncapsulationKind, _ path: inout Encapsulation, _ frame: Span<UInt8>,
                               ip: IPHeader?, identifier: UInt32? = nil, greKey: UInt32? = nil) -> Bool {
         guard path.push(kind) else { return false }
         guard path.isOutermost else { return true }
         if let ip {
-            let (source, destination) = ip.addresses(frame)
-            path.outerSource = source
-            path.outerDestination = destination
-            path.hasOuterAddresses = true
+            (path.outerSource, path.outerDestination) = ip.addresses(frame)
+        } else {
+            path.outerSource = IPAddress(ipv4: 0)
+            path.outerDestination = IPAddress(ipv4: 0)
         }
-        if let identifier { path.identifier = identifier; path.hasIdentifier = true }
-        if let greKey { path.greKey = greKey; path.hasGREKey = true }
+        path.hasOuterAddresses = ip != nil
+        path.identifier = identifier ?? 0
+        path.hasIdentifier = identifier != nil
+        path.greKey = greKey ?? 0
+        path.hasGREKey = greKey != nil
+        path.labels = (0, 0, 0, 0)
+        path.labelCount = 0
         return true
     }
 

@@ -84,6 +84,14 @@ public struct Encapsulation: Hashable, Sendable {
         return kinds
     }
 
+    /// Empty again. Only the layers are cleared: the details are rewritten whenever an outermost
+    /// layer is recorded (`Decapsulation.enter`), and mean nothing without one.
+    @inline(__always)
+    mutating func reset() {
+        layerCodes = 0
+        count = 0
+    }
+
     /// Records one more layer; false when the packet is nested deeper than `maxLayers`.
     @discardableResult
     mutating func push(_ kind: EncapsulationKind) -> Bool {
@@ -111,7 +119,8 @@ public struct Encapsulation: Hashable, Sendable {
         a.layerCodes == b.layerCodes && a.count == b.count && a.outerSource == b.outerSource
             && a.outerDestination == b.outerDestination && a.hasOuterAddresses == b.hasOuterAddresses
             && a.identifier == b.identifier && a.hasIdentifier == b.hasIdentifier && a.greKey == b.greKey
-            && a.hasGREKey == b.hasGREKey && a.labelStack == b.labelStack
+            && a.hasGREKey == b.hasGREKey && a.labelCount == b.labelCount && a.labels.0 == b.labels.0
+            && a.labels.1 == b.labels.1 && a.labels.2 == b.labels.2 && a.labels.3 == b.labels.3
     }
 
     public func hash(into hasher: inout Hasher) {

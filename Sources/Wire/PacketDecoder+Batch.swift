@@ -136,7 +136,7 @@ extension PacketDecoder {
             }
             if path.count != 0 {
                 counts.encapsulations.add(path)
-                path = Encapsulation()
+                path.reset()
             }
         }
         // Every other frame is a segment on no selected port: one counter less in the loop.
