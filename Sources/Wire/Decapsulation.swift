@@ -115,7 +115,19 @@ enum Decapsulation {
                         guard enter(.vxlan, &path, view, ip: ip, identifier: unsafe view.u32(unchecked: vxlan &+ 4) >> 8)
                         else { return .skipped(.tooManyLayers) }
                         cut(&view, &declared, to: udpHeader + length)
-                        next = .ethernet(offset: vxlan &+ 8)
+                        let inner = vxlan &+ 8
+                        // An untagged IPv4 frame inside, nearly every one of a feed: straight to
+                        // its IP header rather than round the loop twice. Safe: the 14-byte
+                        // Ethernet header is checked against the view first.
+                        if view.count - inner >= 14, unsafe view.u16(unchecked: inner &+ 12) == 0x0800 {
+                            let result = try IPv4.decode(view, at: inner &+ 14)
+                            guard case .other(let header, let proto) = result else {
+                                return try inside(result, declared: declared)
+                            }
+                            next = .ipPayload(header, protocol: proto)
+                            continue
+                        }
+                        next = .ethernet(offset: inner)
                         continue
                     }
                     guard let udp = try UDPTunnel.decode(view, at: udpHeader, end: end, ports: tunnels) else {
