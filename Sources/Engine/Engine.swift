@@ -306,7 +306,7 @@ struct EngineCore {
         router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &+ counts.unselected)
         router.stats.notMailPort &+= UInt64(truncatingIfNeeded: counts.unselected)
         for k in 0..<counts.refused { countRefusal(refusals[k]) }
-        encapsulations.add(counts.encapsulations)
+        if counts.encapsulated != 0 { encapsulations.add(counts.encapsulations) }
     }
 
     private mutating func countRefusal(_ refusal: PacketDecoder.Refusal) {

@@ -6,15 +6,12 @@ import Wire
 /// always times out the same flows and datagrams at the same packets.
 struct PacketClock {
     static let tickInterval: Int64 = 1_000_000_000
-    /// The latest time seen.
-    private(set) var now = Timestamp.zero
     private var nextTick: Int64 = .min
 
-    /// Moves the clock to `time` (never backwards: captures may be unsorted); true when the
-    /// stages must expire what timed out by `time`.
+    /// Moves the clock to `time`; true when the stages must expire what timed out by `time`.
+    /// A packet stamped earlier than the last tick (captures may be unsorted) expires nothing.
     @inline(__always)
     mutating func advance(to time: Timestamp) -> Bool {
-        if time > now { now = time }
         guard time.nanoseconds >= nextTick else { return false }
         nextTick = time.nanoseconds &+ Self.tickInterval
         return true

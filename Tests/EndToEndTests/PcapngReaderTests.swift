@@ -579,3 +579,44 @@ extension PcapngReaderTests {
         #expect(r.stdoutText.contains("\"unsupported_link_packets\":1"))
     }
 }
+
+extension PcapngReaderTests {
+    /// tshark's dissection of the generated mixed file agrees with what plainsight reads of it:
+    /// the same number of frames on each interface, each interface's link type, and the same TCP
+    /// segments (ports and payload lengths) in the same order. Skipped without tshark.
+    @Test func mixedFileAsTsharkDissectsIt() throws {
+        guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else {
+            print("skipped: tshark is not installed (apt-get install tshark)")
+            return
+        }
+        let mixed = try MixedCapture()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-mixed-\(UUID().uuidString).pcapng")
+        try Data(mixed.file.bytes).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let r = try runProgram(tshark, ["-n", "-r", path.path, "-T", "fields", "-E", "separator=/",
+                                        "-e", "frame.interface_id", "-e", "frame.encap_type",
+                                        "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len"])
+        #expect(r.status == 0, "tshark: \(r.stderrText)")
+        let rows = r.stdoutText.split(separator: "\n").map { $0.split(separator: "/", omittingEmptySubsequences: false) }
+        // Per interface: the frames of its source capture, in the file's order.
+        for i in 0..<3 {
+            let frames = rows.filter { $0.first == Substring(String(i)) }
+            #expect(frames.count == mixed.classics[i].records.count, "interface \(i)")
+            // Wireshark's encapsulation numbers: 1 Ethernet, 7 raw IP, 25 Linux cooked.
+            let encap = ["1", "7", "25"][i]
+            #expect(frames.allSatisfy { $0.count > 1 && $0[1] == Substring(encap) }, "interface \(i) encapsulation")
+        }
+        // Every frame is a TCP segment tshark dissected, matching the source capture's segments.
+        let tsharkSegments = rows.map { $0.dropFirst(2).joined(separator: "/") }.sorted()
+        var ours: [String] = []
+        for classic in mixed.classics {
+            for record in classic.records {
+                guard case .tcp(let p)? = try? PacketDecoder.decode(record.data.span, link: .ethernet) else { continue }
+                ours.append("\(p.sourcePort)/\(p.destinationPort)/\(p.payloadLength)")
+            }
+        }
+        #expect(tsharkSegments == ours.sorted())
+    }
+}

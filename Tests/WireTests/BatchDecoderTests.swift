@@ -129,6 +129,7 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
         }
     }
     expected.encapsulations = counts.encapsulations
+    expected.encapsulated = counts.encapsulated
     #expect(counts == expected, sourceLocation: sourceLocation)
 }
 
