@@ -595,11 +595,11 @@ extension PcapngReaderTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-mixed-\(UUID().uuidString).pcapng")
         try Data(mixed.file.bytes).write(to: path)
         defer { try? FileManager.default.removeItem(at: path) }
-        let r = try runProgram(tshark, ["-n", "-r", path.path, "-T", "fields", "-E", "separator=/",
+        let r = try runProgram(tshark, ["-n", "-r", path.path, "-T", "fields", "-E", "separator=,",
                                         "-e", "frame.interface_id", "-e", "frame.encap_type",
                                         "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len"])
         #expect(r.status == 0, "tshark: \(r.stderrText)")
-        let rows = r.stdoutText.split(separator: "\n").map { $0.split(separator: "/", omittingEmptySubsequences: false) }
+        let rows = r.stdoutText.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         // Per interface: the frames of its source capture, in the file's order.
         for i in 0..<3 {
             let frames = rows.filter { $0.first == Substring(String(i)) }
