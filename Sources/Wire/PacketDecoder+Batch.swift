@@ -115,6 +115,20 @@ extension PacketDecoder {
         let count: Int
     }
 
+    /// The TCP segment of an untagged Ethernet frame's IPv4 header: true when it is on a selected
+    /// port (written to `packet`), false otherwise. What it throws, `select` throws for the frame.
+    @inline(__always)
+    static func selectSegment(_ frame: Span<UInt8>, ip header: IPHeader, into packet: UnsafeMutablePointer<DecodedPacket>,
+                              selecting ports: PortSet?) throws(DecodeError) -> Bool {
+        let payloadStart = try TCP.payloadStart(frame, ip: header)
+        if let ports {
+            let (source, destination) = TCP.ports(frame, ip: header)
+            if !ports.contains(source) && !ports.contains(destination) { return false }
+        }
+        packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: VLANTags()))
+        return true
+    }
+
     /// `select`, not inlined: the frames the Ethernet loop does not take inline.
     @inline(never)
     static func selectOutOfLine(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
@@ -145,25 +159,43 @@ extension PacketDecoder {
             let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: frames.base + record.start,
                                                                          count: record.count))
             do throws(DecodeError) {
+                // Untagged IPv4 on Ethernet, nearly every frame of a capture, is decoded inline by
+                // the same steps as `select` (IPv4, then TCP) with no tag, tunnel or fragment state
+                // in the way, so the compiler keeps the frame's values in registers. Another IP
+                // protocol (a tunnel) goes on out of line from the IPv4 header already decoded; a
+                // fragment, a skip and every other frame take `select` whole.
                 let selected: Selected
-                // Untagged IPv4 on Ethernet, nearly every frame of a capture, is decoded by the same
-                // `select` inlined behind a test of its EtherType: the compiler then knows the link
-                // header's type and length and drops the tag loop (about 22 instructions a frame
-                // fewer). One decoder still: both calls are `select`.
-                if !untaggedIPv4First {
-                    selected = try select(frame, link: link, into: output.packets + counts.selected,
-                                          selecting: options.ports, path: &path,
-                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels)
-                } else if frame.count >= 14 && (unsafe frame.u16(unchecked: 12)) == 0x0800 {
-                    // Safe: the 14-byte Ethernet header is checked first.
-                    selected = try select(frame, link: .ethernet, into: output.packets + counts.selected,
-                                          selecting: options.ports, path: &path,
-                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels)
-                } else {
+                // Safe: the 14-byte Ethernet header is checked before its EtherType is read.
+                if untaggedIPv4First && frame.count >= 14 && (unsafe frame.u16(unchecked: 12)) == 0x0800 {
+                    switch try IPv4.decode(frame, at: 14) {
+                    case .tcp(let header):
+                        if try selectSegment(frame, ip: header, into: output.packets + counts.selected,
+                                             selecting: options.ports) {
+                            output.recordIndices[counts.selected] = i
+                            counts.selected &+= 1
+                        }
+                        continue
+                    case .other(let header, let proto):
+                        selected = try selectInsideIPv4(frame, ip: header, protocol: proto,
+                                                        into: output.packets + counts.selected,
+                                                        selecting: options.ports, path: &path,
+                                                        fragment: output.fragments + counts.selected,
+                                                        tunnels: options.tunnels)
+                    case .fragment, .skipped:
+                        selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
+                                                       selecting: options.ports, path: &path,
+                                                       fragment: output.fragments + counts.selected,
+                                                       tunnels: options.tunnels)
+                    }
+                } else if untaggedIPv4First {
                     selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
                                                    selecting: options.ports, path: &path,
                                                    fragment: output.fragments + counts.selected,
                                                    tunnels: options.tunnels)
+                } else {
+                    selected = try select(frame, link: link, into: output.packets + counts.selected,
+                                          selecting: options.ports, path: &path,
+                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels)
                 }
                 switch selected {
                 case .tcp, .fragment:

@@ -91,7 +91,30 @@ public enum PacketDecoder {
                        fragment: UnsafeMutablePointer<FragmentHeader>,
                        tunnels: TunnelPorts) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
-        switch try network(frame, link: link, vlans: &vlans, path: &path, tunnels: tunnels) {
+        let result = try network(frame, link: link, vlans: &vlans, path: &path, tunnels: tunnels)
+        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment)
+    }
+
+    /// `select` for the payload of an IPv4 header at offset 14 of an untagged Ethernet frame,
+    /// whose protocol is not TCP: what the batch decoder's inline path hands on (a tunnel, most
+    /// likely) without decoding the headers before it again.
+    @inline(never)
+    static func selectInsideIPv4(_ frame: Span<UInt8>, ip header: IPHeader, protocol proto: UInt8,
+                                 into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?,
+                                 path: inout Encapsulation, fragment: UnsafeMutablePointer<FragmentHeader>,
+                                 tunnels: TunnelPorts) throws(DecodeError) -> Selected {
+        var vlans = VLANTags()
+        let result = try Decapsulation.follow(frame, from: .ipPayload(header, protocol: proto), vlans: &vlans,
+                                              path: &path, tunnels: tunnels)
+        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment)
+    }
+
+    /// What `select` makes of the network layers' result.
+    @inline(__always)
+    private static func selected(_ result: IPResult, frame: Span<UInt8>, vlans: VLANTags,
+                                 into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?,
+                                 fragment: UnsafeMutablePointer<FragmentHeader>) throws(DecodeError) -> Selected {
+        switch result {
         case .skipped(let reason): return .skipped(reason)
         case .other: return .skipped(.notTCP)
         case .fragment(let header, let nextHeaderField):
