@@ -278,13 +278,9 @@ struct EngineCore {
                     let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: base + record.start,
                                                                                  count: record.count))
                     let packet = scratch.packets + j
-                    if packet.pointee.tunnel != 0 { packet.pointee.tunnel = router.tunnels.id(of: scratch.tunnels[j]) }
-                    if packet.pointee.kind == .fragment {
-                        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee,
-                                   path: packet.pointee.tunnel != 0 ? scratch.tunnels[j] : Encapsulation(),
-                                   time: record.time, scratch: scratch)
-                        continue
-                    }
+                    // One test for a tunnelled packet or a fragment; the rest out of line.
+                    if packet.pointee.kind != .segment
+                        && handleSpecial(packet, j, frame: frame, time: record.time, scratch: scratch) { continue }
                     advanceClock(to: record.time)
                     table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
                                   handler: &router)
@@ -296,6 +292,26 @@ struct EngineCore {
     }
 
     static let prefetchDistance = 6
+
+    /// A packet of the batch that is tunnelled or a fragment: its path is given its id (the
+    /// packet becomes a plain segment or fragment), and a fragment goes to the defragmenter.
+    /// True when the packet was consumed here (a fragment).
+    @inline(never)
+    private mutating func handleSpecial(_ packet: UnsafeMutablePointer<DecodedPacket>, _ j: Int, frame: Span<UInt8>,
+                                        time: Timestamp, scratch: DecodedBatch) -> Bool {
+        var path = Encapsulation()
+        if packet.pointee.kind.isTunnelled {
+            path = scratch.tunnels[j]
+            packet.pointee.tunnel = router.tunnels.id(of: path)
+        }
+        guard packet.pointee.kind.isFragment else {
+            packet.pointee.kind = .segment
+            return false
+        }
+        packet.pointee.kind = .fragment
+        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, scratch: scratch)
+        return true
+    }
 
     /// The counters of a batch of `frames` frames that decoded to `counts`.
     @inline(__always)

@@ -42,7 +42,7 @@ enum DecoderTarget {
             precondition(path.count > 0 && Int(path.count) <= Encapsulation.maxLayers, "layers beyond the limit")
             precondition(Int(path.labelCount) <= Encapsulation.maxLabels, "labels beyond the limit")
         }
-        if p.kind == .fragment {
+        if p.kind.isFragment {
             let f = fragment.pointee
             precondition(f.ipOffset >= 0 && f.ipOffset < f.ipEnd && f.ipEnd <= frame.count, "fragment outside the frame")
             precondition(0 < f.headerLength && f.headerLength <= f.dataStart && f.dataStart <= f.dataEnd

@@ -200,7 +200,9 @@ extension PacketDecoder {
                 switch selected {
                 case .tcp, .fragment:
                     if path.count != 0 {
-                        output.packets[counts.selected].tunnel = 1
+                        let packet = output.packets + counts.selected
+                        packet.pointee.tunnel = 1
+                        packet.pointee.kind = packet.pointee.kind == .fragment ? .tunnelledFragment : .tunnelledSegment
                         (output.tunnels + counts.selected).initialize(to: path)
                     }
                     output.recordIndices[counts.selected] = i

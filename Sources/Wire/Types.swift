@@ -78,6 +78,14 @@ public enum PacketKind: UInt8, Sendable {
     /// An IP fragment: the batch's `fragments` entry at the same index locates it; only `kind`
     /// and `tunnel` of the packet mean anything.
     case fragment = 1
+    /// A segment or a fragment that came through an encapsulation: the batch's `tunnels` entry at
+    /// the same index holds the path. One test of `kind` tells the engine that a packet needs
+    /// more than the flow table.
+    case tunnelledSegment = 2
+    case tunnelledFragment = 3
+
+    public var isFragment: Bool { rawValue & 1 != 0 }
+    public var isTunnelled: Bool { rawValue & 2 != 0 }
 }
 
 /// One TCP segment decoded from a frame. The payload is not copied: `payloadStart..<payloadEnd` are

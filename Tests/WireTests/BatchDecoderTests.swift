@@ -114,7 +114,7 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
             selected += 1
             expected.selected += 1
         case .fragment(let header):
-            #expect(selected < counts.selected && indices[selected] == i && packets[selected].kind == .fragment
+            #expect(selected < counts.selected && indices[selected] == i && packets[selected].kind.isFragment
                         && buffers.fragments[selected] == header,
                     "record \(i): fragment differs", sourceLocation: sourceLocation)
             selected += 1

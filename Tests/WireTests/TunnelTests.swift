@@ -85,7 +85,7 @@ func decodeWithPath(_ frame: [UInt8], link: LinkType, tunnels: TunnelPorts = .st
         let counts = records.withUnsafeBufferPointer { r in
             PacketDecoder.decode(frame.span, records: r, link: .ethernet, options: .init(ports: nil), into: buffers.output)
         }
-        #expect(counts.selected == 1 && buffers.packets[0].kind == .fragment && buffers.packets[0].tunnel == 1)
+        #expect(counts.selected == 1 && buffers.packets[0].kind == .tunnelledFragment && buffers.packets[0].tunnel == 1)
         #expect(buffers.tunnels[0].layers == [.vxlan] && buffers.tunnels[0].identifier == 5)
         let header = buffers.fragments[0]
         // Eth 14 | IPv4 20 | UDP 8 | VXLAN 8 | Eth 14 | the fragment's IPv4 header at 64
