@@ -319,7 +319,7 @@ struct EngineCore {
                                 refusals: UnsafeMutablePointer<PacketDecoder.Refusal>) {
         router.stats.packets &+= UInt64(truncatingIfNeeded: frames)
         router.stats.bytes &+= counts.bytes
-        router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &+ counts.unselected)
+        router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &- counts.fragments &+ counts.unselected)
         router.stats.notMailPort &+= UInt64(truncatingIfNeeded: counts.unselected)
         for k in 0..<counts.refused { countRefusal(refusals[k]) }
         if counts.encapsulated != 0 { encapsulations.add(counts.encapsulations) }
@@ -353,11 +353,9 @@ struct EngineCore {
     }
 
     /// A fragment (`header`, in `frame`) into the defragmenter; a datagram it completes is decoded
-    /// from the defragmenter's storage and handled as a frame would be. The batch counted the
-    /// fragment as a TCP packet; it is not one, so that count is taken back here.
+    /// from the defragmenter's storage and handled as a frame would be.
     private mutating func defragment(_ header: FragmentHeader, frame: Span<UInt8>, packet: DecodedPacket,
                                      path: Encapsulation, time: Timestamp, scratch: DecodedBatch) {
-        router.stats.tcpPackets &-= 1
         advanceClock(to: time)
         // Moved out while a datagram it completed is handled, which changes the rest of `self`.
         guard var defragmenter = defragmenter.take() else {

@@ -354,33 +354,21 @@ enum GRE {
     }
 }
 
-/// Tunnels over UDP, by destination port: VXLAN (RFC 7348), Geneve (RFC 8926), GTP-U (3GPP TS
-/// 29.281).
+/// Tunnels over UDP, by destination port: Geneve (RFC 8926) and GTP-U (3GPP TS 29.281). VXLAN,
+/// the commonest, is decoded in `Decapsulation.follow` itself, before this is asked.
 enum UDPTunnel {
-    /// nil when the datagram is on no tunnel port.
+    /// nil when the datagram is on neither a Geneve nor a GTP-U port.
     static func decode(_ frame: Span<UInt8>, at offset: Int, end: Int,
                        ports: TunnelPorts) throws(DecodeError) -> TunnelStep? {
         try requireHeader(end: offset + 8, declaredEnd: end, captured: frame.count, layer: .udp)
         let destination = frame.u16(offset + 2)
-        let isVXLAN = ports.vxlan.contains(destination)
-        let isGeneve = !isVXLAN && ports.geneve.contains(destination)
-        let isGTPU = !isVXLAN && !isGeneve && ports.gtpu.contains(destination)
-        guard isVXLAN || isGeneve || isGTPU else { return nil }
+        let isGeneve = ports.geneve.contains(destination)
+        guard isGeneve || ports.gtpu.contains(destination) else { return nil }
         let length = Int(frame.u16(offset + 4))
         // The UDP length bounds the tunnel; 0 is a UDP/IPv6 jumbogram, never ours.
         guard length >= 8, offset + length <= end else { throw .invalid(.udp) }
         let udpEnd = offset + length
         let header = offset + 8
-        if isVXLAN {
-            var step = TunnelStep(kind: .vxlan, end: udpEnd)
-            try requireHeader(end: header + 8, declaredEnd: udpEnd, captured: frame.count, layer: .vxlan)
-            // The I flag says the VNI is valid (RFC 7348 5); VXLAN-GPE and group-policy variants
-            // set others, which are ignored as the RFC asks.
-            guard frame.u8(header) & 0x08 != 0 else { step.skip = .unsupportedTunnel; return step }
-            step.identifier = frame.u32(header + 4) >> 8
-            step.inner = .ethernet(offset: header + 8)
-            return step
-        }
         if isGeneve {
             var step = TunnelStep(kind: .geneve, end: udpEnd)
             try requireHeader(end: header + 8, declaredEnd: udpEnd, captured: frame.count, layer: .geneve)

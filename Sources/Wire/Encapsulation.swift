@@ -141,13 +141,7 @@ public struct EncapsulationCounts: Sendable, Equatable {
     public subscript(kind: EncapsulationKind) -> UInt64 { packets[Int(kind.rawValue)] }
 
     @inline(__always)
-    mutating func add(_ path: Encapsulation) {
-        var codes = path.layerCodes
-        for _ in 0..<Int(path.count) {
-            packets[Int(codes & 0x0F)] &+= 1
-            codes >>= 8
-        }
-    }
+    mutating func add(_ path: Encapsulation) { add(path, from: 0) }
 
     /// Counts the layers of `path` from the `first`-th on (those a reassembled datagram added to
     /// what its fragments were counted with).
@@ -215,6 +209,12 @@ public struct FragmentHeader: Sendable, Equatable {
     public var nextHeaderFieldOffset: Int
     public var dataStart: Int
     public var dataEnd: Int
+
+    /// A header that locates nothing, for a buffer the decoder writes into.
+    public static let empty = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
+                                             destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
+                                             fragmentOffset: 0, moreFragments: false, headerLength: 0,
+                                             nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
 
     public init(ipOffset: Int, ipEnd: Int, isIPv6: Bool, source: IPAddress, destination: IPAddress,
                 identification: UInt32, nextProtocol: UInt8, fragmentOffset: Int, moreFragments: Bool,

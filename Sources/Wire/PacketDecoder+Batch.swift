@@ -13,6 +13,8 @@ extension PacketDecoder {
         /// Entries written to `packets` (and their records' positions to `recordIndices`):
         /// selected segments and fragments.
         public var selected = 0
+        /// The fragments among them.
+        public var fragments = 0
         /// TCP segments on no selected port.
         public var unselected = 0
         /// Entries written to `refusals`.
@@ -115,20 +117,6 @@ extension PacketDecoder {
         let count: Int
     }
 
-    /// The TCP segment of an untagged Ethernet frame's IPv4 header: true when it is on a selected
-    /// port (written to `packet`), false otherwise. What it throws, `select` throws for the frame.
-    @inline(__always)
-    static func selectSegment(_ frame: Span<UInt8>, ip header: IPHeader, into packet: UnsafeMutablePointer<DecodedPacket>,
-                              selecting ports: PortSet?) throws(DecodeError) -> Bool {
-        let payloadStart = try TCP.payloadStart(frame, ip: header)
-        if let ports {
-            let (source, destination) = TCP.ports(frame, ip: header)
-            if !ports.contains(source) && !ports.contains(destination) { return false }
-        }
-        packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: VLANTags()))
-        return true
-    }
-
     /// `select`, not inlined: the frames the Ethernet loop does not take inline.
     @inline(never)
     static func selectOutOfLine(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
@@ -169,8 +157,8 @@ extension PacketDecoder {
                 if untaggedIPv4First && frame.count >= 14 && (unsafe frame.u16(unchecked: 12)) == 0x0800 {
                     switch try IPv4.decode(frame, at: 14) {
                     case .tcp(let header):
-                        if try selectSegment(frame, ip: header, into: output.packets + counts.selected,
-                                             selecting: options.ports) {
+                        if try segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
+                                       selecting: options.ports) {
                             output.recordIndices[counts.selected] = i
                             counts.selected &+= 1
                         }
@@ -198,7 +186,10 @@ extension PacketDecoder {
                                           fragment: output.fragments + counts.selected, tunnels: options.tunnels)
                 }
                 switch selected {
-                case .tcp, .fragment:
+                case .fragment:
+                    counts.fragments &+= 1
+                    fallthrough
+                case .tcp:
                     if path.count != 0 {
                         let packet = output.packets + counts.selected
                         packet.pointee.tunnel = 1

@@ -22,10 +22,7 @@ public enum PacketDecoder {
         var packet = DecodedPacket(source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0), sourcePort: 0,
                                    destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [], window: 0,
                                    payloadStart: 0, payloadEnd: 0, vlans: VLANTags())
-        var fragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
-                                      destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
-                                      fragmentOffset: 0, moreFragments: false, headerLength: 0,
-                                      nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
+        var fragment = FragmentHeader.empty
         var path = Encapsulation()
         let selected = try withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
             try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
@@ -48,10 +45,7 @@ public enum PacketDecoder {
     public static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                               selecting ports: PortSet?) throws(DecodeError) -> Selected {
         var path = Encapsulation()
-        var fragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
-                                      destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
-                                      fragmentOffset: 0, moreFragments: false, headerLength: 0,
-                                      nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
+        var fragment = FragmentHeader.empty
         return try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
             try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragmentPointer,
                        tunnels: .standard)
@@ -128,13 +122,26 @@ public enum PacketDecoder {
             packet.pointee.kind = .fragment
             return .fragment
         case .tcp(let header):
-            let payloadStart = try TCP.payloadStart(frame, ip: header)
-            if let ports {
-                let (source, destination) = TCP.ports(frame, ip: header)
-                if !ports.contains(source) && !ports.contains(destination) { return .unselected }
-            }
-            packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: vlans))
-            return .tcp
+            return try segment(frame, ip: header, vlans: vlans, into: packet, selecting: ports) ? .tcp : .unselected
         }
+    }
+
+    /// The TCP segment at `header`: checked, then written to `packet` when either port is selected
+    /// (true), or only judged by its ports (false). What it throws, `select` throws for the frame.
+    ///
+    /// The packet is written in place: returned by value, the 88-byte packet was written field by
+    /// field into a temporary and read back in 16-byte pieces to be copied, loads the CPU cannot
+    /// forward from the narrower stores still in flight. The ports are tested before the packet
+    /// is written, so a segment of another port is never written only to be dropped.
+    @inline(__always)
+    static func segment(_ frame: Span<UInt8>, ip header: IPHeader, vlans: VLANTags,
+                        into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?) throws(DecodeError) -> Bool {
+        let payloadStart = try TCP.payloadStart(frame, ip: header)
+        if let ports {
+            let (source, destination) = TCP.ports(frame, ip: header)
+            if !ports.contains(source) && !ports.contains(destination) { return false }
+        }
+        packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: vlans))
+        return true
     }
 }

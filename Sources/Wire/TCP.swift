@@ -1,11 +1,6 @@
 // TCP header: the fields reassembly needs and the payload's place in the frame.
 
 enum TCP {
-    @inline(__always) // into PacketDecoder.decode, which says why
-    static func decode(_ frame: Span<UInt8>, ip: IPHeader, vlans: VLANTags) throws(DecodeError) -> DecodedPacket {
-        packet(frame, ip: ip, payloadStart: try payloadStart(frame, ip: ip), vlans: vlans)
-    }
-
     /// Checks the header (and that the payload was captured whole) and returns where the payload
     /// starts. After it, the 20 fixed bytes at `ip.transportOffset` may be read unchecked.
     @inline(__always)

@@ -26,9 +26,9 @@ func decodeAlone(_ frame: Span<UInt8>, link: LinkType, ports: PortSet?) -> Alone
     var fragment: FragmentHeader
     do throws(DecodeError) {
         let outcome = try PacketDecoder.decode(frame, link: link)
-        if case .fragment(let header) = outcome { fragment = header } else { fragment = placeholderFragment }
+        if case .fragment(let header) = outcome { fragment = header } else { fragment = FragmentHeader.empty }
     } catch {
-        fragment = placeholderFragment
+        fragment = FragmentHeader.empty
     }
     do throws(DecodeError) {
         switch try PacketDecoder.decode(frame, link: link, into: packet, selecting: ports) {
@@ -41,11 +41,6 @@ func decodeAlone(_ frame: Span<UInt8>, link: LinkType, ports: PortSet?) -> Alone
         return .refused(.failed(error))
     }
 }
-
-let placeholderFragment = FragmentHeader(ipOffset: 0, ipEnd: 0, isIPv6: false, source: IPAddress(ipv4: 0),
-                                         destination: IPAddress(ipv4: 0), identification: 0, nextProtocol: 0,
-                                         fragmentOffset: 0, moreFragments: false, headerLength: 0,
-                                         nextHeaderFieldOffset: 0, dataStart: 0, dataEnd: 0)
 
 /// Batch output buffers of `n` entries each.
 struct BatchBuffers {
@@ -119,6 +114,7 @@ func expectBatchMatches(_ frames: [[UInt8]], link: LinkType, ports: PortSet?,
                     "record \(i): fragment differs", sourceLocation: sourceLocation)
             selected += 1
             expected.selected += 1
+            expected.fragments += 1
         case .unselected:
             expected.unselected += 1
         case .refused(let refusal):
