@@ -88,7 +88,7 @@ struct Plainsight: ParsableCommand {
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
               plainsight -i eth1 --workers 4 --any-port --json -o /var/log/plainsight/eth1.jsonl
               plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:514
-              plainsight -i eth1 --sensor campus-a --json --syslog tls://192.0.2.5:6514 --syslog-tls-ca ca.pem
+              plainsight -i eth1 --syslog tls://192.0.2.5:6514 --syslog-tls-ca ca.pem
             """,
         version: plainsightVersion
     )

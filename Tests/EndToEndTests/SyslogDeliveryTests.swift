@@ -202,8 +202,10 @@ struct SyslogDeliveryTests {
 /// Sends alerts to `target` on a running `collector`, stops the collector (by PID) mid-run and
 /// starts it again: every alert found before the outage, the first `--syslog-backlog` during it
 /// and every one after must arrive once, and delivered + dropped must equal what was produced.
-/// `extraArgs`: more options for plainsight (the TLS ones).
-func bridgeOutage(_ collector: RsyslogCollector, target: String, extraArgs: [String] = []) throws {
+/// `extraArgs`: more options for plainsight (the TLS ones); `duringOutage` runs while the
+/// collector is down.
+func bridgeOutage(_ collector: RsyslogCollector, target: String, extraArgs: [String] = [],
+                  duringOutage: () throws -> Void = {}) throws {
     let sdID = SyslogDeliveryTests.sdID
     let bin = try #require(plainsightBinary())
     let capture = try SyntheticCapture(fixture: "pop3-user-pass.pcap")
@@ -234,6 +236,7 @@ func bridgeOutage(_ collector: RsyslogCollector, target: String, extraArgs: [Str
 
     // Phase 2: the collector is stopped (by PID); plainsight holds `backlog` alerts, drops the rest.
     collector.stop()
+    try duringOutage()
     input.fileHandleForWriting.write(capture.copies(before..<(before + during), clientPort: 40610))
     try waitUntil(seconds: 30, "plainsight to find \(before + during) alerts") { try produced() >= before + during }
 

@@ -66,13 +66,23 @@ struct SyslogTLSTests {
         }
     }
 
-    @Test("rsyslogd stopped and restarted mid-run over TLS: a new handshake, held alerts and later ones arrive")
+    @Test("rsyslogd (requiring a client certificate) stopped and restarted mid-run over TLS: a new handshake from the files read at start, held alerts and later ones arrive")
     func outageIsBridgedOverTLS() throws {
         let pki = try TestPKI()
         let collector = try RsyslogCollector(tls: pki)
         try collector.start()
         defer { collector.stop() }
-        try bridgeOutage(collector, target: "tls://127.0.0.1:\(collector.tlsPort)", extraArgs: ["--syslog-tls-ca", pki.caPath])
+        // plainsight's own copies of the CA, certificate and key, removed during the outage: the
+        // reconnection (a new handshake with the client certificate) must not need to read them
+        // again, as after -Z has dropped the privileges that could.
+        let copies = try (0..<3).map { _ in try TemporaryFile("tls.pem") }
+        for (copy, original) in zip(copies, [pki.caPath, pki.clientCertificatePath, pki.clientKeyPath]) {
+            try Data(contentsOf: URL(fileURLWithPath: original)).write(to: copy.url)
+        }
+        try bridgeOutage(collector, target: "tls://127.0.0.1:\(collector.tlsClientAuthPort)",
+                         extraArgs: ["--syslog-tls-ca", copies[0].path, "--syslog-tls-cert", copies[1].path,
+                                     "--syslog-tls-key", copies[2].path],
+                         duringOutage: { for copy in copies { try FileManager.default.removeItem(at: copy.url) } })
     }
 
     @Test("a collector that requires a client certificate takes ours; without one, or with a stranger's, it is a clear error at start")
