@@ -12,12 +12,14 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // Syslog over TLS (tls:// targets): the system's OpenSSL, Debian-maintained.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "Wire"),
         .target(name: "CPrefetch"),
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"]),
         .target(name: "MailAuth"),
         .target(name: "Alerts", dependencies: [
-            "Wire", "MailAuth", .product(name: "Crypto", package: "swift-crypto"),
+            "Wire", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
         .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),

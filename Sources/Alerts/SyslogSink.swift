@@ -13,6 +13,7 @@ import Wire
 /// `backlogLimit` alerts; later ones are dropped and counted. A lost connection is made again with
 /// exponential back-off, and the backlog then goes out in order. A frame that TCP took only in
 /// part is sent again whole on the new connection (the collector drops the incomplete one).
+/// A tls:// target does the same inside TLS, with a new handshake on every connection.
 public final class SyslogSink: AlertSink {
     public let target: SyslogTarget
     public let isOptional: Bool
@@ -29,6 +30,10 @@ public final class SyslogSink: AlertSink {
 
     private let formatter: SyslogFormatter
     private let report: (String) -> Void
+    /// For tls:// targets: the CA, client certificate and key, read when the sink is made.
+    private let tlsContext: TLSContext?
+    /// The last TLS failure said during this outage, so that a repeated one is said once.
+    private var reportedTLSFailure: String?
     private var addresses: [SyslogAddress] = []
     private var state = State.idle(retryAt: 0)
     private var backlog = FrameQueue()
@@ -51,21 +56,35 @@ public final class SyslogSink: AlertSink {
     private enum State {
         case idle(retryAt: UInt64)
         case connecting(fd: Int32, addressIndex: Int, deadline: UInt64)
-        case connected(fd: Int32)
+        case handshaking(fd: Int32, session: TLSSession, addressIndex: Int, deadline: UInt64)
+        case connected(fd: Int32, session: TLSSession?)
     }
 
-    private var isStream: Bool { if case .tcp = target { true } else { false } }
+    private var isStream: Bool {
+        switch target {
+        case .tcp, .tls: true
+        case .local, .unix, .udp: false
+        }
+    }
 
     /// Resolves the target and connects. A target that cannot be reached is an error, unless
     /// `optional`: then the problem is reported and the sink keeps trying in the background.
+    /// For tls:// a TLS set-up that cannot work (unreadable CA, certificate or key; a collector
+    /// whose certificate does not verify, or that refuses ours) is an error even when optional.
     /// `report` receives one-line notices (outage, recovery, drops) without a prefix.
-    public init(target: SyslogTarget, formatter: SyslogFormatter, backlogLimit: Int = SyslogSink.defaultBacklogLimit,
+    public init(target: SyslogTarget, formatter: SyslogFormatter, tls: SyslogTLSSettings = SyslogTLSSettings(),
+                backlogLimit: Int = SyslogSink.defaultBacklogLimit,
                 optional: Bool, report: @escaping (String) -> Void) throws(SyslogTargetError) {
         self.target = target
         self.formatter = formatter
         self.backlogLimit = max(1, backlogLimit)
         self.isOptional = optional
         self.report = report
+        do throws(SyslogTargetError) {
+            tlsContext = target.isTLS ? try TLSContext(tls) : nil
+        } catch {
+            throw SyslogTargetError("syslog \(target): \(error.message)")
+        }
         let problem: String
         switch SyslogSocket.resolve(target) {
         case .failure(let error):
@@ -74,7 +93,9 @@ public final class SyslogSink: AlertSink {
             addresses = found
             switch connectNow(waitUpTo: Self.connectTimeout) {
             case .success: return
-            case .failure(let error): problem = "cannot connect: \(error)"
+            case .failure(let failure) where failure.isConfiguration:
+                throw SyslogTargetError("syslog \(target): \(failure)")
+            case .failure(let failure): problem = "cannot connect: \(failure)"
             }
         }
         guard optional else {
@@ -97,7 +118,7 @@ public final class SyslogSink: AlertSink {
         let now = wallClockNow()
         switch target {
         case .local: formatter.appendBSD(alert, time: now, to: &frame)
-        case .unix, .udp, .tcp: formatter.appendRFC5424(alert, time: now, to: &frame)
+        case .unix, .udp, .tcp, .tls: formatter.appendRFC5424(alert, time: now, to: &frame)
         }
         enqueue(frame, isAlert: true)
     }
@@ -107,7 +128,7 @@ public final class SyslogSink: AlertSink {
         var frame: [UInt8] = []
         switch target {
         case .local: formatter.appendBSDStats(fields, eventTime: time, dropped: dropped, time: wallClockNow(), to: &frame)
-        case .unix, .udp, .tcp:
+        case .unix, .udp, .tcp, .tls:
             formatter.appendRFC5424Stats(fields, eventTime: time, dropped: dropped, time: wallClockNow(), to: &frame)
         }
         enqueue(frame, isAlert: false)
@@ -117,7 +138,7 @@ public final class SyslogSink: AlertSink {
         var frame: [UInt8] = []
         switch target {
         case .local: formatter.appendBSDEvent(json, time: wallClockNow(), to: &frame)
-        case .unix, .udp, .tcp: guard formatter.appendRFC5424Event(json, time: wallClockNow(), to: &frame) else { return }
+        case .unix, .udp, .tcp, .tls: guard formatter.appendRFC5424Event(json, time: wallClockNow(), to: &frame) else { return }
         }
         enqueue(frame, isAlert: false)
     }
@@ -169,7 +190,7 @@ public final class SyslogSink: AlertSink {
         if case .connected = state { pump(now: now) }
         switch state {
         case .idle(let retryAt): return retryAt == UInt64.max ? nil : retryAt
-        case .connecting: return now &+ Self.blockedRetry
+        case .connecting, .handshaking: return now &+ Self.blockedRetry
         case .connected:
             guard !backlog.isEmpty else { return nil }
             return blockedUntil ?? now &+ Self.blockedRetry
@@ -218,16 +239,22 @@ public final class SyslogSink: AlertSink {
 
     /// Sends held frames until the socket would block or the backlog is empty.
     private func pump(now: UInt64) {
-        guard case .connected(let fd) = state, !backlog.isEmpty else { return }
+        guard case .connected(let fd, let session) = state, !backlog.isEmpty else { return }
         if let until = blockedUntil, now < until { return }
         blockedUntil = nil
-        if isStream, let closed = SyslogSocket.peerClosed(fd) {
-            lose(closed, now: now)
+        if let session {
+            if let reason = session.pollInput() {
+                lose(reason, now: now)
+                return
+            }
+        } else if isStream, let closed = SyslogSocket.peerClosed(fd) {
+            lose(closed.description, now: now)
             return
         }
         // Bounded: each turn removes a frame, advances into one, or returns.
         while let frame = backlog.first {
-            switch SyslogSocket.send(fd, frame.bytes[headOffset...]) {
+            let unsent = frame.bytes[headOffset...]
+            switch session.map({ $0.write(unsent) }) ?? SyslogSocket.send(fd, unsent) {
             case .sent(let count):
                 headOffset += count
                 guard headOffset >= frame.bytes.count else { continue }
@@ -243,7 +270,10 @@ public final class SyslogSink: AlertSink {
                 if frame.isAlert { counters.dropped &+= 1 }
                 report("syslog \(target): a \(frame.bytes.count)-byte message is too large for this transport; dropped")
             case .broken(let code):
-                lose(Errno(code), now: now)
+                lose(Errno(code).description, now: now)
+                return
+            case .tlsFailed(let reason):
+                lose(reason, now: now)
                 return
             }
         }
@@ -251,27 +281,100 @@ public final class SyslogSink: AlertSink {
 
     // MARK: Connection
 
-    /// At start: connect, waiting at most `waitUpTo` for TCP, trying each address in turn.
-    private func connectNow(waitUpTo timeout: UInt64) -> Result<Void, Errno> {
-        var lastError = Errno(ECONNREFUSED)
+    /// At start: connect (and for TLS, shake hands), waiting at most `waitUpTo` per address,
+    /// trying each address in turn. A TLS failure that retrying cannot mend ends the search.
+    private func connectNow(waitUpTo timeout: UInt64) -> Result<Void, ConnectionFailure> {
+        var lastError = ConnectionFailure(description: Errno(ECONNREFUSED).description, isConfiguration: false)
         for address in addresses {
+            let deadline = monotonicNow() &+ timeout
             switch SyslogSocket.connect(address) {
             case .failure(let error):
-                lastError = error
+                lastError = ConnectionFailure(description: error.description, isConfiguration: false)
             case .success(let (fd, inProgress)):
-                if !inProgress { state = .connected(fd: fd); return .success(()) }
-                switch SyslogSocket.connectResult(fd, waitMilliseconds: Int32(timeout / 1_000_000)) {
-                case .success?: state = .connected(fd: fd); return .success(())
-                case .failure(let error)?: lastError = error
-                case nil: lastError = Errno(ETIMEDOUT)
+                var outcome: Result<Void, Errno> = .success(())
+                if inProgress {
+                    switch SyslogSocket.connectResult(fd, waitMilliseconds: Int32(timeout / 1_000_000)) {
+                    case .success?: break
+                    case .failure(let error)?: outcome = .failure(error)
+                    case nil: outcome = .failure(Errno(ETIMEDOUT))
+                    }
                 }
-                SyslogSocket.close(fd)
+                if case .failure(let error) = outcome {
+                    lastError = ConnectionFailure(description: error.description, isConfiguration: false)
+                    SyslogSocket.close(fd)
+                    continue
+                }
+                guard let tlsContext else {
+                    state = .connected(fd: fd, session: nil)
+                    return .success(())
+                }
+                switch Self.handshakeNow(fd: fd, context: tlsContext, host: targetHost, deadline: deadline) {
+                case .success(let session):
+                    state = .connected(fd: fd, session: session)
+                    return .success(())
+                case .failure(let failure):
+                    SyslogSocket.close(fd)
+                    if failure.isConfiguration { return .failure(failure) }
+                    lastError = failure
+                }
             }
         }
         return .failure(lastError)
     }
 
-    /// Moves a closed or connecting socket along without waiting.
+    /// How long the start waits after a TLS handshake for the collector to refuse it. In TLS 1.3
+    /// the client's side of the handshake ends before the server has checked the client's
+    /// certificate: a collector that requires one says no only afterwards, with an alert.
+    static let refusalWait: Int32 = 300
+
+    /// A whole TLS handshake on a connected socket, waiting until `deadline` at most, then a short
+    /// wait for a refusal (a client certificate the collector does not accept).
+    private static func handshakeNow(fd: Int32, context: TLSContext, host: String,
+                                     deadline: UInt64) -> Result<TLSSession, ConnectionFailure> {
+        let session: TLSSession
+        do { session = try TLSSession(context: context, fd: fd, host: host) } catch { return .failure(error) }
+        // Bounded by the deadline: each turn waits on the socket for the rest of the time.
+        while true {
+            switch session.handshake() {
+            case .done:
+                guard session.isTLS13 else { return .success(session) }
+                // A collector that accepts us sends session tickets (or nothing); one that refuses
+                // sends an alert instead. The first thing that arrives decides.
+                let refusalDeadline = min(deadline, monotonicNow() &+ UInt64(refusalWait) * 1_000_000)
+                if waitFor(fd, write: false, until: refusalDeadline), let reason = session.pollInput() {
+                    return .failure(ConnectionFailure(
+                        description: "the collector refused the connection after the TLS handshake: \(reason) "
+                            + "(a collector that checks its clients needs --syslog-tls-cert with a certificate it trusts)",
+                        isConfiguration: true))
+                }
+                return .success(session)
+            case .pending(let wantsWrite):
+                guard waitFor(fd, write: wantsWrite, until: deadline) else {
+                    return .failure(ConnectionFailure(description: "TLS handshake timed out", isConfiguration: false))
+                }
+            case .failed(let failure):
+                return .failure(failure)
+            }
+        }
+    }
+
+    /// Waits until the socket is readable (or writable), or `deadline` passes (false).
+    private static func waitFor(_ fd: Int32, write: Bool, until deadline: UInt64) -> Bool {
+        let now = monotonicNow()
+        guard now < deadline else { return false }
+        var entry = pollfd(fd: fd, events: Int16(write ? POLLOUT : POLLIN), revents: 0)
+        let milliseconds = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
+        return poll(&entry, 1, milliseconds) > 0
+    }
+
+    private var targetHost: String {
+        switch target {
+        case .tcp(let host, _), .tls(let host, _), .udp(let host, _): return host
+        case .local(let path), .unix(let path): return path
+        }
+    }
+
+    /// Moves a closed, connecting or handshaking socket along without waiting.
     private func advanceConnection(now: UInt64) {
         switch state {
         case .connected:
@@ -294,9 +397,21 @@ public final class SyslogSink: AlertSink {
                 SyslogSocket.close(fd)
                 startConnect(from: index + 1, now: now)
             case .success?:
-                connected(fd: fd)
+                transportConnected(fd: fd, addressIndex: index, now: now)
             case .failure?:
                 SyslogSocket.close(fd)
+                startConnect(from: index + 1, now: now)
+            }
+        case .handshaking(let fd, let session, let index, let deadline):
+            switch session.handshake() {
+            case .done:
+                connected(fd: fd, session: session)
+            case .pending:
+                guard now >= deadline else { return }
+                abandonHandshake(fd: fd, ConnectionFailure(description: "TLS handshake timed out", isConfiguration: false))
+                startConnect(from: index + 1, now: now)
+            case .failed(let failure):
+                abandonHandshake(fd: fd, failure)
                 startConnect(from: index + 1, now: now)
             }
         }
@@ -310,7 +425,7 @@ public final class SyslogSink: AlertSink {
                 if inProgress {
                     state = .connecting(fd: fd, addressIndex: index, deadline: now &+ Self.connectTimeout)
                 } else {
-                    connected(fd: fd)
+                    transportConnected(fd: fd, addressIndex: index, now: now)
                 }
                 return
             case .failure:
@@ -320,8 +435,35 @@ public final class SyslogSink: AlertSink {
         retry(now: now)
     }
 
-    private func connected(fd: Int32) {
-        state = .connected(fd: fd)
+    /// The socket is connected: for TLS a handshake begins (a new one on every connection).
+    private func transportConnected(fd: Int32, addressIndex: Int, now: UInt64) {
+        guard let tlsContext else {
+            connected(fd: fd, session: nil)
+            return
+        }
+        do {
+            let session = try TLSSession(context: tlsContext, fd: fd, host: targetHost)
+            state = .handshaking(fd: fd, session: session, addressIndex: addressIndex, deadline: now &+ Self.connectTimeout)
+            advanceConnection(now: now)
+        } catch {
+            abandonHandshake(fd: fd, error)
+            startConnect(from: addressIndex + 1, now: now)
+        }
+    }
+
+    /// A handshake that failed: the socket is closed and the reason said, once per outage (the
+    /// collector's certificate may have been replaced by one that does not verify).
+    private func abandonHandshake(fd: Int32, _ failure: ConnectionFailure) {
+        SyslogSocket.close(fd)
+        state = .idle(retryAt: 0)
+        guard reportedTLSFailure != failure.description else { return }
+        reportedTLSFailure = failure.description
+        report("syslog \(target): \(failure); holding up to \(backlogLimit) alerts and retrying")
+        outageReported = true
+    }
+
+    private func connected(fd: Int32, session: TLSSession?) {
+        state = .connected(fd: fd, session: session)
         backoff = Self.initialBackoff
         if outageReported {
             var notice = "syslog \(target): connected again"
@@ -331,6 +473,7 @@ public final class SyslogSink: AlertSink {
         }
         outageReported = false
         overflowReported = false
+        reportedTLSFailure = nil
         droppedThisOutage = 0
     }
 
@@ -342,13 +485,13 @@ public final class SyslogSink: AlertSink {
     }
 
     /// The collector went away: hold alerts and reconnect.
-    private func lose(_ error: Errno, now: UInt64) {
+    private func lose(_ reason: String, now: UInt64) {
         closeSocket()
         headOffset = 0
         blockedUntil = nil
         if !outageReported {
             outageReported = true
-            report("syslog \(target): connection lost (\(error)); holding up to \(backlogLimit) alerts and reconnecting")
+            report("syslog \(target): connection lost (\(reason)); holding up to \(backlogLimit) alerts and reconnecting")
         }
         // The first attempt comes soon: a restarted collector is usually back within a second.
         retry(now: now)
@@ -356,7 +499,11 @@ public final class SyslogSink: AlertSink {
 
     private func closeSocket() {
         switch state {
-        case .connected(let fd), .connecting(let fd, _, _): SyslogSocket.close(fd)
+        case .connected(let fd, let session):
+            session?.shutdown()
+            SyslogSocket.close(fd)
+        case .connecting(let fd, _, _), .handshaking(let fd, _, _, _):
+            SyslogSocket.close(fd)
         case .idle: break
         }
         state = .idle(retryAt: 0)

@@ -25,6 +25,8 @@ enum SendOutcome {
     case tooLarge
     /// The connection or the collector is gone; the errno says why.
     case broken(Int32)
+    /// The TLS layer failed (an alert from the collector, a protocol error); the text says why.
+    case tlsFailed(String)
 }
 
 enum SyslogSocket {
@@ -53,7 +55,7 @@ enum SyslogSocket {
                                            length: socklen_t(MemoryLayout<sockaddr_un>.size))])
         case .udp(let host, let port):
             return lookup(host: host, port: port, type: Int32(SOCK_DGRAM.rawValue))
-        case .tcp(let host, let port):
+        case .tcp(let host, let port), .tls(let host, let port):
             return lookup(host: host, port: port, type: Int32(SOCK_STREAM.rawValue))
         }
     }

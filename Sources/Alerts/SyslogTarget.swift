@@ -6,12 +6,14 @@
 /// - `unix:///PATH`: RFC 5424 datagrams on a unix socket (rsyslog: `imuxsock` with
 ///   `UseSpecialParser="off"`);
 /// - `udp://HOST:PORT`: RFC 5424, one datagram per message (RFC 5426);
-/// - `tcp://HOST:PORT`: RFC 5424 with octet counting (RFC 6587 section 3.4.1).
+/// - `tcp://HOST:PORT`: RFC 5424 with octet counting (RFC 6587 section 3.4.1);
+/// - `tls://HOST:PORT`: the same octet-counted stream inside TLS (RFC 5425; port 6514).
 public enum SyslogTarget: Sendable, Equatable, CustomStringConvertible {
     case local(path: String)
     case unix(path: String)
     case udp(host: String, port: UInt16)
     case tcp(host: String, port: UInt16)
+    case tls(host: String, port: UInt16)
 
     public static let defaultLocalPath = "/dev/log"
     /// `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL.
@@ -19,7 +21,7 @@ public enum SyslogTarget: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses one target; the error says what was expected.
     public init(parsing text: String) throws(SyslogTargetError) {
-        let usage = "use /dev/log (or another absolute path), unix:///PATH, udp://HOST:PORT or tcp://HOST:PORT"
+        let usage = "use /dev/log (or another absolute path), unix:///PATH, udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
         if text.hasPrefix("/") {
             self = .local(path: try Self.socketPath(text))
         } else if let rest = text.dropPrefix("unix://") {
@@ -33,6 +35,9 @@ public enum SyslogTarget: Sendable, Equatable, CustomStringConvertible {
         } else if let rest = text.dropPrefix("tcp://") {
             let (host, port) = try Self.hostAndPort(rest)
             self = .tcp(host: host, port: port)
+        } else if let rest = text.dropPrefix("tls://") {
+            let (host, port) = try Self.hostAndPort(rest)
+            self = .tls(host: host, port: port)
         } else {
             throw SyslogTargetError("unknown kind of target: \(usage)")
         }
@@ -44,12 +49,16 @@ public enum SyslogTarget: Sendable, Equatable, CustomStringConvertible {
         case .unix(let path): return "unix://" + path
         case .udp(let host, let port): return "udp://" + Self.bracketed(host) + ":\(port)"
         case .tcp(let host, let port): return "tcp://" + Self.bracketed(host) + ":\(port)"
+        case .tls(let host, let port): return "tls://" + Self.bracketed(host) + ":\(port)"
         }
     }
 
     /// Whether a command-line word is meant as a target (an absolute path or `scheme:/...`), as
     /// opposed to the first word of a filter expression after a bare `--syslog`. BPF words never
     /// look like that: IPv6 and MAC addresses have a colon but no slash after it.
+    /// Whether alerts go inside TLS.
+    public var isTLS: Bool { if case .tls = self { true } else { false } }
+
     public static func looksLikeTarget(_ word: String) -> Bool {
         if word.hasPrefix("/") { return true }
         guard let colon = word.firstIndex(of: ":"), colon != word.startIndex else { return false }

@@ -16,7 +16,8 @@ func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, Output
                                         hostname: options.sensor)
         for target in syslog.targets {
             do {
-                syslogSinks.append(try SyslogSink(target: target, formatter: formatter, backlogLimit: syslog.backlog,
+                syslogSinks.append(try SyslogSink(target: target, formatter: formatter, tls: syslog.tls,
+                                                  backlogLimit: syslog.backlog,
                                                   optional: syslog.optional, report: { reportProblem($0) }))
             } catch {
                 return .failure(OutputError(error.message))

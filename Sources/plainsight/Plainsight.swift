@@ -20,6 +20,7 @@ struct Plainsight: ParsableCommand {
             plainsight -r <file> [-r <file> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
                        [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
+                       [--syslog-tls-ca <file>] [--syslog-tls-cert <file>] [--syslog-tls-key <file>] [--syslog-tls-name <name>]
                        [--report <file.json|file.html> ...]
             plainsight -i <interface> [-Z <user>] [--snaplen <bytes>] [--no-promisc] [--buffer-size <MiB>]
                        [--stats-interval <seconds>] [--workers <N>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
@@ -35,14 +36,17 @@ struct Plainsight: ParsableCommand {
             each; on a terminal, so do a progress line and a closing summary (not with --quiet).
 
             --syslog sends every alert to syslog as well, to any number of targets: the local /dev/log \
-            (app-name plainsight, the human line as message), or unix:///PATH, udp://HOST:PORT and \
-            tcp://HOST:PORT in RFC 5424 (msgid cleartext_auth, the alert's fields as structured data \
+            (app-name plainsight, the human line as message), or unix:///PATH, udp://HOST:PORT, \
+            tcp://HOST:PORT and tls://HOST:PORT (RFC 5425) in RFC 5424 (msgid cleartext_auth, the alert's fields as structured data \
             [plainsight@32473 ...], severity crit for a cleartext password the server accepted down to \
             notice for a refused digest). All outputs are written by one writer thread behind a \
             bounded queue, so capture never waits for them. A collector that goes away is reconnected \
             with back-off while up to --syslog-backlog alerts are held for it; alerts lost on the way \
             are counted in the stats event (outputs) and reported on standard error. A target that \
-            cannot be reached at start is an error unless --syslog-optional.
+            cannot be reached at start is an error unless --syslog-optional. A tls:// collector's \
+            certificate must chain to --syslog-tls-ca (default: the system's trust store) and hold \
+            the target's host (or --syslog-tls-name); one that does not verify is an error at start \
+            even with --syslog-optional.
 
             Without an expression only the mail ports (25, 110, 143, 587, 2525) are read, plus 465, 993 \
             and 995 whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
@@ -73,7 +77,8 @@ struct Plainsight: ParsableCommand {
             some input could not be read completely (alerts found before the damage are still \
             reported), or the interface could not be captured on, or an output lost alerts (not \
             counting --syslog-optional targets); 2 usage error (including a bad filter, an unknown \
-            -Z user for -i, or a syslog target that cannot be reached at start).
+            -Z user for -i, a syslog target that cannot be reached at start, or a TLS collector \
+            whose certificate does not verify).
 
             Examples:
               plainsight -r mail.pcap
@@ -82,8 +87,8 @@ struct Plainsight: ParsableCommand {
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
               plainsight -i eth1 --workers 4 --any-port --json -o /var/log/plainsight/eth1.jsonl
-              plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:6514
-              plainsight -i eth1 --sensor campus-a --json --syslog tcp://192.0.2.5:6514
+              plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:514
+              plainsight -i eth1 --syslog tls://192.0.2.5:6514 --syslog-tls-ca ca.pem
             """,
         version: plainsightVersion
     )

@@ -6,9 +6,9 @@ struct SyslogOptions: ParsableArguments {
     @Option(name: .customLong("syslog"), parsing: .singleValue,
             help: ArgumentHelp("""
                 Also send each alert to syslog. Without a target (or with an absolute path): the local \
-                socket /dev/log, in the format syslog(3) uses. unix:///PATH, udp://HOST:PORT and \
-                tcp://HOST:PORT send RFC 5424 with structured data (TCP with octet counting). Repeat \
-                for several targets.
+                socket /dev/log, in the format syslog(3) uses. unix:///PATH, udp://HOST:PORT, \
+                tcp://HOST:PORT and tls://HOST:PORT (RFC 5425, port 6514) send RFC 5424 with \
+                structured data (TCP and TLS with octet counting). Repeat for several targets.
                 """, valueName: "target"),
             transform: { text in
                 do { return try SyslogTarget(parsing: text) } catch { throw ValidationError(String(describing: error)) }
@@ -29,11 +29,42 @@ struct SyslogOptions: ParsableArguments {
                                valueName: "alerts"))
     var backlog: Int?
 
+    @Option(name: .customLong("syslog-tls-ca"),
+            help: ArgumentHelp("For tls:// targets: PEM file of the CA certificates the collector's certificate must chain to (default: the system's trust store).",
+                               valueName: "file"))
+    var tlsCA: String?
+
+    @Option(name: .customLong("syslog-tls-cert"),
+            help: ArgumentHelp("For tls:// targets: PEM client certificate (chain) to show a collector that asks for one.",
+                               valueName: "file"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("syslog-tls-key"),
+            help: ArgumentHelp("For tls:// targets: PEM private key of --syslog-tls-cert (default: read from that file).",
+                               valueName: "file"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("syslog-tls-name"),
+            help: ArgumentHelp("For tls:// targets: the DNS name or IP address the collector's certificate must hold (default: the host of the target).",
+                               valueName: "name"))
+    var tlsName: String?
+
     func validate() throws {
         if targets.isEmpty {
             let orphan = [("--syslog-facility", facility != nil), ("--syslog-optional", optional),
                           ("--syslog-backlog", backlog != nil)].first { $0.1 }
             if let (name, _) = orphan { throw ValidationError("\(name) is used only with --syslog") }
+        }
+        if !targets.contains(where: \.isTLS) {
+            let orphan = [("--syslog-tls-ca", tlsCA != nil), ("--syslog-tls-cert", tlsCertificate != nil),
+                          ("--syslog-tls-key", tlsKey != nil), ("--syslog-tls-name", tlsName != nil)].first { $0.1 }
+            if let (name, _) = orphan { throw ValidationError("\(name) is used only with a tls:// syslog target") }
+        }
+        if tlsKey != nil && tlsCertificate == nil {
+            throw ValidationError("--syslog-tls-key needs --syslog-tls-cert")
+        }
+        if let tlsName, tlsName.isEmpty || !tlsName.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw ValidationError("--syslog-tls-name: give a DNS name or an IP address")
         }
         var seen: [SyslogTarget] = []
         for target in targets {
@@ -47,7 +78,9 @@ struct SyslogOptions: ParsableArguments {
 
     var settings: SyslogSettings {
         SyslogSettings(targets: targets, facility: facility ?? .authpriv, optional: optional,
-                       backlog: backlog ?? SyslogSink.defaultBacklogLimit)
+                       backlog: backlog ?? SyslogSink.defaultBacklogLimit,
+                       tls: SyslogTLSSettings(caFile: tlsCA, certificateFile: tlsCertificate, keyFile: tlsKey,
+                                              serverName: tlsName))
     }
 
     /// ArgumentParser has no option with an optional value, so a bare `--syslog` (followed by
@@ -79,6 +112,7 @@ struct SyslogSettings: Sendable {
     var facility: SyslogFacility = .authpriv
     var optional = false
     var backlog = SyslogSink.defaultBacklogLimit
+    var tls = SyslogTLSSettings()
 }
 
 extension SyslogFacility: ExpressibleByArgument {}

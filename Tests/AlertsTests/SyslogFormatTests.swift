@@ -15,6 +15,8 @@ struct SyslogFormatTests {
         ("tcp://collector.example:6514", .tcp(host: "collector.example", port: 6514)),
         ("tcp://[2001:db8::5]:601", .tcp(host: "2001:db8::5", port: 601)),
         ("udp://localhost:65535", .udp(host: "localhost", port: 65535)),
+        ("tls://collector.example:6514", .tls(host: "collector.example", port: 6514)),
+        ("tls://[2001:db8::5]:6514", .tls(host: "2001:db8::5", port: 6514)),
     ])
     func parses(_ text: String, _ expected: SyslogTarget) throws {
         #expect(try SyslogTarget(parsing: text) == expected)
@@ -28,6 +30,7 @@ struct SyslogFormatTests {
         ("tcp://:514", "no host name"),
         ("tcp://2001:db8::5:514", "brackets"),
         ("tcp://[2001:db8::5:514", "missing ']'"),
+        ("tls://collector.example", "expected HOST:PORT"),
         ("unix://relative.sock", "absolute path"),
         ("ftp://192.0.2.5:21", "unknown kind of target"),
         ("syslog.example", "unknown kind of target"),
@@ -43,7 +46,7 @@ struct SyslogFormatTests {
     }
 
     @Test func wordsAfterABareSyslogFlag() {
-        for target in ["/dev/log", "unix:///x", "udp://h:1", "tcp://h:1", "udp:/typo"] {
+        for target in ["/dev/log", "unix:///x", "udp://h:1", "tcp://h:1", "tls://h:6514", "udp:/typo"] {
             #expect(SyslogTarget.looksLikeTarget(target), "\(target)")
         }
         for word in ["host", "192.0.2.10", "fe80::1", "ether", "aa:bb:cc:dd:ee:ff", "port", "-r", ""] {

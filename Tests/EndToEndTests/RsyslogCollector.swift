@@ -9,7 +9,10 @@ import Glibc
 /// parser rsyslog uses on /dev/log), RFC 5424 on the unix socket `rfc5424.sock`, UDP and TCP on
 /// 127.0.0.1 ports chosen free at creation (kept across restarts). Every message is written as one
 /// JSON object per line with rsyslog's own parse of it (severity, facility, app-name, msgid,
-/// structured data as `mmpstrucdata` decodes it, msg), and raw to a second file.
+/// structured data as `mmpstrucdata` decodes it, msg), and raw to a second file. Given a `TestPKI`,
+/// also two TLS inputs (RFC 5425, rsyslog's OpenSSL driver) with the PKI's server certificate:
+/// `tlsPort` takes any client (input name `imtcp-tls`), `tlsClientAuthPort` only one with a
+/// certificate from the PKI's CA (`imtcp-tls-client`).
 final class RsyslogCollector {
     static let binary = "/usr/sbin/rsyslogd"
     static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: binary) }
@@ -17,6 +20,9 @@ final class RsyslogCollector {
     let directory: URL
     let udpPort: UInt16
     let tcpPort: UInt16
+    let tlsPort: UInt16
+    let tlsClientAuthPort: UInt16
+    private let hasTLS: Bool
     private var process: Process?
     private var probeCount = 0
 
@@ -44,11 +50,23 @@ final class RsyslogCollector {
 
     /// `extraConfig` is given the directory and returns lines appended to the configuration (a
     /// test's own actions, such as the README's per-sensor files).
-    init(extraConfig: (String) -> String = { _ in "" }) throws {
+    init(tls pki: TestPKI? = nil, extraConfig: (String) -> String = { _ in "" }) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-rsyslog-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         udpPort = try freeLoopbackPort(type: SOCK_DGRAM)
         tcpPort = try freeLoopbackPort(type: SOCK_STREAM)
+        tlsPort = pki == nil ? 0 : try freeLoopbackPort(type: SOCK_STREAM)
+        tlsClientAuthPort = pki == nil ? 0 : try freeLoopbackPort(type: SOCK_STREAM)
+        hasTLS = pki != nil
+        var tlsInputs = ""
+        if let pki {
+            let files = #"streamDriver.CAFile="\#(pki.caPath)" streamDriver.CertFile="\#(pki.serverCertificatePath)" "#
+                + #"streamDriver.KeyFile="\#(pki.serverKeyPath)""#
+            tlsInputs = """
+                input(type="imtcp" name="imtcp-tls" address="127.0.0.1" port="\(tlsPort)" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon" \(files))
+                input(type="imtcp" name="imtcp-tls-client" address="127.0.0.1" port="\(tlsClientAuthPort)" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid" \(files))
+                """
+        }
         let d = directory.path
         let config = """
             global(workDirectory="\(d)" maxMessageSize="64k")
@@ -60,6 +78,7 @@ final class RsyslogCollector {
             input(type="imuxsock" Socket="\(unixPath)" UseSpecialParser="off" ParseHostname="on" RateLimit.Interval="0")
             input(type="imudp" address="127.0.0.1" port="\(udpPort)")
             input(type="imtcp" address="127.0.0.1" port="\(tcpPort)")
+            \(tlsInputs)
             template(name="parsed" type="list" option.jsonf="on") {
               property(outname="input" name="inputname" format="jsonf")
               property(outname="severity" name="syslogseverity" format="jsonf")
@@ -112,7 +131,9 @@ final class RsyslogCollector {
             sendProbes(tag: tag)
             Thread.sleep(forTimeInterval: 0.25)
             let seen = Set(records().filter { $0.appName == tag }.map { $0.msg.trimmingCharacters(in: .whitespaces) })
-            if seen.isSuperset(of: ["probe-local", "probe-unix", "probe-udp", "probe-tcp"]) { return }
+            // The TLS inputs are up once they accept connections (a probe would need a TLS client).
+            if seen.isSuperset(of: ["probe-local", "probe-unix", "probe-udp", "probe-tcp"])
+                && (!hasTLS || (acceptsConnections(port: tlsPort) && acceptsConnections(port: tlsClientAuthPort))) { return }
         }
         stop()
         throw CollectorError("rsyslogd did not take probes on every input within 15 s: \(startupLog())")
@@ -233,6 +254,17 @@ private func sendUDP(_ bytes: [UInt8], port: UInt16) {
             sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (a connection is made and closed at once).
+func acceptsConnections(port: UInt16) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = loopback(port: port)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
 
 private func sendTCP(_ bytes: [UInt8], port: UInt16) {

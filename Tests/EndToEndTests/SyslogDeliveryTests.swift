@@ -147,79 +147,10 @@ struct SyslogDeliveryTests {
 
     @Test("rsyslogd stopped and restarted mid-run: held alerts and later ones arrive; delivered + dropped == produced")
     func outageIsBridged() throws {
-        let bin = try #require(plainsightBinary())
         let collector = try RsyslogCollector()
         try collector.start()
         defer { collector.stop() }
-        let capture = try SyntheticCapture(fixture: "pop3-user-pass.pcap")
-        let (before, during, after, backlog) = (300, 400, 300, 150)
-        let out = try TemporaryFile("alerts.jsonl")
-        let err = try TemporaryFile("stderr")
-        let target = "tcp://127.0.0.1:\(collector.tcpPort)"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["-r", "-", "--quiet", "--json", "-o", out.path, "--syslog", target, "--syslog-backlog", String(backlog)]
-        let input = Pipe()
-        p.standardInput = input
-        p.standardOutput = FileHandle.nullDevice
-        let errHandle = try FileHandle(forWritingTo: err.url)
-        defer { try? errHandle.close() }
-        p.standardError = errHandle
-        try launchSerially(p)
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let pid = String(p.processIdentifier)
-        func delivered() -> [Int] {
-            collector.records().filter { $0.procID == pid && $0.msgID == "cleartext_auth" }
-                .compactMap { $0.parameters[Self.sdID]?["flow_id"].flatMap { Int($0) } }
-        }
-        func produced() throws -> Int { try alertObjects(in: out.contents()).count }
-
-        // Phase 1: the collector takes everything.
-        input.fileHandleForWriting.write(Data(capture.header) + capture.copies(0..<before, clientPort: 40610))
-        try waitUntil(seconds: 30, "the first \(before) alerts at rsyslog") { delivered().count >= before }
-
-        // Phase 2: the collector is stopped (by PID); plainsight holds `backlog` alerts, drops the rest.
-        collector.stop()
-        input.fileHandleForWriting.write(capture.copies(before..<(before + during), clientPort: 40610))
-        try waitUntil(seconds: 30, "plainsight to find \(before + during) alerts") { try produced() >= before + during }
-
-        // Phase 3: the collector is back on the same port; the held alerts arrive after reconnection,
-        // then the capture goes on.
-        try collector.start()
-        try waitUntil(seconds: 30, "the held alerts at the restarted rsyslog") { delivered().count >= before + backlog }
-        input.fileHandleForWriting.write(capture.copies((before + during)..<(before + during + after), clientPort: 40610))
-        try input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        try #require(!p.isRunning, "plainsight did not finish")
-        let stderr = String(decoding: try err.contents(), as: UTF8.self)
-        #expect(p.terminationStatus == 1, "alerts were lost, so the run fails: \(stderr)")
-
-        let total = before + during + after
-        let lines = try out.contents().split(separator: UInt8(ascii: "\n"))
-        let alerts = try alertObjects(in: try out.contents())
-        #expect(alerts.count == total)
-        let stats = try #require(lines.last.flatMap { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] })
-        let outputs = try #require((stats["stats"] as? [String: Any])?["outputs"] as? [String: Any])
-        let queue = try #require(outputs["queue"] as? [String: Any])
-        let sink = try #require((outputs["syslog"] as? [String: Any])?[target] as? [String: Any])
-        let sent = try #require(sink["delivered"] as? Int), dropped = try #require(sink["dropped"] as? Int)
-        let queueDropped = try #require(queue["dropped"] as? Int)
-        print("outage test: produced \(alerts.count), delivered \(sent), dropped \(dropped), queue dropped \(queueDropped), held \(sink["held"] ?? "?")")
-        #expect(sent + dropped + queueDropped == alerts.count)
-        #expect(sink["held"] as? Int == 0)
-        try waitUntil(seconds: 10, "rsyslog to have every delivered alert") { delivered().count >= sent }
-        let received = delivered()
-        // What plainsight counts as delivered is exactly what rsyslog wrote: no duplicates, none
-        // lost in a connection the collector had already closed.
-        #expect(received.count == sent)
-        #expect(Set(received).count == received.count)
-        // Every alert before the outage, the first `backlog` found during it, and every one after.
-        let expected = Set(1...before).union((before + 1)...(before + backlog)).union((before + during + 1)...total)
-        #expect(Set(received) == expected)
-        #expect(dropped == during - backlog)
-        #expect(stderr.contains("connection lost") && stderr.contains("connected again"))
-        #expect(stderr.contains("\(during - backlog) of \(total) alerts dropped"))
+        try bridgeOutage(collector, target: "tcp://127.0.0.1:\(collector.tcpPort)")
     }
 
     // MARK: targets that cannot be used
@@ -266,6 +197,86 @@ struct SyslogDeliveryTests {
         ["--syslog", collector.devLogPath, "--syslog", "unix://" + collector.unixPath,
          "--syslog", "udp://127.0.0.1:\(collector.udpPort)", "--syslog", "tcp://127.0.0.1:\(collector.tcpPort)"]
     }
+}
+
+/// Sends alerts to `target` on a running `collector`, stops the collector (by PID) mid-run and
+/// starts it again: every alert found before the outage, the first `--syslog-backlog` during it
+/// and every one after must arrive once, and delivered + dropped must equal what was produced.
+/// `extraArgs`: more options for plainsight (the TLS ones); `duringOutage` runs while the
+/// collector is down.
+func bridgeOutage(_ collector: RsyslogCollector, target: String, extraArgs: [String] = [],
+                  duringOutage: () throws -> Void = {}) throws {
+    let sdID = SyslogDeliveryTests.sdID
+    let bin = try #require(plainsightBinary())
+    let capture = try SyntheticCapture(fixture: "pop3-user-pass.pcap")
+    let (before, during, after, backlog) = (300, 400, 300, 150)
+    let out = try TemporaryFile("alerts.jsonl")
+    let err = try TemporaryFile("stderr")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: bin)
+    p.arguments = ["-r", "-", "--quiet", "--json", "-o", out.path, "--syslog", target, "--syslog-backlog", String(backlog)] + extraArgs
+    let input = Pipe()
+    p.standardInput = input
+    p.standardOutput = FileHandle.nullDevice
+    let errHandle = try FileHandle(forWritingTo: err.url)
+    defer { try? errHandle.close() }
+    p.standardError = errHandle
+    try launchSerially(p)
+    defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    let pid = String(p.processIdentifier)
+    func delivered() -> [Int] {
+        collector.records().filter { $0.procID == pid && $0.msgID == "cleartext_auth" }
+            .compactMap { $0.parameters[sdID]?["flow_id"].flatMap { Int($0) } }
+    }
+    func produced() throws -> Int { try alertObjects(in: out.contents()).count }
+
+    // Phase 1: the collector takes everything.
+    input.fileHandleForWriting.write(Data(capture.header) + capture.copies(0..<before, clientPort: 40610))
+    try waitUntil(seconds: 30, "the first \(before) alerts at rsyslog") { delivered().count >= before }
+
+    // Phase 2: the collector is stopped (by PID); plainsight holds `backlog` alerts, drops the rest.
+    collector.stop()
+    try duringOutage()
+    input.fileHandleForWriting.write(capture.copies(before..<(before + during), clientPort: 40610))
+    try waitUntil(seconds: 30, "plainsight to find \(before + during) alerts") { try produced() >= before + during }
+
+    // Phase 3: the collector is back on the same port; the held alerts arrive after reconnection,
+    // then the capture goes on.
+    try collector.start()
+    try waitUntil(seconds: 30, "the held alerts at the restarted rsyslog") { delivered().count >= before + backlog }
+    input.fileHandleForWriting.write(capture.copies((before + during)..<(before + during + after), clientPort: 40610))
+    try input.fileHandleForWriting.close()
+    let deadline = Date().addingTimeInterval(60)
+    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    try #require(!p.isRunning, "plainsight did not finish")
+    let stderr = String(decoding: try err.contents(), as: UTF8.self)
+    #expect(p.terminationStatus == 1, "alerts were lost, so the run fails: \(stderr)")
+
+    let total = before + during + after
+    let lines = try out.contents().split(separator: UInt8(ascii: "\n"))
+    let alerts = try alertObjects(in: try out.contents())
+    #expect(alerts.count == total)
+    let stats = try #require(lines.last.flatMap { try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] })
+    let outputs = try #require((stats["stats"] as? [String: Any])?["outputs"] as? [String: Any])
+    let queue = try #require(outputs["queue"] as? [String: Any])
+    let sink = try #require((outputs["syslog"] as? [String: Any])?[target] as? [String: Any])
+    let sent = try #require(sink["delivered"] as? Int), dropped = try #require(sink["dropped"] as? Int)
+    let queueDropped = try #require(queue["dropped"] as? Int)
+    print("outage test: produced \(alerts.count), delivered \(sent), dropped \(dropped), queue dropped \(queueDropped), held \(sink["held"] ?? "?")")
+    #expect(sent + dropped + queueDropped == alerts.count)
+    #expect(sink["held"] as? Int == 0)
+    try waitUntil(seconds: 10, "rsyslog to have every delivered alert") { delivered().count >= sent }
+    let received = delivered()
+    // What plainsight counts as delivered is exactly what rsyslog wrote: no duplicates, none
+    // lost in a connection the collector had already closed.
+    #expect(received.count == sent)
+    #expect(Set(received).count == received.count)
+    // Every alert before the outage, the first `backlog` found during it, and every one after.
+    let expected = Set(1...before).union((before + 1)...(before + backlog)).union((before + during + 1)...total)
+    #expect(Set(received) == expected)
+    #expect(dropped == during - backlog)
+    #expect(stderr.contains("connection lost") && stderr.contains("connected again"))
+    #expect(stderr.contains("\(during - backlog) of \(total) alerts dropped"))
 }
 
 /// The structured-data parameters an alert must carry: every JSON field, however the schema
