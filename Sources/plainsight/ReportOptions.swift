@@ -125,8 +125,6 @@ final class InventoryRun: @unchecked Sendable {
         reports.isEmpty ? nil : settings.refreshSeconds.map { UInt64($0) * 1_000_000_000 }
     }
 
-    var hasReports: Bool { !reports.isEmpty }
-
     func attach(to engine: Engine) { engine.observer = inventory }
 
     /// For engines on other threads than the one writing the events (live capture): each call from
