@@ -29,6 +29,14 @@ public enum UserPolicy: Sendable, Equatable {
     /// Masking works on characters (grapheme clusters) when the name is valid UTF-8, so `élodie`
     /// keeps a whole `é`; on raw bytes otherwise (the kept bytes are then escaped as `\xNN`).
     static func masked(_ username: [UInt8]) -> [UInt8] {
+        // Printable ASCII (no CR, so no CR LF pair) is one character a byte: the same result
+        // without building a String and walking its grapheme clusters, which was most of the
+        // inventory's and the alerts' cost per login (callgrind, mail-heavy: about 2,900
+        // instructions a name).
+        if username.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            guard username.count > 2, let first = username.first, let last = username.last else { return maskStars }
+            return [first] + maskStars + [last]
+        }
         if let text = String(validating: username, as: UTF8.self) {
             guard text.count > 2, let first = text.first, let last = text.last else { return maskStars }
             return Array(String(first).utf8) + maskStars + Array(String(last).utf8)

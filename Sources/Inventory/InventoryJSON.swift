@@ -193,9 +193,10 @@ struct JSONWriter: ~Copyable {
 extension ServerRecord {
     /// The server's fields after its identity (`dest_ip`, `dest_port`, `app_proto`), shared by the
     /// event and the report; `verdict` must be `Verdict(self)`. The evidence is written as it is
-    /// worked out, without a String per line (see `EvidenceLine`).
-    func appendBody(verdict: Verdict, to w: inout JSONWriter) {
-        w.field("verdict", verdict.rawValue)
+    /// worked out, without a String per line (see `EvidenceLine`). `listUsers`: write `users`
+    /// (`--user-policy full` only).
+    func appendBody(verdict: Verdict, listUsers: Bool, to w: inout JSONWriter) {
+        w.field("verdict", verdict.contractName)
         w.key("evidence")
         w.open("[")
         Assessment.evidence(self, verdict: verdict) { w.string($0.bytes) }
@@ -230,7 +231,7 @@ extension ServerRecord {
         w.field("hashed_methods", hashedMethods)
         w.field("distinct_users", UInt64(distinctUsers))
         w.field("distinct_users_capped", usersOverflow)
-        if let users = sortedListedUsers {
+        if listUsers, let users = sortedListedUsers {
             w.key("users")
             w.open("[")
             for name in users { w.string(name) }
@@ -238,6 +239,8 @@ extension ServerRecord {
         }
         if let firstSeen { w.key("first_seen"); w.time(firstSeen) }
         if let lastSeen { w.key("last_seen"); w.time(lastSeen) }
+        // Added after the fields above (the schema only grows): the verdict says `unknown`.
+        if verdict == .hashedOnly { w.field("hashed_only", true) }
     }
 
     /// Login names in byte order, when the run lists them (`--user-policy full`).
@@ -254,7 +257,7 @@ extension ServerRecord {
 
 extension AssessedServer {
     /// Login names in byte order, when the run lists them (`--user-policy full`).
-    var listedUsers: [[UInt8]]? { record.sortedListedUsers }
+    var listedUsers: [[UInt8]]? { namesListed ? record.sortedListedUsers : nil }
 }
 
 private func appendOutcomes(_ c: LoginCounts, to w: inout JSONWriter) {
@@ -284,7 +287,7 @@ extension ServerInventory {
             w.field("app_proto", record.key.proto.rawValue)
             w.key("server_exposure")
             w.open("{")
-            record.appendBody(verdict: verdict, to: &w)
+            record.appendBody(verdict: verdict, listUsers: listUsers, to: &w)
             w.close("}")
             w.close("}")
             events.append(w.take())
@@ -306,13 +309,15 @@ extension ServerInventory {
         w.field("servers", UInt64(servers.count))
         w.key("verdicts")
         w.open("{")
-        for verdict in Verdict.allCases { w.key(text: verdict.rawValue); w.number(summary.servers[verdict, default: 0]) }
+        for verdict in Verdict.contractCases { w.key(text: verdict.rawValue); w.number(summary.contractCount(verdict)) }
         w.close("}")
         w.field("cleartext_logins", summary.cleartextLogins)
         w.field("hashed_logins", summary.hashedLogins)
         w.field("tls_sessions", summary.tlsSessions)
         w.field("starttls_stripping_suspected", summary.strippingSuspected)
         w.field("untracked_events", untrackedEvents)
+        // Added: the servers counted under `unknown` above that saw challenge-response logins only.
+        w.field("hashed_only", summary.servers[.hashedOnly, default: 0])
         w.close("}")
         w.key("servers")
         w.open("[")
@@ -321,7 +326,7 @@ extension ServerInventory {
             w.open("{")
             server.record.appendIdentity(to: &w)
             w.field("app_proto", server.record.key.proto.rawValue)
-            server.record.appendBody(verdict: server.assessment.verdict, to: &w)
+            server.record.appendBody(verdict: server.assessment.verdict, listUsers: listUsers, to: &w)
             w.close("}")
         }
         w.raw(servers.isEmpty ? "" : "\n")
@@ -342,6 +347,12 @@ public struct InventorySummary: Sendable {
     public var strippingSuspected: UInt64 = 0
     public var firstSeen: Timestamp?
     public var lastSeen: Timestamp?
+
+    /// Servers with this verdict as the JSON names them (`unknown` includes `hashed_only`).
+    public func contractCount(_ verdict: Verdict) -> UInt64 {
+        let count = servers[verdict, default: 0]
+        return verdict == .unknown ? count &+ servers[.hashedOnly, default: 0] : count
+    }
 
     public init(_ assessed: [AssessedServer]) {
         for s in assessed {

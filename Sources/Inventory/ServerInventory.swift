@@ -1,3 +1,4 @@
+import Alerts
 import Crypto
 import Engine
 import MailAuth
@@ -60,6 +61,7 @@ public struct ServerRecord: Sendable {
     /// reached its bound is flagged and its count becomes a lower bound.
     public static let maxDistinctUsers = 100_000
     public static let maxListedUsers = 1_000
+    public static let maxListedClients = 1_000
     public static let maxNames = 32
 
     public let key: ServerKey
@@ -104,9 +106,15 @@ public struct ServerRecord: Sendable {
     /// Keyed hashes (SipHash-2-4) of the login names: counts without names.
     var userDigests: Set<UInt64> = []
     public var usersOverflow = false
-    /// The names themselves, only when the run may show them (`--user-policy full`).
+    /// The login names as the run's policy shows them (`ServerInventory.userPolicy`, the alerts'
+    /// `UserPolicy.apply`): masked, hashed, or as captured only under `full`; none under `omit`.
+    /// Kept in that form, so a name as captured is never held where no output may show it.
     public var listedUsers: Set<[UInt8]> = []
     public var listedUsersOverflow = false
+    /// Client addresses that sent a login to this server, with their logins (cleartext and
+    /// hashed); at most `maxListedClients`, then `clientsOverflow`.
+    public var clients: [IPAddress: UInt64] = [:]
+    public var clientsOverflow = false
 
     public var firstSeen: Timestamp?
     public var lastSeen: Timestamp?
@@ -152,8 +160,8 @@ public struct ServerRecord: Sendable {
 }
 
 /// Logins over time in at most `maxBuckets` buckets: the bucket width starts at one second and
-/// doubles (merging neighbours) whenever the span would need more, so memory stays fixed for a
-/// capture of any length.
+/// steps up a ladder of round durations (merging neighbours) whenever the span would need more, so
+/// memory stays fixed for a capture of any length and a bar is "10 min" or "1 day", not 2^21 s.
 public struct TimeHistogram: Sendable {
     public static let maxBuckets = 512
     public private(set) var widthNanoseconds: Int64 = 1_000_000_000
@@ -188,14 +196,29 @@ public struct TimeHistogram: Sendable {
         buckets.isEmpty ? 0 : high - low + 1
     }
 
+    /// Bucket widths in seconds, each a multiple of the one before (so buckets merge whole);
+    /// past the last, the width doubles.
+    static let widthLadder: [Int64] = [1, 2, 10, 30, 60, 120, 600, 1_800, 3_600, 7_200, 21_600, 43_200,
+                                       86_400, 604_800, 2_419_200]
+
+    /// How many buckets of the current width make one of the next.
+    private var nextRatio: Int64 {
+        let seconds = widthNanoseconds / 1_000_000_000
+        if let i = Self.widthLadder.firstIndex(of: seconds), i + 1 < Self.widthLadder.count {
+            return Self.widthLadder[i + 1] / seconds
+        }
+        return 2
+    }
+
     private mutating func coarsen() {
-        widthNanoseconds = widthNanoseconds &* 2
+        let ratio = nextRatio
+        widthNanoseconds = widthNanoseconds &* ratio
         // floorDiv is monotonic: the extremes stay the extremes.
-        low = Self.floorDiv(low, 2)
-        high = Self.floorDiv(high, 2)
+        low = Self.floorDiv(low, ratio)
+        high = Self.floorDiv(high, ratio)
         var merged: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
         for (index, counts) in buckets {
-            let target = Self.floorDiv(index, 2)
+            let target = Self.floorDiv(index, ratio)
             var entry = merged[target] ?? (0, 0)
             entry.cleartext &+= counts.cleartext
             entry.hashed &+= counts.hashed
@@ -232,8 +255,13 @@ public final class ServerInventory: SessionObserver {
     /// Hashes login names for the distinct-user count, keyed by HMAC-SHA256(`userKey`, a label)
     /// so the run's key decides it without being used directly.
     private let userHasher: SipHash24
-    /// Keep login names for listing (`--user-policy full` only).
-    public let listUsers: Bool
+    /// How login names appear in every rendering (as in the alerts).
+    public let userPolicy: UserPolicy
+    /// Login names are kept for the renderings (all policies but `omit`).
+    var keepsUsers: Bool { userPolicy != .omit }
+    /// The JSON renderings name users (`users`) only under `--user-policy full`, as they always
+    /// did; the HTML page shows them under every policy but `omit`, through the policy.
+    public var listUsers: Bool { userPolicy == .full }
     // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
     // checks on these were a visible part of counting every ended session (callgrind).
     /// The records in the order their servers were first seen; `positions` finds them by key,
@@ -251,8 +279,12 @@ public final class ServerInventory: SessionObserver {
     @exclusivity(unchecked) public private(set) var timeline = TimeHistogram()
 
     /// `userHashKey`: nil draws a random key for this run (distinct users are then comparable only
-    /// within the run).
-    public init(userHashKey: [UInt8]?, listUsers: Bool) {
+    /// within the run). `listUsers`: `full` when true, else `mask`.
+    public convenience init(userHashKey: [UInt8]?, listUsers: Bool) {
+        self.init(userHashKey: userHashKey, userPolicy: listUsers ? .full : .mask)
+    }
+
+    public init(userHashKey: [UInt8]?, userPolicy: UserPolicy) {
         if let userHashKey {
             userKey = SymmetricKey(data: userHashKey)
         } else {
@@ -261,16 +293,30 @@ public final class ServerInventory: SessionObserver {
         }
         userHasher = SipHash24(key: HMAC<SHA256>.authenticationCode(
             for: Array("plainsight distinct users".utf8), using: userKey).withUnsafeBytes { Array($0) })
-        self.listUsers = listUsers
+        self.userPolicy = userPolicy
     }
+
+    /// A copy to render from while the engine goes on counting into this one (live refreshes):
+    /// the arrays are shared until either side writes, so the copy costs nothing until then.
+    private init(copying other: ServerInventory) {
+        userKey = other.userKey
+        userHasher = other.userHasher
+        userPolicy = other.userPolicy
+        untrackedEvents = other.untrackedEvents
+        storage = other.storage
+        positions = other.positions
+        timeline = other.timeline
+    }
+
+    public func snapshot() -> ServerInventory { ServerInventory(copying: self) }
 
     public func login(_ finding: Finding, flow: FlowInfo) {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
         guard let position = recordPosition(for: key) else { return }
-        login(finding, into: &storage[position])
+        login(finding, client: flow.client, into: &storage[position])
     }
 
-    private func login(_ finding: Finding, into record: inout ServerRecord) {
+    private func login(_ finding: Finding, client: IPAddress, into record: inout ServerRecord) {
         let time = Timestamp(nanoseconds: finding.timeNanoseconds)
         record.seen(time)
         switch finding.exposure {
@@ -282,18 +328,28 @@ public final class ServerInventory: SessionObserver {
             ServerRecord.merge(finding.method, into: &record.hashedMethods)
         }
         if let name = finding.username {
+            // A name this server saw before is listed already: the policy (a mask, or an HMAC
+            // under `hash`) runs once per distinct name and server, not once per login.
+            var newName = true
             if record.userDigests.count < ServerRecord.maxDistinctUsers {
-                record.userDigests.insert(name.withUnsafeBytes { userHasher.hash($0) })
+                newName = record.userDigests.insert(name.withUnsafeBytes { userHasher.hash($0) }).inserted
             } else {
                 record.usersOverflow = true
             }
-            if listUsers {
+            if newName, keepsUsers, let shown = userPolicy.apply(to: name) {
                 if record.listedUsers.count < ServerRecord.maxListedUsers {
-                    record.listedUsers.insert(name)
-                } else if !record.listedUsers.contains(name) {
+                    record.listedUsers.insert(shown)
+                } else if !record.listedUsers.contains(shown) {
                     record.listedUsersOverflow = true
                 }
             }
+        }
+        if let index = record.clients.index(forKey: client) {
+            record.clients.values[index] &+= 1
+        } else if record.clients.count < ServerRecord.maxListedClients {
+            record.clients[client] = 1
+        } else {
+            record.clientsOverflow = true
         }
         timeline.add(time, exposure: finding.exposure)
     }
@@ -396,7 +452,8 @@ public final class ServerInventory: SessionObserver {
 
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
-        ordered().map { AssessedServer(record: storage[$0.position], assessment: Assessment(storage[$0.position], verdict: $0.verdict)) }
+        ordered().map { AssessedServer(record: storage[$0.position], assessment: Assessment(storage[$0.position], verdict: $0.verdict),
+                                       namesListed: listUsers) }
     }
 
     /// The servers in `assessed()` order: their positions in `storage`, with their verdicts. Sorts
@@ -430,6 +487,8 @@ private struct Ordered {
 public struct AssessedServer: Sendable {
     public var record: ServerRecord
     public var assessment: Assessment
+    /// The run shows login names as they are (`--user-policy full`): `listedUsers` is not nil.
+    var namesListed = false
 }
 
 extension ServerKey {

@@ -17,6 +17,11 @@ public enum Verdict: String, CaseIterable, Sendable, Comparable {
     case tlsRequired = "tls_required"
     /// Only TLS from the first byte (993, 995, 465).
     case implicitTLS = "implicit_tls"
+    /// What would be `unknown` (no capability list, or neither a plaintext login nor STARTTLS
+    /// offered), but challenge-response logins (APOP, CRAM-MD5, DIGEST-MD5, NTLM) crossed outside
+    /// TLS: no password, but a digest that can be cracked offline. The JSON keeps `unknown` as the
+    /// verdict (its values are a contract) and adds `"hashed_only": true`; see `contractName`.
+    case hashedOnly = "hashed_only"
     /// Not enough seen to say (no capability list before TLS, e.g. sessions picked up mid-stream,
     /// or a server that offers neither a plaintext login nor STARTTLS).
     case unknown
@@ -33,9 +38,20 @@ public enum Verdict: String, CaseIterable, Sendable, Comparable {
         case .tlsOptional: return 3
         case .tlsRequired: return 4
         case .implicitTLS: return 5
-        case .unknown: return 6
+        // After the TLS verdicts, as an `unknown` refined: the evidence is as thin, but a digest
+        // crossed. Ranked next to `unknown` so the JSON, which calls both `unknown`, stays in
+        // verdict order.
+        case .hashedOnly: return 6
+        case .unknown: return 7
         }
     }
+
+    /// The verdict as the JSON schema names it: every value but `hashed_only`, which was reported
+    /// as `unknown` before it existed and still is there (with `"hashed_only": true` beside it).
+    public var contractName: String { self == .hashedOnly ? Verdict.unknown.rawValue : rawValue }
+
+    /// The verdicts the JSON schema knows, in rank order.
+    public static let contractCases: [Verdict] = allCases.filter { $0 != .hashedOnly }
 }
 
 extension Verdict {
@@ -55,6 +71,8 @@ extension Verdict {
             self = .tlsRequired
         } else if r.implicitTLSSessions > 0 && r.cleartextSessions == 0 {
             self = .implicitTLS
+        } else if r.hashedLogins.total > 0 {
+            self = .hashedOnly
         } else {
             self = .unknown
         }
@@ -125,7 +143,9 @@ public struct Assessment: Sendable, Equatable {
             line("STARTTLS advertised in \(r.starttlsOfferedSessions) of \(capabilities: capabilities); \(r.starttlsUpgraded) session\(plural: r.starttlsUpgraded) upgraded")
         case .implicitTLS:
             line("\(r.implicitTLSSessions) session\(plural: r.implicitTLSSessions) in TLS from the first byte (TLS handshake on port \(UInt64(r.key.port)))")
-        case .unknown:
+        // The same lines as `unknown` (the JSON evidence of these servers predates the verdict);
+        // the challenge-response line below says what sets it apart.
+        case .unknown, .hashedOnly:
             if r.sessionsWithCapabilities == 0 {
                 var text: EvidenceLine = "no capability list seen before TLS in \(r.cleartextSessions) session\(plural: r.cleartextSessions)"
                 if r.midstreamSessions > 0 { text.append(" (\(r.midstreamSessions) picked up mid-stream)") }

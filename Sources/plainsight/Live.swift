@@ -90,7 +90,9 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
     }
 
     // Every output (the -o file, syslog connections, report files) is opened while still root.
-    guard let inventory = InventoryRun.open(outputs.inventory) else { return 2 }
+    var inventorySettings = outputs.inventory
+    inventorySettings.live = true
+    guard let inventory = InventoryRun.open(inventorySettings) else { return 2 }
     let pipeline: AlertPipeline
     switch openAlertSink(outputs) {
     case .success(let opened): pipeline = opened
@@ -114,6 +116,9 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
         }
         runningAs = account.name
     }
+    // The first report, written by the user that writes every refresh: a directory it cannot
+    // write to is an error now, not at the first refresh.
+    guard inventory.writeInitialReports(user: runningAs) else { return 2 }
 
     let rendezvous = StatsRendezvous(workers: captures.count)
     let workers = captures.enumerated().map { index, capture in

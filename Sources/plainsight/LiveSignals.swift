@@ -18,7 +18,7 @@ struct LiveRequests: OptionSet, Sendable {
     let rawValue: UInt32
     /// SIGINT, SIGTERM: stop, flush every flow, drain outputs, final statistics.
     static let stop = LiveRequests(rawValue: 1 << 0)
-    /// SIGHUP: reopen output files.
+    /// SIGHUP: reopen output files, rewrite the --report files.
     static let reopen = LiveRequests(rawValue: 1 << 1)
     /// SIGUSR1: statistics now.
     static let statistics = LiveRequests(rawValue: 1 << 2)

@@ -45,23 +45,35 @@ final class LiveSupervisor {
     /// Runs until every worker has finished (joined through `threads`); returns the exit status.
     func run(signals: LiveSignals, threads: [CaptureThread]) -> Int32 {
         var nextStats = statsInterval.map { monotonicNanoseconds() &+ $0 }
+        let reportInterval = inventory.refreshNanoseconds
+        var nextReport = reportInterval.map { monotonicNanoseconds() &+ $0 }
         while !workers.allSatisfy({ $0.control.finished }) {
             // One worker ending (capture failed, outputs gone) ends the run for all.
             if workers.contains(where: { $0.control.finished }) { stopAll() }
             var wait = 200
-            if !stopping, let due = nextStats {
-                let left = due > monotonicNanoseconds() ? (due - monotonicNanoseconds()) / 1_000_000 : 0
-                wait = Int(min(200, max(1, left)))
+            if !stopping {
+                for due in [nextStats, nextReport].compactMap({ $0 }) {
+                    let left = due > monotonicNanoseconds() ? (due - monotonicNanoseconds()) / 1_000_000 : 0
+                    wait = min(wait, Int(max(1, left)))
+                }
             }
             if let signal = signals.wait(milliseconds: wait), let request = LiveRequests(signal: signal) {
                 if request.contains(.stop) { stopAll() }
                 // Problems reopening are reported by the writer thread, which keeps the old file then.
-                if request.contains(.reopen) { _ = outputs.reopen() }
+                if request.contains(.reopen) {
+                    _ = outputs.reopen()
+                    // After log rotation, or when an operator wants the report now.
+                    if !stopping { inventory.refreshReports() }
+                }
                 if request.contains(.statistics) { reportStatistics() }
             }
             if let due = nextStats, let interval = statsInterval, monotonicNanoseconds() >= due {
                 reportStatistics()
                 nextStats = monotonicNanoseconds() &+ interval
+            }
+            if !stopping, let due = nextReport, let interval = reportInterval, monotonicNanoseconds() >= due {
+                inventory.refreshReports()
+                nextReport = monotonicNanoseconds() &+ interval
             }
         }
         for thread in threads { thread.join() }

@@ -24,6 +24,7 @@ struct Plainsight: ParsableCommand {
                        [--report <file.json|file.html> ...]
             plainsight -i <interface> [-Z <user>] [--snaplen <bytes>] [--no-promisc] [--buffer-size <MiB>]
                        [--stats-interval <seconds>] [--workers <N>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
+                       [--report <file.json|file.html> ...] [--report-interval <seconds>]
             plainsight -D
             """,
         discussion: """
@@ -56,10 +57,11 @@ struct Plainsight: ParsableCommand {
             Every run also keeps an inventory of the mail servers seen (address, port, protocol): \
             banner, STARTTLS and plaintext logins offered before TLS, STARTTLS refusals, implicit TLS, \
             cleartext and hashed logins, distinct users, and a verdict with its evidence: exposed, \
-            tls_broken, accepts_cleartext, tls_optional, tls_required, implicit_tls or unknown, plus a \
-            flag for possible STARTTLS stripping. It is written as server_exposure events with --json, \
-            to --report files (JSON, or a self-contained HTML page), and as a table at the end on a \
-            terminal.
+            tls_broken, accepts_cleartext, tls_optional, tls_required, implicit_tls, hashed_only \
+            (challenge-response logins only; the JSON says unknown with "hashed_only": true) or unknown, \
+            plus a flag for possible STARTTLS stripping. It is written as server_exposure events with \
+            --json, to --report files (JSON, or a self-contained HTML page with advice per verdict and \
+            the clients and users of each server), and as a table at the end on a terminal.
 
             With -i, plainsight captures on an interface (a span or mirror port; 'any' for all) on a \
             thread of its own, in immediate mode. Started as root, it opens the interface and every \
@@ -68,7 +70,8 @@ struct Plainsight: ParsableCommand {
             setcap cap_net_raw,cap_net_admin=ep plainsight. SIGINT or SIGTERM stops the capture, \
             reports logins still waiting for a reply with outcome unknown, writes the final \
             statistics (packets received, dropped by the kernel and by the interface) and exits 0. \
-            SIGHUP reopens the -o file (log rotation); SIGUSR1 reports statistics at once. --workers N \
+            SIGHUP reopens the -o file (log rotation) and rewrites the --report files; SIGUSR1 reports \
+            statistics at once. --report-interval N rewrites the reports every N seconds. --workers N \
             captures with N threads, each with its own handle and engine, joined in one Linux \
             PACKET_FANOUT group that hashes both directions of a flow to the same thread; alerts go to \
             the same outputs, and the stats event holds the totals plus a workers array.
@@ -208,7 +211,7 @@ struct Plainsight: ParsableCommand {
             let liveOnly: [(String, Bool)] = [
                 ("-Z", relinquishTo != nil), ("--snaplen", snaplen != nil), ("--no-promisc", noPromisc),
                 ("--buffer-size", bufferSize != nil), ("--stats-interval", statsInterval != nil),
-                ("--workers", workers != nil),
+                ("--workers", workers != nil), ("--report-interval", inventory.reportInterval != nil),
             ]
             if let (name, _) = liveOnly.first(where: { $0.1 }) {
                 throw ValidationError("\(name) is used only with live capture (-i)")

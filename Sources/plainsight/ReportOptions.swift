@@ -11,26 +11,38 @@ import Wire
 // settings it becomes, and the object a run (replay or live) keeps the inventory in and writes it
 // out from. Kept apart from Plainsight.swift and Replay.swift so the hooks there stay one line each.
 
-/// `--report FILE.json|FILE.html`, repeatable.
+/// `--report FILE.json|FILE.html`, repeatable, and `--report-interval` for live capture.
 struct ReportOptions: ParsableArguments {
     @Option(name: .customLong("report"),
-            help: ArgumentHelp("At the end of the run, write the mail-server exposure inventory to this file: FILE.json (an object with a 'servers' list: verdict, evidence, STARTTLS and login counts per server) or FILE.html (a self-contained page with a summary, charts and a sortable table). Repeat for both.",
+            help: ArgumentHelp("Write the mail-server exposure inventory to this file: FILE.json (an object with a 'servers' list: verdict, evidence, STARTTLS and login counts per server) or FILE.html (a self-contained page: summary, a legend with advice per verdict and the server settings that fix it, charts, and a sortable table with the clients and users of each server). Written at the start and at the end of the run, and during live capture every --report-interval seconds and on SIGHUP; always replaced whole (a temporary file renamed over it). Repeat for both.",
                                valueName: "file"))
     var report: [String] = []
+
+    @Option(name: .customLong("report-interval"),
+            help: ArgumentHelp("With -i and --report: rewrite the report files every this many seconds (1 to 86400) while capturing; the HTML page reloads itself as often.",
+                               valueName: "seconds"))
+    var reportInterval: UInt32?
 
     func validate() throws {
         for path in report where ReportFormat(path: path) == nil {
             throw ValidationError("--report \(escaped(path)): the name must end in .json or .html (the format follows it)")
         }
+        if let reportInterval {
+            guard !report.isEmpty else { throw ValidationError("--report-interval needs a report file (--report FILE.html or FILE.json)") }
+            guard (1...86_400).contains(reportInterval) else {
+                throw ValidationError("--report-interval \(reportInterval): give 1 to 86400 seconds")
+            }
+        }
     }
 
-    /// Distinct users are counted through the run's hash key (`--user-policy hash`) or a random one,
-    /// and named only under `--user-policy full`.
+    /// Distinct users are counted through the run's hash key (`--user-policy hash`) or a random one;
+    /// login names are shown through the policy, as in the alerts.
     func settings(policy: UserPolicy) -> InventorySettings {
         var s = InventorySettings()
         s.reports = report.compactMap { path in ReportFormat(path: path).map { ReportTarget(path: path, format: $0) } }
         if case .hash(let key) = policy { s.userHashKey = key }
-        s.listUsers = policy == .full
+        s.userPolicy = policy
+        s.refreshSeconds = reportInterval
         return s
     }
 }
@@ -53,34 +65,37 @@ struct ReportTarget: Sendable {
 struct InventorySettings: Sendable {
     var reports: [ReportTarget] = []
     var userHashKey: [UInt8]?
-    var listUsers = false
+    var userPolicy: UserPolicy = .mask
+    /// --report-interval (live capture only).
+    var refreshSeconds: UInt32?
+    /// Live capture: the reports say when they were written and are rewritten as capture goes on
+    /// (a replay's report is the same on every run).
+    var live = false
 }
 
-/// One run's inventory: fed by the engine, written out at the end. The report files are created
-/// (truncated) when the run starts, like `-o`, so a bad path fails before any packet is read and
-/// before privileges are dropped.
+/// One run's inventory: fed by the engine, written out at the start, at the end and, during live
+/// capture, whenever asked (`refreshReports`). Every write replaces the file whole (`AtomicFile`):
+/// a reader never sees half a report. The first write checks the path before any packet is read:
+/// a replay writes it when the inventory opens, live capture once it has given up root
+/// (`writeInitialReports`), since that user writes every later refresh into the directory.
 ///
-/// Live capture feeds it from every worker's thread and writes events from the main thread, so
-/// there every use goes through `lock` (`attachShared`); a replay has one thread and attaches the
+/// Live capture feeds it from every worker's thread and writes from the main thread, so there
+/// every use goes through `lock` (`attachShared`); a replay has one thread and attaches the
 /// inventory directly. `@unchecked Sendable` for the live case, where the lock is what makes it so.
 final class InventoryRun: @unchecked Sendable {
     let inventory: ServerInventory
-    private let reports: [(target: ReportTarget, output: FileOutput)]
+    private let reports: [ReportTarget]
+    private let settings: InventorySettings
     private let lock = Mutex(())
 
     init(_ settings: InventorySettings) throws(OutputError) {
-        inventory = ServerInventory(userHashKey: settings.userHashKey, listUsers: settings.listUsers)
-        var opened: [(ReportTarget, FileOutput)] = []
-        for target in settings.reports {
-            guard target.path != "-" else { throw OutputError("--report -: standard output carries the alerts; give a file name") }
-            do {
-                opened.append((target, try FileOutput.create(path: target.path)))
-            } catch {
-                for (_, output) in opened { output.close() }
-                throw error
-            }
+        inventory = ServerInventory(userHashKey: settings.userHashKey, userPolicy: settings.userPolicy)
+        for target in settings.reports where target.path == "-" {
+            throw OutputError("--report -: standard output carries the alerts; give a file name")
         }
-        reports = opened
+        reports = settings.reports
+        self.settings = settings
+        if !settings.live { try writeAll(final: false) }
     }
 
     /// Opens the run's inventory, or reports why not (one stderr line) and returns nil.
@@ -91,6 +106,23 @@ final class InventoryRun: @unchecked Sendable {
             reportProblem(error.message)
             return nil
         }
+    }
+
+    /// Live capture, as the user that will write every refresh: the first report of each file,
+    /// before the first packet. Reports why not (one stderr line) and returns false.
+    func writeInitialReports(user: String) -> Bool {
+        do {
+            try writeAll(final: false)
+            return true
+        } catch {
+            reportProblem("\(error.message) (reports are rewritten as \(escaped(user)), who needs write permission on their directory)")
+            return false
+        }
+    }
+
+    /// How often live capture rewrites the reports (nil: only on SIGHUP and at the end).
+    var refreshNanoseconds: UInt64? {
+        reports.isEmpty ? nil : settings.refreshSeconds.map { UInt64($0) * 1_000_000_000 }
     }
 
     func attach(to engine: Engine) { engine.observer = inventory }
@@ -108,29 +140,53 @@ final class InventoryRun: @unchecked Sendable {
         for line in lines { sink.writeEvent(line) }
     }
 
-    /// Writes and closes every `--report` file; a failure is reported on stderr and returns false.
-    func writeReports() -> Bool {
-        locked { writeReportsLocked() }
+    /// The reports as they stand, during live capture (--report-interval, SIGHUP). A failure is
+    /// reported on stderr, and the old file stays as it was; capture goes on.
+    func refreshReports() {
+        do {
+            try writeAll(final: false)
+        } catch {
+            reportProblem(error.message)
+        }
     }
 
-    private func writeReportsLocked() -> Bool {
-        var ok = true
+    /// Writes every `--report` file for the end of the run; a failure is reported on stderr and
+    /// returns false.
+    func writeReports() -> Bool {
+        do {
+            try writeAll(final: true)
+            return true
+        } catch {
+            reportProblem(error.message)
+            return false
+        }
+    }
+
+    /// Renders from a snapshot taken under the lock, so the engines wait only for the copy, not
+    /// for the rendering and the disk. Every file is tried; the first failure is thrown.
+    private func writeAll(final: Bool) throws(OutputError) {
+        guard !reports.isEmpty else { return }
+        let snapshot = locked { inventory.snapshot() }
         let generator = "plainsight " + plainsightVersion
-        for (target, output) in reports {
-            var document: [UInt8]
+        var page = ReportPage(generator: generator)
+        if settings.live {
+            page.writtenAt = Timestamp(nanoseconds: wallClockNanoseconds())
+            if !final { page.refreshSeconds = settings.refreshSeconds }
+        }
+        var firstFailure: OutputError?
+        for target in reports {
+            let document: [UInt8]
             switch target.format {
-            case .json: document = inventory.reportJSON(generator: generator)
-            case .html: document = Array(inventory.reportHTML(generator: generator).utf8)
+            case .json: document = snapshot.reportJSON(generator: generator)
+            case .html: document = Array(snapshot.reportHTML(page).utf8)
             }
-            // `writeLine` adds the final newline.
-            if document.last == 0x0A { document.removeLast() }
-            output.writeLine(counted: false) { $0.append(contentsOf: document) }
-            if !output.close(), let failure = output.failure {
-                reportProblem(failure.message)
-                ok = false
+            do {
+                try AtomicFile.write(document, to: target.path)
+            } catch {
+                if firstFailure == nil { firstFailure = error } else { reportProblem(error.message) }
             }
         }
-        return ok
+        if let firstFailure { throw firstFailure }
     }
 
     /// The end-of-run table for a terminal's standard error.

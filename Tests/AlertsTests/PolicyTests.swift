@@ -17,6 +17,25 @@ struct UserPolicyTests {
         #expect(UserPolicy.mask.apply(to: Array(name.utf8)) == Array(expected.utf8))
     }
 
+    /// The printable-ASCII shortcut gives what the character path gives, for every length and
+    /// every byte at the ends (CR and the other controls take the character path).
+    @Test func asciiShortcutMatchesTheCharacterPath() {
+        func characterPath(_ name: [UInt8]) -> [UInt8] {
+            let text = String(decoding: name, as: UTF8.self)
+            guard text.count > 2, let first = text.first, let last = text.last else { return Array("***".utf8) }
+            return Array(String(first).utf8) + Array("***".utf8) + Array(String(last).utf8)
+        }
+        var names: [[UInt8]] = [[], [0x61], [0x61, 0x62], Array("a\r\nb".utf8), Array("\r\nab".utf8), Array("ab\r\n".utf8)]
+        for a in UInt8(0)...0x7F { for b in [UInt8(0x20), 0x41, 0x7E, 0x0D, 0x0A] { names.append([a, 0x78, b]); names.append([b, a]) } }
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            names.append((0..<Int.random(in: 0...12, using: &random)).map { _ in UInt8.random(in: 0...0x7F, using: &random) })
+        }
+        for name in names {
+            #expect(UserPolicy.mask.apply(to: name) == characterPath(name), "\(name)")
+        }
+    }
+
     @Test func maskNonUTF8WorksOnBytes() {
         #expect(UserPolicy.mask.apply(to: [0xFF, 0x61, 0x62]) == [0xFF] + Array("***b".utf8))
         #expect(UserPolicy.mask.apply(to: [0xFF, 0xFE]) == Array("***".utf8))

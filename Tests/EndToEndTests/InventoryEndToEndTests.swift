@@ -45,6 +45,7 @@ let expectedServers: [String: (verdict: String, cleartext: Int, hashed: Int, tls
     "192.0.2.10:995 pop3": ("implicit_tls", 0, 0, 1, 0),
 ]
 
+/// The JSON's verdicts in rank order (hashed_only is `unknown` there, ranked just before it).
 let verdictOrder = ["exposed", "tls_broken", "accepts_cleartext", "tls_optional", "tls_required", "implicit_tls", "unknown"]
 
 func scratchDirectory(_ name: String) throws -> URL {
@@ -193,6 +194,30 @@ struct InventoryEndToEndTests {
         #expect(dom.contains("<svg id=\"chart-protocols\""))
         #expect(dom.contains("<svg id=\"chart-timeline\""))
         #expect(dom.contains("jürgen"))
+        // The fix, not only the problem: a legend row with advice for every verdict, the server
+        // settings, and per server its clients (the lab's one client, 192.0.2.1 or 2001:db8::1,
+        // with every login of the row) and users.
+        for verdict in verdictOrder + ["hashed_only"] {
+            #expect(dom.contains("<tr id=\"legend-\(verdict)\""), "no legend row for \(verdict)")
+        }
+        #expect(dom.contains("<code>smtpd_tls_auth_only = yes</code>"))
+        #expect(dom.contains("<code>auth_allow_cleartext = no</code>"))
+        #expect(dom.contains("<code>allowplaintext: no</code>"))
+        #expect(dom.contains("<code>Set-ImapSettings -LoginType SecureLogin</code>"))
+        #expect(dom.contains("<table id=\"settings\">"))
+        #expect(dom.contains("fix (Dovecot): <code>auth_allow_cleartext = no</code>"))
+        #expect(dom.contains("fix (Exim): <code>server_advertise_condition"))
+        var withClients = 0
+        for row in rows where row.count >= 15 && row[14] != "-" {
+            let logins = (Int(row[4]) ?? -1) + (Int(row[5]) ?? -1)
+            let client = row[0].contains(":") ? "2001:db8::1" : "192.0.2.1"
+            #expect(row[14].hasPrefix("1 client: \(client) (\(logins) login\(logins == 1 ? "" : "s"))"), "\(row[14])")
+            withClients += 1
+        }
+        #expect(withClients == 12, "every exposed server lists its clients")
+        #expect(dom.contains("time (UTC); one bar: "))
+        #expect(!dom.contains("bucket:"))
+        #expect(dom.contains("<ul class=\"legend\" id=\"legend-protocols\"><li><i style=\"background:#c0392b\"></i>exposed</li>"))
 
         // The screenshot, kept as a test artefact under .build/ (not committed).
         let artefacts = packageRoot.appendingPathComponent(".build/test-artefacts")
@@ -202,7 +227,8 @@ struct InventoryEndToEndTests {
         let keptPage = artefacts.appendingPathComponent("inventory-report.html")
         try? FileManager.default.removeItem(at: keptPage)
         try FileManager.default.copyItem(at: page, to: keptPage)
-        let snap = try runProgram(chromium, common + ["--hide-scrollbars", "--window-size=1400,3000",
+        // Tall enough for the legend, the charts and the whole table.
+        let snap = try runProgram(chromium, common + ["--hide-scrollbars", "--window-size=1400,4600",
                                                       "--screenshot=\(shot.path)", URL(fileURLWithPath: page.path).absoluteString],
                                   timeout: 180)
         #expect(snap.status == 0, "\(snap.stderrText.suffix(2000))")
@@ -219,7 +245,8 @@ func chromiumBinary() -> String? {
 
 /// The text of each cell of each body row of the servers table, in DOM order.
 func tableRows(_ dom: String) -> [[String]] {
-    guard let body = dom.range(of: "<tbody>"), let end = dom.range(of: "</tbody>", range: body.upperBound..<dom.endIndex) else {
+    guard let table = dom.range(of: "<table id=\"servers\">"),
+          let body = dom.range(of: "<tbody>", range: table.upperBound..<dom.endIndex), let end = dom.range(of: "</tbody>", range: body.upperBound..<dom.endIndex) else {
         return []
     }
     let tbody = String(dom[body.upperBound..<end.lowerBound])

@@ -61,7 +61,8 @@ func only(_ inv: ServerInventory) throws -> AssessedServer {
     #expect(s.assessment.verdict == .exposed)
     #expect(s.record.cleartextLogins == LoginCounts(success: 1, failure: 1, unknown: 1))
     #expect(s.record.distinctUsers == 2)
-    #expect(s.record.listedUsers.isEmpty, "names are kept only when the run lists them")
+    // Names are kept only as the run shows them (mask here), never as captured.
+    #expect(s.record.listedUsers == [Array("a***e".utf8), Array("b***b".utf8)])
     #expect(s.assessment.evidence.first == "3 cleartext logins (1 accepted, 1 refused, 1 without reply) by 2 distinct users: LOGIN")
     #expect(s.assessment.evidence.contains("STARTTLS advertised in 1 of 1 session with a capability list, not used before these logins"))
 }
@@ -143,11 +144,32 @@ func only(_ inv: ServerInventory) throws -> AssessedServer {
 @Test func noCapabilitiesIsUnknown() throws {
     let inv = ServerInventory(userHashKey: nil, listUsers: false)
     session(inv, .pop3, port: 110, facts(.pop3, caps: false))
-    login(inv, .pop3, port: 110, user: "carol", exposure: .hashed, method: "APOP")
     let s = try only(inv)
     #expect(s.assessment.verdict == .unknown)
+    #expect(s.assessment.evidence == ["no capability list seen before TLS in 1 session"])
+}
+
+/// What was `unknown` with challenge-response logins: its own verdict, the same evidence.
+@Test func onlyHashedLoginsIsHashedOnly() throws {
+    let inv = ServerInventory(userHashKey: nil, listUsers: false)
+    session(inv, .pop3, port: 110, facts(.pop3, caps: false))
+    login(inv, .pop3, port: 110, user: "carol", exposure: .hashed, method: "APOP")
+    let s = try only(inv)
+    #expect(s.assessment.verdict == .hashedOnly)
     #expect(s.assessment.evidence == ["no capability list seen before TLS in 1 session",
                                       "1 challenge-response login (offline-crackable digest): APOP"])
+    // A capability list without STARTTLS or a plaintext login, and CRAM-MD5 logins: hashed_only too.
+    let b = ServerInventory(userHashKey: nil, listUsers: false)
+    session(b, .smtp, port: 25, facts(.smtp, mechanisms: ["CRAM-MD5"]))
+    login(b, .smtp, port: 25, user: "dave", exposure: .hashed, method: "AUTH CRAM-MD5")
+    #expect(try only(b).assessment.verdict == .hashedOnly)
+    // A cleartext login still makes it exposed, and STARTTLS offered still tls_required.
+    login(b, .smtp, port: 25, user: "dave", method: "AUTH PLAIN")
+    #expect(try only(b).assessment.verdict == .exposed)
+    let c = ServerInventory(userHashKey: nil, listUsers: false)
+    session(c, .smtp, port: 587, facts(.smtp, starttls: true, mechanisms: ["CRAM-MD5"]))
+    login(c, .smtp, port: 587, user: "dave", exposure: .hashed, method: "AUTH CRAM-MD5")
+    #expect(try only(c).assessment.verdict == .tlsRequired)
 }
 
 @Test func strippingFlags() throws {

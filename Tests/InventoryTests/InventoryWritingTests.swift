@@ -141,6 +141,8 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
     session(inv, .smtp, port: 2525, facts(.smtp, caps: false))
     inv.sessionEnded(EndedSession(flow: flow(2525, midstream: true), proto: .smtp, kind: .implicitTLS, closedAt: Timestamp(nanoseconds: 0)))
     session(inv, .smtp, port: 2526, facts(.smtp))
+    session(inv, .pop3, port: 2110, facts(.pop3, caps: false))
+    login(inv, .pop3, port: 2110, user: "carol", exposure: .hashed, method: "APOP")
 
     let assessed = inv.assessed()
     let events = inv.exposureEvents(time: Timestamp(nanoseconds: 0))
@@ -150,7 +152,9 @@ private func written(_ body: (inout JSONWriter) -> Void) -> String {
         let event = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
         let body = try #require(event?["server_exposure"] as? [String: Any])
         #expect(event?["dest_port"] as? Int == Int(server.record.key.port))
-        #expect(body["verdict"] as? String == server.assessment.verdict.rawValue)
+        // hashed_only is `unknown` in the JSON, with `hashed_only` beside it (the verdicts are a contract).
+        #expect(body["verdict"] as? String == server.assessment.verdict.contractName)
+        #expect(body["hashed_only"] as? Bool == (server.assessment.verdict == .hashedOnly ? true : nil))
         #expect(body["evidence"] as? [String] == server.assessment.evidence)
         #expect(body["stripping_evidence"] as? [String] == server.assessment.strippingEvidence)
         #expect(body["starttls_stripping_suspected"] as? Bool == server.assessment.strippingSuspected)

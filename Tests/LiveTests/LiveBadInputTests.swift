@@ -59,6 +59,25 @@ struct LiveBadInputTests {
         print("unknown -Z user: \(r.stderr)", terminator: "")
     }
 
+    /// Live reports are written by the -Z user from the first one on: a directory that user cannot
+    /// write to is one line and exit 2 before capture, not a failure at the first refresh.
+    @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
+    func reportDirectoryNotWritableByTheUser() throws {
+        let bin = try #require(plainsightBinary())
+        let ns = try ScratchNamespace("report-dir")
+        defer { ns.close() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-root-only-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let page = dir.appendingPathComponent("live.html").path
+        let r = try ns.run([bin, "-i", "lo", "-Z", "nobody", "--report", page])
+        expectOneLineBeforeCapture(r, status: 2, containing: "cannot create \(page): Permission denied")
+        #expect(r.stderr.contains("rewritten as nobody"))
+        #expect(!FileManager.default.fileExists(atPath: page))
+        print("report directory: \(r.stderr)", terminator: "")
+    }
+
     @Test(.enabled(if: canUseNamespaces, "needs root and network namespaces"))
     func listInterfacesShowsTheNamespace() throws {
         let bin = try #require(plainsightBinary())
@@ -83,6 +102,9 @@ struct LiveBadInputTests {
         (["-i", "lo", "--workers", "65"], "--workers 65: give 1 to 64"),
         (["-r", "fixtures/demo.pcap", "--workers", "2"], "--workers is used only with live capture"),
         (["-D", "-i", "lo"], "-D lists interfaces"),
+        (["-r", "fixtures/demo.pcap", "--report", "x.html", "--report-interval", "5"], "--report-interval is used only with live capture"),
+        (["-i", "lo", "--report-interval", "5"], "--report-interval needs a report file"),
+        (["-i", "lo", "--report", "x.html", "--report-interval", "0"], "--report-interval 0: give 1 to 86400"),
         ([], "no input"),
     ])
     func usageErrors(args: [String], message: String) throws {
