@@ -23,11 +23,14 @@ let package = Package(
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
         .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),
+        // The git commit for --version, read at every build by the plugin ("unknown" without git).
+        .plugin(name: "BuildCommit", capability: .buildTool()),
+        .target(name: "BuildInfo", plugins: ["BuildCommit"]),
         .target(name: "Inventory", dependencies: [
             "Engine", "Reassembly", "MailAuth", "Alerts", "Wire", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "plainsight", dependencies: [
-            "Capture", "Engine", "Alerts", "Wire", "MailAuth", "Inventory",
+            "Capture", "Engine", "Alerts", "Wire", "MailAuth", "Inventory", "BuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fuzzing (issue 5): the targets are a library so `swift test` replays every seed and crash

@@ -1,5 +1,6 @@
 import Alerts
 import ArgumentParser
+import BuildInfo
 import Capture
 import Engine
 #if canImport(Glibc)
@@ -93,7 +94,7 @@ struct Plainsight: ParsableCommand {
               plainsight -r mail.pcap --json -o alerts.jsonl --syslog --syslog tcp://192.0.2.5:514
               plainsight -i eth1 --syslog tls://192.0.2.5:6514 --syslog-tls-ca ca.pem
             """,
-        version: plainsightVersion
+        version: versionText
     )
 
     @Option(name: [.customShort("r"), .customLong("read")],
@@ -311,3 +312,10 @@ enum UserPolicyName: String, CaseIterable, ExpressibleByArgument {
 }
 
 let plainsightVersion = "0.1.0"
+
+/// `--version`: plainsight's version and the commit it was built from, then the libpcap it runs
+/// with, so a bug report names both.
+let versionText = """
+    plainsight \(plainsightVersion) (commit \(BuildInfo.commit))
+    \(libpcapVersion)
+    """

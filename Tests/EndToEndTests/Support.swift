@@ -63,7 +63,9 @@ func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) t
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     if p.isRunning { p.terminate(); p.waitUntilExit(); Issue.record("\(path) \(args) timed out") }
-    return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: out), stderr: try Data(contentsOf: err))
+    let result = RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: out), stderr: try Data(contentsOf: err))
+    if URL(fileURLWithPath: path).lastPathComponent == "plainsight" { keepJSONForSchemaCheck(args: args, stdout: result.stdout) }
+    return result
 }
 
 /// Every encoding of a secret that an output must never contain (the scorer's list, plus SASL

@@ -243,14 +243,34 @@ def endpoint(text):
     return host.strip("[]"), int(port)
 
 
+def schema_validator():
+    """docs/schema's check of one JSON line (scripts/validate-json), loaded once."""
+    global _validator
+    if _validator is None:
+        import importlib.machinery
+        import importlib.util
+        here = os.path.dirname(os.path.abspath(__file__))
+        loader = importlib.machinery.SourceFileLoader("validate_json", os.path.join(here, "..", "validate-json"))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader("validate_json", loader))
+        loader.exec_module(module)
+        _validator = module.load_validator("event.schema.json")
+    return _validator
+
+
+_validator = None
+
+
 def parse_alerts(inst, data):
-    """Alerts and stats events in one output."""
+    """Alerts and stats events in one output, each checked against docs/schema."""
     alerts, stats = [], []
     for line in data.decode(errors="replace").splitlines():
         if not line:
             continue
         if inst.json:
             event = json.loads(line)
+            problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+                        for e in schema_validator().iter_errors(event)]
+            check(not problems, f"{inst.name}: event not valid against docs/schema: {problems[:3]} in {line[:200]!r}")
             if event["event_type"] == "stats":
                 stats.append(event["stats"])
                 continue
