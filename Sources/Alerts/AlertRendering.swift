@@ -194,6 +194,10 @@ public struct AlertRenderer: Sendable {
                 appendValue(element, to: &out)
             }
             out.append(0x5D)
+        case .word(let word):
+            out.append(0x22)
+            for byte in word.utf8 where byte >= 0x20 && byte < 0x7F && byte != 0x22 && byte != 0x5C { out.append(byte) }
+            out.append(0x22)
         }
     }
 

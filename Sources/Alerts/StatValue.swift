@@ -4,6 +4,8 @@ public indirect enum StatValue: Sendable, Equatable {
     case object([StatField])
     /// A JSON array (per-worker counters under `--workers`).
     case array([StatValue])
+    /// A word (a mode's name): printable ASCII other than `"` and `\\`, so it needs no escaping.
+    case word(String)
 }
 
 public struct StatField: Sendable, Equatable {

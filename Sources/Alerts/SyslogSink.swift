@@ -207,6 +207,7 @@ public final class SyslogSink: AlertSink {
         case .count(let count): return name == "dropped" && count > 0
         case .object(let inner): return anyDropped(inner)
         case .array(let elements): return elements.contains { anyDropped(named: name, $0) }
+        case .word: return false
         }
     }
 

@@ -29,6 +29,7 @@ public struct EngineStats: Sendable {
     /// Paths kept without their details because the tunnel registry was full.
     public var tunnelsTruncated: UInt64 = 0
     public var fragments = DefragmentStats()
+    public var checksums = ChecksumStats()
 
     public var decodeErrors: UInt64 { truncated.values.reduce(0, +) + invalid.values.reduce(0, +) }
 
@@ -93,6 +94,7 @@ public struct EngineStats: Sendable {
             ])),
             StatField("alerts", alerts),
             StatField("alerts_suppressed", alertsSuppressed),
+            StatField("checksums", .object(checksums.fields())),
         ]
     }
 }
@@ -124,6 +126,7 @@ public final class Engine {
         s.encapsulations = core.encapsulations
         s.tunnelsTruncated = core.router.tunnels.truncated
         if let defragmenter = core.defragmenter { s.fragments = defragmenter.stats }
+        s.checksums = core.checksums.stats
         return s
     }
 
@@ -134,12 +137,21 @@ public final class Engine {
         let router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
         core = EngineCore(table: FlowTable(configuration: reassembly), router: router,
                           prefetchAboveFlows: configuration.prefetchAboveFlows,
-                          options: PacketDecoder.BatchOptions(ports: router.selectedPorts, tunnels: configuration.tunnels),
-                          defragmenter: configuration.defragment.map { IPDefragmenter(configuration: $0) })
+                          options: PacketDecoder.BatchOptions(ports: router.selectedPorts, tunnels: configuration.tunnels,
+                                                              checksums: configuration.checksumValidation.checks),
+                          defragmenter: configuration.defragment.map { IPDefragmenter(configuration: $0) },
+                          checksums: ChecksumGate(mode: configuration.checksumValidation))
         batch = DecodedBatch(capacity: Self.batchCapacity)
     }
 
     deinit { batch.deallocate() }
+
+    /// Hears, once, that `--checksum-validation auto` stopped verifying checksums (a line for
+    /// standard error). Set it before the first packet.
+    public var onNotice: ((String) -> Void)? {
+        get { core.onNotice }
+        set { core.onNotice = newValue }
+    }
 
     /// One captured frame, lent for the duration of the call only: a batch of one.
     public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
@@ -233,16 +245,22 @@ struct EngineCore {
     var router: SessionRouter
     /// `EngineConfiguration.prefetchAboveFlows`.
     let prefetchAboveFlows: Int
-    let options: PacketDecoder.BatchOptions
+    /// Changes only when `auto` stops verifying checksums.
+    var options: PacketDecoder.BatchOptions
     /// Holds IP fragments until their datagram is whole; nil when reassembly is off.
     var defragmenter: IPDefragmenter?
     var clock = PacketClock()
     var encapsulations = EncapsulationCounts()
+    /// Segments whose checksums failed (`ChecksumGate`).
+    var checksums: ChecksumGate
+    /// Released segments, kept for the array's capacity.
+    var released: [ChecksumGate.Held] = []
+    var onNotice: ((String) -> Void)?
 
     init(table: FlowTable, router: SessionRouter, prefetchAboveFlows: Int, options: PacketDecoder.BatchOptions,
-         defragmenter: IPDefragmenter?) {
+         defragmenter: IPDefragmenter?, checksums: ChecksumGate) {
         self.table = table; self.router = router; self.prefetchAboveFlows = prefetchAboveFlows
-        self.options = options; self.defragmenter = defragmenter
+        self.options = options; self.defragmenter = defragmenter; self.checksums = checksums
     }
 
     /// See `Engine.process(frames:records:link:)`. A mutating method, so `self` is never copied
@@ -282,9 +300,17 @@ struct EngineCore {
                     if packet.pointee.kind != .segment
                         && handleSpecial(packet, j, frame: frame, time: record.time, scratch: scratch) { continue }
                     advanceClock(to: record.time)
+                    // Segments held for a wrong checksum wait for this one's acknowledgement.
+                    if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: record.time) }
                     table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
                                   handler: &router)
                     applyStops()
+                }
+            }
+            if !checksums.allWrongSettled || checksums.batchWrong != 0 {
+                checksums.afterBatch(segments: m &- counts.fragments)
+                if checksums.pendingNotice != nil || !checksums.releasedByRule.isEmpty {
+                    processReleased(time: batch[n &- 1].time)
                 }
             }
             done &+= n
@@ -304,6 +330,14 @@ struct EngineCore {
             path = scratch.tunnels[j]
             packet.pointee.tunnel = router.tunnels.id(of: path)
         }
+        if packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
+            checksums.position = j
+            let verdict = packet.pointee.kind.isFragment ? checksums.judgeFragment()
+                : judgeChecksums(packet, frame: frame, time: time)
+            checksums.position = Int.max
+            if case .consumed = verdict { return true }
+            packet.pointee.kind = packet.pointee.kind.withoutChecksums
+        }
         guard packet.pointee.kind.isFragment else {
             packet.pointee.kind = .segment
             return false
@@ -311,6 +345,49 @@ struct EngineCore {
         packet.pointee.kind = .fragment
         defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, scratch: scratch)
         return true
+    }
+
+    /// A segment whose checksums failed, to the gate; the clock is advanced first so a held
+    /// segment is stamped and aged like the rest.
+    private mutating func judgeChecksums(_ packet: UnsafeMutablePointer<DecodedPacket>, frame: Span<UInt8>,
+                                         time: Timestamp) -> ChecksumGate.Verdict {
+        advanceClock(to: time)
+        let verdict = checksums.judge(packet, frame: frame, time: time)
+        if checksums.pendingNotice != nil || !checksums.releasedByRule.isEmpty { processReleased(time: time) }
+        if case .accept = verdict, !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
+        return verdict
+    }
+
+    /// Held segments that `packet` acknowledges are processed, in the order they were held,
+    /// before it; those it supersedes are dropped.
+    @inline(never)
+    private mutating func releaseHeld(confirmedBy packet: UnsafePointer<DecodedPacket>, time: Timestamp) {
+        checksums.observe(packet, released: &released)
+        processReleased(time: time)
+    }
+
+    /// Says once that verification stopped, and processes the segments the gate released.
+    private mutating func processReleased(time: Timestamp) {
+        if let notice = checksums.pendingNotice {
+            checksums.pendingNotice = nil
+            options.checksums = checksums.checks
+            onNotice?(notice)
+        }
+        if !checksums.releasedByRule.isEmpty {
+            released.append(contentsOf: checksums.releasedByRule)
+            checksums.releasedByRule.removeAll()
+        }
+        guard !released.isEmpty else { return }
+        for k in 0 ..< released.count {
+            var held = released[k].packet
+            let payload = released[k].payload
+            withUnsafePointer(to: &held) { held in
+                let hash = table.hash(ofPacketAt: held)
+                table.process(packetAt: held, hash: hash, frame: payload.span, time: time, handler: &router)
+            }
+            applyStops()
+        }
+        released.removeAll(keepingCapacity: true)
     }
 
     /// The counters of a batch of `frames` frames that decoded to `counts`.
@@ -350,6 +427,7 @@ struct EngineCore {
         table.expire(time: time, handler: &router)
         applyStops()
         defragmenter?.expire(now: time)
+        if !checksums.held.isEmpty { checksums.expire(now: time) }
     }
 
     /// A fragment (`header`, in `frame`) into the defragmenter; a datagram it completes is decoded
@@ -422,6 +500,13 @@ struct EngineCore {
                 let packet = scratch.datagramPacket
                 packet.pointee.vlans = vlans
                 packet.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
+                // The TCP checksum of a reassembled datagram covers the whole datagram.
+                if !checksums.allWrongSettled && !options.checksums.isEmpty { checksums.verified &+= 1 }
+                if packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
+                    if case .consumed = judgeChecksums(packet, frame: datagram, time: time) { break }
+                }
+                packet.pointee.kind = .segment
+                if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
                 let hash = table.hash(ofPacketAt: packet)
                 table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
                 applyStops()
@@ -442,6 +527,7 @@ struct EngineCore {
     }
 
     mutating func finish(time: Timestamp?) {
+        checksums.flush()
         table.flushAll(time: time ?? router.lastTime, handler: &router)
         applyStops()
         defragmenter?.flush()

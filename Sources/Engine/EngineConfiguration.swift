@@ -29,6 +29,8 @@ public struct EngineConfiguration: Sendable {
     public var tunnels = TunnelPorts.standard
     /// IP fragment reassembly; nil leaves fragments skipped (`skipped.ip_fragment`).
     public var defragment: DefragmentConfiguration? = DefragmentConfiguration()
+    /// What a segment with a wrong IPv4 header or TCP checksum becomes (`ChecksumGate`).
+    public var checksumValidation = ChecksumValidation.auto
 
     public init() {}
 }

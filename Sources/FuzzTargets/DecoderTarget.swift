@@ -16,6 +16,33 @@ enum DecoderTarget {
         precondition(Int(p.vlans.count) <= VLANTags.maxTags, "more VLAN tags than the limit")
     }
 
+    /// The same frame with every checksum verified: the sums (over the payload, the pseudo-header,
+    /// the IPv4 header) read only what the decode checked, and add nothing but their two bits.
+    private static func checkChecksumsOnlyMark(_ frame: Span<UInt8>, link: LinkType, unchecked: DecodedPacket) {
+        let packet = UnsafeMutablePointer<DecodedPacket>.allocate(capacity: 1)
+        let index = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        let fragment = UnsafeMutablePointer<FragmentHeader>.allocate(capacity: 1)
+        let tunnel = UnsafeMutablePointer<Encapsulation>.allocate(capacity: 1)
+        let refusal = UnsafeMutablePointer<PacketDecoder.Refusal>.allocate(capacity: 1)
+        defer {
+            packet.deallocate(); index.deallocate(); fragment.deallocate(); tunnel.deallocate(); refusal.deallocate()
+        }
+        var record = FrameRecord(start: 0, count: frame.count, time: .zero)
+        let counts = withUnsafePointer(to: &record) { r in
+            PacketDecoder.decode(frame, records: UnsafeBufferPointer(start: r, count: 1), link: link,
+                                 options: .init(ports: nil, checksums: .all),
+                                 into: .init(packets: packet, recordIndices: index, fragments: fragment,
+                                             tunnels: tunnel, refusals: refusal))
+        }
+        precondition(counts.selected == 1, "verifying checksums changed what was selected")
+        let p = packet.pointee
+        precondition(p.kind.withoutChecksums == unchecked.kind, "verifying checksums changed the packet's kind")
+        precondition(p.payloadStart == unchecked.payloadStart && p.payloadEnd == unchecked.payloadEnd
+                         && p.sequence == unchecked.sequence && p.source == unchecked.source,
+                     "verifying checksums changed the packet")
+        precondition(!p.kind.hasBadTCPChecksum || !p.kind.isFragment, "a TCP verdict on a fragment")
+    }
+
     /// The frame as the engine decodes it, a batch of one: what it writes for a segment, a
     /// fragment or a tunnel must describe bytes inside the frame, within the layer limit.
     private static func checkBatchOfOne(_ frame: Span<UInt8>, link: LinkType) {
@@ -37,6 +64,7 @@ enum DecoderTarget {
         precondition(counts.selected + counts.refused + counts.unselected == 1, "a frame counted other than once")
         guard counts.selected == 1 else { return }
         let p = packet.pointee
+        checkChecksumsOnlyMark(frame, link: link, unchecked: p)
         if p.tunnel != 0 {
             let path = tunnel.pointee
             precondition(path.count > 0 && Int(path.count) <= Encapsulation.maxLayers, "layers beyond the limit")

@@ -23,7 +23,12 @@ enum EngineTarget {
         for i in data.indices { bytes.append(data[i]) }
         guard let reader = try? PcapFileReader(bytes: bytes, name: "fuzz"),
               let link = try? reader.supportedLinkType() else { return }
-        let configuration = configuration()
+        var configuration = configuration()
+        // The snaplen's second byte picks the checksum mode, so held segments, their release on
+        // an acknowledgement and the switch-off by offload are all reached.
+        if bytes.count > 17 {
+            configuration.checksumValidation = ChecksumValidation.allCases[Int(bytes[17]) % ChecksumValidation.allCases.count]
+        }
         var alerts = 0
         let engine = Engine(configuration: configuration) { alert in
             alerts += 1
@@ -39,5 +44,9 @@ enum EngineTarget {
         precondition(stats.reassembly.peakBufferedBytes <= configuration.reassembly.memoryBudget,
                      "memory budget exceeded")
         precondition(UInt64(alerts) == stats.alerts, "alerts miscounted")
+        precondition(stats.checksums.mode == configuration.checksumValidation, "checksum mode not the one asked")
+        precondition(configuration.checksumValidation != .off
+                         || stats.checksums.ipv4Invalid + stats.checksums.tcpInvalid + stats.checksums.acceptedOnAck == 0,
+                     "checksums judged with validation off")
     }
 }

@@ -33,8 +33,11 @@ extension PacketDecoder {
         /// TCP segments with neither port in the set are only counted; nil selects every segment.
         public var ports: PortSet?
         public var tunnels: TunnelPorts
-        public init(ports: PortSet?, tunnels: TunnelPorts = .standard) {
-            self.ports = ports; self.tunnels = tunnels
+        /// The checksums verified on selected segments; a failure is marked in the packet's
+        /// `kind`, not refused.
+        public var checksums: ChecksumChecks
+        public init(ports: PortSet?, tunnels: TunnelPorts = .standard, checksums: ChecksumChecks = []) {
+            self.ports = ports; self.tunnels = tunnels; self.checksums = checksums
         }
     }
 
@@ -122,9 +125,9 @@ extension PacketDecoder {
     static func selectOutOfLine(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                                 selecting ports: PortSet?, path: inout Encapsulation,
                                 fragment: UnsafeMutablePointer<FragmentHeader>,
-                                tunnels: TunnelPorts) throws(DecodeError) -> Selected {
+                                tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
         try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragment,
-                   tunnels: tunnels)
+                   tunnels: tunnels, checks: checks)
     }
 
     @inline(__always)
@@ -158,7 +161,7 @@ extension PacketDecoder {
                     switch try IPv4.decode(frame, at: 14) {
                     case .tcp(let header):
                         if try segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
-                                       selecting: options.ports) {
+                                       selecting: options.ports, checks: options.checksums) {
                             output.recordIndices[counts.selected] = i
                             counts.selected &+= 1
                         }
@@ -168,22 +171,23 @@ extension PacketDecoder {
                                                         into: output.packets + counts.selected,
                                                         selecting: options.ports, path: &path,
                                                         fragment: output.fragments + counts.selected,
-                                                        tunnels: options.tunnels)
+                                                        tunnels: options.tunnels, checks: options.checksums)
                     case .fragment, .skipped:
                         selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
                                                        selecting: options.ports, path: &path,
                                                        fragment: output.fragments + counts.selected,
-                                                       tunnels: options.tunnels)
+                                                       tunnels: options.tunnels, checks: options.checksums)
                     }
                 } else if untaggedIPv4First {
                     selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
                                                    selecting: options.ports, path: &path,
                                                    fragment: output.fragments + counts.selected,
-                                                   tunnels: options.tunnels)
+                                                   tunnels: options.tunnels, checks: options.checksums)
                 } else {
                     selected = try select(frame, link: link, into: output.packets + counts.selected,
                                           selecting: options.ports, path: &path,
-                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels)
+                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels,
+                                          checks: options.checksums)
                 }
                 switch selected {
                 case .fragment:
@@ -193,7 +197,7 @@ extension PacketDecoder {
                     if path.count != 0 {
                         let packet = output.packets + counts.selected
                         packet.pointee.tunnel = 1
-                        packet.pointee.kind = packet.pointee.kind == .fragment ? .tunnelledFragment : .tunnelledSegment
+                        packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue
                         (output.tunnels + counts.selected).initialize(to: path)
                     }
                     output.recordIndices[counts.selected] = i
@@ -237,7 +241,8 @@ extension PacketDecoder {
     public static func decodeDatagram(_ bytes: Span<UInt8>, options: BatchOptions, path: inout Encapsulation,
                                       into packet: UnsafeMutablePointer<DecodedPacket>,
                                       fragment: UnsafeMutablePointer<FragmentHeader>) throws(DecodeError) -> Selected {
+        // Its IPv4 header is the defragmenter's; each fragment's own was checked.
         try select(bytes, link: .raw, into: packet, selecting: options.ports, path: &path, fragment: fragment,
-                   tunnels: options.tunnels)
+                   tunnels: options.tunnels, checks: options.checksums.subtracting(.ipv4))
     }
 }

@@ -27,7 +27,7 @@ public enum PacketDecoder {
         let selected = try withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
             try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
                 try select(frame, link: link, into: packetPointer, selecting: nil, path: &path,
-                           fragment: fragmentPointer, tunnels: tunnels)
+                           fragment: fragmentPointer, tunnels: tunnels, checks: [])
             }
         }
         switch selected {
@@ -48,7 +48,7 @@ public enum PacketDecoder {
         var fragment = FragmentHeader.empty
         return try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
             try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragmentPointer,
-                       tunnels: .standard)
+                       tunnels: .standard, checks: [])
         }
     }
 
@@ -83,10 +83,11 @@ public enum PacketDecoder {
     static func select(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
                        selecting ports: PortSet?, path: inout Encapsulation,
                        fragment: UnsafeMutablePointer<FragmentHeader>,
-                       tunnels: TunnelPorts) throws(DecodeError) -> Selected {
+                       tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
         let result = try network(frame, link: link, vlans: &vlans, path: &path, tunnels: tunnels)
-        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment)
+        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
+                            checks: checks)
     }
 
     /// `select` for the payload of an IPv4 header at offset 14 of an untagged Ethernet frame,
@@ -96,18 +97,20 @@ public enum PacketDecoder {
     static func selectInsideIPv4(_ frame: Span<UInt8>, ip header: IPHeader, protocol proto: UInt8,
                                  into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?,
                                  path: inout Encapsulation, fragment: UnsafeMutablePointer<FragmentHeader>,
-                                 tunnels: TunnelPorts) throws(DecodeError) -> Selected {
+                                 tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
         let result = try Decapsulation.follow(frame, from: .ipPayload(header, protocol: proto), vlans: &vlans,
                                               path: &path, tunnels: tunnels)
-        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment)
+        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
+                            checks: checks)
     }
 
     /// What `select` makes of the network layers' result.
     @inline(__always)
     private static func selected(_ result: IPResult, frame: Span<UInt8>, vlans: VLANTags,
                                  into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?,
-                                 fragment: UnsafeMutablePointer<FragmentHeader>) throws(DecodeError) -> Selected {
+                                 fragment: UnsafeMutablePointer<FragmentHeader>,
+                                 checks: ChecksumChecks) throws(DecodeError) -> Selected {
         switch result {
         case .skipped(let reason): return .skipped(reason)
         case .other: return .skipped(.notTCP)
@@ -120,9 +123,15 @@ public enum PacketDecoder {
                                                 destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [],
                                                 window: 0, payloadStart: 0, payloadEnd: 0, vlans: vlans))
             packet.pointee.kind = .fragment
+            // Each fragment's own IPv4 header: the datagram the defragmenter rebuilds has a
+            // header of its making.
+            if checks.contains(.ipv4) && header.layer == .ipv4 && !InternetChecksum.ipv4HeaderIsValid(frame, ip: header) {
+                packet.pointee.kind.rawValue |= PacketKind.badIPv4Checksum
+            }
             return .fragment
         case .tcp(let header):
-            return try segment(frame, ip: header, vlans: vlans, into: packet, selecting: ports) ? .tcp : .unselected
+            return try segment(frame, ip: header, vlans: vlans, into: packet, selecting: ports, checks: checks)
+                ? .tcp : .unselected
         }
     }
 
@@ -135,13 +144,32 @@ public enum PacketDecoder {
     /// is written, so a segment of another port is never written only to be dropped.
     @inline(__always)
     static func segment(_ frame: Span<UInt8>, ip header: IPHeader, vlans: VLANTags,
-                        into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?) throws(DecodeError) -> Bool {
+                        into packet: UnsafeMutablePointer<DecodedPacket>, selecting ports: PortSet?,
+                        checks: ChecksumChecks) throws(DecodeError) -> Bool {
         let payloadStart = try TCP.payloadStart(frame, ip: header)
         if let ports {
             let (source, destination) = TCP.ports(frame, ip: header)
             if !ports.contains(source) && !ports.contains(destination) { return false }
         }
         packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: vlans))
+        // Only selected segments are summed: a segment of another port is dropped anyway, and the
+        // sum is a pass over every payload byte. The verdict is only recorded: what a bad sum
+        // means (drop, or wait for the peer's acknowledgement) is the engine's to decide.
+        if !checks.isEmpty { markChecksums(frame, ip: header, packet: packet, checks: checks) }
         return true
+    }
+
+    /// Adds the checksum verdicts of `checks` to the kind of the segment at `header`.
+    @inline(never)
+    static func markChecksums(_ frame: Span<UInt8>, ip header: IPHeader, packet: UnsafeMutablePointer<DecodedPacket>,
+                              checks: ChecksumChecks) {
+        var bits: UInt8 = 0
+        if checks.contains(.ipv4) && header.layer == .ipv4 && !InternetChecksum.ipv4HeaderIsValid(frame, ip: header) {
+            bits |= PacketKind.badIPv4Checksum
+        }
+        if checks.contains(.tcp) && !InternetChecksum.tcpIsValid(frame, ip: header) {
+            bits |= PacketKind.badTCPChecksum
+        }
+        packet.pointee.kind.rawValue |= bits
     }
 }

@@ -42,7 +42,20 @@ struct FeedOptions: ParsableArguments {
                                valueName: "policy"))
     var defragPolicy: String?
 
+    @Option(name: .customLong("checksum-validation"),
+            help: ArgumentHelp("IPv4 header and TCP checksums: auto (default: a segment with a wrong checksum is processed only once its receiver acknowledges it, and verification stops when the capture shows checksum offload), on (drop every segment with a wrong checksum) or off. See docs/tcp-integrity.md.",
+                               valueName: "mode"))
+    var checksumValidation: String?
+
+    @Flag(name: .customLong("no-vlan-in-flow-key"),
+          help: "Track flows without their VLAN ids (Suricata's vlan.use-for-tracking: false): a connection seen on two mirrored VLANs (a routed span) is one flow and one alert.")
+    var noVLANInFlowKey = false
+
     func validate() throws {
+        if let checksumValidation, ChecksumValidation(rawValue: checksumValidation) == nil {
+            throw ValidationError("--checksum-validation \(checksumValidation): give "
+                + ChecksumValidation.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         if let defragMemory, !(1...4096).contains(defragMemory) {
             throw ValidationError("--defrag-memory \(defragMemory): give 1 to 4096")
         }
@@ -63,6 +76,10 @@ struct FeedOptions: ParsableArguments {
                                             geneve: TunnelPorts.defaultGeneve.union(genevePorts),
                                             gtpu: TunnelPorts.defaultGTPU.union(gtpuPorts),
                                             enabled: !noDecapsulate)
+        if let checksumValidation, let mode = ChecksumValidation(rawValue: checksumValidation) {
+            configuration.checksumValidation = mode
+        }
+        configuration.reassembly.vlansInFlowKey = !noVLANInFlowKey
         if noDefrag {
             configuration.defragment = nil
             return

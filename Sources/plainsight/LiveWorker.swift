@@ -52,6 +52,7 @@ final class LiveWorker: @unchecked Sendable {
             }
         }
         inventory.attachShared(to: engine)
+        engine.onNotice = { reportProblem($0) }
         initialSnapshot = WorkerSnapshot(stats: engine.stats, capture: nil,
                                          time: Timestamp(nanoseconds: wallClockNanoseconds()))
     }

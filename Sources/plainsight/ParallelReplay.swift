@@ -115,6 +115,8 @@ private final class JobBoard: @unchecked Sendable {
         let recorder = RecordingObserver()
         var alerts: [Alert] = []
         let engine = Engine(configuration: configuration) { alerts.append($0) }
+        let path = paths[index]
+        engine.onNotice = { reportProblem(file: path, $0) }
         engine.observer = recorder
         result.totals.files = 1
         result.readError = !readCaptureFile(paths[index], options: options, configuration: configuration,

@@ -185,7 +185,7 @@ struct Plainsight: ParsableCommand {
 
     @OptionGroup(title: "Exposure inventory") var inventory: ReportOptions
 
-    @OptionGroup(title: "Mirror feeds (tunnels, fragments)")
+    @OptionGroup(title: "Mirror feeds (tunnels, fragments, checksums, VLANs)")
     var feed: FeedOptions
 
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",

@@ -96,8 +96,8 @@ func statCount(_ fields: [StatField], _ name: String) -> UInt64? {
             }
         }
         return sum(inner)
-    case .array:
-        return nil      // per-worker breakdowns: not one counter
+    case .array, .word:
+        return nil      // per-worker breakdowns and names: not one counter
     }
 }
 
@@ -106,7 +106,7 @@ private func sum(_ fields: [StatField]) -> UInt64 {
         switch field.value {
         case .count(let value): return partial &+ value
         case .object(let inner): return partial &+ sum(inner)
-        case .array: return partial
+        case .array, .word: return partial
         }
     }
 }

@@ -73,6 +73,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
                                                      inventory: inventory.inventory)
     } else {
         let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
+        engine.onNotice = { reportProblem($0) }
         inventory.attach(to: engine)
         let progress = ProgressMeter(enabled: interactive)
         for path in options.inputs {
