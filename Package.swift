@@ -12,6 +12,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // Compressed captures (-r x.pcap.gz, .zst, .xz), decompressed as they are read.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .target(name: "Wire"),
         .target(name: "CPrefetch"),
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"]),
@@ -20,7 +24,7 @@ let package = Package(
             "Wire", "MailAuth", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
-        .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),
+        .target(name: "Capture", dependencies: ["CPcap", "CZlib", "CZstd", "CLzma", "Engine", "Wire"]),
         .target(name: "Inventory", dependencies: [
             "Engine", "Reassembly", "MailAuth", "Alerts", "Wire", .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -30,19 +30,27 @@ struct FeedOptions: ParsableArguments {
     @Option(name: .customLong("defrag-memory"),
             help: ArgumentHelp("Memory for incomplete IP datagrams, in MiB (default 16); at the cap the oldest datagram is dropped (fragments.memory_budget_hits).",
                                valueName: "MiB"))
-    var defragMemory: Int?
+    var defragMemoryValues: [Int] = []
+    var defragMemory: Int? { defragMemoryValues.last }
 
     @Option(name: .customLong("defrag-timeout"),
             help: ArgumentHelp("Seconds of capture time an incomplete IP datagram is kept after its first fragment (default 30, as Linux).",
                                valueName: "seconds"))
-    var defragTimeout: Int?
+    var defragTimeoutValues: [Int] = []
+    var defragTimeout: Int? { defragTimeoutValues.last }
 
     @Option(name: .customLong("defrag-policy"),
             help: ArgumentHelp("Which copy of overlapping fragment bytes wins: rfc5722 (default: an overlap discards the datagram, as current Linux and every RFC 5722 stack do), first or last.",
                                valueName: "policy"))
-    var defragPolicy: String?
+    var defragPolicyValues: [String] = []
+    var defragPolicy: String? { defragPolicyValues.last }
 
     func validate() throws {
+        if let error = repeatedOptionError([
+            ("--defrag-memory", defragMemoryValues.count),
+            ("--defrag-timeout", defragTimeoutValues.count),
+            ("--defrag-policy", defragPolicyValues.count),
+        ]) { throw error }
         if let defragMemory, !(1...4096).contains(defragMemory) {
             throw ValidationError("--defrag-memory \(defragMemory): give 1 to 4096")
         }

@@ -18,7 +18,8 @@ struct SyslogOptions: ParsableArguments {
     @Option(name: .customLong("syslog-facility"),
             help: ArgumentHelp("Syslog facility (default authpriv): kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 to local7.",
                                valueName: "facility"))
-    var facility: SyslogFacility?
+    var facilityValues: [SyslogFacility] = []
+    var facility: SyslogFacility? { facilityValues.last }
 
     @Flag(name: .customLong("syslog-optional"),
           help: "Start even if a syslog target cannot be reached (or resolved); keep retrying, and do not fail the run for alerts it lost.")
@@ -27,9 +28,14 @@ struct SyslogOptions: ParsableArguments {
     @Option(name: .customLong("syslog-backlog"),
             help: ArgumentHelp("Alerts each syslog target holds while its collector is unreachable (1 to 1000000, default \(SyslogSink.defaultBacklogLimit)); later ones are dropped and counted.",
                                valueName: "alerts"))
-    var backlog: Int?
+    var backlogValues: [Int] = []
+    var backlog: Int? { backlogValues.last }
 
     func validate() throws {
+        if let error = repeatedOptionError([
+            ("--syslog-facility", facilityValues.count),
+            ("--syslog-backlog", backlogValues.count),
+        ]) { throw error }
         if targets.isEmpty {
             let orphan = [("--syslog-facility", facility != nil), ("--syslog-optional", optional),
                           ("--syslog-backlog", backlog != nil)].first { $0.1 }
