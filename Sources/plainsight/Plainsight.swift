@@ -17,7 +17,7 @@ struct Plainsight: ParsableCommand {
         commandName: "plainsight",
         abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
-            plainsight -r <file> [-r <file> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
+            plainsight -r <file|dir> [-r <file|dir> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
                        [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
                        [--report <file.json|file.html> ...]
@@ -30,6 +30,11 @@ struct Plainsight: ParsableCommand {
             and reports every login that crossed the wire outside TLS: cleartext passwords (USER/PASS, \
             LOGIN, AUTH PLAIN, AUTH LOGIN) and crackable challenge-response digests (APOP, CRAM-MD5). \
             The password is never printed, under any option.
+
+            -r also takes a directory (its capture files, in byte order of their names; hidden files \
+            left out, other files skipped and counted) and files compressed with gzip, zstd or xz \
+            (recognised by content). File names after -r FILE (a shell glob) are refused: repeat -r. \
+            An option that takes one value may be given once. See docs/inputs.md.
 
             Alerts go to standard output, or to the -o file. Problems go to standard error, one line \
             each; on a terminal, so do a progress line and a closing summary (not with --quiet).
@@ -72,13 +77,15 @@ struct Plainsight: ParsableCommand {
             Exit status: 0 every file was read completely, or the capture was stopped by a signal; 1 \
             some input could not be read completely (alerts found before the damage are still \
             reported), or the interface could not be captured on, or an output lost alerts (not \
-            counting --syslog-optional targets); 2 usage error (including a bad filter, an unknown \
-            -Z user for -i, or a syslog target that cannot be reached at start).
+            counting --syslog-optional targets); 2 usage error (including a bad filter, checked once before \
+            reading, an option given twice, an unknown -Z user for -i, or a syslog target that cannot \
+            be reached at start).
 
             Examples:
               plainsight -r mail.pcap
               plainsight -r a.pcap -r b.pcapng --json -o alerts.jsonl 'host 192.0.2.10'
               plainsight --jobs 4 -r eth1.pcap.1 -r eth1.pcap.2 -r eth1.pcap.3 --json -o alerts.jsonl
+              plainsight --jobs 4 -r /var/spool/captures/ --json -o alerts.jsonl
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
               plainsight -i eth1 --workers 4 --any-port --json -o /var/log/plainsight/eth1.jsonl
