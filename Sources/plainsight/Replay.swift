@@ -206,10 +206,13 @@ func undecodedStatFields(_ totals: ReplayTotals) -> [StatField] {
 
 /// Why `expression` does not compile, as one line, or nil. It is compiled for the first input's
 /// link type(s) (PcapFileReader.setFilter), so a filter fit for that capture is not refused;
-/// another file of a different link type can still refuse it, with its own error. Standard input
-/// is not opened twice: its filter is checked when it is read.
+/// another file of a different link type can still refuse it, with its own error. Standard input,
+/// a pipe or FIFO (`-r <(tcpdump -w - ...)`) is not opened twice, as that would consume it: its
+/// filter is checked when it is read.
 func filterProblem(_ expression: String, inputs: [String]) -> String? {
     guard let first = inputs.first, first != "-" else { return nil }
+    var info = stat()
+    guard stat(first, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
     do {
         let reader = try PcapFileReader(path: first)
         try reader.setFilter(expression)
