@@ -14,6 +14,10 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // Syslog over TLS (tls:// targets): the system's OpenSSL, Debian-maintained.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Compressed captures (-r x.pcap.gz, .zst, .xz), decompressed as they are read.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .target(name: "Wire"),
         .target(name: "CPrefetch"),
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"]),
@@ -22,7 +26,7 @@ let package = Package(
             "Wire", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
-        .target(name: "Capture", dependencies: ["CPcap", "Engine", "Wire"]),
+        .target(name: "Capture", dependencies: ["CPcap", "CZlib", "CZstd", "CLzma", "Engine", "Wire"]),
         // The git commit for --version, read at every build by the plugin ("unknown" without git).
         .plugin(name: "BuildCommit", capability: .buildTool()),
         .target(name: "BuildInfo", plugins: ["BuildCommit"]),

@@ -69,6 +69,8 @@ struct ClassicPcapRecords {
     let snapshot: UInt32
     /// A descriptor read with `pread`, or -1 when the whole capture is in `buffer` already.
     private let descriptor: Int32
+    /// A compressed file's decompressor, read in place of the descriptor (DecompressedInput).
+    private var decompressed: DecompressedInput?
     /// Owned: `bufferBytes` from malloc for a descriptor, the caller's memory otherwise.
     private(set) var buffer: UnsafeRawBufferPointer
     private let ownsBuffer: Bool
@@ -81,9 +83,10 @@ struct ClassicPcapRecords {
     private var readError: Int32 = 0
 
     /// Reads from `descriptor` (not closed here) starting at file offset `headerBytes`.
-    init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32) {
+    init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32, decompressed: DecompressedInput? = nil) {
         guard let memory = malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
+        self.decompressed = decompressed
         buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
         ownsBuffer = true
         bufferOffset = Int64(Self.headerBytes)
@@ -233,6 +236,7 @@ struct ClassicPcapRecords {
 
     private func failure() -> String? {
         guard readError != 0 else { return nil }
+        if let message = decompressed?.failure { return "error reading dump file: \(message)" }
         return "error reading dump file: \(systemErrorText(readError))"
     }
 
@@ -249,14 +253,16 @@ struct ClassicPcapRecords {
             filled = tail
         }
         while filled < count {
-            let got = pread(descriptor, target + filled, buffer.count - filled, off_t(bufferOffset + Int64(filled)))
+            let offset = bufferOffset + Int64(filled)
+            let got = decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
+                ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
             if got > 0 {
                 filled += got
             } else if got == 0 {
                 endOfInput = true
                 return
-            } else if errno != EINTR {
-                readError = errno
+            } else if decompressed != nil || errno != EINTR {
+                readError = decompressed != nil ? EIO : errno
                 endOfInput = true
                 return
             }

@@ -184,3 +184,17 @@ extension PcapFileReader {
         return .stopped
     }
 }
+
+extension PcapFileReader {
+    /// Whether `prefix` (a file's first bytes) starts a capture plainsight may read: classic pcap
+    /// (micro- or nanosecond, and the modified format's magic, either byte order), pcapng, or a
+    /// gzip, zstd or xz stream (what it holds is checked when it is read). For skipping the other
+    /// files of a directory given to -r.
+    public static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        if CaptureCompression.detect(prefix) != nil || PcapngRecords.isPcapng(prefix) { return true }
+        guard prefix.count >= 4 else { return false }
+        let magic = prefix.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let known: [UInt32] = [0xA1B2_C3D4, 0xA1B2_3C4D, 0xA1B2_CD34]
+        return known.contains(magic) || known.contains(magic.byteSwapped)
+    }
+}

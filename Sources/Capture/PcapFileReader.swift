@@ -64,6 +64,40 @@ public final class PcapFileReader {
         let regular = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
         var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
         let headerRead = regular ? header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
+        if headerRead > 0,
+           let compression = header.withUnsafeBytes({ CaptureCompression.detect(UnsafeRawBufferPointer(rebasing: $0.prefix(headerRead))) }) {
+            let opened: (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput)
+            do {
+                opened = try Self.openCompressed(descriptor: descriptor, compression: compression, path: path)
+            } catch {
+                close(descriptor)
+                throw error
+            }
+            self.path = path
+            handle = opened.handle
+            memory = opened.memory
+            dlt = pcap_datalink(opened.handle)
+            linkType = LinkType(dlt: dlt)
+            decompressed = opened.source
+            compressedSize = Int64(info.st_size)
+            recordDescriptor = descriptor
+            // The records are read by our readers from the decompressed stream (libpcap has only
+            // the first bytes); from here on, deinit releases everything.
+            let prefix = opened.source.prefix
+            if let format = ClassicPcapRecords.format(of: prefix) {
+                // An unsupported link type is refused by the caller (supportedLinkType) as for any file.
+                guard linkType != nil else { return }
+                records = ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped, nanoseconds: format.nanoseconds,
+                                             snapshot: pcap_snapshot(opened.handle), decompressed: opened.source)
+                if records == nil { throw .cannotOpen(path: path, reason: "out of memory") }
+            } else if PcapngRecords.isPcapng(prefix) {
+                pcapng = PcapngRecords(descriptor: descriptor, decompressed: opened.source)
+                if pcapng == nil { throw .cannotOpen(path: path, reason: "out of memory") }
+            } else {
+                throw .cannotOpen(path: path, reason: "\(compression.rawValue) compressed, in a pcap format plainsight reads only uncompressed (an old or modified pcap); decompress it first")
+            }
+            return
+        }
         let format = headerRead == header.count ? header.withUnsafeBytes { ClassicPcapRecords.format(of: $0) } : nil
         let pcapngFile = format == nil && headerRead == header.count && header.withUnsafeBytes { PcapngRecords.isPcapng($0) }
         let duplicate = dup(descriptor)
@@ -123,6 +157,40 @@ public final class PcapFileReader {
     /// it reads, closed in deinit.
     private var records: ClassicPcapRecords?
     private var recordDescriptor: Int32 = -1
+
+    /// A compressed file's decoder (DecompressedInput), and the compressed file's size.
+    private var decompressed: DecompressedInput?
+    private var compressedSize: Int64?
+
+    /// The compression of the file read (detected from its first bytes), nil for a plain file.
+    public var compression: CaptureCompression? { decompressed?.compression }
+
+    /// A compressed file: its decoder, and a libpcap handle that checks the decompressed file
+    /// header (and a pcapng file's first blocks) on a copy of the first decompressed bytes, held
+    /// in `memory`, which must outlive the handle. The descriptor is not closed here.
+    private static func openCompressed(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError)
+        -> (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput) {
+        let source = try DecompressedInput(descriptor: descriptor, compression: compression, path: path)
+        let prefix = source.prefix
+        // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
+        guard let copy = malloc(max(prefix.count, 1)) else { throw .cannotOpen(path: path, reason: "out of memory") }
+        if let base = prefix.baseAddress { copy.copyMemory(from: base, byteCount: prefix.count) }
+        guard let stream = fmemopen(copy, prefix.count, "rb") else {
+            free(copy)
+            throw .cannotOpen(path: path, reason: "cannot open a memory stream")
+        }
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+            fclose(stream)
+            free(copy)
+            // A damaged stream that still gave a few bytes: its message says more than libpcap's.
+            let reason = source.failure ?? errorBuffer.withUnsafeBufferPointer { buffer in
+                buffer.baseAddress.map { String(cString: $0) } ?? "unknown error"
+            }
+            throw .cannotOpen(path: path, reason: "\(compression.rawValue) compressed: \(reason)")
+        }
+        return (opened, copy, source)
+    }
 
     /// The stdio buffer of a capture file's stream.
     static let streamBufferBytes = 1 << 20
@@ -215,8 +283,9 @@ public final class PcapFileReader {
         program = compiled
     }
 
-    /// Size of the file in bytes; nil for standard input, pipes and other non-regular files.
+    /// Size of the file in bytes (compressed, for a compressed file); nil for standard input, pipes and other non-regular files.
     public var fileSize: Int64? {
+        if let compressedSize { return compressedSize }
         guard path != "-", let file = pcap_file(handle) else { return nil }
         var info = stat()
         guard fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
@@ -225,6 +294,8 @@ public final class PcapFileReader {
 
     /// Bytes of the file consumed so far, for progress; nil for standard input.
     public var bytesConsumed: Int64? {
+        // A compressed file's progress is in its own (compressed) bytes, as its size is.
+        if let decompressed { return decompressed.compressedBytesConsumed }
         if let records { return records.bytesConsumed }
         if let pcapng { return pcapng.bytesConsumed }
         guard path != "-", let file = pcap_file(handle) else { return nil }

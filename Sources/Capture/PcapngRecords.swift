@@ -110,6 +110,7 @@ struct PcapngRecords {
     /// `leadingLinkTypes(of:)` for this reader's file, from its first 256 KiB.
     func leadingLinkTypes() -> [Int32] {
         if descriptor < 0 { return Self.leadingLinkTypes(of: buffer) }
+        if let decompressed { return Self.leadingLinkTypes(of: decompressed.prefix) }
         let count = 256 * 1024
         guard let scratch = malloc(count) else { return [] }
         defer { free(scratch) }
@@ -150,6 +151,8 @@ struct PcapngRecords {
     private var atFirstBlock = true
     /// A descriptor read with `pread`, or -1 when the whole capture is in `buffer` already.
     private let descriptor: Int32
+    /// A compressed file's decompressor, read in place of the descriptor (DecompressedInput).
+    private var decompressed: DecompressedInput?
     /// Owned: malloc'd for a descriptor (grown for a large block), the caller's memory otherwise.
     private(set) var buffer: UnsafeRawBufferPointer
     private let ownsBuffer: Bool
@@ -162,9 +165,10 @@ struct PcapngRecords {
     private var readError: Int32 = 0
 
     /// Reads from `descriptor` (not closed here) from its first byte.
-    init?(descriptor: Int32) {
+    init?(descriptor: Int32, decompressed: DecompressedInput? = nil) {
         guard let memory = malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
+        self.decompressed = decompressed
         buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
         ownsBuffer = true
         swapped = false     // the first section header sets it
@@ -437,6 +441,7 @@ struct PcapngRecords {
 
     private func failure() -> String? {
         guard readError != 0 else { return nil }
+        if let message = decompressed?.failure { return "error reading dump file: \(message)" }
         return "error reading dump file: \(systemErrorText(readError))"
     }
 
@@ -461,14 +466,16 @@ struct PcapngRecords {
             filled = tail
         }
         while filled < count {
-            let got = pread(descriptor, target + filled, buffer.count - filled, off_t(bufferOffset + Int64(filled)))
+            let offset = bufferOffset + Int64(filled)
+            let got = decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
+                ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
             if got > 0 {
                 filled += got
             } else if got == 0 {
                 endOfInput = true
                 return
-            } else if errno != EINTR {
-                readError = errno
+            } else if decompressed != nil || errno != EINTR {
+                readError = decompressed != nil ? EIO : errno
                 endOfInput = true
                 return
             }

@@ -30,28 +30,38 @@ struct FeedOptions: ParsableArguments {
     @Option(name: .customLong("defrag-memory"),
             help: ArgumentHelp("Memory for incomplete IP datagrams, in MiB (default 16); at the cap the oldest datagram is dropped (fragments.memory_budget_hits).",
                                valueName: "MiB"))
-    var defragMemory: Int?
+    var defragMemoryValues: [Int] = []
+    var defragMemory: Int? { defragMemoryValues.last }
 
     @Option(name: .customLong("defrag-timeout"),
             help: ArgumentHelp("Seconds of capture time an incomplete IP datagram is kept after its first fragment (default 30, as Linux).",
                                valueName: "seconds"))
-    var defragTimeout: Int?
+    var defragTimeoutValues: [Int] = []
+    var defragTimeout: Int? { defragTimeoutValues.last }
 
     @Option(name: .customLong("defrag-policy"),
             help: ArgumentHelp("Which copy of overlapping fragment bytes wins: rfc5722 (default: an overlap discards the datagram, as current Linux and every RFC 5722 stack do), first or last.",
                                valueName: "policy"))
-    var defragPolicy: String?
+    var defragPolicyValues: [String] = []
+    var defragPolicy: String? { defragPolicyValues.last }
 
     @Option(name: .customLong("checksum-validation"),
             help: ArgumentHelp("IPv4 header and TCP checksums: auto (default: a segment with a wrong checksum is processed only once its receiver acknowledges it, and verification stops when the capture shows checksum offload), on (drop every segment with a wrong checksum) or off. See docs/tcp-integrity.md.",
                                valueName: "mode"))
-    var checksumValidation: String?
+    var checksumValidationValues: [String] = []
+    var checksumValidation: String? { checksumValidationValues.last }
 
     @Flag(name: .customLong("no-vlan-in-flow-key"),
           help: "Track flows without their VLAN ids (Suricata's vlan.use-for-tracking: false): a connection seen on two mirrored VLANs (a routed span) is one flow and one alert.")
     var noVLANInFlowKey = false
 
     func validate() throws {
+        if let error = repeatedOptionError([
+            ("--defrag-memory", defragMemoryValues.count),
+            ("--defrag-timeout", defragTimeoutValues.count),
+            ("--defrag-policy", defragPolicyValues.count),
+            ("--checksum-validation", checksumValidationValues.count),
+        ]) { throw error }
         if let checksumValidation, ChecksumValidation(rawValue: checksumValidation) == nil {
             throw ValidationError("--checksum-validation \(checksumValidation): give "
                 + ChecksumValidation.allCases.map(\.rawValue).joined(separator: ", "))

@@ -8,59 +8,83 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("max-flows"),
             help: ArgumentHelp("Concurrent TCP flows tracked (default 65536). When full, a new flow evicts one that can no longer produce a login (encrypted, not mail, half closed) or else the least recently seen; counted as flows.closed.evicted.",
                                valueName: "flows"))
-    var maxFlows: Int?
+    var maxFlowsValues: [Int] = []
+    var maxFlows: Int? { maxFlowsValues.last }
 
     @Option(name: .customLong("reorder-window"),
             help: ArgumentHelp("Out-of-order bytes buffered per direction ahead of a hole (default 65536); beyond it the hole becomes a gap (reassembly.window_overflows).",
                                valueName: "bytes"))
-    var reorderWindow: Int?
+    var reorderWindowValues: [Int] = []
+    var reorderWindow: Int? { reorderWindowValues.last }
 
     @Option(name: .customLong("max-holes"),
             help: ArgumentHelp("Holes per direction (default 16); one more turns the earliest into a gap (reassembly.hole_limit_hits).",
                                valueName: "holes"))
-    var maxHoles: Int?
+    var maxHolesValues: [Int] = []
+    var maxHoles: Int? { maxHolesValues.last }
 
     @Option(name: .customLong("reassembly-memory"),
             help: ArgumentHelp("Memory for out-of-order data across all flows, in MiB: the bytes plus 64 per buffered run (default 64); at the cap holes become gaps (reassembly.memory_budget_hits).",
                                valueName: "MiB"))
-    var reassemblyMemory: Int?
+    var reassemblyMemoryValues: [Int] = []
+    var reassemblyMemory: Int? { reassemblyMemoryValues.last }
 
     @Option(name: .customLong("max-line"),
             help: ArgumentHelp("Longest protocol line assembled, in bytes (default 4096); a longer line is skipped to its end and counted in parser_anomalies.",
                                valueName: "bytes"))
-    var maxLine: Int?
+    var maxLineValues: [Int] = []
+    var maxLine: Int? { maxLineValues.last }
 
     @Option(name: .customLong("max-pending"),
             help: ArgumentHelp("Commands per session awaiting their reply (default 32); beyond, the oldest is given up (a login among them is reported with outcome unknown) and counted in parser_anomalies.",
                                valueName: "commands"))
-    var maxPending: Int?
+    var maxPendingValues: [Int] = []
+    var maxPending: Int? { maxPendingValues.last }
 
     @Option(name: .customLong("parser-memory"),
             help: ArgumentHelp("What the parsers of all flows hold between packets (partial lines, logins awaiting a reply, held greetings), in MiB (default 32); at the cap the session that grows reports its pending logins with outcome unknown and drops its partial line (parser_memory.budget_hits).",
                                valueName: "MiB"))
-    var parserMemory: Int?
+    var parserMemoryValues: [Int] = []
+    var parserMemory: Int? { parserMemoryValues.last }
 
     @Option(name: .customLong("max-alerts-per-flow"),
             help: ArgumentHelp("Alerts reported per flow (default 16); later ones are counted as alerts_suppressed.",
                                valueName: "alerts"))
-    var maxAlertsPerFlow: Int?
+    var maxAlertsPerFlowValues: [Int] = []
+    var maxAlertsPerFlow: Int? { maxAlertsPerFlowValues.last }
 
     @Option(name: .customLong("output-queue"),
             help: ArgumentHelp("Alerts queued for the outputs (default 16384). Live, a full queue drops the alert and counts it (outputs.queue.dropped), so capture never waits for a disk or a collector; reading files waits for room instead.",
                                valueName: "alerts"))
-    var outputQueue: Int?
+    var outputQueueValues: [Int] = []
+    var outputQueue: Int? { outputQueueValues.last }
 
     @Option(name: .customLong("idle-timeout"),
             help: ArgumentHelp("Seconds of capture time without a packet before a flow that carried data is closed (default 300).",
                                valueName: "seconds"))
-    var idleTimeout: Int?
+    var idleTimeoutValues: [Int] = []
+    var idleTimeout: Int? { idleTimeoutValues.last }
 
     @Option(name: .customLong("handshake-timeout"),
             help: ArgumentHelp("Seconds before a flow that never carried data is closed (default 30): half-open floods leave quickly.",
                                valueName: "seconds"))
-    var handshakeTimeout: Int?
+    var handshakeTimeoutValues: [Int] = []
+    var handshakeTimeout: Int? { handshakeTimeoutValues.last }
 
     func validate() throws {
+        if let error = repeatedOptionError([
+            ("--max-flows", maxFlowsValues.count),
+            ("--reorder-window", reorderWindowValues.count),
+            ("--max-holes", maxHolesValues.count),
+            ("--reassembly-memory", reassemblyMemoryValues.count),
+            ("--max-line", maxLineValues.count),
+            ("--max-pending", maxPendingValues.count),
+            ("--parser-memory", parserMemoryValues.count),
+            ("--max-alerts-per-flow", maxAlertsPerFlowValues.count),
+            ("--output-queue", outputQueueValues.count),
+            ("--idle-timeout", idleTimeoutValues.count),
+            ("--handshake-timeout", handshakeTimeoutValues.count),
+        ]) { throw error }
         // Upper bounds keep the preallocated tables and the arithmetic in range.
         let checks: [(String, Int?, ClosedRange<Int>)] = [
             ("--max-flows", maxFlows, 1...16_777_216),

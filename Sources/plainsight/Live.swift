@@ -1,3 +1,4 @@
+import ArgumentParser
 import Alerts
 import Capture
 import Engine
@@ -180,4 +181,17 @@ func printInterfaces() -> Int32 {
         return 1
     }
     return 0
+}
+
+/// tcpdump's `-i N`: a number that is not the name of an interface is the Nth interface of -D's
+/// list (1 for the first), so `-D` then `-i 3` captures where tcpdump would. Any other name is
+/// returned as given (libpcap reports one that does not exist when it is opened).
+func interfaceByNumber(_ given: String) throws -> String {
+    guard !given.isEmpty, given.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return given }
+    guard let interfaces = try? LiveCapture.interfaces() else { return given }
+    if interfaces.contains(where: { $0.name == given }) { return given }
+    guard let number = Int(given), number >= 1, number <= interfaces.count else {
+        throw ValidationError("-i \(given): there is no interface \(given) (-D lists \(interfaces.count), numbered from 1)")
+    }
+    return interfaces[number - 1].name
 }

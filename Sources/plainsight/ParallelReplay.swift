@@ -49,8 +49,12 @@ private final class JobBoard: @unchecked Sendable {
     let options: ReplayOptions
     let configuration: EngineConfiguration
     let sink: AlertPipeline
+    /// The progress line, summed over the files being read (a slot per worker thread).
+    let progress: ProgressMeter
 
-    init(paths: [String], options: ReplayOptions, configuration: EngineConfiguration, sink: AlertPipeline) {
+    init(paths: [String], options: ReplayOptions, configuration: EngineConfiguration, sink: AlertPipeline,
+         progress: ProgressMeter) {
+        self.progress = progress
         self.paths = paths
         self.options = options
         self.configuration = configuration
@@ -110,7 +114,7 @@ private final class JobBoard: @unchecked Sendable {
     }
 
     /// Reads one file through an engine of its own (runs on a worker thread).
-    func read(_ index: Int) -> FileResult {
+    func read(_ index: Int, slot: Int) -> FileResult {
         var result = FileResult()
         let recorder = RecordingObserver()
         var alerts: [Alert] = []
@@ -119,8 +123,8 @@ private final class JobBoard: @unchecked Sendable {
         engine.onNotice = { reportProblem(file: path, $0) }
         engine.observer = recorder
         result.totals.files = 1
-        result.readError = !readCaptureFile(paths[index], options: options, configuration: configuration,
-                                            engine: engine, sink: sink, progress: ProgressMeter(enabled: false),
+        result.readError = !readCaptureFile(paths[index], index: index, slot: slot, options: options, configuration: configuration,
+                                            engine: engine, sink: sink, progress: progress,
                                             totals: &result.totals)
         engine.finish(time: result.totals.lastPacketTime)
         result.alerts = alerts
@@ -133,13 +137,14 @@ private final class JobBoard: @unchecked Sendable {
 /// Reads `paths` with `jobs` worker threads, handing each file's alerts to `sink` and its
 /// observations to `inventory` in file order. Returns the summed stats fields and totals.
 func readFilesInParallel(_ paths: [String], jobs: Int, options: ReplayOptions, configuration: EngineConfiguration,
-                         sink: AlertPipeline, inventory: ServerInventory) -> (stats: [StatField], totals: ReplayTotals) {
-    let board = JobBoard(paths: paths, options: options, configuration: configuration, sink: sink)
+                         sink: AlertPipeline, inventory: ServerInventory,
+                         progress: ProgressMeter) -> (stats: [StatField], totals: ReplayTotals) {
+    let board = JobBoard(paths: paths, options: options, configuration: configuration, sink: sink, progress: progress)
     var workers: [CaptureThread] = []
-    for _ in 0..<max(1, min(jobs, paths.count)) {
+    for slot in 0..<max(1, min(jobs, paths.count)) {
         do {
             workers.append(try CaptureThread {
-                while let index = board.take() { board.finished(index, board.read(index)) }
+                while let index = board.take() { board.finished(index, board.read(index, slot: slot)) }
             })
         } catch {
             reportProblem("--jobs: could not start a reader thread (\(error)); continuing with \(workers.count)")

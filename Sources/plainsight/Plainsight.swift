@@ -18,7 +18,7 @@ struct Plainsight: ParsableCommand {
         commandName: "plainsight",
         abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
-            plainsight -r <file> [-r <file> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
+            plainsight -r <file|dir> [-r <file|dir> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
                        [--syslog [<target>] ...] [--syslog-facility <facility>] [--syslog-optional] [--syslog-backlog <alerts>]
                        [--syslog-tls-ca <file>] [--syslog-tls-cert <file>] [--syslog-tls-key <file>] [--syslog-tls-name <name>]
@@ -33,6 +33,11 @@ struct Plainsight: ParsableCommand {
             and reports every login that crossed the wire outside TLS: cleartext passwords (USER/PASS, \
             LOGIN, AUTH PLAIN, AUTH LOGIN) and crackable challenge-response digests (APOP, CRAM-MD5). \
             The password is never printed, under any option.
+
+            -r also takes a directory (its capture files, in byte order of their names; hidden files \
+            left out, other files skipped and counted) and files compressed with gzip, zstd or xz \
+            (recognised by content). File names after -r FILE (a shell glob) are refused: repeat -r. \
+            An option that takes one value may be given once. See docs/inputs.md.
 
             Alerts go to standard output, or to the -o file. Problems go to standard error, one line \
             each; on a terminal, so do a progress line and a closing summary (not with --quiet).
@@ -80,14 +85,15 @@ struct Plainsight: ParsableCommand {
             Exit status: 0 every file was read completely, or the capture was stopped by a signal; 1 \
             some input could not be read completely (alerts found before the damage are still \
             reported), or the interface could not be captured on, or an output lost alerts (not \
-            counting --syslog-optional targets); 2 usage error (including a bad filter, an unknown \
-            -Z user for -i, a syslog target that cannot be reached at start, or a TLS collector \
-            whose certificate does not verify).
+            counting --syslog-optional targets); 2 usage error (including a bad filter, checked once before \
+            reading, an option given twice, an unknown -Z user for -i, a syslog target that cannot be \
+            reached at start, or a TLS collector whose certificate does not verify).
 
             Examples:
               plainsight -r mail.pcap
               plainsight -r a.pcap -r b.pcapng --json -o alerts.jsonl 'host 192.0.2.10'
               plainsight --jobs 4 -r eth1.pcap.1 -r eth1.pcap.2 -r eth1.pcap.3 --json -o alerts.jsonl
+              plainsight --jobs 4 -r /var/spool/captures/ --json -o alerts.jsonl
               tcpdump -i eth0 -w - port 143 | plainsight -r - --user-policy omit
               plainsight -i eth1 --json -o /var/log/plainsight/eth1.jsonl --stats-interval 300
               plainsight -i eth1 --workers 4 --any-port --json -o /var/log/plainsight/eth1.jsonl
@@ -98,19 +104,21 @@ struct Plainsight: ParsableCommand {
     )
 
     @Option(name: [.customShort("r"), .customLong("read")],
-            help: ArgumentHelp("Read packets from a pcap or pcapng file ('-' for standard input). Repeat to read several files, in order, as one capture.",
+            help: ArgumentHelp("Read packets from a pcap or pcapng file, plain or compressed with gzip, zstd or xz (recognised by content), or from every capture file of a directory in name order; '-' for standard input (uncompressed). Repeat to read several, in order, as one capture.",
                                valueName: "file"))
     var read: [String] = []
 
     @Option(name: .customLong("jobs"),
             help: ArgumentHelp("With -r: read the files as independent captures (rotated files), this many at a time (1 to 256), each through an engine of its own. Output stays in file order and is the same for any N; flows do not continue from one file into the next, and flow ids start at 1 in each file. Without --jobs the files are read in order as one capture.",
                                valueName: "N"))
-    var jobs: Int?
+    var jobsValues: [Int] = []
+    var jobs: Int? { jobsValues.last }
 
     @Option(name: [.customShort("i"), .customLong("interface")],
-            help: ArgumentHelp("Capture live on this interface ('any' for every interface); see -D.",
+            help: ArgumentHelp("Capture live on this interface ('any' for every interface), by name or by its number in -D's list, as tcpdump does (a name that exists wins). Give it once: for several interfaces use 'any'.",
                                valueName: "interface"))
-    var interface: String?
+    var interfaceValues: [String] = []
+    var interface: String? { interfaceValues.last }
 
     @Flag(name: [.customShort("D"), .customLong("list-interfaces")],
           help: "List the interfaces plainsight can capture on, and exit.")
@@ -119,12 +127,14 @@ struct Plainsight: ParsableCommand {
     @Option(name: [.customShort("Z"), .customLong("relinquish-privileges")],
             help: ArgumentHelp("With -i, started as root: the user to switch to once the interface and the outputs are open (default: nobody). 'root' keeps root, with a warning.",
                                valueName: "user"))
-    var relinquishTo: String?
+    var relinquishToValues: [String] = []
+    var relinquishTo: String? { relinquishToValues.last }
 
     @Option(name: [.customShort("s"), .customLong("snaplen")],
             help: ArgumentHelp("With -i: bytes captured of each frame (1 to 262144, default 262144). A short snapshot cuts logins off.",
                                valueName: "bytes"))
-    var snaplen: Int32?
+    var snaplenValues: [Int32] = []
+    var snaplen: Int32? { snaplenValues.last }
 
     @Flag(name: .customLong("no-promisc"),
           help: "With -i: do not put the interface into promiscuous mode (a span port normally needs it).")
@@ -133,17 +143,20 @@ struct Plainsight: ParsableCommand {
     @Option(name: .customLong("buffer-size"),
             help: ArgumentHelp("With -i: the kernel capture buffer in MiB (1 to 2047, default 32); it absorbs bursts.",
                                valueName: "MiB"))
-    var bufferSize: Int32?
+    var bufferSizeValues: [Int32] = []
+    var bufferSize: Int32? { bufferSizeValues.last }
 
     @Option(name: .customLong("stats-interval"),
             help: ArgumentHelp("With -i: report statistics every this many seconds (a stats event with --json, a line on standard error otherwise).",
                                valueName: "seconds"))
-    var statsInterval: UInt32?
+    var statsIntervalValues: [UInt32] = []
+    var statsInterval: UInt32? { statsIntervalValues.last }
 
     @Option(name: .customLong("workers"),
             help: ArgumentHelp("With -i: capture threads (1 to 64, default 1), each with its own handle on the interface and its own engine. The kernel spreads flows over them by a symmetric flow hash (Linux PACKET_FANOUT), so both directions of a connection reach the same thread. --buffer-size and the limits (--max-flows, --reassembly-memory, ...) apply to each.",
                                valueName: "N"))
-    var workers: Int?
+    var workersValues: [Int] = []
+    var workers: Int? { workersValues.last }
 
     @Flag(name: .customLong("any-port"),
           help: "Examine all TCP traffic and recognise POP3, IMAP and SMTP from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports 25, 110, 143, 587 and 2525 (and 465, 993, 995, for the inventory's count of TLS sessions).")
@@ -156,22 +169,26 @@ struct Plainsight: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")],
             help: ArgumentHelp("Write alerts to this file (created or truncated, mode 0640) instead of standard output.",
                                valueName: "file"))
-    var output: String?
+    var outputValues: [String] = []
+    var output: String? { outputValues.last }
 
     @Option(name: .customLong("user-policy"),
             help: ArgumentHelp("How usernames are shown: mask (first and last character, a***e), full, hash (HMAC-SHA256 with the key from --user-hash-key-file, 32 hex digits) or omit.",
                                valueName: "policy"))
-    var userPolicy: UserPolicyName = .mask
+    var userPolicyValues: [UserPolicyName] = []
+    var userPolicy: UserPolicyName { userPolicyValues.last ?? .mask }
 
     @Option(name: .customLong("user-hash-key-file"),
             help: ArgumentHelp("Key for --user-policy hash: the file's bytes exactly as stored, at least 16 (e.g. head -c 32 /dev/urandom > key).",
                                valueName: "path"))
-    var userHashKeyFile: String?
+    var userHashKeyFileValues: [String] = []
+    var userHashKeyFile: String? { userHashKeyFileValues.last }
 
     @Option(name: .customLong("sensor"),
             help: ArgumentHelp("Name this sensor in every alert and event: the JSON 'host' key (last in each event) and the syslog HOSTNAME. 1 to 255 printable ASCII characters, no spaces (default: the host name).",
                                valueName: "name"))
-    var sensor: String?
+    var sensorValues: [String] = []
+    var sensor: String? { sensorValues.last }
 
     @Flag(name: [.customShort("q"), .customLong("quiet")],
           help: "No progress line and no summary on standard error, and with -i no listening line and no final statistics line (problems are still reported).")
@@ -193,6 +210,21 @@ struct Plainsight: ParsableCommand {
     var expression: [String] = []
 
     mutating func validate() throws {
+        if let error = repeatedOptionError([
+            ("--jobs", jobsValues.count),
+            ("-Z/--relinquish-privileges", relinquishToValues.count),
+            ("-s/--snaplen", snaplenValues.count),
+            ("--buffer-size", bufferSizeValues.count),
+            ("--stats-interval", statsIntervalValues.count),
+            ("--workers", workersValues.count),
+            ("-o/--output", outputValues.count),
+            ("--user-policy", userPolicyValues.count),
+            ("--user-hash-key-file", userHashKeyFileValues.count),
+            ("--sensor", sensorValues.count),
+        ]) { throw error }
+        if interfaceValues.count > 1 {
+            throw ValidationError("-i is given \(interfaceValues.count) times: plainsight captures on one interface; use -i any for all of them, or run one plainsight per interface")
+        }
         if listInterfaces {
             guard read.isEmpty, interface == nil else { throw ValidationError("-D lists interfaces; it takes no -r or -i") }
             return
@@ -202,6 +234,10 @@ struct Plainsight: ParsableCommand {
         }
         guard !read.isEmpty || interface != nil else {
             throw ValidationError("no input: give capture files with -r FILE, or an interface with -i INTERFACE (-D lists them)")
+        }
+        if !read.isEmpty, let files = filesGivenAsExpression(expression) {
+            let shown = files.prefix(3).map(escaped).joined(separator: " ") + (files.count > 3 ? " ..." : "")
+            throw ValidationError("\(shown): these words after -r FILE name files, not a filter: repeat -r for each file (-r a.pcap -r b.pcap) or give their directory (-r DIR)")
         }
         if interface == "" { throw ValidationError("-i needs an interface name (-D lists them)") }
         if let jobs {
@@ -258,16 +294,19 @@ struct Plainsight: ParsableCommand {
         engineConfiguration.anyPort = anyPort
         limits.apply(to: &engineConfiguration)
         feed.apply(to: &engineConfiguration)
+        let inputs = expandInputs(read, quiet: quiet)
         var options = ReplayOptions(
-            inputs: read,
+            inputs: inputs.paths,
             filterExpression: expression.isEmpty ? nil : expression.joined(separator: " "),
             json: json, outputPath: output, userPolicy: policy, quiet: quiet)
         options.sensor = sensor ?? Self.defaultSensorName()
         options.jobs = jobs
+        options.inputFailures = inputs.failures
         if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
-        if let interface {
+        if let given = interface {
+            let interface = try interfaceByNumber(given)
             var capture = LiveCaptureOptions()
             if let snaplen { capture.snapshotLength = snaplen }
             capture.promiscuous = !noPromisc

@@ -1,52 +1,140 @@
 import Alerts
 import Engine
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
-/// The `\r`-rewritten progress line on a terminal's stderr:
-/// `FILE  123.4 MB / 1.0 GB  (12%)  1.2 M pkt/s  alerts: 3`.
-/// `update` is called every 4096 records read and redraws at most four times a second; the rate
-/// counts every record read, including those the filter drops.
-final class ProgressMeter {
+/// The `\r`-rewritten progress line on a terminal's stderr, over the whole run:
+/// `file 2 of 88  eth0.pcap.2  1.2 GB / 9.8 GB (12%)  1.2 M pkt/s  elapsed 0:12  ETA 1:28  alerts: 3`.
+/// Sizes and the ETA are in file bytes (compressed bytes for a compressed file), so they hold
+/// only when every input is a regular file; standard input or a pipe shows packets read instead,
+/// and no ETA. With --jobs several files are read at once, and the line shows the files done and
+/// the sum over the files being read.
+///
+/// `update` is called every 4096 records read (from any reader thread) and redraws at most four
+/// times a second; the packet rate counts every record read, including those the filter drops.
+final class ProgressMeter: @unchecked Sendable {
     private let enabled: Bool
-    private var active = false
-    private var file = ""
-    private var size: Int64 = 0
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let started = monotonicNanoseconds()
+    private let fileCount: Int
+    /// The sum of the inputs' sizes; nil if one has none (standard input, a pipe).
+    private let totalBytes: Int64?
+    /// Finished files: how many, their bytes and records.
+    private var filesDone = 0
+    private var bytesDone: Int64 = 0
+    private var recordsDone: UInt64 = 0
+    /// Files being read, by slot (one per reader thread): name, index, bytes and records so far.
+    private var reading: [Int: (name: String, index: Int, consumed: Int64, records: UInt64)] = [:]
+    private var alerts: UInt64 = 0
     private var lastDraw: UInt64 = 0
     private var recordsAtLastDraw: UInt64 = 0
     private var visible = false
     private static let interval: UInt64 = 250_000_000
 
-    init(enabled: Bool) { self.enabled = enabled }
-
-    /// A new file; no line is shown for standard input or when the size is unknown.
-    func begin(file: String, size: Int64?) {
-        guard enabled, let size, size > 0 else { active = false; return }
-        active = true
-        self.file = Self.shortened(escaped(file))
-        self.size = size
-        lastDraw = monotonicNanoseconds()
-        recordsAtLastDraw = 0
+    /// `paths`: every input, in order (their sizes are summed now for the ETA).
+    init(enabled: Bool, paths: [String]) {
+        self.enabled = enabled
+        fileCount = paths.count
+        var total: Int64? = 0
+        if enabled {
+            for path in paths {
+                var info = stat()
+                guard path != "-", stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { total = nil; break }
+                total = total.map { $0 + Int64(info.st_size) }
+            }
+        }
+        totalBytes = total
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        lastDraw = started
     }
 
-    /// `records`: read so far from the current file.
-    func update(records: UInt64, consumed: Int64?, alerts: UInt64) {
-        guard active, let consumed else { return }
-        let now = monotonicNanoseconds()
-        let elapsed = now &- lastDraw
-        guard elapsed >= Self.interval else { return }
-        let rate = Double(records &- recordsAtLastDraw) * 1e9 / Double(elapsed)
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    private func locked(_ body: () -> Void) {
+        pthread_mutex_lock(mutex)
+        body()
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Reader `slot` starts the input at `index` (0 for the first of the run).
+    func begin(file: String, index: Int, slot: Int = 0) {
+        guard enabled else { return }
+        let name = file == "-" ? "standard input" : Self.shortened(escaped(file))
+        locked { reading[slot] = (name, index, 0, 0) }
+    }
+
+    /// Reader `slot` has read `records` records and `consumed` bytes of its file (nil: unknown),
+    /// and `alerts` alerts have been written in all.
+    func update(slot: Int = 0, records: UInt64, consumed: Int64?, alerts: UInt64) {
+        guard enabled else { return }
+        locked {
+            reading[slot]?.records = records
+            if let consumed { reading[slot]?.consumed = consumed }
+            self.alerts = alerts
+            let now = monotonicNanoseconds()
+            guard now &- lastDraw >= Self.interval else { return }
+            draw(now: now)
+        }
+    }
+
+    /// Reader `slot` has finished its file.
+    func end(slot: Int = 0) {
+        guard enabled else { return }
+        locked {
+            if let file = reading.removeValue(forKey: slot) {
+                filesDone += 1
+                bytesDone += file.consumed
+                recordsDone &+= file.records
+            }
+        }
+    }
+
+    private func draw(now: UInt64) {
+        let records = reading.values.reduce(recordsDone) { $0 &+ $1.records }
+        let consumed = reading.values.reduce(bytesDone) { $0 + $1.consumed }
+        let rate = Double(records &- recordsAtLastDraw) * 1e9 / Double(now &- lastDraw)
         lastDraw = now
         recordsAtLastDraw = records
-        let percent = min(100, consumed * 100 / size)
-        let line = "\(file)  \(formatBytes(UInt64(max(0, consumed)))) / \(formatBytes(UInt64(size)))  (\(percent)%)  \(formatCount(rate)) pkt/s  alerts: \(alerts)"
-        writeStandardError("\r\u{1B}[K" + line)
+        let elapsed = now &- started
+        var parts: [String] = []
+        if reading.count == 1, let file = reading.values.first {
+            parts.append("file \(file.index + 1) of \(fileCount)  \(file.name)")
+        } else {
+            parts.append("files \(filesDone) done of \(fileCount), \(reading.count) reading")
+        }
+        if let totalBytes, totalBytes > 0 {
+            let percent = min(100, max(0, consumed) * 100 / totalBytes)
+            parts.append("\(formatBytes(UInt64(max(0, consumed)))) / \(formatBytes(UInt64(totalBytes))) (\(percent)%)")
+        } else {
+            parts.append("\(records) packets")
+        }
+        parts.append("\(formatCount(rate)) pkt/s")
+        parts.append("elapsed " + formatDuration(seconds: elapsed / 1_000_000_000))
+        // The average byte rate so far: steadier than the last quarter second's.
+        if let totalBytes, consumed > 0, elapsed >= 1_000_000_000 {
+            let remaining = Double(max(0, totalBytes - consumed)) * Double(elapsed) / Double(consumed)
+            parts.append("ETA " + formatDuration(seconds: UInt64(min(remaining / 1e9, 1e9))))
+        }
+        parts.append("alerts: \(alerts)")
+        writeStandardError("\r\u{1B}[K" + parts.joined(separator: "  "))
         visible = true
     }
 
     /// Erases the line (before any other stderr output and at the end).
     func clear() {
-        guard visible else { return }
-        writeStandardError("\r\u{1B}[K")
-        visible = false
+        guard enabled else { return }
+        locked {
+            guard visible else { return }
+            writeStandardError("\r\u{1B}[K")
+            visible = false
+        }
     }
 
     private static func shortened(_ name: String) -> String {
@@ -54,8 +142,15 @@ final class ProgressMeter {
     }
 }
 
+/// `0:07`, `12:34`, `1:02:03`.
+func formatDuration(seconds: UInt64) -> String {
+    let hours = seconds / 3600, minutes = seconds / 60 % 60, rest = seconds % 60
+    let two = { (value: UInt64) in value < 10 ? "0\(value)" : "\(value)" }
+    return hours > 0 ? "\(hours):\(two(minutes)):\(two(rest))" : "\(minutes):\(two(rest))"
+}
+
 /// The end-of-run table on a terminal's stderr.
-func summaryTable(stats: [StatField], totals: ReplayTotals, elapsedNanoseconds: UInt64) -> String {
+func summaryTable(stats: [StatField], totals: ReplayTotals, filtered: Bool, elapsedNanoseconds: UInt64) -> String {
     let seconds = max(Double(elapsedNanoseconds) / 1e9, 1e-9)
     let packets = statCount(stats, "packets")
     let records = totals.records
@@ -67,7 +162,7 @@ func summaryTable(stats: [StatField], totals: ReplayTotals, elapsedNanoseconds: 
     if totals.fileBytes > 0 { rate += ", \(formatBytes(UInt64(Double(totals.fileBytes) / seconds)))/s" }
     let rows: [(String, String)] = [
         ("files", files),
-        ("packets", "\(records) read" + (packets.map { ", \($0) passed the filter" } ?? "")
+        ("packets", packetsSummary(stats: stats, records: records, filtered: filtered)
             + (totals.undecodedPackets > 0 ? ", \(totals.undecodedPackets) of unsupported link types not decoded" : "")),
         ("bytes", bytes.map { formatBytes($0) } ?? "n/a"),
         ("flows", flows),
@@ -81,6 +176,18 @@ func summaryTable(stats: [StatField], totals: ReplayTotals, elapsedNanoseconds: 
         text += "  " + name + String(repeating: " ", count: max(1, 15 - name.count)) + value + "\n"
     }
     return text
+}
+
+/// The summary's packet line: what was read, what passed the user's filter (every record, without
+/// one), and of those what was not mail (on no mail port, or not TCP/IP at all: the stats event's
+/// `not_mail_port` and `skipped`) against what the engine looked at as mail.
+func packetsSummary(stats: [StatField], records: UInt64, filtered: Bool) -> String {
+    guard let packets = statCount(stats, "packets") else { return "\(records) read" }
+    let notMail = (statCount(stats, "not_mail_port") ?? 0) &+ (statCount(stats, "skipped") ?? 0)
+    var line = "\(records) read"
+    line += filtered ? ", \(packets) passed the filter" : " (no filter)"
+    line += ", \(notMail) not mail, \(packets >= notMail ? packets - notMail : 0) mail"
+    return line
 }
 
 /// A counter from the stats tree by top-level name: a plain count, or for an object its `total`

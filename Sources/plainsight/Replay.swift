@@ -32,6 +32,8 @@ struct ReplayOptions: Sendable {
     var inventory = InventorySettings()
     /// --output-queue: alerts the output queue holds.
     var outputQueue = AlertPipeline.defaultCapacity
+    /// -r arguments that gave no file (a directory without captures), reported already.
+    var inputFailures: UInt64 = 0
 }
 
 /// Run-wide counters kept outside the engine.
@@ -53,6 +55,12 @@ struct ReplayTotals {
 /// alerts as they come, then the stats event. Returns the exit status: 0 all input read, 1 some
 /// input (or the output) failed, 2 the output could not be created.
 func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int32 {
+    // A filter that does not compile is one usage error, before any output is created, rather
+    // than the same error for every file.
+    if let expression = options.filterExpression, let problem = filterProblem(expression, inputs: options.inputs) {
+        reportProblem(problem)
+        return 2
+    }
     guard let inventory = InventoryRun.open(options.inventory) else { return 2 }
     let sink: AlertPipeline
     switch openAlertSink(options) {
@@ -65,21 +73,22 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     let started = monotonicNanoseconds()
     var totals = ReplayTotals()
     let engineFields: [StatField]
+    let progress = ProgressMeter(enabled: interactive, paths: options.inputs)
 
     if let jobs = options.jobs {
-        // Independent files, `jobs` at a time, output in file order (no progress line).
+        // Independent files, `jobs` at a time, output in file order.
         (engineFields, totals) = readFilesInParallel(options.inputs, jobs: jobs, options: options,
                                                      configuration: configuration, sink: sink,
-                                                     inventory: inventory.inventory)
+                                                     inventory: inventory.inventory, progress: progress)
+        progress.clear()
     } else {
         let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
         engine.onNotice = { reportProblem($0) }
         inventory.attach(to: engine)
-        let progress = ProgressMeter(enabled: interactive)
-        for path in options.inputs {
+        for (index, path) in options.inputs.enumerated() {
             if sink.failure != nil { break }            // nowhere to put alerts: stop reading
             totals.files += 1
-            if !readCaptureFile(path, options: options, configuration: configuration, engine: engine,
+            if !readCaptureFile(path, index: index, options: options, configuration: configuration, engine: engine,
                                 sink: sink, progress: progress, totals: &totals) {
                 totals.readErrors += 1
             }
@@ -89,6 +98,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
         engineFields = engine.stats.fields()
     }
 
+    totals.readErrors += options.inputFailures
     inventory.writeEvents(to: sink, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNanoseconds()))
     let fields = engineFields + [
         StatField("files", totals.files),
@@ -104,7 +114,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     let status: Int32 = totals.readErrors > 0 || outputs.lostAlerts || !outputs.complete || !reportsWritten ? 1 : 0
     if !options.quiet, let note = skippedNote(stats: engineFields) { writeStandardError("plainsight: " + note + "\n") }
     if interactive {
-        writeStandardError(summaryTable(stats: engineFields, totals: totals,
+        writeStandardError(summaryTable(stats: engineFields, totals: totals, filtered: options.filterExpression != nil,
                                         elapsedNanoseconds: monotonicNanoseconds() &- started))
         writeStandardError(inventory.terminalTable())
     }
@@ -120,7 +130,7 @@ func openAlertSink(_ options: ReplayOptions) -> Result<AlertPipeline, OutputErro
 /// One file: open, check the link type, install the filter, feed every frame to the engine.
 /// Problems are reported as one stderr line naming the file. Returns true if the file was read to
 /// its end.
-func readCaptureFile(_ path: String, options: ReplayOptions, configuration: EngineConfiguration,
+func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayOptions, configuration: EngineConfiguration,
                      engine: Engine, sink: any AlertSink, progress: ProgressMeter,
                      totals: inout ReplayTotals) -> Bool {
     let reader: PcapFileReader
@@ -140,15 +150,18 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
         return false
     }
 
-    progress.begin(file: path, size: path == "-" ? nil : reader.fileSize)
+    progress.begin(file: path, index: index, slot: slot)
     var lastTime = totals.lastPacketTime
     let end = reader.readLinkBatches(onTick: {
         if sink.failure != nil { reader.stop() }         // nowhere to put alerts: stop reading
-        progress.update(records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
+        progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
     }) { frames, batch, link in
         engine.process(frames: frames, records: batch, link: link)
         if let last = batch.last { lastTime = last.time }
     }
+    progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed ?? reader.fileSize,
+                    alerts: sink.alertsWritten)
+    progress.end(slot: slot)
     progress.clear()
     totals.lastPacketTime = reader.lastRecordTime ?? lastTime
     totals.records &+= reader.recordsRead
@@ -190,4 +203,22 @@ func reportUndecoded(_ interfaces: [UndecodedInterface], file: String, sections:
 /// when there were some, so the event of every other run keeps its keys.
 func undecodedStatFields(_ totals: ReplayTotals) -> [StatField] {
     totals.undecodedPackets > 0 ? [StatField("unsupported_link_packets", totals.undecodedPackets)] : []
+}
+
+/// Why `expression` does not compile, as one line, or nil. It is compiled for the first input's
+/// link type(s) (PcapFileReader.setFilter), so a filter fit for that capture is not refused;
+/// another file of a different link type can still refuse it, with its own error. Standard input,
+/// a pipe or FIFO (`-r <(tcpdump -w - ...)`) is not opened twice, as that would consume it: its
+/// filter is checked when it is read.
+func filterProblem(_ expression: String, inputs: [String]) -> String? {
+    guard let first = inputs.first, first != "-" else { return nil }
+    var info = stat()
+    guard stat(first, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+    do {
+        let reader = try PcapFileReader(path: first)
+        try reader.setFilter(expression)
+    } catch {
+        if case .badFilter(_, let expression, let reason) = error { return "bad filter '\(expression)': \(reason)" }
+    }
+    return nil
 }

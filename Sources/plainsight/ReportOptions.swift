@@ -21,9 +21,11 @@ struct ReportOptions: ParsableArguments {
     @Option(name: .customLong("report-interval"),
             help: ArgumentHelp("With -i and --report: rewrite the report files every this many seconds (1 to 86400) while capturing; the HTML page reloads itself as often.",
                                valueName: "seconds"))
-    var reportInterval: UInt32?
+    var reportIntervalValues: [UInt32] = []
+    var reportInterval: UInt32? { reportIntervalValues.last }
 
     func validate() throws {
+        if let error = repeatedOptionError([("--report-interval", reportIntervalValues.count)]) { throw error }
         for path in report where ReportFormat(path: path) == nil {
             throw ValidationError("--report \(escaped(path)): the name must end in .json or .html (the format follows it)")
         }

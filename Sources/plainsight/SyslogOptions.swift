@@ -18,7 +18,8 @@ struct SyslogOptions: ParsableArguments {
     @Option(name: .customLong("syslog-facility"),
             help: ArgumentHelp("Syslog facility (default authpriv): kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 to local7.",
                                valueName: "facility"))
-    var facility: SyslogFacility?
+    var facilityValues: [SyslogFacility] = []
+    var facility: SyslogFacility? { facilityValues.last }
 
     @Flag(name: .customLong("syslog-optional"),
           help: "Start even if a syslog target cannot be reached (or resolved); keep retrying, and do not fail the run for alerts it lost.")
@@ -27,29 +28,42 @@ struct SyslogOptions: ParsableArguments {
     @Option(name: .customLong("syslog-backlog"),
             help: ArgumentHelp("Alerts each syslog target holds while its collector is unreachable (1 to 1000000, default \(SyslogSink.defaultBacklogLimit)); later ones are dropped and counted.",
                                valueName: "alerts"))
-    var backlog: Int?
+    var backlogValues: [Int] = []
+    var backlog: Int? { backlogValues.last }
 
     @Option(name: .customLong("syslog-tls-ca"),
             help: ArgumentHelp("For tls:// targets: PEM file of the CA certificates the collector's certificate must chain to (default: the system's trust store).",
                                valueName: "file"))
-    var tlsCA: String?
+    var tlsCAValues: [String] = []
+    var tlsCA: String? { tlsCAValues.last }
 
     @Option(name: .customLong("syslog-tls-cert"),
             help: ArgumentHelp("For tls:// targets: PEM client certificate (chain) to show a collector that asks for one.",
                                valueName: "file"))
-    var tlsCertificate: String?
+    var tlsCertificateValues: [String] = []
+    var tlsCertificate: String? { tlsCertificateValues.last }
 
     @Option(name: .customLong("syslog-tls-key"),
             help: ArgumentHelp("For tls:// targets: PEM private key of --syslog-tls-cert (default: read from that file).",
                                valueName: "file"))
-    var tlsKey: String?
+    var tlsKeyValues: [String] = []
+    var tlsKey: String? { tlsKeyValues.last }
 
     @Option(name: .customLong("syslog-tls-name"),
             help: ArgumentHelp("For tls:// targets: the DNS name or IP address the collector's certificate must hold (default: the host of the target).",
                                valueName: "name"))
-    var tlsName: String?
+    var tlsNameValues: [String] = []
+    var tlsName: String? { tlsNameValues.last }
 
     func validate() throws {
+        if let error = repeatedOptionError([
+            ("--syslog-facility", facilityValues.count),
+            ("--syslog-backlog", backlogValues.count),
+            ("--syslog-tls-ca", tlsCAValues.count),
+            ("--syslog-tls-cert", tlsCertificateValues.count),
+            ("--syslog-tls-key", tlsKeyValues.count),
+            ("--syslog-tls-name", tlsNameValues.count),
+        ]) { throw error }
         if targets.isEmpty {
             let orphan = [("--syslog-facility", facility != nil), ("--syslog-optional", optional),
                           ("--syslog-backlog", backlog != nil)].first { $0.1 }

@@ -1,0 +1,284 @@
+import CLzma
+import CZlib
+import CZstd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The compression a capture file's first bytes announce. Detected by content, whatever the
+/// file's name: rotated captures are compressed by logrotate, tcpdump -z or by hand, and renamed.
+public enum CaptureCompression: String, Sendable {
+    case gzip, zstd, xz
+
+    /// The format whose magic `prefix` starts with: gzip 1f 8b (RFC 1952), zstd 28 b5 2f fd
+    /// (RFC 8878), xz fd 37 7a 58 5a 00.
+    public static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
+        func starts(_ magic: [UInt8]) -> Bool { prefix.count >= magic.count && zip(prefix, magic).allSatisfy { $0 == $1 } }
+        if starts([0x1F, 0x8B]) { return .gzip }
+        if starts([0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
+        if starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return .xz }
+        return nil
+    }
+}
+
+/// A compressed capture file, decompressed as it is read (zlib, libzstd, liblzma), for the pcap
+/// and pcapng record readers: they read it through `pread(into:count:at:)` exactly as they read a
+/// plain file, into the same buffer, so records are still parsed where they land. Reads must go
+/// forward (the readers' do), except that the first `prefix` bytes, kept from the start (libpcap
+/// checks the file header on a copy of them), can be read again.
+///
+/// A stream that ends early or is damaged is a `failure` message; the reader reports it as it
+/// reports a damaged pcap file, after the records before it.
+final class DecompressedInput {
+    let compression: CaptureCompression
+    /// The decompressed first bytes (up to `prefixCapacity`): the file header, and for pcapng
+    /// the blocks before the first packet that libpcap and `leadingLinkTypes` read.
+    private(set) var prefix: UnsafeRawBufferPointer
+    /// Why decompression stopped early; nil while it goes well.
+    private(set) var failure: String?
+
+    static let prefixCapacity = 256 * 1024
+    static let inputCapacity = 256 * 1024
+
+    private let descriptor: Int32
+    private let input: UnsafeMutableRawPointer
+    /// Unconsumed compressed bytes are `input[inputStart ..< inputEnd]`.
+    private var inputStart = 0
+    private var inputEnd = 0
+    /// File offset of the next compressed byte to read, and whether the file has ended.
+    private var inputOffset: Int64 = 0
+    private var inputEnded = false
+    /// Decompressed bytes produced so far, and whether the stream ended cleanly.
+    private var produced: Int64 = 0
+    private var ended = false
+    /// The decoder last stopped at the end of a gzip member, zstd frame or xz stream.
+    private var atStreamEnd = false
+    private let codec: Codec
+
+    private enum Codec {
+        case gzip(UnsafeMutablePointer<z_stream>)
+        case zstd(OpaquePointer)
+        case xz(UnsafeMutablePointer<lzma_stream>)
+    }
+
+    /// Decompresses `descriptor` (a regular file, not closed here) from its first byte, and
+    /// keeps the first `prefixCapacity` decompressed bytes. Throws the decoder's message if not
+    /// even a capture file's header comes out.
+    init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
+        self.descriptor = descriptor
+        self.compression = compression
+        guard let input = malloc(Self.inputCapacity), let kept = malloc(Self.prefixCapacity) else {
+            throw .cannotOpen(path: path, reason: "out of memory")
+        }
+        self.input = input
+        switch compression {
+        case .gzip:
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            // 15 + 16: a gzip wrapper, any window size.
+            if inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) != Z_OK {
+                stream.deallocate()
+                free(input); free(kept)
+                throw .cannotOpen(path: path, reason: "cannot start the gzip decoder")
+            }
+            codec = .gzip(stream)
+        case .zstd:
+            guard let stream = ZSTD_createDStream() else {
+                free(input); free(kept)
+                throw .cannotOpen(path: path, reason: "cannot start the zstd decoder")
+            }
+            codec = .zstd(stream)
+        case .xz:
+            let stream = UnsafeMutablePointer<lzma_stream>.allocate(capacity: 1)
+            // LZMA_STREAM_INIT is all zeros.
+            memset(stream, 0, MemoryLayout<lzma_stream>.size)
+            // Concatenated: `cat a.xz b.xz` is one file, as xz -d reads it.
+            if lzma_stream_decoder(stream, UInt64.max, 0x08 /* LZMA_CONCATENATED, a UINT32_C macro Swift does not import */) != LZMA_OK {
+                stream.deallocate()
+                free(input); free(kept)
+                throw .cannotOpen(path: path, reason: "cannot start the xz decoder")
+            }
+            codec = .xz(stream)
+        }
+        prefix = UnsafeRawBufferPointer(start: kept, count: 0)
+        var held = 0
+        while held < Self.prefixCapacity {
+            let got = decompress(into: kept + held, count: Self.prefixCapacity - held)
+            if got <= 0 { break }
+            held += got
+        }
+        prefix = UnsafeRawBufferPointer(start: kept, count: held)
+        if held < ClassicPcapRecords.headerBytes, let failure {
+            throw .cannotOpen(path: path, reason: failure)
+        }
+    }
+
+    deinit {
+        switch codec {
+        case .gzip(let stream):
+            inflateEnd(stream)
+            stream.deallocate()
+        case .zstd(let stream):
+            ZSTD_freeDStream(stream)
+        case .xz(let stream):
+            lzma_end(stream)
+            stream.deallocate()
+        }
+        free(input)
+        free(UnsafeMutableRawPointer(mutating: prefix.baseAddress))
+    }
+
+    /// Compressed bytes consumed by the decoder so far: progress is the compressed file's.
+    var compressedBytesConsumed: Int64 { inputOffset - Int64(inputEnd - inputStart) }
+
+    /// Decompressed bytes at `offset`, as `pread` gives a file's: the count read (0 at the end),
+    /// or -1 after a failure (`failure` says why) or a read that does not continue the last.
+    func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
+        if offset < Int64(prefix.count), let base = prefix.baseAddress {
+            let start = Int(offset)
+            let taken = min(count, prefix.count - start)
+            target.copyMemory(from: base + start, byteCount: taken)
+            return taken
+        }
+        guard offset == produced else {
+            if failure == nil { failure = "\(compression.rawValue): read out of order at offset \(offset)" }
+            return -1
+        }
+        return decompress(into: target, count: count)
+    }
+
+    /// Up to `count` next decompressed bytes: at least one, 0 at the clean end, -1 on failure.
+    private func decompress(into target: UnsafeMutableRawPointer, count: Int) -> Int {
+        if failure != nil { return -1 }
+        if ended || count == 0 { return 0 }
+        var stalls = 0
+        while true {
+            if inputStart == inputEnd && !inputEnded {
+                refill()
+                if failure != nil { return -1 }
+            }
+            let finishing = inputEnded && inputStart == inputEnd
+            let step = self.step(into: target, count: count, finishing: finishing)
+            inputStart += step.consumed
+            if let message = step.failure {
+                failure = "\(compression.rawValue) data is damaged: \(message)"
+                return -1
+            }
+            if step.produced > 0 {
+                produced += Int64(step.produced)
+                return step.produced
+            }
+            if step.consumed > 0 { stalls = 0; continue }
+            if inputStart == inputEnd && inputEnded {
+                if atStreamEnd { ended = true; return 0 }
+                failure = "\(compression.rawValue) data ends early (the file is truncated)"
+                return -1
+            }
+            stalls += 1
+            if stalls > 2 {
+                failure = "\(compression.rawValue) decoder makes no progress"
+                return -1
+            }
+        }
+    }
+
+    private struct Step {
+        var consumed = 0
+        var produced = 0
+        var failure: String?
+    }
+
+    /// One call into the decoder with the buffered input.
+    private func step(into target: UnsafeMutableRawPointer, count: Int, finishing: Bool) -> Step {
+        let source = input + inputStart
+        let available = inputEnd - inputStart
+        // The last member, frame or stream ended with the input: nothing more will come (zstd,
+        // asked again, would start waiting for another frame).
+        if available == 0 && atStreamEnd { return Step() }
+        switch codec {
+        case .gzip(let stream):
+            if atStreamEnd {
+                // Another member follows (`cat a.gz b.gz`, as gzip -d reads it).
+                guard available > 0 else { return Step() }
+                inflateReset(stream)
+                atStreamEnd = false
+            }
+            stream.pointee.next_in = source.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_in = uInt(available)
+            stream.pointee.next_out = target.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(count)
+            let result = inflate(stream, Z_NO_FLUSH)
+            let step = Step(consumed: available - Int(stream.pointee.avail_in), produced: count - Int(stream.pointee.avail_out))
+            switch result {
+            case Z_OK, Z_BUF_ERROR:
+                return step
+            case Z_STREAM_END:
+                atStreamEnd = true
+                return step
+            default:
+                let message = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(result)"
+                return Step(consumed: step.consumed, produced: 0, failure: message)
+            }
+        case .zstd(let stream):
+            var from = ZSTD_inBuffer(src: source, size: available, pos: 0)
+            var to = ZSTD_outBuffer(dst: target, size: count, pos: 0)
+            let result = ZSTD_decompressStream(stream, &to, &from)
+            if ZSTD_isError(result) != 0 {
+                return Step(consumed: from.pos, produced: 0, failure: String(cString: ZSTD_getErrorName(result)))
+            }
+            // 0: a frame is complete and flushed; the next bytes, if any, start another.
+            atStreamEnd = result == 0
+            return Step(consumed: from.pos, produced: to.pos)
+        case .xz(let stream):
+            stream.pointee.next_in = UnsafePointer(source.assumingMemoryBound(to: UInt8.self))
+            stream.pointee.avail_in = available
+            stream.pointee.next_out = target.assumingMemoryBound(to: UInt8.self)
+            stream.pointee.avail_out = count
+            let result = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
+            let step = Step(consumed: available - stream.pointee.avail_in, produced: count - stream.pointee.avail_out)
+            switch result {
+            case LZMA_OK, LZMA_BUF_ERROR:
+                return step
+            case LZMA_STREAM_END:
+                atStreamEnd = true
+                return step
+            case LZMA_MEM_ERROR:
+                return Step(consumed: step.consumed, failure: "out of memory")
+            case LZMA_FORMAT_ERROR:
+                return Step(consumed: step.consumed, failure: "not in the xz format")
+            case LZMA_OPTIONS_ERROR:
+                return Step(consumed: step.consumed, failure: "unsupported compression options")
+            case LZMA_DATA_ERROR:
+                return Step(consumed: step.consumed, failure: "corrupt data")
+            default:
+                return Step(consumed: step.consumed, failure: "liblzma error \(result.rawValue)")
+            }
+        }
+    }
+
+    /// Reads the next compressed bytes into `input`, after what is left of it.
+    private func refill() {
+        if inputStart > 0 {
+            let left = inputEnd - inputStart
+            if left > 0 { input.copyMemory(from: input + inputStart, byteCount: left) }
+            inputStart = 0
+            inputEnd = left
+        }
+        while inputEnd < Self.inputCapacity {
+            let got = Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
+            if got > 0 {
+                inputEnd += got
+                inputOffset += Int64(got)
+                return
+            } else if got == 0 {
+                inputEnded = true
+                return
+            } else if errno != EINTR {
+                failure = "error reading the compressed file: \(systemErrorText(errno))"
+                return
+            }
+        }
+    }
+}
