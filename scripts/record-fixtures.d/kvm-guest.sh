@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Run one command as root inside a KVM guest that boots a stock Debian kernel (one with the
+# tunnel modules this machine's own kernel lacks: gre, ip6gre, erspan, ipip, sit, ip6tnl,
+# geneve, mpls, pppoe) on this machine's own root filesystem.
+#
+# The guest sees the host's / read-only over 9p (virtfs) with a tmpfs overlay on top (so servers
+# can write PID files and logs), the unpacked kernel package's /lib/modules bound in, and
+# OUT_DIR (default .build-vm/out) as a writable 9p share at the same path, so a command writing
+# under OUT_DIR writes to the host. No network device: the command builds its own namespaces.
+# A recording tool, not run by CI.
+#
+# Usage: sudo scripts/record-fixtures.d/kvm-guest.sh [--out DIR] -- COMMAND [ARG...]
+#   COMMAND runs with the current directory unchanged; its output goes to the serial console
+#   (this terminal) and its exit status becomes this script's.
+# Environment: KVM_KERNEL_PKG (default: the package linux-image-amd64 depends on),
+#   KVM_MEM (default 2048 MiB), KVM_CPUS (default 2), KVM_TIMEOUT (default 1800 s).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK=$ROOT/.build-vm             # gitignored (.build*/)
+OUT_DIR=$WORK/out
+log() { printf '[kvm-guest] %s\n' "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+while (($#)); do
+  case $1 in
+    --out) OUT_DIR=$(realpath -m "$2"); shift 2 ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+(($#)) || die "usage: $0 [--out DIR] -- COMMAND [ARG...]"
+[[ $(id -u) -eq 0 ]] || die "must run as root (/dev/kvm, apt-get)"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[[ -x /bin/busybox ]] && file -L /bin/busybox | grep -q 'statically linked' || need+=(busybox-static)
+command -v depmod >/dev/null || need+=(kmod)
+command -v file >/dev/null || need+=(file)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# ------------------------------------------------------------------ kernel package
+PKG=${KVM_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
+[[ -n $PKG ]] || die "cannot tell which kernel package linux-image-amd64 depends on"
+KVER=${PKG#linux-image-}
+KDIR=$WORK/$PKG
+mkdir -p "$WORK" "$OUT_DIR"
+if [[ ! -f $KDIR/boot/vmlinuz-$KVER ]]; then
+  log "downloading and unpacking $PKG"
+  rm -rf "$KDIR" "$WORK"/"$PKG"_*.deb
+  (cd "$WORK" && apt-get download "$PKG" 2>/dev/null)
+  dpkg-deb -x "$WORK"/"$PKG"_*.deb "$KDIR"
+  depmod -b "$KDIR" "$KVER"
+fi
+MODDIR=$KDIR/lib/modules/$KVER
+
+# ------------------------------------------------------------------ initramfs
+# busybox and the modules needed to mount the root: virtio-pci, 9p, overlay (in dependency order).
+INITRD=$WORK/initramfs-$KVER.cpio.gz
+if [[ ! -f $INITRD || $0 -nt $INITRD ]]; then
+  log "building $INITRD"
+  IR=$(mktemp -d "$WORK/initramfs.XXXXXX")
+  mkdir -p "$IR"/{bin,proc,sys,dev,lower,upper,newroot,mods}
+  cp /bin/busybox "$IR/bin/busybox"
+  : > "$IR/mods/order"
+  for m in virtio_pci 9pnet_virtio 9p overlay; do
+    modprobe -d "$KDIR" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+  done | awk '!seen[$0]++' | while read -r ko; do
+    cp "$ko" "$IR/mods/"
+    basename "$ko" >> "$IR/mods/order"
+  done
+  cat > "$IR/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+while read -r ko; do insmod "/mods/$ko" || echo "initramfs: insmod $ko failed"; done < /mods/order
+arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
+fail() { echo "initramfs: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /lower || fail "mount hostroot"
+mount -t tmpfs -o size=1g tmpfs /upper && mkdir /upper/u /upper/w
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /newroot || fail "overlay"
+OUT=$(arg kvm_out); MODS=$(arg kvm_mods)
+mkdir -p "/newroot$OUT"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hostout "/newroot$OUT" || fail "mount hostout"
+mkdir -p /newroot/lib/modules && mount --bind "/lower$MODS" /newroot/lib/modules
+for d in run tmp; do mount -t tmpfs tmpfs "/newroot/$d"; done
+mount -t tmpfs tmpfs /newroot/dev/shm 2>/dev/null
+exec switch_root /newroot /bin/bash "$OUT/.guest-run.sh"
+EOF
+  chmod +x "$IR/init"
+  set -o pipefail; (cd "$IR" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$INITRD"
+  rm -rf "$IR"
+fi
+
+# ------------------------------------------------------------------ the command
+# Runs as PID 1 after switch_root: the usual pseudo file systems, then COMMAND, then power off.
+printf -v CMD '%q ' "$@"
+cat > "$OUT_DIR/.guest-run.sh" <<EOF
+set -u
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts /run/netns /run/lock; mount -t devpts devpts /dev/pts
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+ip link set lo up
+hostname kvm-guest
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/swift/usr/bin HOME=/root
+cd $(printf %q "$PWD")
+echo "[kvm-guest] kernel \$(uname -r): running $CMD"
+$CMD
+echo \$? > $(printf %q "$OUT_DIR/.guest-rc")
+sync
+echo o > /proc/sysrq-trigger
+sleep 30
+EOF
+rm -f "$OUT_DIR/.guest-rc"
+
+# /dev/kvm may be PVM (kvm_pvm: KVM without hardware virtualisation, as under Firecracker): it runs
+# only guest kernels built for PVM, and a stock kernel hangs silently before its first message.
+# Then emulate (TCG): slower, but a stock kernel boots.
+ACCEL=${KVM_ACCEL:-}
+if [[ -z $ACCEL ]]; then
+  if [[ -c /dev/kvm && ! -d /sys/module/kvm_pvm ]]; then ACCEL=kvm; else ACCEL=tcg; fi
+fi
+case $ACCEL in
+  kvm) CPU=(-accel kvm -cpu host,-arch-capabilities) ;;   # some hosts refuse MSR 0x10a
+  tcg) CPU=(-accel tcg,thread=multi -cpu max) ;;
+  *) die "KVM_ACCEL must be kvm or tcg" ;;
+esac
+log "booting $KVER with $ACCEL (${KVM_MEM:-2048} MiB, ${KVM_CPUS:-2} CPUs)"
+timeout "${KVM_TIMEOUT:-1800}" qemu-system-x86_64 \
+  "${CPU[@]}" -m "${KVM_MEM:-2048}" -smp "${KVM_CPUS:-2}" \
+  -nographic -no-reboot -nic none \
+  -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD" \
+  -append "console=ttyS0 quiet panic=-1 kvm_out=$OUT_DIR kvm_mods=$KDIR/lib/modules" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -virtfs "local,path=$OUT_DIR,mount_tag=hostout,security_model=none,multidevs=remap" \
+  </dev/null || log "qemu exited with status $?"
+[[ -f $OUT_DIR/.guest-rc ]] || die "the guest did not finish the command (no exit status written)"
+rc=$(cat "$OUT_DIR/.guest-rc")
+log "guest command exit status $rc"
+exit "$rc"
