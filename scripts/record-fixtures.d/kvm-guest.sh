@@ -4,32 +4,26 @@
 # geneve, mpls, pppoe) on this machine's own root filesystem.
 #
 # The guest sees the host's / read-only over 9p (virtfs) with a tmpfs overlay on top (so servers
-# can write PID files and logs), the unpacked kernel package's /lib/modules bound in, and
-# OUT_DIR (default .build-vm/out) as a writable 9p share at the same path, so a command writing
-# under OUT_DIR writes to the host. No network device: the command builds its own namespaces.
+# can write PID files and logs), the unpacked kernel package's /lib/modules bound in, and this
+# worktree as a writable 9p share at the same path, so what the command writes under it (fixtures/)
+# lands on the host. No network device: the command builds its own namespaces.
 # A recording tool, not run by CI.
 #
-# Usage: sudo scripts/record-fixtures.d/kvm-guest.sh [--out DIR] -- COMMAND [ARG...]
+# Usage: sudo scripts/record-fixtures.d/kvm-guest.sh [--] COMMAND [ARG...]
 #   COMMAND runs with the current directory unchanged; its output goes to the serial console
 #   (this terminal) and its exit status becomes this script's.
 # Environment: KVM_KERNEL_PKG (default: the package linux-image-amd64 depends on),
-#   KVM_MEM (default 2048 MiB), KVM_CPUS (default 2), KVM_TIMEOUT (default 1800 s).
+#   KVM_MEM (default 2048 MiB), KVM_CPUS (default 2), KVM_TIMEOUT (default 3600 s),
+#   KVM_ACCEL (kvm or tcg; default kvm unless /dev/kvm is missing or PVM, see below).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$ROOT/.build-vm             # gitignored (.build*/)
-OUT_DIR=$WORK/out
 log() { printf '[kvm-guest] %s\n' "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
-while (($#)); do
-  case $1 in
-    --out) OUT_DIR=$(realpath -m "$2"); shift 2 ;;
-    --) shift; break ;;
-    *) break ;;
-  esac
-done
-(($#)) || die "usage: $0 [--out DIR] -- COMMAND [ARG...]"
+[[ ${1:-} == -- ]] && shift
+(($#)) || die "usage: $0 [--] COMMAND [ARG...]"
 [[ $(id -u) -eq 0 ]] || die "must run as root (/dev/kvm, apt-get)"
 
 need=()
@@ -47,7 +41,7 @@ PKG=${KVM_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 | awk '/Depends: lin
 [[ -n $PKG ]] || die "cannot tell which kernel package linux-image-amd64 depends on"
 KVER=${PKG#linux-image-}
 KDIR=$WORK/$PKG
-mkdir -p "$WORK" "$OUT_DIR"
+mkdir -p "$WORK"
 if [[ ! -f $KDIR/boot/vmlinuz-$KVER ]]; then
   log "downloading and unpacking $PKG"
   rm -rf "$KDIR" "$WORK"/"$PKG"_*.deb
@@ -82,13 +76,12 @@ fail() { echo "initramfs: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /lower || fail "mount hostroot"
 mount -t tmpfs -o size=1g tmpfs /upper && mkdir /upper/u /upper/w
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /newroot || fail "overlay"
-OUT=$(arg kvm_out); MODS=$(arg kvm_mods)
-mkdir -p "/newroot$OUT"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hostout "/newroot$OUT" || fail "mount hostout"
+SHARE=$(arg kvm_share); MODS=$(arg kvm_mods)
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hostshare "/newroot$SHARE" || fail "mount hostshare"
 mkdir -p /newroot/lib/modules && mount --bind "/lower$MODS" /newroot/lib/modules
 for d in run tmp; do mount -t tmpfs tmpfs "/newroot/$d"; done
 mount -t tmpfs tmpfs /newroot/dev/shm 2>/dev/null
-exec switch_root /newroot /bin/bash "$OUT/.guest-run.sh"
+exec switch_root /newroot /bin/bash "$SHARE/.build-vm/.guest-run.sh"
 EOF
   chmod +x "$IR/init"
   set -o pipefail; (cd "$IR" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$INITRD"
@@ -98,7 +91,7 @@ fi
 # ------------------------------------------------------------------ the command
 # Runs as PID 1 after switch_root: the usual pseudo file systems, then COMMAND, then power off.
 printf -v CMD '%q ' "$@"
-cat > "$OUT_DIR/.guest-run.sh" <<EOF
+cat > "$WORK/.guest-run.sh" <<EOF
 set -u
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts /run/netns /run/lock; mount -t devpts devpts /dev/pts
@@ -109,12 +102,12 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/sw
 cd $(printf %q "$PWD")
 echo "[kvm-guest] kernel \$(uname -r): running $CMD"
 $CMD
-echo \$? > $(printf %q "$OUT_DIR/.guest-rc")
+echo \$? > $(printf %q "$WORK/.guest-rc")
 sync
 echo o > /proc/sysrq-trigger
 sleep 30
 EOF
-rm -f "$OUT_DIR/.guest-rc"
+rm -f "$WORK/.guest-rc"
 
 # /dev/kvm may be PVM (kvm_pvm: KVM without hardware virtualisation, as under Firecracker): it runs
 # only guest kernels built for PVM, and a stock kernel hangs silently before its first message.
@@ -129,15 +122,15 @@ case $ACCEL in
   *) die "KVM_ACCEL must be kvm or tcg" ;;
 esac
 log "booting $KVER with $ACCEL (${KVM_MEM:-2048} MiB, ${KVM_CPUS:-2} CPUs)"
-timeout "${KVM_TIMEOUT:-1800}" qemu-system-x86_64 \
+timeout "${KVM_TIMEOUT:-3600}" qemu-system-x86_64 \
   "${CPU[@]}" -m "${KVM_MEM:-2048}" -smp "${KVM_CPUS:-2}" \
   -nographic -no-reboot -nic none \
   -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD" \
-  -append "console=ttyS0 quiet panic=-1 kvm_out=$OUT_DIR kvm_mods=$KDIR/lib/modules" \
+  -append "console=ttyS0 quiet panic=-1 kvm_share=$ROOT kvm_mods=$KDIR/lib/modules" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -virtfs "local,path=$OUT_DIR,mount_tag=hostout,security_model=none,multidevs=remap" \
+  -virtfs "local,path=$ROOT,mount_tag=hostshare,security_model=none,multidevs=remap" \
   </dev/null || log "qemu exited with status $?"
-[[ -f $OUT_DIR/.guest-rc ]] || die "the guest did not finish the command (no exit status written)"
-rc=$(cat "$OUT_DIR/.guest-rc")
+[[ -f $WORK/.guest-rc ]] || die "the guest did not finish the command (no exit status written)"
+rc=$(cat "$WORK/.guest-rc")
 log "guest command exit status $rc"
 exit "$rc"
