@@ -156,7 +156,8 @@ class Topology:
         ul = U6 if k.v6_under else U4
         for ns, local, remote in ((NS_TC, ul[0], ul[1]), (NS_VS, ul[1], ul[0])):
             ip("-n", ns, "link", "add", "tun0", *link_cmd(k.name, local, remote))
-            tu.offloads_off(ns, "tun0") if k.l2 else None
+            if k.l2:
+                tu.offloads_off(ns, "tun0")
         if k.l2:
             ip("-n", NS_TC, "link", "set", "tun0", "address", CLI_MAC)
             ip("-n", NS_VS, "link", "add", "br0", "type", "bridge")
@@ -229,7 +230,7 @@ class Topology:
         cli = subprocess.Popen(["ip", "netns", "exec", NS_TC, "pppd", "plugin", "rp-pppoe.so", "nic-psrf-u1",
                                 "noauth", "nodetach", "noipdefault", "nodefaultroute", "novj", "novjccomp", "noccp",
                                 "nobsdcomp", "nodeflate", "nopcomp", "noaccomp", "lcp-echo-interval", "0",
-                                "noipv6", "nocrtscts", "local", "user", "client", "linkname", "psrf", "maxfail", "1"],
+                                "noipv6", "user", "client", "linkname", "psrf", "maxfail", "1"],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.insert(0, ("pppd", cli))
         deadline = time.monotonic() + 30
@@ -547,6 +548,10 @@ link types, so `sudo scripts/record-kernel-tunnels [NAME...]` boots Debian's sto
 host's root read-only over 9p with a tmpfs overlay, the kernel package's modules bound in, the
 worktree writable over 9p; KVM where /dev/kvm can run a stock kernel, TCG emulation otherwise) and
 runs `scripts/record-fixtures --kernel-tunnels` inside it. A recording tool: CI never runs it.
+This machine's /dev/kvm is PVM (module `kvm_pvm`: it runs only guest kernels built for PVM, a stock
+one hangs before its first message), so the guest ran under TCG emulation: about 90 s per capture
+and 5 minutes to boot and start the servers. Then `scripts/update-expected` on the host writes the
+goldens.
 
 Topology: client namespace `ps-rf-tc` == underlay veth `psrf-u1`/`psrf-u2` == tunnel end `ps-rf-vs`
 -- the lab's veth -- server namespace. The client's addresses sit on the tunnel device in `ps-rf-tc`
