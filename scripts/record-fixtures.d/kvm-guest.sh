@@ -12,6 +12,12 @@
 # Usage: sudo scripts/record-fixtures.d/kvm-guest.sh [--] COMMAND [ARG...]
 #   COMMAND runs with the current directory unchanged; its output goes to the serial console
 #   (this terminal) and its exit status becomes this script's.
+# Example: the live GRE test, which this machine's kernel skips (passed on 2026-12-07, 356 s under
+# TCG; scripts/live-test.d/drive.py waits 15 s for plainsight's "listening on" line, too short under
+# emulation, so the guest binds a copy with 120 s over it; the host's file is untouched):
+#   kvm-guest.sh -- bash -c 'cd /work/wt-kvm && sed "s/time.monotonic() + 15$/time.monotonic() + 120/"
+#     scripts/live-test.d/drive.py >/tmp/drive.py && mount --bind /tmp/drive.py scripts/live-test.d/drive.py
+#     && .build/debug/plainsightPackageTests.xctest --testing-library swift-testing --filter gretapUnderlay'
 # Environment: KVM_KERNEL_PKG (default: the package linux-image-amd64 depends on),
 #   KVM_MEM (default 2048 MiB), KVM_CPUS (default 2), KVM_TIMEOUT (default 3600 s),
 #   KVM_ACCEL (kvm or tcg; default kvm unless /dev/kvm is missing or PVM, see below).
