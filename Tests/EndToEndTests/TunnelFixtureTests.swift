@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 // The mirror-feed fixtures (tunnels and IP fragments: scripts/record-fixtures.d/tunnels.py records
-// VXLAN and fragments from the kernel, encapsulate.py generates the rest) checked against tshark's
+// VXLAN and fragments from this machine's kernel, kernel_tunnels.py the other kernel tunnels in a
+// QEMU guest, encapsulate.py generates what no kernel makes) checked against tshark's
 // dissection, so the captures are known to be right before plainsight reads them: tshark must see
 // the innermost TCP connection of every expected login, the outermost encapsulation with the
 // identifiers the manifest's `tunnel` object states, and, for fragment captures, its own IP
@@ -75,6 +76,19 @@ let mirrorFeedCases: [MirrorFeedCase] = [
     .init(pcap: "vxlan-frag-smtp-auth-plain.pcap", kind: .tunnel, loginMarker: "AUTH PLAIN "),
     .init(pcap: "vxlan-frag-imap-login.pcap", kind: .tunnel, loginMarker: " LOGIN dave "),
     .init(pcap: "vxlan6-frag-smtp-auth-plain.pcap", kind: .tunnel, decodeAs: vxlan8472, loginMarker: "AUTH PLAIN "),
+    // recorded from Debian's kernel in a QEMU guest (kernel_tunnels.py, scripts/record-kernel-tunnels)
+    .init(pcap: "kgretap-smtp-auth-plain.pcap", kind: .tunnel),
+    .init(pcap: "kgre-imap-login.pcap", kind: .tunnel),
+    .init(pcap: "kip6gre-imap-login-ipv6.pcap", kind: .tunnel),
+    .init(pcap: "kerspan2-pop3-user-pass.pcap", kind: .tunnel),
+    .init(pcap: "kerspan3-smtp-auth-plain.pcap", kind: .tunnel),
+    .init(pcap: "kipip-pop3-user-pass.pcap", kind: .tunnel),
+    .init(pcap: "k6in4-imap-login-ipv6.pcap", kind: .tunnel),
+    .init(pcap: "k4in6-smtp-auth-plain.pcap", kind: .tunnel),
+    .init(pcap: "k6in6-smtp-auth-login-ipv6.pcap", kind: .tunnel),
+    .init(pcap: "kgeneve-imap-login.pcap", kind: .tunnel),
+    .init(pcap: "kmpls-imap-login.pcap", kind: .tunnel),
+    .init(pcap: "kpppoe-smtp-auth-plain.pcap", kind: .tunnel),
     // generated (encapsulate.py)
     .init(pcap: "geneve-imap-login.pcap", kind: .tunnel),
     .init(pcap: "geneve-ip-pop3-user-pass.pcap", kind: .tunnel),
@@ -124,7 +138,11 @@ private struct TsharkFrame {
     func all(_ f: String) -> [String] { values[f] ?? [] }
     func first(_ f: String) -> String? { all(f).first }
     func last(_ f: String) -> String? { all(f).last }
-    var protocols: [String] { (first("frame.protocols") ?? "").split(separator: ":").map(String.init) }
+    /// IPv6 extension headers (tshark's ipv6.dstopts, ...) left out: the kernel's ip6gre and ip6tnl put a
+    /// Destination Options header (encapsulation limit) between the outer IPv6 header and what it carries.
+    var protocols: [String] {
+        (first("frame.protocols") ?? "").split(separator: ":").map(String.init).filter { !$0.hasPrefix("ipv6.") }
+    }
     /// The innermost IP addresses of the family of `like`.
     func innerAddresses(like addr: String) -> (String?, String?) {
         addr.contains(":") ? (last("ipv6.src"), last("ipv6.dst")) : (last("ip.src"), last("ip.dst"))

@@ -647,7 +647,11 @@ def expected_for(recipe, src):
 README_TEXT = """\
 Written by `scripts/record-fixtures.d/encapsulate.py` (run by `scripts/record-fixtures` and by
 `--derive-only`; plain Python 3, no root, no network) from the recorded captures named in each row:
-what this machine's kernel cannot make (it has only the `vxlan` and `veth` tunnel link types). Every
+what no kernel makes (ERSPAN III's platform sub-header, Geneve options and IP payload, GTP-U, an MPLS
+Ethernet pseudowire, VLAN stacks, nestings, crafted fragments), and the byte-level variants of the
+tunnels this machine's kernel lacks (it has only the `vxlan` and `veth` tunnel link types; those
+tunnels are also recorded from Debian's kernel in a QEMU guest: the `k*` captures of the section
+above, which these do not replace: here every field is chosen, there the kernel chose). Every
 frame of the source is wrapped (timestamps kept), with every length and checksum computed: IPv4
 header checksums, UDP checksums over IPv4 (0 only where stated) and IPv6, the GRE checksum when the
 C bit is set. Outer endpoints 203.0.113.1 -> .2 or 2001:db8:ffff::1 -> ::2 for the client's

@@ -1,10 +1,11 @@
 """Puts the mirror-feed fixtures' entries into fixtures/manifest.json and their README sections.
 
-fixtures/manifest.json is written by four tools in turn: scenarios.py (recordings), derive.py
-(derived rewrites), tunnels.py (kernel-recorded VXLAN and fragment captures) and encapsulate.py
-(generated encapsulations). Each of the last two owns a fixed list of pcap names: merge() drops the
-manifest's entries with those names and puts the tool's new ones in its slot (tunnels.py's before
-encapsulate.py's, both after everything else), keeping the file's layout (derive.write_manifest).
+fixtures/manifest.json is written by five tools in turn: scenarios.py (recordings), derive.py
+(derived rewrites), tunnels.py (kernel-recorded VXLAN and fragment captures), kernel_tunnels.py
+(the other tunnels, recorded in a QEMU guest) and encapsulate.py (generated encapsulations).
+Each of the last three owns a fixed list of pcap names: merge() drops the
+manifest's entries with those names and puts the tool's new ones in its slot (in that order, after
+everything else), keeping the file's layout (derive.write_manifest).
 scenarios.py and derive.py keep entries they do not own, so rerunning them loses nothing.
 """
 import os
@@ -14,19 +15,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import derive  # noqa: E402
 
-ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/encapsulate.py")
+ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/kernel_tunnels.py",
+         "scripts/record-fixtures.d/encapsulate.py")
 OWNER_KEY = "_owner"   # in memory only, never written
 
 
 def owner_of(entry):
     """The mirror-feed tool an entry belongs to (from its client/description), or None."""
     c = entry.get("client", "")
-    if c.startswith("generated from ") and ORDER[1] in c:
-        return ORDER[1]
+    if c.startswith("generated from ") and ORDER[2] in c:
+        return ORDER[2]
     import collections
     import tunnels   # noqa: E402  (its table names its captures)
-    if entry["pcap"] in {t.name + ".pcap" for t in tunnels.table(collections.defaultdict(str))}:
-        return ORDER[0]
+    import kernel_tunnels   # noqa: E402
+    for tool, mod in ((ORDER[0], tunnels), (ORDER[1], kernel_tunnels)):
+        if entry["pcap"] in {t.name + ".pcap" for t in mod.table(collections.defaultdict(str))}:
+            return tool
     return None
 
 

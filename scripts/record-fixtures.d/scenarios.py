@@ -848,7 +848,7 @@ passwords are listed too although they only travel inside message bodies.
 login order, with the DESIGN.md field values (`app_proto`, `src_ip`, `src_port`, `dest_ip`,
 `dest_port`, `method`, `exposure`, `username` unmasked, `outcome`, `starttls`).
 `"expected": []` marks a negative scenario (TLS, decoy message bodies). Mirror-feed captures
-(tunnels, see the last two sections) add to each alert a `tunnel` object: `type` (the outermost
+(tunnels, see the last three sections) add to each alert a `tunnel` object: `type` (the outermost
 encapsulation: `vxlan`, `geneve`, `gre`, `erspan2`, `erspan3`, `mpls`, `pppoe`, `ipip`, `6in4`,
 `4in6`, `6in6`, `gtpu`), `src_ip`/`dest_ip` of the IP header carrying it (client-to-server
 direction; absent for MPLS and PPPoE on Ethernet), the identifiers that apply (`vni`, `gre_key`,

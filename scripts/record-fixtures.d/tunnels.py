@@ -551,8 +551,9 @@ def main(argv):
 README_TEXT = """\
 Written by `scripts/record-fixtures.d/tunnels.py`, run by `scripts/record-fixtures` after the plain
 scenarios (or alone: `sudo scripts/record-fixtures --tunnels [NAME...]`). The same servers and
-clients, with the lab rewired for each topology and put back afterwards (this kernel has only the
-`vxlan` and `veth` tunnel-capable link types):
+clients, with the lab rewired for each topology and put back afterwards (this machine's kernel has
+only the `vxlan` and `veth` tunnel-capable link types; the other tunnels come from Debian's kernel in
+a QEMU guest, next section):
 
 - **VXLAN**: client namespace `ps-rf-tc` -- veth -- VTEP `ps-rf-vc` == underlay veth == VTEP `ps-rf-vs`
   -- veth -- server namespace. Each VTEP bridges its LAN veth with a `vxlan` device, VNI 4242,
