@@ -1,6 +1,8 @@
+import CChecksum
+
 // The Internet checksum (RFC 1071): the IPv4 header checksum and the TCP checksum over its IPv4
 // or IPv6 pseudo-header. The TCP sum is a pass over every payload byte of every segment checked,
-// so it reads eight bytes a load and adds with an end-around carry (RFC 1071 2(B): the sum is
+// so CChecksum adds its 16-bit words eight at a time with SSE2 (RFC 1071 2(B): the sum is
 // independent of byte order, so it is taken in the host's order and swapped once at the end).
 
 public enum InternetChecksum {
@@ -16,27 +18,19 @@ public enum InternetChecksum {
     static func sum(_ bytes: Span<UInt8>, from start: Int, to end: Int) -> UInt16 {
         precondition(start >= 0 && start <= end && end <= bytes.count, "checksum range outside the bytes")
         var i = start
-        var a: UInt64 = 0, b: UInt64 = 0
-        // Two accumulators, each with its own end-around carry, so the adds of two words do not
-        // wait for each other. Safe: every load below ends at or before `end`, which the
-        // precondition put inside `bytes`.
-        while end &- i >= 16 {
-            let x = unsafe bytes.bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt64.self)
-            let y = unsafe bytes.bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i &+ 8, as: UInt64.self)
-            let (s, o) = a.addingReportingOverflow(x)
-            a = s &+ (o ? 1 : 0)
-            let (t, p) = b.addingReportingOverflow(y)
-            b = t &+ (p ? 1 : 0)
-            i &+= 16
+        var a: UInt64 = 0
+        let words = (end &- i) &>> 3
+        if words > 0 {
+            // Safe: the `words` eight-byte words end at or before `end`, which the precondition
+            // put inside `bytes`; the pointer does not outlive the closure.
+            a = unsafe bytes.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return 0 }
+                return unsafe plainsight_sum_words(base + i, words)
+            }
+            i &+= words &<< 3
         }
-        if end &- i >= 8 {
-            let x = unsafe bytes.bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt64.self)
-            let (s, o) = a.addingReportingOverflow(x)
-            a = s &+ (o ? 1 : 0)
-            i &+= 8
-        }
-        // The tail of at most 7 bytes, in 32-bit halves of a (so no carry is lost), then 16, then 8.
-        var tail: UInt64 = (a & 0xFFFF_FFFF) &+ (a >> 32) &+ (b & 0xFFFF_FFFF) &+ (b >> 32)
+        // The tail of at most 7 bytes, onto a folded to 33 bits, then 16, then 8.
+        var tail: UInt64 = (a & 0xFFFF_FFFF) &+ (a >> 32)
         if end &- i >= 4 {
             tail &+= UInt64(unsafe bytes.bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt32.self))
             i &+= 4
