@@ -145,7 +145,7 @@ struct Plainsight: ParsableCommand {
     var json = false
 
     @Option(name: [.customShort("o"), .customLong("output")],
-            help: ArgumentHelp("Write alerts to this file (created or truncated, mode 0640) instead of standard output.",
+            help: ArgumentHelp("Write alerts to this file instead of standard output: created (mode 0640) or appended to (see --truncate-output), each run starting with a start event (--json) or a '#' line. It may not be one of the -r files.",
                                valueName: "file"))
     var output: String?
 
@@ -167,6 +167,9 @@ struct Plainsight: ParsableCommand {
     @Flag(name: [.customShort("q"), .customLong("quiet")],
           help: "No progress line and no summary on standard error, and with -i no listening line and no final statistics line (problems are still reported).")
     var quiet = false
+
+    @OptionGroup(title: "Output files and linking")
+    var outputs: OutputOptions
 
     @OptionGroup(title: "Syslog")
     var syslog: SyslogOptions
@@ -225,6 +228,8 @@ struct Plainsight: ParsableCommand {
         if let sensor, !Self.isValidSensorName(sensor) {
             throw ValidationError("--sensor '\(sensor)': give 1 to 255 printable ASCII characters, no spaces")
         }
+        try checkOutputsAreNotInputs(inputs: read, outputs: (output.map { [("-o", $0)] } ?? [])
+                                     + inventory.report.map { ("--report", $0) })
         switch (userPolicy, userHashKeyFile) {
         case (.hash, nil):
             throw ValidationError("--user-policy hash needs --user-hash-key-file PATH (a file of at least \(HashKey.minimumLength) secret bytes)")
@@ -258,6 +263,10 @@ struct Plainsight: ParsableCommand {
         if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
+        outputs.apply(to: &options, configuration: &engineConfiguration)
+        options.interface = interface
+        // Live flow ids must not repeat across restarts and sensors; a replay's stay 1, 2, 3...
+        engineConfiguration.uniqueFlowIDs = interface != nil
         if let interface {
             var capture = LiveCaptureOptions()
             if let snaplen { capture.snapshotLength = snaplen }

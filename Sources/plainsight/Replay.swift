@@ -32,6 +32,12 @@ struct ReplayOptions: Sendable {
     var inventory = InventorySettings()
     /// --output-queue: alerts the output queue holds.
     var outputQueue = AlertPipeline.defaultCapacity
+    /// --truncate-output: empty the -o file at start; by default it is appended to.
+    var truncateOutput = false
+    /// The command's words, for the start marker (which keeps only the option names).
+    var commandWords: [String] = []
+    /// The -i interface, for the start marker; nil when reading files.
+    var interface: String?
 }
 
 /// Run-wide counters kept outside the engine.
@@ -138,6 +144,8 @@ func readCaptureFile(_ path: String, options: ReplayOptions, configuration: Engi
         reportProblem(file: path, error.problem)
         return false
     }
+    // Alerts name the file as it was given (`pcap_filename`); standard input has no name.
+    engine.beginCaptureFile(name: path == "-" ? nil : path)
 
     progress.begin(file: path, size: path == "-" ? nil : reader.fileSize)
     var lastTime = totals.lastPacketTime

@@ -54,6 +54,8 @@ struct InventorySettings: Sendable {
     var reports: [ReportTarget] = []
     var userHashKey: [UInt8]?
     var listUsers = false
+    /// `--community-id-seed`, for the exposure events' `community_id`.
+    var communityIDSeed: UInt16 = 0
 }
 
 /// One run's inventory: fed by the engine, written out at the end. The report files are created
@@ -67,8 +69,10 @@ final class InventoryRun: @unchecked Sendable {
     let inventory: ServerInventory
     private let reports: [(target: ReportTarget, output: FileOutput)]
     private let lock = Mutex(())
+    private let communityID: CommunityID
 
     init(_ settings: InventorySettings) throws(OutputError) {
+        communityID = CommunityID(seed: settings.communityIDSeed)
         inventory = ServerInventory(userHashKey: settings.userHashKey, listUsers: settings.listUsers)
         var opened: [(ReportTarget, FileOutput)] = []
         for target in settings.reports {
@@ -104,7 +108,7 @@ final class InventoryRun: @unchecked Sendable {
     /// The `server_exposure` events, one per server; sinks without JSON events (text, syslog)
     /// ignore them. Call after `engine.finish`, before the stats event.
     func writeEvents(to sink: any AlertSink, time: Timestamp) {
-        let lines = locked { inventory.exposureEvents(time: time) }
+        let lines = locked { inventory.exposureEvents(time: time, communityID: communityID) }
         for line in lines { sink.writeEvent(line) }
     }
 
