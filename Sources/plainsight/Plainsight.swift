@@ -31,8 +31,13 @@ struct Plainsight: ParsableCommand {
             LOGIN, AUTH PLAIN, AUTH LOGIN) and crackable challenge-response digests (APOP, CRAM-MD5). \
             The password is never printed, under any option.
 
-            Alerts go to standard output, or to the -o file. Problems go to standard error, one line \
-            each; on a terminal, so do a progress line and a closing summary (not with --quiet).
+            Alerts go to standard output, or to the -o file, which is appended to (a restart keeps \
+            earlier alerts; --truncate-output empties it) and gets a start event at each run. Every \
+            alert carries community_id (Community ID v1, as Suricata, Zeek and Wireshark compute it) \
+            and, read from a file, pcap_filename and pcap_cnt (tshark -r FILE -Y frame.number==N \
+            shows the packet that completed the login); docs/alerts.md has the schema. Problems go \
+            to standard error, one line each; on a terminal, so do a progress line and a closing \
+            summary (not with --quiet).
 
             --syslog sends every alert to syslog as well, to any number of targets: the local /dev/log \
             (app-name plainsight, the human line as message), or unix:///PATH, udp://HOST:PORT and \
@@ -73,7 +78,8 @@ struct Plainsight: ParsableCommand {
             some input could not be read completely (alerts found before the damage are still \
             reported), or the interface could not be captured on, or an output lost alerts (not \
             counting --syslog-optional targets); 2 usage error (including a bad filter, an unknown \
-            -Z user for -i, or a syslog target that cannot be reached at start).
+            -Z user for -i, a syslog target that cannot be reached at start, or an output file that \
+            is one of the -r files).
 
             Examples:
               plainsight -r mail.pcap
