@@ -179,6 +179,9 @@ struct Plainsight: ParsableCommand {
     @OptionGroup(title: "Mirror feeds (tunnels, fragments)")
     var feed: FeedOptions
 
+    @OptionGroup(title: "TCP integrity")
+    var stream: StreamOptions
+
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",
                                  valueName: "expression"))
     var expression: [String] = []
@@ -249,6 +252,7 @@ struct Plainsight: ParsableCommand {
         engineConfiguration.anyPort = anyPort
         limits.apply(to: &engineConfiguration)
         feed.apply(to: &engineConfiguration)
+        stream.apply(to: &engineConfiguration)
         var options = ReplayOptions(
             inputs: read,
             filterExpression: expression.isEmpty ? nil : expression.joined(separator: " "),
