@@ -14,15 +14,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import derive  # noqa: E402
 
-ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/encapsulate.py")
+ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/encapsulate.py",
+         "scripts/record-fixtures.d/decoys.py")
 OWNER_KEY = "_owner"   # in memory only, never written
 
 
 def owner_of(entry):
     """The mirror-feed tool an entry belongs to (from its client/description), or None."""
     c = entry.get("client", "")
-    if c.startswith("generated from ") and ORDER[1] in c:
-        return ORDER[1]
+    for tool in ORDER[1:]:
+        if c.startswith("generated from ") and tool in c:
+            return tool
     import collections
     import tunnels   # noqa: E402  (its table names its captures)
     if entry["pcap"] in {t.name + ".pcap" for t in tunnels.table(collections.defaultdict(str))}:
