@@ -63,6 +63,14 @@ public struct FlowTable {
     var evictionCursor = 0
     /// The sweep's list of expired flows, kept for its capacity.
     var scratchExpired: [(id: UInt64, slot: Int32)] = []
+    /// Emptied buffers of delivered runs and released run lists, kept for the next ones: under
+    /// policy `ack` every mail flow buffers its login exchange, and allocating a run's bytes and
+    /// a direction's run list for each flow was two allocations a flow more than before.
+    var spareBytes: [[UInt8]] = []
+    var spareRuns: [[BufferedRun]] = []
+    static let maxSpares = 64
+    /// A spare buffer larger than this is freed rather than kept.
+    static let maxSpareCapacity = 4096
     /// Random per table (`flowHash`).
     let hashSeed: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 

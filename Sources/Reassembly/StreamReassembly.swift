@@ -176,7 +176,8 @@ extension FlowTable {
     mutating func dropFirstRunPrefix(half h: Int, upTo offset: Int64) {
         guard let run = halves[h].runs.first, offset > run.start else { return }
         if offset >= run.end {
-            halves[h].runs.removeFirst()
+            var removed = halves[h].runs.removeFirst()
+            recycle(&removed.bytes)
             halves[h].buffered -= Int32(run.bytes.count)
             stats.bufferedBytes -= run.bytes.count
             stats.bufferedRuns -= 1
@@ -257,7 +258,7 @@ extension FlowTable {
     /// Removes the first buffered run, returns its bytes to the budget and delivers it.
     mutating func deliverFirstRun<H: StreamHandler>(slot: Int, half h: Int, info: FlowInfo, time: Timestamp,
                                                     handler: inout H) {
-        let run = halves[h].runs.removeFirst()
+        var run = halves[h].runs.removeFirst()
         halves[h].buffered -= Int32(run.bytes.count)
         stats.bufferedBytes -= run.bytes.count
         stats.bufferedRuns -= 1
@@ -267,6 +268,17 @@ extension FlowTable {
         // Remembered as a frame's delivery is, so that a resend of exactly this range with other
         // bytes is a conflict (under `ack`, held data the receiver acknowledged).
         halves[h].noteDelivered(start: run.start, end: run.end, digest: Self.digest(run.bytes.span, 0..<run.bytes.count))
+        var bytes: [UInt8] = []
+        swap(&bytes, &run.bytes)
+        recycle(&bytes)
+    }
+
+    /// Keeps an emptied buffer for the next run (`spareBytes`).
+    mutating func recycle(_ bytes: inout [UInt8]) {
+        guard spareBytes.count < Self.maxSpares && bytes.capacity <= Self.maxSpareCapacity else { return }
+        bytes.removeAll(keepingCapacity: true)
+        spareBytes.append(bytes)
+        bytes = []
     }
 
     /// Delivers buffered runs that now start at `next`, up to what the peer acknowledged while
@@ -408,9 +420,10 @@ extension FlowTable {
                          frame: Span<UInt8>, time: Timestamp, conflicted: inout Bool) {
         @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - s) }
         if plan.first > plan.last {
-            var bytes: [UInt8] = []
+            var bytes = spareBytes.popLast() ?? []
             bytes.reserveCapacity(Int(e - s))
             appendBytes(&bytes, from: frame, frameIndex(s)..<frameIndex(e))
+            if halves[h].runs.capacity == 0, let runs = spareRuns.popLast() { halves[h].runs = runs }
             halves[h].runs.insert(BufferedRun(start: s, bytes: bytes, time: time), at: plan.first)
         } else {
             var bytes: [UInt8] = []
@@ -489,6 +502,12 @@ extension FlowTable {
         stats.bufferedBytes -= Int(halves[h].buffered)
         stats.bufferedRuns -= halves[h].runs.count
         halves[h].buffered = 0
-        halves[h].runs = []
+        var runs: [BufferedRun] = []
+        swap(&runs, &halves[h].runs)
+        for i in runs.indices { recycle(&runs[i].bytes) }
+        if spareRuns.count < Self.maxSpares && runs.capacity <= 64 {
+            runs.removeAll(keepingCapacity: true)
+            spareRuns.append(runs)
+        }
     }
 }
