@@ -69,6 +69,7 @@ public struct EngineStats: Sendable {
                 StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
                 StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
                 StatField("retransmission_conflicts", r.retransmissionConflicts),
+                StatField("events", .object(r.events.named.map { StatField($0.name, $0.count) })),
             ])),
             StatField("encapsulation", .object(EncapsulationKind.allCases.map {
                 StatField($0.name, encapsulations[$0])
@@ -557,9 +558,21 @@ struct EngineCore {
 
     /// Parsers that are done (TLS started, or not a mail protocol) stop their flow's buffering.
     private mutating func applyStops() {
+        if !router.settles.isEmpty { applySettles() }
         guard !router.stops.isEmpty else { return }
         for slot in router.stops { table.stopBuffering(slot: slot) }
         router.stops.removeAll(keepingCapacity: true)
+    }
+
+    /// Flows whose login succeeded stop holding data for ACKs; what they held is delivered now,
+    /// which may settle or stop more flows.
+    @inline(never)
+    private mutating func applySettles() {
+        while !router.settles.isEmpty {
+            let slots = router.settles
+            router.settles.removeAll(keepingCapacity: true)
+            for slot in slots { table.settle(slot: slot, time: router.lastTime, handler: &router) }
+        }
     }
 
     /// The VLAN tags as part of a fragment's key.

@@ -33,6 +33,9 @@ struct SessionRouter: StreamHandler {
     var sessionCounts: (pop3: UInt64, imap: UInt64, smtp: UInt64) = (0, 0, 0)
     /// Slots whose parser is done; the engine tells the flow table after the packet.
     var stops: [Int] = []
+    /// Slots whose login succeeded: nothing later can change a finding, so the flow table stops
+    /// holding their data for ACKs (`FlowTable.settle`); the engine tells it after the packet.
+    var settles: [Int] = []
     /// The encapsulations flows arrived in, by the id their packets and flows carry.
     var tunnels = TunnelRegistry()
     var lastTime = Timestamp.zero
@@ -318,6 +321,7 @@ struct SessionRouter: StreamHandler {
 
     private mutating func collect(_ findings: [Finding], slot: Int, info: FlowInfo) {
         for finding in findings {
+            if finding.outcome == .success { settles.append(slot) }
             observer?.login(finding, flow: info)
             guard sessions[slot].alerts < maxAlertsPerFlow else {
                 stats.alertsSuppressed += 1

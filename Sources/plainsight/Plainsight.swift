@@ -214,6 +214,9 @@ struct Plainsight: ParsableCommand {
     @OptionGroup(title: "Mirror feeds (tunnels, fragments, checksums, VLANs)")
     var feed: FeedOptions
 
+    @OptionGroup(title: "TCP integrity")
+    var stream: StreamOptions
+
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",
                                  valueName: "expression"))
     var expression: [String] = []
@@ -305,6 +308,7 @@ struct Plainsight: ParsableCommand {
         engineConfiguration.anyPort = anyPort
         limits.apply(to: &engineConfiguration)
         feed.apply(to: &engineConfiguration)
+        stream.apply(to: &engineConfiguration)
         let inputs = expandInputs(read, quiet: quiet)
         var options = ReplayOptions(
             inputs: inputs.paths,
