@@ -18,6 +18,14 @@ public struct Alert: Sendable {
     public var overlapConflict: Bool
     /// The encapsulations the flow arrived in (a mirror feed's tunnel), nil for none.
     public var tunnel: Encapsulation?
+    /// The capture file (`-r`) that held the packet that completed the login, as named on the
+    /// command line; nil for live capture and standard input.
+    public var pcapFilename: String?
+    /// That packet's number in its file, from 1, counting every record (tshark's `frame.number`);
+    /// nil for live capture.
+    public var pcapCount: UInt64?
+    /// The flow's Community ID v1 (`CommunityID`), of the innermost connection for a tunnelled one.
+    public var communityID: String?
 
     public init(timestamp: Timestamp, flowID: UInt64, client: IPAddress, clientPort: UInt16,
                 server: IPAddress, serverPort: UInt16, vlans: VLANTags, finding: Finding, midstream: Bool,

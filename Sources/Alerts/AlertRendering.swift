@@ -69,6 +69,21 @@ public struct AlertRenderer: Sendable {
         out.append(contentsOf: (alert.overlapConflict ? "true" : "false").utf8)
         out.append(0x7D)
         if let tunnel = alert.tunnel, let outermost = tunnel.outermost { Self.appendTunnelJSON(tunnel, outermost, to: &out) }
+        // Added later (issue 19), each left out when unknown; before `host`, which stays last.
+        if let communityID = alert.communityID {
+            out.append(contentsOf: #","community_id":""#.utf8)
+            out.append(contentsOf: communityID.utf8)
+            out.append(0x22)
+        }
+        if let name = alert.pcapFilename {
+            out.append(contentsOf: #","pcap_filename":""#.utf8)
+            OutputEscaping.append(name.utf8, to: &out)
+            out.append(0x22)
+        }
+        if let count = alert.pcapCount {
+            out.append(contentsOf: #","pcap_cnt":"#.utf8)
+            appendDecimal(count, to: &out)
+        }
         Self.appendHost(sensor, to: &out)
         out.append(0x7D)
     }

@@ -50,10 +50,12 @@ public final class FileOutput {
         FileOutput(descriptor: 1, name: "standard output", ownsDescriptor: false)
     }
 
-    /// Creates or truncates `path` (mode 0640 before the umask). `-` means standard output.
-    public static func create(path: String) throws(OutputError) -> FileOutput {
+    /// Creates `path` (mode 0640 before the umask), or truncates it, or with `append` writes after
+    /// what it holds (as Suricata's eve.json: a restart keeps earlier alerts). `-` means standard
+    /// output.
+    public static func create(path: String, append: Bool = false) throws(OutputError) -> FileOutput {
         if path == "-" { return standardOutput() }
-        let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, mode_t(0o640))
+        let fd = open(path, O_CREAT | (append ? O_APPEND : O_TRUNC) | O_WRONLY | O_CLOEXEC, mode_t(0o640))
         guard fd >= 0 else {
             throw OutputError("cannot create \(OutputEscaping.escape(path.utf8)): \(errorText(errno))")
         }

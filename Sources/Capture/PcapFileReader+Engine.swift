@@ -16,7 +16,7 @@ extension PcapFileReader {
                 } else {
                     for record in records {
                         engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
-                                       time: record.time, link: link)
+                                       time: record.time, link: link, number: record.number)
                     }
                 }
                 if let record = records.last { last = record.time }

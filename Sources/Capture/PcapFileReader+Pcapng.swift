@@ -159,7 +159,8 @@ extension PcapFileReader {
                 if kept {
                     if count > 0 && interface.link != batchLink { flush() }
                     batchLink = interface.link
-                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: record.time)
+                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: record.time,
+                                               number: recordsRead)
                     count += 1
                     if count == Self.batchCapacity { flush() }
                 }

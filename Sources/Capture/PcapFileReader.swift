@@ -358,7 +358,7 @@ public final class PcapFileReader {
                 // the end of a replay, so its output is the same every run.
                 lastRecordTime = time
                 if filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
-                var one = FrameRecord(start: 0, count: length, time: time)
+                var one = FrameRecord(start: 0, count: length, time: time, number: recordsRead)
                 withUnsafePointer(to: &one) { body(UnsafeBufferPointer(start: bytes, count: length).span,
                                                    UnsafeBufferPointer(start: $0, count: 1)) }
             case 0, PCAP_ERROR_BREAK:
@@ -404,7 +404,7 @@ public final class PcapFileReader {
             // they did, so batches, ticks and counts are those of the loop below.
             if !filtering {
                 let room = min(Self.batchCapacity &- count, Int(clamping: untilTick))
-                let taken = reader.takeBuffered(into: batch + count, limit: room)
+                let taken = reader.takeBuffered(into: batch + count, limit: room, firstNumber: recordsRead &+ 1)
                 if taken > 0 {
                     count &+= taken
                     recordsRead &+= UInt64(taken)
@@ -434,7 +434,8 @@ public final class PcapFileReader {
                     kept = pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
                 }
                 if kept {
-                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time)
+                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time,
+                                               number: recordsRead)
                     count += 1
                     if count == Self.batchCapacity { flush() }
                 }

@@ -69,6 +69,7 @@ public struct EngineStats: Sendable {
                 StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
                 StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
                 StatField("retransmission_conflicts", r.retransmissionConflicts),
+                StatField("events", .object(r.events.named.map { StatField($0.name, $0.count) })),
             ])),
             StatField("encapsulation", .object(EncapsulationKind.allCases.map {
                 StatField($0.name, encapsulations[$0])
@@ -153,9 +154,17 @@ public final class Engine {
         set { core.onNotice = newValue }
     }
 
-    /// One captured frame, lent for the duration of the call only: a batch of one.
-    public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType) {
-        var record = FrameRecord(start: 0, count: frame.count, time: time)
+    /// The capture file whose records come next, by the name alerts give it (`pcap_filename`;
+    /// nil: none, as for standard input): the record numbers of the frames that follow
+    /// (`FrameRecord.number`) count within it. Call before each file's first frame.
+    public func beginCaptureFile(name: String?) {
+        core.router.beginCaptureFile(name: name)
+    }
+
+    /// One captured frame, lent for the duration of the call only: a batch of one. `number`: its
+    /// record number in its capture file (`FrameRecord.number`), 0 for none.
+    public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, number: UInt64 = 0) {
+        var record = FrameRecord(start: 0, count: frame.count, time: time, number: number)
         withUnsafePointer(to: &record) { pointer in
             core.process(frames: frame, records: UnsafeBufferPointer(start: pointer, count: 1), link: link,
                          scratch: batch)
@@ -298,10 +307,12 @@ struct EngineCore {
                     let packet = scratch.packets + j
                     // One test for a tunnelled packet or a fragment; the rest out of line.
                     if packet.pointee.kind != .segment
-                        && handleSpecial(packet, j, frame: frame, time: record.time, scratch: scratch) { continue }
+                        && handleSpecial(packet, j, frame: frame, time: record.time, number: record.number,
+                                         scratch: scratch) { continue }
                     advanceClock(to: record.time)
                     // Segments held for a wrong checksum wait for this one's acknowledgement.
                     if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: record.time) }
+                    router.packet = router.fileBits | record.number
                     table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
                                   handler: &router)
                     applyStops()
@@ -324,7 +335,7 @@ struct EngineCore {
     /// True when the packet was consumed here (a fragment).
     @inline(never)
     private mutating func handleSpecial(_ packet: UnsafeMutablePointer<DecodedPacket>, _ j: Int, frame: Span<UInt8>,
-                                        time: Timestamp, scratch: DecodedBatch) -> Bool {
+                                        time: Timestamp, number: UInt64, scratch: DecodedBatch) -> Bool {
         var path = Encapsulation()
         if packet.pointee.kind.isTunnelled {
             path = scratch.tunnels[j]
@@ -343,7 +354,8 @@ struct EngineCore {
             return false
         }
         packet.pointee.kind = .fragment
-        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, scratch: scratch)
+        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, number: number,
+                   scratch: scratch)
         return true
     }
 
@@ -378,6 +390,8 @@ struct EngineCore {
             checksums.releasedByRule.removeAll()
         }
         guard !released.isEmpty else { return }
+        // Held bytes came in earlier packets: their alerts carry no pcap_cnt rather than a wrong one.
+        router.packet = 0
         for k in 0 ..< released.count {
             var held = released[k].packet
             let payload = released[k].payload
@@ -424,6 +438,8 @@ struct EngineCore {
     }
 
     private mutating func expire(time: Timestamp) {
+        // Bytes a timeout hands over came in earlier packets, not the one that moved the clock.
+        router.packet = 0
         table.expire(time: time, handler: &router)
         applyStops()
         defragmenter?.expire(now: time)
@@ -433,7 +449,7 @@ struct EngineCore {
     /// A fragment (`header`, in `frame`) into the defragmenter; a datagram it completes is decoded
     /// from the defragmenter's storage and handled as a frame would be.
     private mutating func defragment(_ header: FragmentHeader, frame: Span<UInt8>, packet: DecodedPacket,
-                                     path: Encapsulation, time: Timestamp, scratch: DecodedBatch) {
+                                     path: Encapsulation, time: Timestamp, number: UInt64, scratch: DecodedBatch) {
         advanceClock(to: time)
         // Moved out while a datagram it completed is handled, which changes the rest of `self`.
         guard var defragmenter = defragmenter.take() else {
@@ -452,7 +468,7 @@ struct EngineCore {
             rounds += 1
             let nested: (FragmentHeader, [UInt8], DecodedPacket)? = defragmenter.withCompleted { datagram, _ in
                 guard case .fragment(let inner) = handleDatagram(datagram, vlans: vlans, path: &path, time: time,
-                                                                 scratch: scratch) else { return nil }
+                                                                 number: number, scratch: scratch) else { return nil }
                 // It lies in storage the next `add` reuses: copied (nested fragments are rare).
                 var bytes = [UInt8](repeating: 0, count: inner.ipEnd - inner.ipOffset)
                 for k in 0 ..< bytes.count { bytes[k] = datagram[inner.ipOffset + k] }
@@ -486,8 +502,9 @@ struct EngineCore {
 
     /// A reassembled datagram: decoded like a frame (with the encapsulations its fragments came
     /// through) and, if it is a selected segment, handed to the flow table.
+    /// `number`: the record of the fragment that completed the datagram.
     private mutating func handleDatagram(_ datagram: Span<UInt8>, vlans: VLANTags, path: inout Encapsulation,
-                                         time: Timestamp, scratch: DecodedBatch) -> DatagramOutcome {
+                                         time: Timestamp, number: UInt64, scratch: DecodedBatch) -> DatagramOutcome {
         let before = path
         do throws(DecodeError) {
             let selected = try PacketDecoder.decodeDatagram(datagram, options: options, path: &path,
@@ -508,6 +525,7 @@ struct EngineCore {
                 packet.pointee.kind = .segment
                 if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
                 let hash = table.hash(ofPacketAt: packet)
+                router.packet = router.fileBits | number
                 table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
                 applyStops()
             case .unselected:
@@ -528,6 +546,7 @@ struct EngineCore {
 
     mutating func finish(time: Timestamp?) {
         checksums.flush()
+        router.packet = 0
         table.flushAll(time: time ?? router.lastTime, handler: &router)
         applyStops()
         defragmenter?.flush()
@@ -539,9 +558,21 @@ struct EngineCore {
 
     /// Parsers that are done (TLS started, or not a mail protocol) stop their flow's buffering.
     private mutating func applyStops() {
+        if !router.settles.isEmpty { applySettles() }
         guard !router.stops.isEmpty else { return }
         for slot in router.stops { table.stopBuffering(slot: slot) }
         router.stops.removeAll(keepingCapacity: true)
+    }
+
+    /// Flows whose login succeeded stop holding data for ACKs; what they held is delivered now,
+    /// which may settle or stop more flows.
+    @inline(never)
+    private mutating func applySettles() {
+        while !router.settles.isEmpty {
+            let slots = router.settles
+            router.settles.removeAll(keepingCapacity: true)
+            for slot in slots { table.settle(slot: slot, time: router.lastTime, handler: &router) }
+        }
     }
 
     /// The VLAN tags as part of a fragment's key.

@@ -31,6 +31,12 @@ public struct EngineConfiguration: Sendable {
     public var defragment: DefragmentConfiguration? = DefragmentConfiguration()
     /// What a segment with a wrong IPv4 header or TCP checksum becomes (`ChecksumGate`).
     public var checksumValidation = ChecksumValidation.auto
+    /// Live capture: every alert's `flow_id` is mixed with a random key each engine draws at
+    /// start, so ids do not repeat across restarts, sensors and workers (see `FlowIDs`). Off, for
+    /// replays: flows numbered 1, 2, 3... in the order they appear, the same every run.
+    public var uniqueFlowIDs = false
+    /// `--community-id-seed`: the seed of every alert's `community_id` (0, the spec's default).
+    public var communityIDSeed: UInt16 = 0
 
     public init() {}
 }

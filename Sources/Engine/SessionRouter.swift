@@ -24,6 +24,8 @@ struct SessionRouter: StreamHandler {
     /// Shared by every parser of this engine, and charged for held greetings too.
     let memory: SessionMemory
     let onAlert: (Alert) -> Void
+    let flowIDs: FlowIDs
+    let communityID: CommunityID
     var sessions: [FlowSession]
     var stats = EngineStats()
     /// Sessions by protocol, merged into `stats.sessions` when the statistics are read: a
@@ -31,9 +33,19 @@ struct SessionRouter: StreamHandler {
     var sessionCounts: (pop3: UInt64, imap: UInt64, smtp: UInt64) = (0, 0, 0)
     /// Slots whose parser is done; the engine tells the flow table after the packet.
     var stops: [Int] = []
+    /// Slots whose login succeeded: nothing later can change a finding, so the flow table stops
+    /// holding their data for ACKs (`FlowTable.settle`); the engine tells it after the packet.
+    var settles: [Int] = []
     /// The encapsulations flows arrived in, by the id their packets and flows carry.
     var tunnels = TunnelRegistry()
     var lastTime = Timestamp.zero
+    /// The packet being handled, as a `PacketReference` (0 while none is: timeouts, the end);
+    /// set by the engine before each segment, one store a packet.
+    var packet: UInt64 = 0
+    /// The current capture file's part of a `PacketReference`.
+    private(set) var fileBits: UInt64 = 0
+    /// The names of the capture files read so far, in order (`beginCaptureFile`).
+    private var captureFiles: [String?] = []
     /// Set while a held greeting is delivered, so it is classified rather than held again.
     private var classifyAsIs = false
     /// Parsers of closed flows, reset, for the next flows of their protocol: allocating a parser
@@ -51,6 +63,8 @@ struct SessionRouter: StreamHandler {
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
         self.onAlert = onAlert
+        flowIDs = FlowIDs(unique: configuration.uniqueFlowIDs)
+        communityID = CommunityID(seed: configuration.communityIDSeed)
         // Grown as the flow table hands out new slots (in order, from 0): reserved, not filled.
         sessions = []
         sessions.reserveCapacity(slots)
@@ -58,6 +72,11 @@ struct SessionRouter: StreamHandler {
         sessions.withUnsafeMutableBufferPointer { reserved in
             if let base = reserved.baseAddress { HugePages.advise(UnsafeMutableRawPointer(base), bytes: reservedBytes) }
         }
+    }
+
+    mutating func beginCaptureFile(name: String?) {
+        captureFiles.append(name)
+        fileBits = captureFiles.count <= PacketReference.maxFiles ? UInt64(captureFiles.count) << PacketReference.numberBits : 0
     }
 
     /// Starts loading the state of `slot`'s session (a hint, see `FlowTable.prefetchFlow`).
@@ -86,7 +105,7 @@ struct SessionRouter: StreamHandler {
         // function were paid by every delivery).
         if sessions[slot].state == .parsing {
             guard let parser = sessions[slot].parser else { return }
-            if parser.receive(bytes, from: side, time: time.nanoseconds) {
+            if parser.receive(bytes, from: side, time: time.nanoseconds, packet: packet) {
                 afterDelivery(slot: slot, info: info, parser: parser)
             }
             return
@@ -138,11 +157,11 @@ struct SessionRouter: StreamHandler {
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
                 let held = releaseGreeting(slot: slot)
-                parser.receive(held.span, from: .server, time: time.nanoseconds)
+                parser.receive(held.span, from: .server, time: time.nanoseconds, packet: packet)
             }
             let more = byGreeting
-                ? parser.receive(greeting: bytes, time: time.nanoseconds)
-                : parser.receive(bytes, from: side, time: time.nanoseconds)
+                ? parser.receive(greeting: bytes, time: time.nanoseconds, packet: packet)
+                : parser.receive(bytes, from: side, time: time.nanoseconds, packet: packet)
             if more { afterDelivery(slot: slot, info: info, parser: parser) }
             sessions[slot].parser = consume parser
             return
@@ -150,7 +169,7 @@ struct SessionRouter: StreamHandler {
             break
         }
         guard let parser = sessions[slot].parser else { return }
-        if parser.receive(bytes, from: side, time: time.nanoseconds) {
+        if parser.receive(bytes, from: side, time: time.nanoseconds, packet: packet) {
             afterDelivery(slot: slot, info: info, parser: parser)
         }
     }
@@ -302,6 +321,7 @@ struct SessionRouter: StreamHandler {
 
     private mutating func collect(_ findings: [Finding], slot: Int, info: FlowInfo) {
         for finding in findings {
+            if finding.outcome == .success { settles.append(slot) }
             observer?.login(finding, flow: info)
             guard sessions[slot].alerts < maxAlertsPerFlow else {
                 stats.alertsSuppressed += 1
@@ -309,11 +329,20 @@ struct SessionRouter: StreamHandler {
             }
             sessions[slot].alerts += 1
             stats.alerts += 1
-            onAlert(Alert(timestamp: Timestamp(nanoseconds: finding.timeNanoseconds), flowID: info.id,
-                          client: info.client, clientPort: info.clientPort,
-                          server: info.server, serverPort: info.serverPort,
-                          vlans: info.vlans, finding: finding, midstream: info.midstream,
-                          overlapConflict: info.overlapConflict, tunnel: tunnels.path(info.tunnel)))
+            var alert = Alert(timestamp: Timestamp(nanoseconds: finding.timeNanoseconds), flowID: flowIDs.id(of: info),
+                              client: info.client, clientPort: info.clientPort,
+                              server: info.server, serverPort: info.serverPort,
+                              vlans: info.vlans, finding: finding, midstream: info.midstream,
+                              overlapConflict: info.overlapConflict, tunnel: tunnels.path(info.tunnel))
+            alert.communityID = communityID.string(source: info.client, sourcePort: info.clientPort,
+                                                   destination: info.server, destinationPort: info.serverPort)
+            let number = PacketReference.number(finding.packet)
+            if number != 0 {
+                alert.pcapCount = number
+                let file = PacketReference.file(finding.packet)
+                if file > 0 && file <= captureFiles.count { alert.pcapFilename = captureFiles[file - 1] }
+            }
+            onAlert(alert)
         }
     }
 }

@@ -8,9 +8,16 @@ import Wire
 /// 1-2: sequence, big-endian, relative to the direction's ISN minus 256;
 /// 3: acknowledgment, the peer's ISN plus 32 times this;
 /// 4: payload length; 5: time step in ms (bits 1-7) and conflicting payload bytes (bit 0).
+/// The advertised window is byte 3 times 64 (so RSTs land inside and outside it). A segment with
+/// SYN, FIN and RST all set is instead `settle` of slot byte 1 mod 3 (policy `ack` stops holding).
+/// Conflicting payloads under policy `ack` exercise the replacement of unacknowledged copies.
+/// Trailing bytes (the script's length mod 6) choose the policies: bit 0 of the last one `first`
+/// (else `ack`), bits 1-2 the RST policy (window, exact, any).
 enum ReassemblyTarget {
-    static func configuration() -> ReassemblyConfiguration {
+    static func configuration(policyByte: UInt8 = 0) -> ReassemblyConfiguration {
         var c = ReassemblyConfiguration()
+        c.streamPolicy = policyByte & 1 == 0 ? .ack : .first
+        c.resetPolicy = [ResetPolicy.window, .exact, .any, .window][Int(policyByte >> 1 & 3)]
         c.maxFlows = 3
         c.windowBytes = 512
         c.maxHoles = 4
@@ -23,7 +30,7 @@ enum ReassemblyTarget {
     }
 
     static func run(_ data: Span<UInt8>) {
-        let configuration = configuration()
+        let configuration = configuration(policyByte: data.count % 6 == 0 ? 0 : data[data.count - 1])
         var table = FlowTable(configuration: configuration)
         var checker = Checker(slots: configuration.maxFlows)
         var time: Int64 = 1_700_000_000_000_000_000
@@ -33,6 +40,11 @@ enum ReassemblyTarget {
             let b0 = data[i], b3 = data[i + 3], b4 = data[i + 4], b5 = data[i + 5]
             let relative = UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
             i += 6
+            if b0 & 0x68 == 0x68 {
+                table.settle(slot: Int(data[i - 5] % 3), time: Timestamp(nanoseconds: time), handler: &checker)
+                checkBounds(table, configuration)
+                continue
+            }
             let flow = UInt16(b0 & 3)
             let fromClient = b0 & 4 != 0
             var flags = TCPFlags()
@@ -56,7 +68,7 @@ enum ReassemblyTarget {
             let packet = DecodedPacket(
                 source: fromClient ? client : server, destination: fromClient ? server : client,
                 sourcePort: fromClient ? 40000 + flow : 143, destinationPort: fromClient ? 143 : 40000 + flow,
-                sequence: sequence, acknowledgment: peerISN &+ UInt32(b3) &* 32, flags: flags, window: 65535,
+                sequence: sequence, acknowledgment: peerISN &+ UInt32(b3) &* 32, flags: flags, window: UInt16(b3) &* 64,
                 payloadStart: 54, payloadEnd: 54 + length, vlans: VLANTags())
             frame.withUnsafeBufferPointer { buffer in
                 table.process(packet, frame: buffer.span.extracting(0..<(54 + length + 4)),

@@ -271,7 +271,9 @@ private func appendOutcomes(_ c: LoginCounts, to w: inout JSONWriter) {
 extension ServerInventory {
     /// One `server_exposure` event per server (compact, no newline), in `assessed()` order, in the
     /// EVE layout of the alert schema: identity at the top level, the rest under `server_exposure`.
-    public func exposureEvents(time: Timestamp) -> [[UInt8]] {
+    /// `community_id` (last, after the `server_exposure` object) is the Community ID, by
+    /// `communityID`'s seed, of one connection to the server: see `ServerRecord.evidenceClient`.
+    public func exposureEvents(time: Timestamp, communityID: CommunityID = CommunityID()) -> [[UInt8]] {
         var events: [[UInt8]] = []
         events.reserveCapacity(serverCount)
         // An event is about a kilobyte and a half: one buffer for all of them, grown at most once.
@@ -289,6 +291,11 @@ extension ServerInventory {
             w.open("{")
             record.appendBody(verdict: verdict, listUsers: listUsers, to: &w)
             w.close("}")
+            if let client = record.evidenceClient,
+               let id = communityID.string(source: client, sourcePort: record.evidenceClientPort,
+                                           destination: record.key.address, destinationPort: record.key.port) {
+                w.field("community_id", id)
+            }
             w.close("}")
             events.append(w.take())
         }

@@ -118,8 +118,22 @@ public struct ServerRecord: Sendable {
 
     public var firstSeen: Timestamp?
     public var lastSeen: Timestamp?
+    /// The client end of the connection the exposure event's `community_id` names: the first with
+    /// a cleartext login, else the first with a hashed one, else the first session that ended.
+    public var evidenceClient: IPAddress?
+    public var evidenceClientPort: UInt16 = 0
+    /// What `evidenceClient` was chosen for: 2 a cleartext login, 1 a hashed one, 0 a session.
+    var evidenceRank = 0
 
     public init(key: ServerKey) { self.key = key }
+
+    /// Keeps `flow` as the evidence if it is better evidence (`rank`) than the one kept.
+    mutating func evidence(_ flow: FlowInfo, rank: Int) {
+        guard evidenceClient == nil || rank > evidenceRank else { return }
+        evidenceClient = flow.client
+        evidenceClientPort = flow.clientPort
+        evidenceRank = rank
+    }
 
     public var distinctUsers: Int { userDigests.count }
     /// STARTTLS upgrades and implicit TLS.
@@ -314,6 +328,7 @@ public final class ServerInventory: SessionObserver {
         let key = ServerKey(address: flow.server, port: flow.serverPort, proto: finding.proto)
         guard let position = recordPosition(for: key) else { return }
         login(finding, client: flow.client, into: &storage[position])
+        storage[position].evidence(flow, rank: finding.exposure == .cleartext ? 2 : 1)
     }
 
     private func login(_ finding: Finding, client: IPAddress, into record: inout ServerRecord) {
@@ -376,6 +391,7 @@ public final class ServerInventory: SessionObserver {
     /// What every ended session adds to its server's record.
     private static func sessionEnded(flow: FlowInfo, into record: inout ServerRecord) {
         record.sessions &+= 1
+        if record.evidenceClient == nil { record.evidence(flow, rank: 0) }
         record.seen(flow.firstSeen)
         record.seen(flow.lastSeen)
         if flow.midstream { record.midstreamSessions &+= 1 }

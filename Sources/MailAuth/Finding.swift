@@ -46,10 +46,15 @@ public struct Finding: Sendable, Equatable {
     public var afterGap: Bool
     /// Capture time of the packet carrying the credential, in nanoseconds since the epoch.
     public var timeNanoseconds: Int64
+    /// The packet whose bytes completed the credentials (the last line or literal of the
+    /// exchange), as the engine refers to it: its capture file and record number (see
+    /// `PacketReference`); 0 when unknown (live capture, bytes handed over at a flow's end).
+    public var packet: UInt64
 
     public init(proto: MailProtocol, method: String, exposure: Exposure, username: [UInt8]?,
                 usernameTruncated: Bool = false, outcome: Outcome, starttls: StartTLSContext,
-                afterGap: Bool, timeNanoseconds: Int64) {
+                afterGap: Bool, timeNanoseconds: Int64, packet: UInt64 = 0) {
+        self.packet = packet
         self.proto = proto; self.method = method; self.exposure = exposure
         self.username = username; self.usernameTruncated = usernameTruncated
         self.outcome = outcome; self.starttls = starttls; self.afterGap = afterGap

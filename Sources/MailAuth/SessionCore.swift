@@ -24,6 +24,8 @@ struct PendingLogin {
     var afterGap: Bool
     var starttls: StartTLSContext
     var time: Int64
+    /// `Finding.packet`: the packet whose bytes completed the credentials.
+    var packet: UInt64
 
     /// Heap bytes it holds beyond its own size (the login name).
     var heldBytes: Int { username?.count ?? 0 }
@@ -41,6 +43,8 @@ public struct SessionCore {
     var sawGap = false
     /// Capture time of the bytes being parsed.
     var now: Int64 = 0
+    /// The engine's reference to the packet that delivered the bytes being parsed (0: none).
+    var packet: UInt64 = 0
     var findings: [Finding] = []
     /// Mode changes a machine asks for; the session applies them to the framers.
     var clientMode: FramerMode?
@@ -62,6 +66,7 @@ public struct SessionCore {
         encrypted = false
         sawGap = false
         now = 0
+        packet = 0
         if findings.capacity != 0 { findings = [] }
         clientMode = nil
         serverMode = nil
@@ -70,13 +75,14 @@ public struct SessionCore {
 
     func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {
         PendingLogin(method: method, exposure: exposure, username: username, usernameTruncated: truncated,
-                     afterGap: sawGap, starttls: tls.context, time: now)
+                     afterGap: sawGap, starttls: tls.context, time: now, packet: packet)
     }
 
     mutating func report(_ p: PendingLogin, outcome: Outcome) {
         findings.append(Finding(proto: proto, method: p.method, exposure: p.exposure, username: p.username,
                                 usernameTruncated: p.usernameTruncated, outcome: outcome,
-                                starttls: p.starttls, afterGap: p.afterGap, timeNanoseconds: p.time))
+                                starttls: p.starttls, afterGap: p.afterGap, timeNanoseconds: p.time,
+                                packet: p.packet))
         if outcome == .success { facts.authenticated = true }
     }
 

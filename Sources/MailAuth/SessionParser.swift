@@ -7,15 +7,18 @@ public protocol SessionParser: AnyObject {
     /// Bytes of one direction, in stream order. Lent for the call only. Returns
     /// `hasFindings || isDone`: the engine asks nothing more after most deliveries (two more calls
     /// through the protocol were ~20 instructions a delivery; callgrind, many-flows).
+    ///
+    /// `packet` names the packet whose processing delivered the bytes (the engine's reference,
+    /// see `Finding.packet`); a login they complete carries it. 0: none.
     @discardableResult
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, packet: UInt64) -> Bool
     /// `receive` of server bytes whose first line (up to their first LF)
     /// `ProtocolRegistry.protocolForGreeting` has found to be a greeting of this parser's protocol:
     /// if that line is the session's first server line, it is kept as the greeting without being
     /// classified again. The engine classifies every flow by its greeting, and classifying it a
     /// second time for the facts was ~170 instructions a session (callgrind, many-flows).
     @discardableResult
-    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool
+    func receive(greeting bytes: Span<UInt8>, time: Int64, packet: UInt64) -> Bool
     /// `length` bytes of one direction were lost from the capture.
     func gap(_ length: UInt64, from side: Side, time: Int64)
     /// The flow is over: logins still waiting for a reply are reported with outcome `unknown`.
@@ -49,6 +52,19 @@ public protocol SessionParser: AnyObject {
     /// lendFacts, proto, reset), each a witness thunk, and the reset rebuilt the machine
     /// (callgrind, many-flows).
     func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int
+}
+
+extension SessionParser {
+    /// `receive` without a packet reference (tests, fuzzing).
+    @discardableResult
+    public func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool {
+        receive(bytes, from: side, time: time, packet: 0)
+    }
+
+    @discardableResult
+    public func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool {
+        receive(greeting: bytes, time: time, packet: 0)
+    }
 }
 
 protocol LineMachine {
@@ -183,10 +199,11 @@ struct LineSessionState<Machine: LineMachine> {
     }
 
     /// `greeting`: see `SessionParser.receive(greeting:time:)`.
-    mutating func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, memory: SessionMemory,
+    mutating func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, packet: UInt64, memory: SessionMemory,
                           greeting: Bool = false) {
         guard !core.encrypted else { return }
         core.now = time
+        core.packet = packet
         var cursor = 0
         while cursor < bytes.count && !core.encrypted {
             let unit = side == .client ? clientFramer.next(bytes, &cursor) : serverFramer.next(bytes, &cursor)
@@ -276,13 +293,13 @@ extension LineSession {
     var hasFindings: Bool { !state.core.findings.isEmpty }
     func reset() { state.reset(memory: memory) }
 
-    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64) -> Bool {
-        state.receive(bytes, from: side, time: time, memory: memory)
+    func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, packet: UInt64) -> Bool {
+        state.receive(bytes, from: side, time: time, packet: packet, memory: memory)
         return hasFindings || isDone
     }
 
-    func receive(greeting bytes: Span<UInt8>, time: Int64) -> Bool {
-        state.receive(bytes, from: .server, time: time, memory: memory, greeting: true)
+    func receive(greeting bytes: Span<UInt8>, time: Int64, packet: UInt64) -> Bool {
+        state.receive(bytes, from: .server, time: time, packet: packet, memory: memory, greeting: true)
         return hasFindings || isDone
     }
 

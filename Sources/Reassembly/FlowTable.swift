@@ -63,6 +63,14 @@ public struct FlowTable {
     var evictionCursor = 0
     /// The sweep's list of expired flows, kept for its capacity.
     var scratchExpired: [(id: UInt64, slot: Int32)] = []
+    /// Emptied buffers of delivered runs and released run lists, kept for the next ones: under
+    /// policy `ack` every mail flow buffers its login exchange, and allocating a run's bytes and
+    /// a direction's run list for each flow was two allocations a flow more than before.
+    var spareBytes: [[UInt8]] = []
+    var spareRuns: [[BufferedRun]] = []
+    static let maxSpares = 64
+    /// A spare buffer larger than this is freed rather than kept.
+    static let maxSpareCapacity = 4096
     /// Random per table (`flowHash`).
     let hashSeed: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
@@ -214,6 +222,14 @@ public struct FlowTable {
         }
 
         if rst {
+            // Judged in the sender's sequence space: `h` of the direction the RST travelled.
+            // A stopped flow no longer tracks its ACKs: nothing to judge by, and nothing to lose.
+            if !entry.pointee.stopped
+                && !resetAcceptable(half: 2 * slot + direction.index, sequence: sequenceNumber) {
+                stats.events.rstOutOfWindow += 1
+                return
+            }
+            stats.events.rstAccepted += 1
             closeFlow(slot: slot, reason: .reset, time: time, handler: &handler)
             return
         }
@@ -226,6 +242,7 @@ public struct FlowTable {
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
         if ack && !stopped {
             other.pointee.notePeerAck(acknowledgment)
+            other.pointee.peerWindow = pointer.pointee.window
             let answering = payloadEnd > payloadStart
             if other.pointee.ackedPastNext
                 && checkAckGap(slot: slot, half: peer, time: time, answering: answering, handler: &handler) { return }
@@ -276,6 +293,34 @@ public struct FlowTable {
         release(half: 2 * slot + 1)
     }
 
+    /// The flow's parser needs no more protection from unacknowledged copies (a login succeeded,
+    /// so nothing later can change a finding; or it stopped): policy `ack` stops holding its data
+    /// and delivers what it held, so the rest of the session (message bodies, mailbox traffic)
+    /// takes the zero-copy path.
+    public mutating func settle<H: StreamHandler>(slot: Int, time: Timestamp, handler: inout H) {
+        guard slot >= 0 && slot < flows.count && flows[slot].inUse else { return }
+        for h in (2 * slot)...(2 * slot + 1) where !halves[h].settled {
+            halves[h].settled = true
+            if !flows[slot].stopped && !halves[h].ended {
+                flushHeld(slot: slot, half: h, time: time, counted: false, handler: &handler)
+            }
+        }
+    }
+
+    /// Whether the receiver of half `h` would accept a RST with this sequence number (half `h`'s
+    /// sequence space), as far as the sensor can tell: without its ACK the RST is accepted.
+    func resetAcceptable(half h: Int, sequence: UInt32) -> Bool {
+        let half = halves[h]
+        guard configuration.resetPolicy != .any, let ack = half.peerAckOffset else { return true }
+        let offset = half.offset(of: sequence)
+        let sent = max(half.highestSeen, ack)
+        switch configuration.resetPolicy {
+        case .exact: return offset == ack || offset == sent
+        case .window: return offset >= ack && offset <= sent + Int64(half.peerWindow)
+        case .any: return true
+        }
+    }
+
     /// End of input: every flow is flushed (holes become gaps, buffered data is delivered), each
     /// direction ends, and the flow closes with `.shutdown`, in creation order.
     public mutating func flushAll<H: StreamHandler>(time: Timestamp, handler: inout H) {
@@ -298,6 +343,7 @@ public struct FlowTable {
             let half = halves.baseAddress + h
             if half.pointee.ended { continue }
             if !stopped && half.pointee.baseKnown {
+                flushHeld(slot: slot, half: h, time: time, handler: &handler)
                 while let run = half.pointee.runs.first {
                     declareGap(slot: slot, half: h, upTo: run.start, time: time, handler: &handler)
                     deliverFirstRun(slot: slot, half: h, info: entry.pointee.info, time: time, handler: &handler)

@@ -6,6 +6,9 @@ import Wire
 struct BufferedRun {
     var start: Int64
     var bytes: [UInt8]
+    /// When the run's latest bytes arrived: bytes held for an ACK are delivered with it, so a
+    /// finding keeps the time of the packet that carried it rather than of the ACK.
+    var time: Timestamp
     var end: Int64 { start + Int64(bytes.count) }
 }
 
@@ -33,14 +36,21 @@ struct HalfStream {
     private(set) var lastDeliveredDigest: UInt64 = 0
     /// Out-of-order runs beyond `next`, sorted; at most `maxHoles`.
     var runs: [BufferedRun] = []
-    /// Bytes held in `runs`, charged to the global memory budget.
-    var buffered = 0
+    /// Bytes held in `runs`, charged to the global memory budget (at most `windowBytes` plus a
+    /// segment, far below 2^31: 32 bits leave room for `peerWindow` and `settled` in the line).
+    var buffered: Int32 = 0
     /// Sequence number of stream offset 0 (ISN + 1 for a SYN).
     var baseSequence: UInt32 = 0
     /// Highest acknowledgment number the peer sent (in this direction's sequence space).
     var peerAck: UInt32 = 0
     /// Length of the last segment delivered (a frame's payload: at most 256 KiB).
     private var lastDeliveredLength: UInt32 = 0
+    /// The window the peer advertised with its latest ACK, unscaled (the scale is not tracked):
+    /// bounds the sequence numbers of RSTs the peer would accept (`FlowTable.resetAcceptable`).
+    var peerWindow: UInt16 = 0
+    /// Policy `ack` holds nothing more for this direction: the parser has seen a successful login
+    /// or stopped (`FlowTable.settle`).
+    var settled = false
     /// The sequence number of stream offset 0 is known (from a SYN, a SYN-ACK's ACK, or the first
     /// segment seen mid-stream).
     var baseKnown = false
@@ -88,6 +98,17 @@ struct HalfStream {
 
     /// The stream was delivered (or declared a gap) up to its FIN: the direction may end.
     @inline(__always) var reachedFin: Bool { hasFin && next >= finOffset }
+
+    /// Where data may be delivered up to under policy `ack`: the peer's highest ACK while this
+    /// direction holds (the peer has acknowledged something, so evidence will come), else no
+    /// limit. A one-sided capture, whose receiver is never seen acknowledging, is not held.
+    @inline(__always) func holdLimit(_ policy: StreamPolicy) -> Int64 {
+        guard policy == .ack && !settled && baseKnown && hasPeerAck else { return .max }
+        return max(next, offset(of: peerAck))
+    }
+
+    /// The end of the highest byte seen of this direction (delivered or buffered).
+    var highestSeen: Int64 { max(next, runs.last?.end ?? next) }
 
     /// The peer's highest ACK as a stream offset, when both it and the base are known.
     @inline(__always) var peerAckOffset: Int64? {

@@ -17,12 +17,18 @@ extension FlowTable {
         }
         if e <= s { return }
         var countedOutOfOrder = false
+        // One conflict per segment, however many copies it disagrees with (`conflict`).
+        var conflicted = false
+        let policy = configuration.streamPolicy
 
         while true {
             let next = halves[h].next
             if s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves[h].lastDeliveredEnd {
-                compareRetransmission(slot: slot, half: h, frame: frame,
-                                      range: frameStart..<(frameStart + Int(halves[h].lastDeliveredEnd - s)))
+                if compareRetransmission(slot: slot, half: h, frame: frame,
+                                         range: frameStart..<(frameStart + Int(halves[h].lastDeliveredEnd - s))) {
+                    conflict(slot: slot, counted: &conflicted)
+                    stats.events.retransmissionConflict += 1
+                }
             }
             if e <= next {
                 stats.retransmittedSegments += 1
@@ -35,16 +41,23 @@ extension FlowTable {
                 s = next
                 frameStart = origin + Int(truncatingIfNeeded: s)
             }
-            if s == next {
-                deliverInOrder(slot: slot, half: h, start: s, end: e, frameStart: frameStart, frame: frame,
-                               time: time, handler: &handler)
-                return
+            // Policy `ack`: in order, but only up to what the peer acknowledged; the rest is held.
+            let limit = halves[h].holdLimit(policy)
+            if s == next && s < limit {
+                let end = min(e, limit)
+                deliverInOrder(slot: slot, half: h, start: s, end: end, frameStart: frameStart, frame: frame,
+                               time: time, conflicted: &conflicted, handler: &handler)
+                if end == e { return }
+                s = end
+                frameStart = origin + Int(truncatingIfNeeded: s)
+                continue
             }
 
-            // Ahead of a hole.
-            if !countedOutOfOrder { stats.outOfOrderSegments += 1; countedOutOfOrder = true }
+            // Held for an ACK (`s == next`), or ahead of a hole.
+            let ahead = s > next
+            if ahead && !countedOutOfOrder { stats.outOfOrderSegments += 1; countedOutOfOrder = true }
             let firstRun = halves[h].runs.first?.start ?? s
-            if let ack = halves[h].peerAckOffset, ack > next {
+            if ahead, let ack = halves[h].peerAckOffset, ack > next {
                 declareGap(slot: slot, half: h, upTo: min(ack, s, firstRun), time: time, handler: &handler)
                 deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
                 continue
@@ -60,21 +73,45 @@ extension FlowTable {
                                 - stats.bufferedRuns * configuration.runOverheadBytes {
                     stats.memoryBudgetHits += 1
                 } else {
-                    insert(half: h, plan: plan, start: s, end: e, frameStart: frameStart, frame: frame)
+                    insert(slot: slot, half: h, plan: plan, start: s, end: e, frameStart: frameStart, frame: frame,
+                           time: time, conflicted: &conflicted)
                     return
                 }
             }
-            // A cap was hit: the earliest hole becomes a gap and delivery goes on from there.
+            // A cap was hit. Held data goes first, unacknowledged; else the earliest hole becomes
+            // a gap and delivery goes on from there.
+            if let run = halves[h].runs.first, run.start == next {
+                stats.events.unackedDataFlushed += 1
+                deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: run.time, handler: &handler)
+                continue
+            }
+            if !ahead {
+                // Nothing held before it: this segment goes through unacknowledged.
+                stats.events.unackedDataFlushed += 1
+                deliverInOrder(slot: slot, half: h, start: s, end: e, frameStart: frameStart, frame: frame,
+                               time: time, conflicted: &conflicted, handler: &handler)
+                return
+            }
             declareGap(slot: slot, half: h, upTo: min(s, firstRun), time: time, handler: &handler)
             deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
         }
     }
 
+    /// A segment disagrees with an earlier copy: counted once per segment, and the flow flagged
+    /// (alerts carry `overlap_conflict`).
+    @inline(__always) mutating func conflict(slot: Int, counted: inout Bool) {
+        flows[slot].info.overlapConflict = true
+        if counted { return }
+        counted = true
+        stats.retransmissionConflicts += 1
+    }
+
     /// Delivers `[start, end)` (with `start == next`) from the frame, except where buffered runs
-    /// already hold those offsets: the first copy wins, and differing bytes are counted.
+    /// already hold those offsets: there the buffered copy wins under policy `first` (differing
+    /// bytes counted), the frame's under `ack` (buffered bytes are never acknowledged ones).
     mutating func deliverInOrder<H: StreamHandler>(slot: Int, half h: Int, start: Int64, end: Int64,
                                                    frameStart: Int, frame: Span<UInt8>, time: Timestamp,
-                                                   handler: inout H) {
+                                                   conflicted: inout Bool, handler: inout H) {
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         // Nothing buffered (nearly every segment): the frame's bytes go straight through, and
         // no run can have become contiguous. The general path below cost about 100 instructions
@@ -87,7 +124,7 @@ extension FlowTable {
             halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, range))
             return
         }
-        var info = flows[slot].info
+        let replace = configuration.streamPolicy == .ack
         var current = start
         var countedOverlap = false
         @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - start) }
@@ -95,8 +132,9 @@ extension FlowTable {
         while let run = halves[h].runs.first, run.start < end {
             if run.start > current {
                 halves[h].next = run.start
-                handler.streamData(slot: slot, info: info, direction: direction,
+                handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
                                    bytes: frame.extracting(frameIndex(current)..<frameIndex(run.start)), time: time)
+                current = run.start
             }
             let overlapEnd = min(end, run.end)
             if !countedOverlap { stats.retransmittedSegments += 1; countedOverlap = true }
@@ -108,20 +146,48 @@ extension FlowTable {
                 offset += 1
             }
             stats.overlapConflictBytes &+= differing
-            if differing > 0 && !info.overlapConflict {
-                flows[slot].info.overlapConflict = true
-                info.overlapConflict = true
+            if differing > 0 {
+                if replace { stats.events.unackedDataReplaced += 1 } else { stats.events.overlapConflict += 1 }
+                conflict(slot: slot, counted: &conflicted)
             }
-            deliverFirstRun(slot: slot, half: h, info: info, time: time, handler: &handler)
-            current = run.end
+            if replace {
+                // The frame's copy is delivered; the run keeps only what lies beyond it.
+                halves[h].next = overlapEnd
+                handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
+                                   bytes: frame.extracting(frameIndex(run.start)..<frameIndex(overlapEnd)), time: time)
+                dropFirstRunPrefix(half: h, upTo: overlapEnd)
+                current = overlapEnd
+            } else {
+                deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+                current = run.end
+            }
         }
         if current < end {
             halves[h].next = end
-            handler.streamData(slot: slot, info: info, direction: direction,
+            handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
                                bytes: frame.extracting(frameIndex(current)..<frameIndex(end)), time: time)
         }
         halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, frameStart..<frameIndex(end)))
         deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
+    }
+
+    /// Removes the bytes of the first run before `offset` (its copy was superseded or delivered),
+    /// the run itself when nothing of it is left.
+    mutating func dropFirstRunPrefix(half h: Int, upTo offset: Int64) {
+        guard let run = halves[h].runs.first, offset > run.start else { return }
+        if offset >= run.end {
+            var removed = halves[h].runs.removeFirst()
+            recycle(&removed.bytes)
+            halves[h].buffered -= Int32(run.bytes.count)
+            stats.bufferedBytes -= run.bytes.count
+            stats.bufferedRuns -= 1
+            return
+        }
+        let k = Int(offset - run.start)
+        halves[h].runs[0].bytes.removeFirst(k)
+        halves[h].runs[0].start = offset
+        halves[h].buffered -= Int32(k)
+        stats.bufferedBytes -= k
     }
 
     /// A segment resent over exactly the range last delivered from a frame: if its bytes differ
@@ -129,10 +195,8 @@ extension FlowTable {
     /// overlap with buffered data. Only the last segment is remembered, and of a segment over 256
     /// bytes only its ends are compared: an older range resent, or a long segment changed in its
     /// middle, is not seen (README, Limits).
-    mutating func compareRetransmission(slot: Int, half h: Int, frame: Span<UInt8>, range: Range<Int>) {
-        guard Self.digest(frame, range) != halves[h].lastDeliveredDigest else { return }
-        stats.retransmissionConflicts += 1
-        flows[slot].info.overlapConflict = true
+    func compareRetransmission(slot: Int, half h: Int, frame: Span<UInt8>, range: Range<Int>) -> Bool {
+        Self.digest(frame, range) != halves[h].lastDeliveredDigest
     }
 
     /// A 64-bit digest of `frame[range]`, not meant to resist anyone (a collision only hides a
@@ -194,19 +258,70 @@ extension FlowTable {
     /// Removes the first buffered run, returns its bytes to the budget and delivers it.
     mutating func deliverFirstRun<H: StreamHandler>(slot: Int, half h: Int, info: FlowInfo, time: Timestamp,
                                                     handler: inout H) {
-        let run = halves[h].runs.removeFirst()
-        halves[h].buffered -= run.bytes.count
+        var run = halves[h].runs.removeFirst()
+        halves[h].buffered -= Int32(run.bytes.count)
         stats.bufferedBytes -= run.bytes.count
         stats.bufferedRuns -= 1
         halves[h].next = run.end
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         handler.streamData(slot: slot, info: info, direction: direction, bytes: run.bytes.span, time: time)
+        // Remembered as a frame's delivery is, so that a resend of exactly this range with other
+        // bytes is a conflict (under `ack`, held data the receiver acknowledged).
+        halves[h].noteDelivered(start: run.start, end: run.end, digest: Self.digest(run.bytes.span, 0..<run.bytes.count))
+        var bytes: [UInt8] = []
+        swap(&bytes, &run.bytes)
+        recycle(&bytes)
     }
 
-    /// Delivers buffered runs that now start at `next`.
+    /// Keeps an emptied buffer for the next run (`spareBytes`).
+    mutating func recycle(_ bytes: inout [UInt8]) {
+        guard spareBytes.count < Self.maxSpares && bytes.capacity <= Self.maxSpareCapacity else { return }
+        bytes.removeAll(keepingCapacity: true)
+        spareBytes.append(bytes)
+        bytes = []
+    }
+
+    /// Delivers buffered runs that now start at `next`, up to what the peer acknowledged while
+    /// the direction holds (policy `ack`). Bytes delivered on an ACK keep their arrival time.
     mutating func deliverContiguous<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) {
         while let run = halves[h].runs.first, run.start <= halves[h].next {
-            deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+            let limit = halves[h].holdLimit(configuration.streamPolicy)
+            if limit == .max {
+                deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
+                continue
+            }
+            guard limit > run.start else { return }
+            if limit >= run.end {
+                deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: run.time, handler: &handler)
+                continue
+            }
+            // The ACK stopped inside the run: its acknowledged part goes, the rest waits. The
+            // bytes are moved out for the call so that trimming them after is done in place.
+            var bytes: [UInt8] = []
+            swap(&bytes, &halves[h].runs[0].bytes)
+            let k = Int(limit - run.start)
+            halves[h].next = limit
+            let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+            handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
+                               bytes: bytes.span.extracting(0..<k), time: run.time)
+            halves[h].noteDelivered(start: run.start, end: limit, digest: Self.digest(bytes.span, 0..<k))
+            bytes.removeFirst(k)
+            swap(&bytes, &halves[h].runs[0].bytes)
+            halves[h].runs[0].start = limit
+            halves[h].buffered -= Int32(k)
+            stats.bufferedBytes -= k
+            return
+        }
+    }
+
+    /// Releases what half `h` holds for an ACK (its parser needs no more protection, or the flow
+    /// ends): counted as flushed unacknowledged when there was any.
+    mutating func flushHeld<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, counted: Bool = true,
+                                              handler: inout H) {
+        guard let run = halves[h].runs.first, run.start <= halves[h].next else { return }
+        if counted && configuration.streamPolicy == .ack { stats.events.unackedDataFlushed += 1 }
+        while let run = halves[h].runs.first, run.start <= halves[h].next {
+            deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: run.time, handler: &handler)
         }
     }
 
@@ -298,20 +413,24 @@ extension FlowTable {
                           runsAfter: runs.count - touching + 1, newRuns: 1 - touching)
     }
 
-    /// Copies the bytes of `[s, e)` not yet buffered and merges the touching runs into one.
-    mutating func insert(half h: Int, plan: InsertPlan, start s: Int64, end e: Int64, frameStart: Int,
-                         frame: Span<UInt8>) {
+    /// Copies the bytes of `[s, e)` not yet buffered and merges the touching runs into one. Where
+    /// runs already held some of those offsets, the buffered copy is kept under policy `first`
+    /// and replaced by the frame's under `ack` (buffered bytes were never acknowledged).
+    mutating func insert(slot: Int, half h: Int, plan: InsertPlan, start s: Int64, end e: Int64, frameStart: Int,
+                         frame: Span<UInt8>, time: Timestamp, conflicted: inout Bool) {
         @inline(__always) func frameIndex(_ offset: Int64) -> Int { frameStart + Int(offset - s) }
         if plan.first > plan.last {
-            var bytes: [UInt8] = []
+            var bytes = spareBytes.popLast() ?? []
             bytes.reserveCapacity(Int(e - s))
             appendBytes(&bytes, from: frame, frameIndex(s)..<frameIndex(e))
-            halves[h].runs.insert(BufferedRun(start: s, bytes: bytes), at: plan.first)
+            if halves[h].runs.capacity == 0, let runs = spareRuns.popLast() { halves[h].runs = runs }
+            halves[h].runs.insert(BufferedRun(start: s, bytes: bytes, time: time), at: plan.first)
         } else {
             var bytes: [UInt8] = []
             var runStart: Int64
             var current: Int64
             var k = plan.first
+            var differing: UInt64 = 0
             let firstRun = halves[h].runs[plan.first]
             if s < firstRun.start {
                 runStart = s
@@ -320,45 +439,59 @@ extension FlowTable {
                 swap(&bytes, &halves[h].runs[plan.first].bytes)  // extend the first run in place
                 runStart = firstRun.start
                 current = firstRun.end
-                compare(half: h, frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
+                differing &+= compare(frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
                 k += 1
             }
             while k <= plan.last {
                 let run = halves[h].runs[k]
                 appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(run.start))
-                compare(half: h, frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes, at: run.start)
+                differing &+= compare(frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes,
+                                      at: run.start)
                 bytes.append(contentsOf: run.bytes)
                 current = run.end
                 k += 1
             }
             if current < e { appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(e)) }
-            halves[h].runs[plan.first] = BufferedRun(start: runStart, bytes: bytes)
+            if differing > 0 {
+                stats.overlapConflictBytes &+= differing
+                if configuration.streamPolicy == .ack {
+                    stats.events.unackedDataReplaced += 1
+                    // The merged run covers `[s, e)`: the frame's copy overwrites the old one.
+                    var offset = s
+                    while offset < e {
+                        bytes[Int(offset - runStart)] = frame[frameIndex(offset)]
+                        offset += 1
+                    }
+                } else {
+                    stats.events.overlapConflict += 1
+                }
+                conflict(slot: slot, counted: &conflicted)
+            }
+            halves[h].runs[plan.first] = BufferedRun(start: runStart, bytes: bytes, time: time)
             if plan.last > plan.first { halves[h].runs.removeSubrange((plan.first + 1)...plan.last) }
         }
         if plan.overlap > 0 {
             stats.retransmittedSegments += 1
             stats.retransmittedBytes &+= UInt64(plan.overlap)
         }
-        halves[h].buffered += plan.newBytes
+        halves[h].buffered += Int32(plan.newBytes)
         stats.bufferedBytes += plan.newBytes
         stats.bufferedRuns += plan.newRuns
         stats.peakBufferedBytes = max(stats.peakBufferedBytes, stats.bufferedBytes)
     }
 
-    /// Counts overlap between new bytes `[start, end)` (in the frame) and a buffered run: the run's
-    /// copy is kept; differing bytes are conflicts.
-    mutating func compare(half h: Int, frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64,
-                          with run: [UInt8], at runStart: Int64) {
+    /// How many bytes of the new `[start, end)` (in the frame) differ from a buffered run's.
+    func compare(frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64, with run: [UInt8],
+                 at runStart: Int64) -> UInt64 {
         let lo = max(start, runStart), hi = min(end, runStart + Int64(run.count))
-        guard hi > lo else { return }
+        guard hi > lo else { return 0 }
         var differing: UInt64 = 0
         var offset = lo
         while offset < hi {
             if run[Int(offset - runStart)] != frame[frameStart + Int(offset - start)] { differing &+= 1 }
             offset += 1
         }
-        stats.overlapConflictBytes &+= differing
-        if differing > 0 { flows[h >> 1].info.overlapConflict = true }
+        return differing
     }
 
     /// Frees half `h`'s buffered runs and returns their bytes to the budget.
@@ -366,9 +499,15 @@ extension FlowTable {
         // Nearly always nothing was buffered: then there is nothing to give back, and storing an
         // empty array would still release the old one (a runtime call, twice for every flow).
         guard halves[h].runs.capacity != 0 || halves[h].buffered != 0 else { return }
-        stats.bufferedBytes -= halves[h].buffered
+        stats.bufferedBytes -= Int(halves[h].buffered)
         stats.bufferedRuns -= halves[h].runs.count
         halves[h].buffered = 0
-        halves[h].runs = []
+        var runs: [BufferedRun] = []
+        swap(&runs, &halves[h].runs)
+        for i in runs.indices { recycle(&runs[i].bytes) }
+        if spareRuns.count < Self.maxSpares && runs.capacity <= 64 {
+            runs.removeAll(keepingCapacity: true)
+            spareRuns.append(runs)
+        }
     }
 }

@@ -87,8 +87,37 @@ public struct ReassemblyConfiguration: Sendable {
     public var vlansInFlowKey = true
     /// How many slots the evictor inspects when the table is full.
     public var evictionProbe = 16
+    /// Which copy of resent bytes the parser sees (docs/tcp-integrity.md).
+    public var streamPolicy = StreamPolicy.ack
+    /// Which RSTs end a flow (docs/tcp-integrity.md).
+    public var resetPolicy = ResetPolicy.window
 
     public init() {}
+}
+
+/// Which copy of resent stream bytes reaches the consumer (docs/tcp-integrity.md).
+public enum StreamPolicy: String, Sendable, CaseIterable {
+    /// What the receiver acknowledged: in-order data is held (copied) until the peer's ACK covers
+    /// it, and bytes not yet acknowledged are replaced by a later copy that differs; bytes already
+    /// acknowledged (delivered) are never replaced. Holding stops once the flow's parser has seen
+    /// a successful login or stopped (`FlowTable.settle`), so bulk mail traffic is not copied.
+    case ack
+    /// The first copy of every byte wins, delivered as soon as it is in order (no holding): the
+    /// behaviour before the ACK policy, for captures whose ACKs cannot be trusted.
+    case first
+}
+
+/// Which RSTs end a flow (docs/tcp-integrity.md).
+public enum ResetPolicy: String, Sendable, CaseIterable {
+    /// The RST's sequence number lies in the receiver's window as the sensor infers it: from the
+    /// receiver's last ACK up to the end of what the sender sent plus the receiver's advertised
+    /// (unscaled) window. RFC 793's test.
+    case window
+    /// RFC 5961's narrower test: the sequence number is exactly the receiver's last ACK (its
+    /// RCV.NXT as the sensor saw it) or the end of what the sender sent.
+    case exact
+    /// Every RST ends its flow (the behaviour before the check).
+    case any
 }
 
 /// The consumer of reassembled streams. `slot` is stable for the life of a flow and lies in
@@ -160,9 +189,11 @@ public struct ReassemblyStats: Sendable, Equatable {
     /// Segments that carried at least one byte already delivered or already buffered.
     public var retransmittedSegments = 0
     public var retransmittedBytes: UInt64 = 0
-    /// Overlapping bytes that differ from the first copy (which is the one kept).
+    /// Overlapping bytes that differ from the copy buffered (kept under `first`, replaced under `ack`).
     public var overlapConflictBytes: UInt64 = 0
-    /// Segments resent over the range last delivered with other bytes (by digest).
+    /// Segments resent with bytes that differ from an earlier copy of the same stream offsets:
+    /// delivered (by digest, see `FlowTable.compareRetransmission`) or buffered (held for an ACK
+    /// or beyond a hole). A segment counts once however many ranges it disagrees with.
     public var retransmissionConflicts: UInt64 = 0
     public var outOfOrderSegments = 0
     public var gaps = 0
@@ -174,6 +205,39 @@ public struct ReassemblyStats: Sendable, Equatable {
     public var bufferedBytes = 0
     /// Out-of-order runs held across all flows (each charged `runOverheadBytes`).
     public var bufferedRuns = 0
+    /// Named stream anomalies (`reassembly.events.<name>` in the stats event).
+    public var events = StreamEvents()
 
     public init() {}
+}
+
+/// Stream anomalies by name, in the manner of Suricata's stream events and Zeek's weirds: each is
+/// counted once per occurrence (a segment, a RST, a flush), beside the byte counters above.
+/// docs/tcp-integrity.md defines each; `ipv4_checksum_invalid` and `tcp_checksum_invalid` are
+/// reserved there for the checksum validation, which counts in the engine.
+public struct StreamEvents: Sendable, Equatable {
+    /// Bytes not yet acknowledged were resent with other bytes and replaced (policy `ack`).
+    public var unackedDataReplaced: UInt64 = 0
+    /// Bytes held for an ACK were delivered without one: a cap was hit, the flow went idle or
+    /// closed, or the capture ended (policy `ack`).
+    public var unackedDataFlushed: UInt64 = 0
+    /// Bytes already delivered (acknowledged, or first copies under `first`) were resent with
+    /// other bytes; the delivered copy stands.
+    public var retransmissionConflict: UInt64 = 0
+    /// Buffered bytes beyond a hole were resent with other bytes and the buffered copy kept
+    /// (policy `first`).
+    public var overlapConflict: UInt64 = 0
+    /// A RST whose sequence number the receiver would not accept: counted and ignored.
+    public var rstOutOfWindow: UInt64 = 0
+    /// A RST was accepted (the flow closed).
+    public var rstAccepted: UInt64 = 0
+
+    public init() {}
+
+    /// Every event with its stats name, in a fixed order.
+    public var named: [(name: String, count: UInt64)] {
+        [("unacked_data_replaced", unackedDataReplaced), ("unacked_data_flushed", unackedDataFlushed),
+         ("retransmission_conflict", retransmissionConflict), ("overlap_conflict", overlapConflict),
+         ("rst_out_of_window", rstOutOfWindow), ("rst_accepted", rstAccepted)]
+    }
 }

@@ -16,12 +16,17 @@ public struct Timestamp: Comparable, Hashable, Sendable {
 /// One captured frame inside a buffer that holds several: `buffer[start ..< start + count]`,
 /// captured at `time`. Readers hand the engine frames in batches of these, so it can decode a
 /// batch first and have the flow table's memory on its way into the cache before it is used.
+///
+/// `number` is the record's place in its capture file, from 1, counting every record read as
+/// tshark's `frame.number` does (filtered-out and undecoded ones too), so an alert can name the
+/// packet that completed its login (`pcap_cnt`); 0 where there is no file (live capture).
 public struct FrameRecord: Sendable {
     public var start: Int
     public var count: Int
     public var time: Timestamp
-    public init(start: Int, count: Int, time: Timestamp) {
-        self.start = start; self.count = count; self.time = time
+    public var number: UInt64
+    public init(start: Int, count: Int, time: Timestamp, number: UInt64 = 0) {
+        self.start = start; self.count = count; self.time = time; self.number = number
     }
 }
 

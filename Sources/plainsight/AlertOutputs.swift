@@ -8,7 +8,7 @@ let outputDrainSeconds = 5.0
 /// target. A syslog target that cannot be reached is an error here unless --syslog-optional.
 func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, OutputError> {
     // Syslog targets first: one that cannot be reached ends the run before the -o file is
-    // created (and truncated).
+    // created (or truncated, with --truncate-output).
     var syslogSinks: [any AlertSink] = []
     let syslog = options.syslog
     if !syslog.targets.isEmpty {
@@ -26,7 +26,14 @@ func openAlertPipeline(_ options: ReplayOptions) -> Result<AlertPipeline, Output
     }
     let main: any AlertSink
     do {
-        let output = try FileOutput.create(path: options.outputPath ?? "-")
+        let path = options.outputPath ?? "-"
+        let output = try FileOutput.create(path: path, append: !options.truncateOutput)
+        // A file (not standard output) says where each run's output starts: after a restart an
+        // appended file holds several runs.
+        if path != "-" {
+            let marker = startMarker(options, interface: options.interface)
+            output.writeLine(counted: false) { $0.append(contentsOf: marker) }
+        }
         main = options.json
             ? JSONLinesSink(output: output, userPolicy: options.userPolicy, sensor: options.sensor)
             : TextSink(output: output, userPolicy: options.userPolicy)

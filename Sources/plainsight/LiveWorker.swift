@@ -39,18 +39,9 @@ final class LiveWorker: @unchecked Sendable {
         self.outputs = outputs
         self.rendezvous = rendezvous
         breaker = capture.breaker
-        if count == 1 {
-            engine = Engine(configuration: configuration) { alert in outputs.submit(alert) }
-        } else {
-            // Every engine numbers its flows from 1; interleaved, the ids stay unique in the run
-            // (worker w of N: w, w+N, w+2N, ...).
-            let stride = UInt64(count), offset = UInt64(index)
-            engine = Engine(configuration: configuration) { alert in
-                var renumbered = alert
-                renumbered.flowID = (alert.flowID &- 1) &* stride &+ offset &+ 1
-                outputs.submit(renumbered)
-            }
-        }
+        // Each engine draws its own flow-id key (`EngineConfiguration.uniqueFlowIDs`), so the
+        // workers' ids differ without being interleaved.
+        engine = Engine(configuration: configuration) { alert in outputs.submit(alert) }
         inventory.attachShared(to: engine)
         engine.onNotice = { reportProblem($0) }
         initialSnapshot = WorkerSnapshot(stats: engine.stats, capture: nil,

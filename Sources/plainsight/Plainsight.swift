@@ -39,8 +39,13 @@ struct Plainsight: ParsableCommand {
             (recognised by content). File names after -r FILE (a shell glob) are refused: repeat -r. \
             An option that takes one value may be given once. See docs/inputs.md.
 
-            Alerts go to standard output, or to the -o file. Problems go to standard error, one line \
-            each; on a terminal, so do a progress line and a closing summary (not with --quiet).
+            Alerts go to standard output, or to the -o file, which is appended to (a restart keeps \
+            earlier alerts; --truncate-output empties it) and gets a start event at each run. Every \
+            alert carries community_id (Community ID v1, as Suricata, Zeek and Wireshark compute it) \
+            and, read from a file, pcap_filename and pcap_cnt (tshark -r FILE -Y frame.number==N \
+            shows the packet that completed the login); docs/alerts.md has the schema. Problems go \
+            to standard error, one line each; on a terminal, so do a progress line and a closing \
+            summary (not with --quiet).
 
             --syslog sends every alert to syslog as well, to any number of targets: the local /dev/log \
             (app-name plainsight, the human line as message), or unix:///PATH, udp://HOST:PORT, \
@@ -87,7 +92,8 @@ struct Plainsight: ParsableCommand {
             reported), or the interface could not be captured on, or an output lost alerts (not \
             counting --syslog-optional targets); 2 usage error (including a bad filter, checked once before \
             reading, an option given twice, an unknown -Z user for -i, a syslog target that cannot be \
-            reached at start, or a TLS collector whose certificate does not verify).
+            reached at start, a TLS collector whose certificate does not verify, or an output file \
+            that is one of the -r files).
 
             Examples:
               plainsight -r mail.pcap
@@ -167,7 +173,7 @@ struct Plainsight: ParsableCommand {
     var json = false
 
     @Option(name: [.customShort("o"), .customLong("output")],
-            help: ArgumentHelp("Write alerts to this file (created or truncated, mode 0640) instead of standard output.",
+            help: ArgumentHelp("Write alerts to this file instead of standard output: created (mode 0640) or appended to (see --truncate-output), each run starting with a start event (--json) or a '#' line. It may not be one of the -r files.",
                                valueName: "file"))
     var outputValues: [String] = []
     var output: String? { outputValues.last }
@@ -194,6 +200,9 @@ struct Plainsight: ParsableCommand {
           help: "No progress line and no summary on standard error, and with -i no listening line and no final statistics line (problems are still reported).")
     var quiet = false
 
+    @OptionGroup(title: "Output files and linking")
+    var outputs: OutputOptions
+
     @OptionGroup(title: "Syslog")
     var syslog: SyslogOptions
 
@@ -204,6 +213,9 @@ struct Plainsight: ParsableCommand {
 
     @OptionGroup(title: "Mirror feeds (tunnels, fragments, checksums, VLANs)")
     var feed: FeedOptions
+
+    @OptionGroup(title: "TCP integrity")
+    var stream: StreamOptions
 
     @Argument(help: ArgumentHelp("BPF filter expression, as in tcpdump (e.g. 'host 192.0.2.10'); the words are joined with spaces.",
                                  valueName: "expression"))
@@ -270,6 +282,8 @@ struct Plainsight: ParsableCommand {
         if let sensor, !Self.isValidSensorName(sensor) {
             throw ValidationError("--sensor '\(sensor)': give 1 to 255 printable ASCII characters, no spaces")
         }
+        try checkOutputsAreNotInputs(inputs: read, outputs: (output.map { [("-o", $0)] } ?? [])
+                                     + inventory.report.map { ("--report", $0) })
         switch (userPolicy, userHashKeyFile) {
         case (.hash, nil):
             throw ValidationError("--user-policy hash needs --user-hash-key-file PATH (a file of at least \(HashKey.minimumLength) secret bytes)")
@@ -294,6 +308,7 @@ struct Plainsight: ParsableCommand {
         engineConfiguration.anyPort = anyPort
         limits.apply(to: &engineConfiguration)
         feed.apply(to: &engineConfiguration)
+        stream.apply(to: &engineConfiguration)
         let inputs = expandInputs(read, quiet: quiet)
         var options = ReplayOptions(
             inputs: inputs.paths,
@@ -305,8 +320,12 @@ struct Plainsight: ParsableCommand {
         if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
+        outputs.apply(to: &options, configuration: &engineConfiguration)
+        // Live flow ids must not repeat across restarts and sensors; a replay's stay 1, 2, 3...
+        engineConfiguration.uniqueFlowIDs = interface != nil
         if let given = interface {
             let interface = try interfaceByNumber(given)
+            options.interface = interface
             var capture = LiveCaptureOptions()
             if let snaplen { capture.snapshotLength = snaplen }
             capture.promiscuous = !noPromisc

@@ -34,6 +34,12 @@ struct ReplayOptions: Sendable {
     var outputQueue = AlertPipeline.defaultCapacity
     /// -r arguments that gave no file (a directory without captures), reported already.
     var inputFailures: UInt64 = 0
+    /// --truncate-output: empty the -o file at start; by default it is appended to.
+    var truncateOutput = false
+    /// The command's words, for the start marker (which keeps only the option names).
+    var commandWords: [String] = []
+    /// The -i interface, for the start marker; nil when reading files.
+    var interface: String?
 }
 
 /// Run-wide counters kept outside the engine.
@@ -149,6 +155,8 @@ func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayO
         reportProblem(file: path, error.problem)
         return false
     }
+    // Alerts name the file as it was given (`pcap_filename`); standard input has no name.
+    engine.beginCaptureFile(name: path == "-" ? nil : path)
 
     progress.begin(file: path, index: index, slot: slot)
     var lastTime = totals.lastPacketTime

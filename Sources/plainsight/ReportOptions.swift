@@ -73,6 +73,8 @@ struct InventorySettings: Sendable {
     /// Live capture: the reports say when they were written and are rewritten as capture goes on
     /// (a replay's report is the same on every run).
     var live = false
+    /// `--community-id-seed`, for the exposure events' `community_id`.
+    var communityIDSeed: UInt16 = 0
 }
 
 /// One run's inventory: fed by the engine, written out at the start, at the end and, during live
@@ -89,8 +91,10 @@ final class InventoryRun: @unchecked Sendable {
     private let reports: [ReportTarget]
     private let settings: InventorySettings
     private let lock = Mutex(())
+    private let communityID: CommunityID
 
     init(_ settings: InventorySettings) throws(OutputError) {
+        communityID = CommunityID(seed: settings.communityIDSeed)
         inventory = ServerInventory(userHashKey: settings.userHashKey, userPolicy: settings.userPolicy)
         for target in settings.reports where target.path == "-" {
             throw OutputError("--report -: standard output carries the alerts; give a file name")
@@ -138,7 +142,7 @@ final class InventoryRun: @unchecked Sendable {
     /// The `server_exposure` events, one per server; sinks without JSON events (text, syslog)
     /// ignore them. Call after `engine.finish`, before the stats event.
     func writeEvents(to sink: any AlertSink, time: Timestamp) {
-        let lines = locked { inventory.exposureEvents(time: time) }
+        let lines = locked { inventory.exposureEvents(time: time, communityID: communityID) }
         for line in lines { sink.writeEvent(line) }
     }
 

@@ -45,6 +45,8 @@ struct FixtureEntry: Decodable, CustomTestStringConvertible, Sendable {
         var midstream: Bool?
         /// Stated by the mirror-feed fixtures; absent means the flow came in no tunnel.
         var tunnel: Tunnel? = nil
+        /// Stated by the TCP-integrity fixtures (docs/tcp-integrity.md); absent means false.
+        var overlap_conflict: Bool? = nil
 
         /// Absent flags read as their defaults so both sides compare alike.
         var normalised: Alert {
@@ -52,6 +54,7 @@ struct FixtureEntry: Decodable, CustomTestStringConvertible, Sendable {
             if a.vlan == [] { a.vlan = nil }
             a.after_gap = a.after_gap ?? false
             a.midstream = a.midstream ?? false
+            a.overlap_conflict = a.overlap_conflict ?? false
             return a
         }
     }
@@ -93,7 +96,8 @@ func alerts(in output: String) throws -> [FixtureEntry.Alert] {
             exposure: auth["exposure"] as? String ?? "", username: auth["username"] as? String,
             outcome: auth["outcome"] as? String ?? "", starttls: auth["starttls"] as? String ?? "",
             vlan: obj["vlan"] as? [Int], after_gap: auth["after_gap"] as? Bool, midstream: auth["midstream"] as? Bool,
-            tunnel: FixtureEntry.Tunnel(obj["tunnel"] as? [String: Any]))
+            tunnel: FixtureEntry.Tunnel(obj["tunnel"] as? [String: Any]),
+            overlap_conflict: auth["overlap_conflict"] as? Bool)
             .normalised
     }
 }

@@ -1,4 +1,6 @@
 import Alerts
+import Engine
+import Reassembly
 import Testing
 
 /// `auth.overlap_conflict` end to end: a POP3 login whose USER line was sent twice with different
@@ -53,24 +55,38 @@ import Testing
         return pcap.bytes
     }
 
-    @Test func conflictingCopiesFlagTheAlert() throws {
-        let r = replayInProcess(Self.capture(conflicting: true))
+    static func configuration(_ policy: StreamPolicy) -> EngineConfiguration {
+        var configuration = smallEngineConfiguration()
+        configuration.reassembly.streamPolicy = policy
+        return configuration
+    }
+
+    /// Under `first` the first copy is parsed; under `ack` neither copy was acknowledged when the
+    /// second arrived, so the later one wins (docs/tcp-integrity.md). Flagged either way.
+    @Test(arguments: [StreamPolicy.first, .ack])
+    func conflictingCopiesFlagTheAlert(policy: StreamPolicy) throws {
+        let r = replayInProcess(Self.capture(conflicting: true), configuration: Self.configuration(policy))
         let alert = try #require(r.alerts.first)
         #expect(r.alerts.count == 1)
-        #expect(alert.finding.username == Array("alice".utf8))
+        #expect(alert.finding.username == Array((policy == .first ? "alice" : "bobby").utf8))
         #expect(alert.overlapConflict)
         #expect(r.stats?.reassembly.overlapConflictBytes == 5)
+        #expect(r.stats?.reassembly.retransmissionConflicts == 1)
+        #expect(r.stats?.reassembly.events.unackedDataReplaced == (policy == .ack ? 1 : 0))
+        #expect(r.stats?.reassembly.events.overlapConflict == (policy == .first ? 1 : 0))
         let json = AlertRenderer(userPolicy: .full).json(alert)
         #expect(json.contains(#""overlap_conflict":true"#))
     }
 
-    /// A conflicting copy that arrives after the first was delivered: the first copy stands (the
-    /// parser already read it), the resend is compared by digest, and the alert is flagged.
-    @Test func aConflictingResendAfterDeliveryFlagsTheAlert() throws {
-        let r = replayInProcess(Self.capture(conflicting: false, resentDifferently: true))
+    /// A conflicting copy that arrives after the first was delivered (`first`) or before the
+    /// server acknowledged it (`ack`, the later copy wins): flagged, counted once.
+    @Test(arguments: [StreamPolicy.first, .ack])
+    func aConflictingResendFlagsTheAlert(policy: StreamPolicy) throws {
+        let r = replayInProcess(Self.capture(conflicting: false, resentDifferently: true),
+                                configuration: Self.configuration(policy))
         let alert = try #require(r.alerts.first)
         #expect(r.alerts.count == 1)
-        #expect(alert.finding.username == Array("alice".utf8))
+        #expect(alert.finding.username == Array((policy == .first ? "alice" : "bobby").utf8))
         #expect(alert.overlapConflict)
         #expect(r.stats?.reassembly.retransmissionConflicts == 1)
     }

@@ -357,11 +357,12 @@ func alertObjects(in data: Data) throws -> [[String: Any]] {
     try alertLines(in: data).compactMap { try JSONSerialization.jsonObject(with: $0) as? [String: Any] }
 }
 
-/// Lines of other event types than `cleartext_auth` and `stats`.
+/// Lines of other event types than `cleartext_auth` and `stats`, and than `start` (the -o file's
+/// own marker of a run's start, never sent to syslog).
 func otherEventLines(in data: Data) throws -> [Data] {
     try data.split(separator: UInt8(ascii: "\n")).map { Data($0) }.filter { line in
         let type = (try JSONSerialization.jsonObject(with: line) as? [String: Any])?["event_type"] as? String
-        return type != "cleartext_auth" && type != "stats"
+        return type != "cleartext_auth" && type != "stats" && type != "start"
     }
 }
 

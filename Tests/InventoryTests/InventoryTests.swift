@@ -1,3 +1,4 @@
+import Alerts
 import Engine
 import Foundation
 @testable import Inventory
@@ -332,4 +333,43 @@ func sipHashMatchesTheReferenceVectors(length: Int, expected: UInt64) {
     let text = inv.terminalTable()
     #expect(text.contains("\n  192.0.2.10:110 pop3  exposed          1      0     1   0\n"))
     #expect(text.contains("\n  192.0.2.10:993 imap  implicit_tls     0      0     0   1\n"))
+}
+
+/// The client end of `flow(_:)` with another port, for the Community ID evidence.
+private func flow(_ port: UInt16, clientPort: UInt16) -> FlowInfo {
+    var f = flow(port)
+    f.clientPort = clientPort
+    return f
+}
+
+@Test func exposureEventNamesOneConnectionByCommunityID() throws {
+    let inv = ServerInventory(userHashKey: nil, listUsers: false)
+    // A session without a login first, then a hashed login, then a cleartext one: the cleartext
+    // login's connection is the evidence named.
+    inv.sessionEnded(EndedSession(flow: flow(143, clientPort: 40001), proto: .imap, kind: .parsed(facts(.imap)),
+                                  closedAt: Timestamp(nanoseconds: 0)))
+    inv.login(Finding(proto: .imap, method: "AUTHENTICATE CRAM-MD5", exposure: .hashed, username: nil, outcome: .success,
+                      starttls: .offered, afterGap: false, timeNanoseconds: 0), flow: flow(143, clientPort: 40002))
+    inv.login(Finding(proto: .imap, method: "LOGIN", exposure: .cleartext, username: nil, outcome: .success,
+                      starttls: .offered, afterGap: false, timeNanoseconds: 0), flow: flow(143, clientPort: 40003))
+    inv.login(Finding(proto: .imap, method: "LOGIN", exposure: .cleartext, username: nil, outcome: .success,
+                      starttls: .offered, afterGap: false, timeNanoseconds: 0), flow: flow(143, clientPort: 40004))
+    for seed: UInt16 in [0, 1] {
+        let id = CommunityID(seed: seed)
+        let line = try #require(inv.exposureEvents(time: Timestamp(nanoseconds: 0), communityID: id).first)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+        let expected = id.string(source: client, sourcePort: 40003, destination: server, destinationPort: 143)
+        #expect(event["community_id"] as? String == expected)
+        #expect(expected?.hasPrefix("1:") == true)
+        // After every earlier key: the event ends with it.
+        #expect(String(decoding: line, as: UTF8.self).hasSuffix(#","community_id":"\#(expected ?? "")"}"#))
+    }
+    // A server seen only in a session without a login: that session's connection.
+    let quiet = ServerInventory(userHashKey: nil, listUsers: false)
+    quiet.sessionEnded(EndedSession(flow: flow(110, clientPort: 40005), proto: .pop3, kind: .parsed(facts(.pop3)),
+                                    closedAt: Timestamp(nanoseconds: 0)))
+    let line = try #require(quiet.exposureEvents(time: Timestamp(nanoseconds: 0)).first)
+    let event = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+    #expect(event["community_id"] as? String
+            == CommunityID().string(source: client, sourcePort: 40005, destination: server, destinationPort: 110))
 }

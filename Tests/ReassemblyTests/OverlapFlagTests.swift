@@ -6,6 +6,13 @@ import Wire
 /// first overlap whose bytes differ, whether the overlap is found when buffering or when in-order
 /// data meets a buffered run, and never by an identical retransmission.
 @Suite struct OverlapFlagTests {
+    /// These cases are policy `first`'s (the buffered copy kept); AckPolicyTests covers `ack`.
+    func run(_ steps: [Step]) -> (FlowTable, Recorder) {
+        var configuration = ReassemblyConfiguration()
+        configuration.streamPolicy = .first
+        return ReassemblyTests.run(steps, configuration: configuration)
+    }
+
     @Test func identicalRetransmissionsDoNotSetIt() {
         let (_, r) = run(handshake + [.seg(c(1004, "def")), .seg(c(1004, "def")), .seg(c(1001, "abcd")), .flush])
         #expect(r.infos[1]?.overlapConflict == false)

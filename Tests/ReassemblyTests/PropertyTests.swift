@@ -86,6 +86,7 @@ struct PropertyTests {
         }
 
         var configuration = ReassemblyConfiguration()
+        configuration.streamPolicy = .first
         configuration.windowBytes = 1 << 20
         configuration.maxHoles = 10_000
         var table = FlowTable(configuration: configuration)
@@ -300,4 +301,93 @@ struct PointerRecorder: StreamHandler {
     table.process(packet, frame: frame.span, time: Timestamp(nanoseconds: baseTime), handler: &recorder)
     #expect(recorder.events.isEmpty)
     #expect(table.stats.packetsWithoutFlow == 1)
+}
+
+/// Policy `ack` against a model receiver (issue 17): the client's real segments (in a locally
+/// shuffled order, with identical duplicates) reach the server, which keeps what it receives and
+/// acknowledges cumulatively after each one; decoys with other bytes, each over offsets the
+/// server has not received yet, die on the way; spoofed RSTs outside the server's window are
+/// sent throughout. The sensor sees everything. What it delivers must be what the server
+/// processed: the original stream, whole, on one flow that never closes early.
+@Suite("Reassembly properties, policy ack")
+struct AckModelTests {
+    @Test(arguments: 0..<40)
+    func deliversWhatTheReceiverProcessed(seed: Int) {
+        var rng = SplitMix64(state: UInt64(seed) &* 15_485_863 &+ 3)
+        let length = Int.random(in: 1...2500, using: &rng)
+        let original = (0..<length).map { _ in UInt8.random(in: 0x21...0x7E, using: &rng) }
+        var real: [(Int, Int)] = []
+        var offset = 0
+        while offset < length {
+            let n = min(length - offset, Int.random(in: 1...40, using: &rng))
+            real.append((offset, n))
+            offset += n
+        }
+        for _ in 0..<(length / 25) { real.append(real[Int.random(in: 0..<real.count, using: &rng)]) }
+        real.sort { $0.0 < $1.0 }
+        for i in real.indices {
+            real.swapAt(i, min(real.count - 1, i + Int.random(in: 0...6, using: &rng)))
+        }
+        let isn = UInt32.random(in: 0...UInt32.max, using: &rng)
+        let serverISN: UInt32 = 77_000
+
+        var configuration = ReassemblyConfiguration()
+        configuration.streamPolicy = .ack
+        configuration.windowBytes = 1 << 20
+        configuration.maxHoles = 10_000
+        var table = FlowTable(configuration: configuration)
+        var collector = StreamCollector()
+        var t = baseTime
+        func feed(_ seg: Seg) {
+            t += 1_000
+            let (packet, frame) = seg.packet()
+            table.process(packet, frame: frame.span, time: Timestamp(nanoseconds: t), handler: &collector)
+        }
+        func clientSegment(_ at: Int, _ bytes: [UInt8]) -> Seg {
+            var seg = c(isn &+ 1 &+ UInt32(at), "", ack: serverISN &+ 1)
+            seg.payload = bytes
+            return seg
+        }
+        feed(c(isn, "", [.syn], ack: 0))
+        feed(s(serverISN, "", [.syn, .ack], ack: isn &+ 1))
+        feed(c(isn &+ 1, "", [.ack], ack: serverISN &+ 1))
+
+        var received = [Bool](repeating: false, count: length)
+        var rcvNext = 0
+        var decoys = 0
+        for (at, n) in real {
+            // A decoy first, sometimes: over offsets the server has not received, other bytes.
+            if Int.random(in: 0..<3, using: &rng) == 0 {
+                let lo = Int.random(in: at..<(at + n), using: &rng)
+                var hi = lo
+                while hi < length && hi - lo < 50 && !received[hi] { hi += 1 }
+                if hi > lo {
+                    let bytes = (lo..<hi).map { original[$0] ^ 0x01 }
+                    feed(clientSegment(lo, bytes))
+                    decoys += 1
+                }
+            }
+            if Int.random(in: 0..<8, using: &rng) == 0 {
+                // Spoofed: at least a window's length beyond anything sent, or before the ACK.
+                let bad = Bool.random(using: &rng)
+                    ? isn &+ 1 &+ UInt32(length + 70_000 + Int.random(in: 0..<1_000_000, using: &rng))
+                    : isn &+ 1 &+ UInt32(truncatingIfNeeded: rcvNext - 1 - Int.random(in: 0..<1000, using: &rng))
+                if rcvNext > 0 || bad != isn { feed(c(bad, "", [.rst], ack: 0)) }
+            }
+            feed(clientSegment(at, Array(original[at..<(at + n)])))
+            for i in at..<(at + n) { received[i] = true }
+            while rcvNext < length && received[rcvNext] { rcvNext += 1 }
+            feed(s(serverISN &+ 1, "", [.ack], ack: isn &+ 1 &+ UInt32(rcvNext)))
+        }
+        #expect(rcvNext == length)
+        #expect(collector.bytes.count == length)
+        #expect(collector.bytes == original.map { Optional($0) }, "seed \(seed), \(decoys) decoys")
+        #expect(collector.closed == [], "a spoofed RST closed the flow")
+        #expect(table.stats.gaps == 0)
+        #expect(table.stats.bufferedBytes == 0)
+        #expect(table.stats.flowsCreated == 1)
+        table.flushAll(time: Timestamp(nanoseconds: t + 1), handler: &collector)
+        #expect(collector.closed == [.shutdown])
+        #expect(table.stats.events.unackedDataFlushed == 0)
+    }
 }

@@ -430,9 +430,12 @@ let reorderCases: [ReassemblyCase] = [
 
 @Suite("Reassembly cases")
 struct ReorderTests {
+    /// The cases describe policy `first` (the first copy wins, in-order data goes through at
+    /// once); AckPolicyTests holds policy `ack`'s own cases.
     @Test(arguments: reorderCases)
     func reassemble(_ testCase: ReassemblyCase) {
         var configuration = ReassemblyConfiguration()
+        configuration.streamPolicy = .first
         testCase.configure(&configuration)
         let (table, recorder) = run(testCase.steps, configuration: configuration)
         #expect(recorder.events == testCase.want,
@@ -445,5 +448,23 @@ struct ReorderTests {
         for (name, value) in testCase.stats.sorted(by: { $0.key < $1.key }) {
             #expect(stat(table.stats, name) == value, "\(name)")
         }
+    }
+}
+
+@Suite("Reassembly cases under policy ack")
+struct ReorderAckPolicyTests {
+    /// The same cases under policy `ack`: data may wait for ACKs and other copies may win, but
+    /// the table's accounting holds: slots, closes, and nothing left buffered.
+    @Test(arguments: reorderCases)
+    func accountingHolds(_ testCase: ReassemblyCase) {
+        var configuration = ReassemblyConfiguration()
+        testCase.configure(&configuration)
+        configuration.streamPolicy = .ack
+        let (table, recorder) = run(testCase.steps, configuration: configuration)
+        #expect(recorder.violations == [])
+        #expect(table.activeFlows == 0)
+        #expect(table.stats.bufferedBytes == 0)
+        #expect(table.stats.bufferedRuns == 0)
+        #expect(table.stats.flowsClosedByReason.total == table.stats.flowsCreated)
     }
 }

@@ -2,8 +2,8 @@
 
 fixtures/manifest.json is written by five tools in turn: scenarios.py (recordings), derive.py
 (derived rewrites), tunnels.py (kernel-recorded VXLAN and fragment captures), kernel_tunnels.py
-(the other tunnels, recorded in a QEMU guest) and encapsulate.py (generated encapsulations).
-Each of the last three owns a fixed list of pcap names: merge() drops the
+(the other tunnels, recorded in a QEMU guest), encapsulate.py (generated encapsulations) and
+decoys.py (lab captures with crafted decoys injected). Each of the last four owns a fixed list of pcap names: merge() drops the
 manifest's entries with those names and puts the tool's new ones in its slot (in that order, after
 everything else), keeping the file's layout (derive.write_manifest).
 scenarios.py and derive.py keep entries they do not own, so rerunning them loses nothing.
@@ -16,15 +16,16 @@ sys.path.insert(0, HERE)
 import derive  # noqa: E402
 
 ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/kernel_tunnels.py",
-         "scripts/record-fixtures.d/encapsulate.py")
+         "scripts/record-fixtures.d/encapsulate.py", "scripts/record-fixtures.d/decoys.py")
 OWNER_KEY = "_owner"   # in memory only, never written
 
 
 def owner_of(entry):
     """The mirror-feed tool an entry belongs to (from its client/description), or None."""
     c = entry.get("client", "")
-    if c.startswith("generated from ") and ORDER[2] in c:
-        return ORDER[2]
+    for tool in ORDER[2:]:
+        if c.startswith("generated from ") and tool in c:
+            return tool
     import collections
     import tunnels   # noqa: E402  (its table names its captures)
     import kernel_tunnels   # noqa: E402
