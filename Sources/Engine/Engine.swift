@@ -313,6 +313,7 @@ struct EngineCore {
                     // Segments held for a wrong checksum wait for this one's acknowledgement.
                     if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: record.time) }
                     router.packet = router.fileBits | record.number
+                    table.packetNumber = router.packet
                     table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
                                   handler: &router)
                     applyStops()
@@ -392,6 +393,7 @@ struct EngineCore {
         guard !released.isEmpty else { return }
         // Held bytes came in earlier packets: their alerts carry no pcap_cnt rather than a wrong one.
         router.packet = 0
+        table.packetNumber = 0
         for k in 0 ..< released.count {
             var held = released[k].packet
             let payload = released[k].payload
@@ -440,6 +442,7 @@ struct EngineCore {
     private mutating func expire(time: Timestamp) {
         // Bytes a timeout hands over came in earlier packets, not the one that moved the clock.
         router.packet = 0
+        table.packetNumber = 0
         table.expire(time: time, handler: &router)
         applyStops()
         defragmenter?.expire(now: time)
@@ -526,6 +529,7 @@ struct EngineCore {
                 if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
                 let hash = table.hash(ofPacketAt: packet)
                 router.packet = router.fileBits | number
+                table.packetNumber = router.packet
                 table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
                 applyStops()
             case .unselected:
@@ -547,6 +551,7 @@ struct EngineCore {
     mutating func finish(time: Timestamp?) {
         checksums.flush()
         router.packet = 0
+        table.packetNumber = 0
         table.flushAll(time: time ?? router.lastTime, handler: &router)
         applyStops()
         defragmenter?.flush()

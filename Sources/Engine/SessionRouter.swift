@@ -42,6 +42,10 @@ struct SessionRouter: StreamHandler {
     /// The packet being handled, as a `PacketReference` (0 while none is: timeouts, the end);
     /// set by the engine before each segment, one store a packet.
     var packet: UInt64 = 0
+
+    /// Buffered bytes name the packet that carried them (`pcap_cnt`), not the one whose ACK or
+    /// hole-filling released them.
+    mutating func bufferedBytes(fromPacket number: UInt64) { packet = number }
     /// The current capture file's part of a `PacketReference`.
     private(set) var fileBits: UInt64 = 0
     /// The names of the capture files read so far, in order (`beginCaptureFile`).

@@ -39,6 +39,9 @@ struct FlowEntry {
 public struct FlowTable {
     public let configuration: ReassemblyConfiguration
     public internal(set) var stats = ReassemblyStats()
+    /// The capture's number for the packet being processed (0: none, or not kept), set by the
+    /// caller before `process`; bytes buffered from it carry it to their delivery.
+    public var packetNumber: UInt64 = 0
 
     /// Grown one slot at a time up to `maxFlows` (the capacity is reserved at once but not
     /// touched): filling 65,536 entries and their half-streams up front was 19 MiB of page faults

@@ -9,6 +9,9 @@ struct BufferedRun {
     /// When the run's latest bytes arrived: bytes held for an ACK are delivered with it, so a
     /// finding keeps the time of the packet that carried it rather than of the ACK.
     var time: Timestamp
+    /// The capture's number for the packet that carried the run's latest bytes
+    /// (`FlowTable.packetNumber` then), handed to the handler with the bytes.
+    var packet: UInt64
     var end: Int64 { start + Int64(bytes.count) }
 }
 

@@ -264,7 +264,9 @@ extension FlowTable {
         stats.bufferedRuns -= 1
         halves[h].next = run.end
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+        handler.bufferedBytes(fromPacket: run.packet)
         handler.streamData(slot: slot, info: info, direction: direction, bytes: run.bytes.span, time: time)
+        handler.bufferedBytes(fromPacket: packetNumber)
         // Remembered as a frame's delivery is, so that a resend of exactly this range with other
         // bytes is a conflict (under `ack`, held data the receiver acknowledged).
         halves[h].noteDelivered(start: run.start, end: run.end, digest: Self.digest(run.bytes.span, 0..<run.bytes.count))
@@ -302,8 +304,10 @@ extension FlowTable {
             let k = Int(limit - run.start)
             halves[h].next = limit
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
+            handler.bufferedBytes(fromPacket: run.packet)
             handler.streamData(slot: slot, info: flows[slot].info, direction: direction,
                                bytes: bytes.span.extracting(0..<k), time: run.time)
+            handler.bufferedBytes(fromPacket: packetNumber)
             halves[h].noteDelivered(start: run.start, end: limit, digest: Self.digest(bytes.span, 0..<k))
             bytes.removeFirst(k)
             swap(&bytes, &halves[h].runs[0].bytes)
@@ -424,7 +428,7 @@ extension FlowTable {
             bytes.reserveCapacity(Int(e - s))
             appendBytes(&bytes, from: frame, frameIndex(s)..<frameIndex(e))
             if halves[h].runs.capacity == 0, let runs = spareRuns.popLast() { halves[h].runs = runs }
-            halves[h].runs.insert(BufferedRun(start: s, bytes: bytes, time: time), at: plan.first)
+            halves[h].runs.insert(BufferedRun(start: s, bytes: bytes, time: time, packet: packetNumber), at: plan.first)
         } else {
             var bytes: [UInt8] = []
             var runStart: Int64
@@ -467,7 +471,7 @@ extension FlowTable {
                 }
                 conflict(slot: slot, counted: &conflicted)
             }
-            halves[h].runs[plan.first] = BufferedRun(start: runStart, bytes: bytes, time: time)
+            halves[h].runs[plan.first] = BufferedRun(start: runStart, bytes: bytes, time: time, packet: packetNumber)
             if plan.last > plan.first { halves[h].runs.removeSubrange((plan.first + 1)...plan.last) }
         }
         if plan.overlap > 0 {

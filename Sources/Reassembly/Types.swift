@@ -130,12 +130,21 @@ public protocol StreamHandler {
     mutating func flowStarted(slot: Int, info: FlowInfo)
     /// In-order bytes. The span is only valid during the call (it usually points into the frame).
     mutating func streamData(slot: Int, info: FlowInfo, direction: Direction, bytes: Span<UInt8>, time: Timestamp)
+    /// The next `streamData` bytes were buffered (out of order, or held for their ACK) and came
+    /// in the packet the capture numbers `number` (`FlowTable.packetNumber` when they arrived);
+    /// called again with the current packet's number once they are delivered.
+    mutating func bufferedBytes(fromPacket number: UInt64)
     /// `length` bytes of this direction were never seen; the next data follows them.
     mutating func streamGap(slot: Int, info: FlowInfo, direction: Direction, length: UInt64, time: Timestamp)
     /// FIN reached in order, RST, or the flow is being closed for another reason.
     mutating func streamEnded(slot: Int, info: FlowInfo, direction: Direction, time: Timestamp)
     /// The slot is reused after this returns.
     mutating func flowClosed(slot: Int, info: FlowInfo, reason: CloseReason, time: Timestamp)
+}
+
+extension StreamHandler {
+    /// Handlers that do not say which packet carried bytes ignore it.
+    public mutating func bufferedBytes(fromPacket number: UInt64) {}
 }
 
 /// Flows closed, by reason.

@@ -67,10 +67,16 @@ func usernames(_ result: InProcessResult) -> [String] {
             }
             #expect(c.acceptedOnAck == 0 && !c.disabledByOffload)
         }
-        // Unverified, the decoy comes first and is read; the real LOGIN is a retransmission.
+        // Unverified, the decoy is still never acknowledged: the ACK policy lets the real LOGIN,
+        // sent again at the same sequence numbers, replace it.
         let off = replay(bytes, mode: .off)
-        #expect(usernames(off) == ["mallory"])
+        #expect(usernames(off) == ["bob"])
         #expect(off.stats?.checksums.tcpInvalid == 0 && off.stats?.checksums.ipv4Invalid == 0)
+        // Unverified and first-copy-wins (the behaviour before issue 17): the decoy is read.
+        var configuration = smallEngineConfiguration()
+        configuration.checksumValidation = .off
+        configuration.reassembly.streamPolicy = .first
+        #expect(usernames(replayInProcess(bytes, configuration: configuration)) == ["mallory"])
     }
 
     /// The client's packets as captured on a client with checksum offload: the pseudo-header sum

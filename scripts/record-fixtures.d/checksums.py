@@ -149,8 +149,8 @@ ENTRIES = [
     ("vlan-routed-dup-imap-login.pcap", vlan_duplicates,
      "GENERATED from imap-login-quoted.pcap: a routed span, every frame on VLAN 10 and again on VLAN 20 "
      "(client frames first on 10, server frames first on 20); VLANs in the flow key (the default): two "
-     "flows, two alerts (the VLAN 20 copy of the reply comes first); --no-vlan-in-flow-key gives one "
-     "(tested apart)", [], [[20], [10]]),
+     "flows, two alerts (the VLAN 10 flow's login is acknowledged first); --no-vlan-in-flow-key gives "
+     "one (tested apart)", [], [[10], [20]]),
 ]
 
 
