@@ -87,8 +87,9 @@ public struct ReassemblyConfiguration: Sendable {
     public var vlansInFlowKey = true
     /// How many slots the evictor inspects when the table is full.
     public var evictionProbe = 16
-    /// Which copy of resent bytes the parser sees (docs/tcp-integrity.md).
-    public var streamPolicy = StreamPolicy.ack
+    /// Which copy of resent bytes the parser sees (docs/tcp-integrity.md). `first` by default
+    /// until holding data for its ACK costs under 5% on every benchmark workload.
+    public var streamPolicy = StreamPolicy.first
     /// Which RSTs end a flow (docs/tcp-integrity.md).
     public var resetPolicy = ResetPolicy.window
 

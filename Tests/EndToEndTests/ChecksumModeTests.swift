@@ -69,7 +69,10 @@ func usernames(_ result: InProcessResult) -> [String] {
         }
         // Unverified, the decoy is still never acknowledged: the ACK policy lets the real LOGIN,
         // sent again at the same sequence numbers, replace it.
-        let off = replay(bytes, mode: .off)
+        var acked = smallEngineConfiguration()
+        acked.checksumValidation = .off
+        acked.reassembly.streamPolicy = .ack
+        let off = replayInProcess(bytes, configuration: acked)
         #expect(usernames(off) == ["bob"])
         #expect(off.stats?.checksums.tcpInvalid == 0 && off.stats?.checksums.ipv4Invalid == 0)
         // Unverified and first-copy-wins (the behaviour before issue 17): the decoy is read.

@@ -142,15 +142,15 @@ ENTRIES = [
     ("cksum-tcp-decoy-imap-login.pcap", lambda: decoy_capture("tcp"),
      "GENERATED from imap-login-quoted.pcap: a decoy LOGIN segment (user mallory, same tag, sequence "
      "number and length as the real one) with a wrong TCP checksum, 1 ms before the real LOGIN: the "
-     "server dropped it; bob's login is the one reported", [], None),
+     "server dropped it; bob's login is the one reported", ["--checksum-validation", "auto"], None),
     ("cksum-ipv4-decoy-imap-login.pcap", lambda: decoy_capture("ipv4"),
      "GENERATED from imap-login-quoted.pcap: the same decoy LOGIN with a correct TCP checksum and a "
-     "wrong IPv4 header checksum: bob's login is the one reported", [], None),
+     "wrong IPv4 header checksum: bob's login is the one reported", ["--checksum-validation", "auto"], None),
     ("vlan-routed-dup-imap-login.pcap", vlan_duplicates,
      "GENERATED from imap-login-quoted.pcap: a routed span, every frame on VLAN 10 and again on VLAN 20 "
      "(client frames first on 10, server frames first on 20); VLANs in the flow key (the default): two "
-     "flows, two alerts (the VLAN 10 flow's login is acknowledged first); --no-vlan-in-flow-key gives "
-     "one (tested apart)", [], [[10], [20]]),
+     "flows, two alerts (the VLAN 20 copy of the reply comes first); --no-vlan-in-flow-key gives one "
+     "(tested apart)", [], [[20], [10]]),
 ]
 
 

@@ -152,7 +152,9 @@ def main(argv):
         tw.write_pcap(os.path.join(FIX, name + ".pcap"), link, records)
         src = by_pcap[source]
         expected = [dict(a, **changes) for a in src["expected"]]
-        entries.append({"pcap": name + ".pcap", "args": [], "client": f"generated from {source} by {TOOL}",
+        # The ACK policy is opt-in for now (docs/tcp-integrity.md); the RST check is the default.
+        args = [] if name == "decoy-rst-pop3-user-pass" else ["--stream-policy", "ack"]
+        entries.append({"pcap": name + ".pcap", "args": args, "client": f"generated from {source} by {TOOL}",
                         "description": "GENERATED from " + source + ": " + description,
                         "secrets": src["secrets"], "expected": expected})
     manifestmerge.merge(TOOL, entries, keep=[r[0] + ".pcap" for r in RECIPES])
