@@ -69,6 +69,9 @@ struct LiveReportTests {
         let hupped = try #require(poll(hupPage, &reads) { $0.contains(">192.0.2.10</td>") }, "B after SIGHUP: \(b.stderr)")
         #expect(b.isRunning)
         #expect(!hupped.contains("http-equiv=\"refresh\""), "B has no --report-interval")
+        // A keeps rewriting its report every second: read it for 2.5 s (at least two rewrites),
+        // every read whole. How many reads the polls above took depends on the machine's speed.
+        _ = poll(timedPage, &reads, until: Date().addingTimeInterval(2.5)) { _ in false }
         #expect(reads.whole > 10 && reads.partial == 0, "\(reads)")
 
         // Stopped: the final reports, without the reload, and no temporary file left behind.
@@ -111,8 +114,8 @@ struct ReadCount: CustomStringConvertible {
 
 /// Reads `file` every 20 ms for up to 20 s until `done` holds; every read that finds the file must
 /// be a whole document (counted in `reads`). Returns the text that satisfied `done`.
-private func poll(_ file: URL, _ reads: inout ReadCount, json: Bool = false, _ done: (String) -> Bool) -> String? {
-    let deadline = Date().addingTimeInterval(20)
+private func poll(_ file: URL, _ reads: inout ReadCount, json: Bool = false,
+                  until deadline: Date = Date().addingTimeInterval(20), _ done: (String) -> Bool) -> String? {
     while Date() < deadline {
         // Absent before the first write; never empty or cut short after it.
         if let data = FileManager.default.contents(atPath: file.path) {
