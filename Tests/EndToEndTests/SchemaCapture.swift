@@ -11,7 +11,10 @@ let schemaLinesDirectory = packageRoot.appendingPathComponent(".build/schema-lin
 private let schemaLinesLock = NSLock()
 
 /// Keeps the JSON output of one run of plainsight (`args` as it was run, `stdout` as read).
-func keepJSONForSchemaCheck(args: [String], stdout: Data) {
+/// A run refused as a usage error (status 2) wrote nothing: a file named as its -o or --report is
+/// someone else's, e.g. the capture a test names as both input and report to see it refused.
+func keepJSONForSchemaCheck(args: [String], status: Int32, stdout: Data) {
+    guard status != 2 else { return }
     var lines = jsonLines(stdout)
     var reports: [Data] = []
     var index = args.startIndex

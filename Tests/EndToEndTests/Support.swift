@@ -64,7 +64,7 @@ func runProgram(_ path: String, _ args: [String], timeout: TimeInterval = 120) t
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     if p.isRunning { p.terminate(); p.waitUntilExit(); Issue.record("\(path) \(args) timed out") }
     let result = RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: out), stderr: try Data(contentsOf: err))
-    if URL(fileURLWithPath: path).lastPathComponent == "plainsight" { keepJSONForSchemaCheck(args: args, stdout: result.stdout) }
+    if URL(fileURLWithPath: path).lastPathComponent == "plainsight" { keepJSONForSchemaCheck(args: args, status: result.status, stdout: result.stdout) }
     return result
 }
 
