@@ -271,8 +271,12 @@ public final class ServerInventory: SessionObserver {
     private let userHasher: SipHash24
     /// How login names appear in every rendering (as in the alerts).
     public let userPolicy: UserPolicy
-    /// Login names are kept for the renderings (all policies but `omit`).
-    var keepsUsers: Bool { userPolicy != .omit }
+    /// An HTML page will be rendered, the one rendering that lists every server's clients and
+    /// users under any policy. Without one, clients are not kept at all, and names only for the
+    /// JSON renderings' `users` under `full`: no output would show the rest.
+    public var rendersPage = true
+    /// Login names are kept for the renderings that show them.
+    var keepsUsers: Bool { userPolicy != .omit && (rendersPage || userPolicy == .full) }
     /// The JSON renderings name users (`users`) only under `--user-policy full`, as they always
     /// did; the HTML page shows them under every policy but `omit`, through the policy.
     public var listUsers: Bool { userPolicy == .full }
@@ -316,6 +320,7 @@ public final class ServerInventory: SessionObserver {
         userKey = other.userKey
         userHasher = other.userHasher
         userPolicy = other.userPolicy
+        rendersPage = other.rendersPage
         untrackedEvents = other.untrackedEvents
         storage = other.storage
         positions = other.positions
@@ -359,12 +364,14 @@ public final class ServerInventory: SessionObserver {
                 }
             }
         }
-        if let index = record.clients.index(forKey: client) {
-            record.clients.values[index] &+= 1
-        } else if record.clients.count < ServerRecord.maxListedClients {
-            record.clients[client] = 1
-        } else {
-            record.clientsOverflow = true
+        if rendersPage {
+            if let index = record.clients.index(forKey: client) {
+                record.clients.values[index] &+= 1
+            } else if record.clients.count < ServerRecord.maxListedClients {
+                record.clients[client] = 1
+            } else {
+                record.clientsOverflow = true
+            }
         }
         timeline.add(time, exposure: finding.exposure)
     }

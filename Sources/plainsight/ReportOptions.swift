@@ -96,6 +96,7 @@ final class InventoryRun: @unchecked Sendable {
     init(_ settings: InventorySettings) throws(OutputError) {
         communityID = CommunityID(seed: settings.communityIDSeed)
         inventory = ServerInventory(userHashKey: settings.userHashKey, userPolicy: settings.userPolicy)
+        inventory.rendersPage = settings.reports.contains { $0.format == .html }
         for target in settings.reports where target.path == "-" {
             throw OutputError("--report -: standard output carries the alerts; give a file name")
         }
