@@ -70,7 +70,7 @@ public struct AlertRenderer: Sendable {
         out.append(0x7D)
         if let tunnel = alert.tunnel, let outermost = tunnel.outermost { Self.appendTunnelJSON(tunnel, outermost, to: &out) }
         // Added later (issue 19), each left out when unknown; before `host`, which stays last.
-        if let communityID = alert.communityID {
+        if let communityID = alert.resolvedCommunityID {
             out.append(contentsOf: #","community_id":""#.utf8)
             out.append(contentsOf: communityID.utf8)
             out.append(0x22)

@@ -26,36 +26,38 @@ public struct CommunityID: Sendable {
         let (a, portA, b, portB) = sourceFirst ? (source, sourcePort, destination, destinationPort)
                                                : (destination, destinationPort, source, sourcePort)
         // At most 2 + 16 + 16 + 6 = 40 bytes, on the stack: an alert's id costs no allocation but
-        // its String.
+        // its String. Every store below ends at or before byte 40 of the 40-byte tuple.
         var input: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
         let digest = withUnsafeMutableBytes(of: &input) { raw -> Insecure.SHA1.Digest in
-            var n = 0
-            func put(_ byte: UInt8) { raw[n] = byte; n += 1 }
-            func put16(_ value: UInt16) { put(UInt8(value >> 8)); put(UInt8(value & 0xFF)) }
-            func put(_ address: IPAddress) {
-                if address.isIPv6 {
-                    for shift in stride(from: 56, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: address.high >> UInt64(shift))) }
-                }
-                let width = address.isIPv6 ? 56 : 24
-                for shift in stride(from: width, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: address.low >> UInt64(shift))) }
-            }
-            put16(seed)
-            put(a)
-            put(b)
-            put(proto)
-            put(0)
-            put16(portA)
-            put16(portB)
+            raw.storeBytes(of: seed.bigEndian, toByteOffset: 0, as: UInt16.self)
+            var n = Self.store(a, in: raw, at: 2)
+            n = Self.store(b, in: raw, at: n)
+            raw[n] = proto
+            raw[n + 1] = 0
+            raw.storeBytes(of: portA.bigEndian, toByteOffset: n + 2, as: UInt16.self)
+            raw.storeBytes(of: portB.bigEndian, toByteOffset: n + 4, as: UInt16.self)
             var hasher = Insecure.SHA1()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0 ..< n]))
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0 ..< n + 6]))
             return hasher.finalize()
         }
         return digest.withUnsafeBytes { Self.base64(prefix: "1:", $0) }
     }
 
+    /// `address` as 4 or 16 big-endian bytes at `offset`; the offset past them.
+    private static func store(_ address: IPAddress, in raw: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        if address.isIPv6 {
+            raw.storeBytes(of: address.high.bigEndian, toByteOffset: offset, as: UInt64.self)
+            raw.storeBytes(of: address.low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+            return offset + 16
+        }
+        raw.storeBytes(of: UInt32(truncatingIfNeeded: address.low).bigEndian, toByteOffset: offset, as: UInt32.self)
+        return offset + 4
+    }
+
     /// `prefix` then standard base64 with padding (RFC 4648 section 4), built in place.
     static func base64(prefix: StaticString, _ bytes: UnsafeRawBufferPointer) -> String {
         let length = prefix.utf8CodeUnitCount + (bytes.count + 2) / 3 * 4
+        let alphabet = Self.alphabet.utf8Start
         return String(unsafeUninitializedCapacity: length) { out in
             var o = 0
             for k in 0 ..< prefix.utf8CodeUnitCount { out[o] = prefix.utf8Start[k]; o += 1 }
@@ -63,6 +65,7 @@ public struct CommunityID: Sendable {
             while i < bytes.count {
                 let n = min(3, bytes.count - i)
                 let b0 = bytes[i], b1 = n > 1 ? bytes[i + 1] : 0, b2 = n > 2 ? bytes[i + 2] : 0
+                // Each index is masked to 6 bits: inside the 64-character alphabet.
                 out[o] = alphabet[Int(b0 >> 2)]
                 out[o + 1] = alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)]
                 out[o + 2] = n > 1 ? alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : 0x3D
@@ -79,6 +82,16 @@ public struct CommunityID: Sendable {
         bytes.withUnsafeBytes { base64(prefix: "", $0) }
     }
 
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+}
+
+extension Alert {
+    /// `communityID`, from `communityIDSeed` if it is not computed yet.
+    public var resolvedCommunityID: String? {
+        if let communityID { return communityID }
+        guard let seed = communityIDSeed else { return nil }
+        return CommunityID(seed: seed).string(source: client, sourcePort: clientPort,
+                                              destination: server, destinationPort: serverPort)
+    }
 }

@@ -36,6 +36,8 @@ struct SessionRouter: StreamHandler {
     /// Slots whose login succeeded: nothing later can change a finding, so the flow table stops
     /// holding their data for ACKs (`FlowTable.settle`); the engine tells it after the packet.
     var settles: [Int] = []
+    /// `StreamPolicy.ack`: only then does the flow table hold data that a settle releases.
+    let holdsForAck: Bool
     /// The encapsulations flows arrived in, by the id their packets and flows carry.
     var tunnels = TunnelRegistry()
     var lastTime = Timestamp.zero
@@ -64,6 +66,7 @@ struct SessionRouter: StreamHandler {
         selectedPorts = configuration.anyPort
             ? nil : PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         maxAlertsPerFlow = configuration.maxAlertsPerFlow
+        holdsForAck = configuration.reassembly.streamPolicy == .ack
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
         self.onAlert = onAlert
@@ -325,7 +328,7 @@ struct SessionRouter: StreamHandler {
 
     private mutating func collect(_ findings: [Finding], slot: Int, info: FlowInfo) {
         for finding in findings {
-            if finding.outcome == .success { settles.append(slot) }
+            if holdsForAck && finding.outcome == .success { settles.append(slot) }
             observer?.login(finding, flow: info)
             guard sessions[slot].alerts < maxAlertsPerFlow else {
                 stats.alertsSuppressed += 1
@@ -338,8 +341,7 @@ struct SessionRouter: StreamHandler {
                               server: info.server, serverPort: info.serverPort,
                               vlans: info.vlans, finding: finding, midstream: info.midstream,
                               overlapConflict: info.overlapConflict, tunnel: tunnels.path(info.tunnel))
-            alert.communityID = communityID.string(source: info.client, sourcePort: info.clientPort,
-                                                   destination: info.server, destinationPort: info.serverPort)
+            alert.communityIDSeed = communityID.seed
             let number = PacketReference.number(finding.packet)
             if number != 0 {
                 alert.pcapCount = number
