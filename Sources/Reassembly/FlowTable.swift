@@ -313,13 +313,13 @@ public struct FlowTable {
     /// Whether the receiver of half `h` would accept a RST with this sequence number (half `h`'s
     /// sequence space), as far as the sensor can tell: without its ACK the RST is accepted.
     func resetAcceptable(half h: Int, sequence: UInt32) -> Bool {
-        let half = halves[h]
-        guard configuration.resetPolicy != .any, let ack = half.peerAckOffset else { return true }
-        let offset = half.offset(of: sequence)
-        let sent = max(half.highestSeen, ack)
+        let half = halves.address(h)
+        guard configuration.resetPolicy != .any, let ack = half.pointee.peerAckOffset else { return true }
+        let offset = half.pointee.offset(of: sequence)
+        let sent = max(half.pointee.highestSeen, ack)
         switch configuration.resetPolicy {
         case .exact: return offset == ack || offset == sent
-        case .window: return offset >= ack && offset <= sent + Int64(half.peerWindow)
+        case .window: return offset >= ack && offset <= sent + Int64(half.pointee.peerWindow)
         case .any: return true
         }
     }

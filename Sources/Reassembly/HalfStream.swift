@@ -105,9 +105,15 @@ struct HalfStream {
     /// Where data may be delivered up to under policy `ack`: the peer's highest ACK while this
     /// direction holds (the peer has acknowledged something, so evidence will come), else no
     /// limit. A one-sided capture, whose receiver is never seen acknowledging, is not held.
-    @inline(__always) func holdLimit(_ policy: StreamPolicy) -> Int64 {
-        guard policy == .ack && !settled && baseKnown && hasPeerAck else { return .max }
-        return max(next, offset(of: peerAck))
+    /// Static, reading the fields through the pointer: called as a method on the stored element
+    /// it copied the whole half-stream (a retain and a release of `runs`) for every segment.
+    @inline(__always) static func holdLimit(_ half: UnsafePointer<HalfStream>, _ policy: StreamPolicy) -> Int64 {
+        guard policy == .ack && !half.pointee.settled && half.pointee.baseKnown && half.pointee.hasPeerAck else {
+            return .max
+        }
+        let next = half.pointee.next
+        let nextSequence = half.pointee.baseSequence &+ UInt32(truncatingIfNeeded: next)
+        return max(next, next + Int64(Int32(bitPattern: half.pointee.peerAck &- nextSequence)))
     }
 
     /// The end of the highest byte seen of this direction (delivered or buffered).

@@ -60,6 +60,14 @@ public struct SlotArray<Element> {
         return (storage.base + storage.count).move()
     }
 
+    /// The element's address, checked like the subscript. A method or computed property of a
+    /// non-trivial element called through the subscript works on a copy (a retain and a release
+    /// of every reference it holds); through this address it reads in place.
+    @inline(__always) public func address(_ index: Int) -> UnsafeMutablePointer<Element> {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
+        return storage.base + index
+    }
+
     public subscript(index: Int) -> Element {
         @inline(__always) unsafeAddress {
             precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")

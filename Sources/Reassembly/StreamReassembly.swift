@@ -23,9 +23,9 @@ extension FlowTable {
 
         while true {
             let next = halves[h].next
-            if s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves[h].lastDeliveredEnd {
+            if s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves.address(h).pointee.lastDeliveredEnd {
                 if compareRetransmission(slot: slot, half: h, frame: frame,
-                                         range: frameStart..<(frameStart + Int(halves[h].lastDeliveredEnd - s))) {
+                                         range: frameStart..<(frameStart + Int(halves.address(h).pointee.lastDeliveredEnd - s))) {
                     conflict(slot: slot, counted: &conflicted)
                     stats.events.retransmissionConflict += 1
                 }
@@ -42,7 +42,7 @@ extension FlowTable {
                 frameStart = origin + Int(truncatingIfNeeded: s)
             }
             // Policy `ack`: in order, but only up to what the peer acknowledged; the rest is held.
-            let limit = halves[h].holdLimit(policy)
+            let limit = HalfStream.holdLimit(halves.address(h), policy)
             if s == next && s < limit {
                 let end = min(e, limit)
                 deliverInOrder(slot: slot, half: h, start: s, end: end, frameStart: frameStart, frame: frame,
@@ -57,7 +57,7 @@ extension FlowTable {
             let ahead = s > next
             if ahead && !countedOutOfOrder { stats.outOfOrderSegments += 1; countedOutOfOrder = true }
             let firstRun = halves[h].runs.first?.start ?? s
-            if ahead, let ack = halves[h].peerAckOffset, ack > next {
+            if ahead, let ack = halves.address(h).pointee.peerAckOffset, ack > next {
                 declareGap(slot: slot, half: h, upTo: min(ack, s, firstRun), time: time, handler: &handler)
                 deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
                 continue
@@ -124,6 +124,17 @@ extension FlowTable {
             halves[h].noteDelivered(start: start, end: end, digest: Self.digest(frame, range))
             return
         }
+        deliverOverRuns(slot: slot, half: h, start: start, end: end, frameStart: frameStart, frame: frame,
+                        time: time, conflicted: &conflicted, handler: &handler)
+    }
+
+    /// `deliverInOrder` when runs are buffered: the frame's bytes are delivered around and over
+    /// them. Out of line, so the common path above stays small.
+    @inline(never)
+    mutating func deliverOverRuns<H: StreamHandler>(slot: Int, half h: Int, start: Int64, end: Int64,
+                                                    frameStart: Int, frame: Span<UInt8>, time: Timestamp,
+                                                    conflicted: inout Bool, handler: inout H) {
+        let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         let replace = configuration.streamPolicy == .ack
         var current = start
         var countedOverlap = false
@@ -287,7 +298,7 @@ extension FlowTable {
     /// the direction holds (policy `ack`). Bytes delivered on an ACK keep their arrival time.
     mutating func deliverContiguous<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) {
         while let run = halves[h].runs.first, run.start <= halves[h].next {
-            let limit = halves[h].holdLimit(configuration.streamPolicy)
+            let limit = HalfStream.holdLimit(halves.address(h), configuration.streamPolicy)
             if limit == .max {
                 deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
                 continue
@@ -350,7 +361,7 @@ extension FlowTable {
     /// data it acknowledges. Returns true if the flow closed.
     mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, answering: Bool = false,
                                                 handler: inout H) -> Bool {
-        while halves[h].ackedPastNext, let ack = halves[h].peerAckOffset {
+        while halves.address(h).pointee.ackedPastNext, let ack = halves.address(h).pointee.peerAckOffset {
             let target: Int64
             if let run = halves[h].runs.first {
                 target = min(ack, run.start)
@@ -373,7 +384,7 @@ extension FlowTable {
     /// Ends half `h` if its stream reached the FIN; closes the flow when both halves ended.
     /// Returns true if the flow closed.
     mutating func checkEnd<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
-        if !halves[h].ended && halves[h].reachedFin {
+        if !halves[h].ended && halves.address(h).pointee.reachedFin {
             halves[h].ended = true
             release(half: h)
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
