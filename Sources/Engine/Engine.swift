@@ -264,6 +264,8 @@ struct EngineCore {
     var checksums: ChecksumGate
     /// Released segments, kept for the array's capacity.
     var released: [ChecksumGate.Held] = []
+    /// The settles being applied (`applySettles`), kept for the array's capacity.
+    var settling: [Int] = []
     var onNotice: ((String) -> Void)?
 
     init(table: FlowTable, router: SessionRouter, prefetchAboveFlows: Int, options: PacketDecoder.BatchOptions,
@@ -573,10 +575,11 @@ struct EngineCore {
     /// which may settle or stop more flows.
     @inline(never)
     private mutating func applySettles() {
+        // Swapped, not copied: a settle may add more, and emptying a shared array reallocates it.
         while !router.settles.isEmpty {
-            let slots = router.settles
-            router.settles.removeAll(keepingCapacity: true)
-            for slot in slots { table.settle(slot: slot, time: router.lastTime, handler: &router) }
+            swap(&settling, &router.settles)
+            for slot in settling { table.settle(slot: slot, time: router.lastTime, handler: &router) }
+            settling.removeAll(keepingCapacity: true)
         }
     }
 

@@ -80,28 +80,30 @@ public struct VLANTags: Hashable, Sendable {
 /// value (`!= .segment`) tells the engine that a packet needs more than the flow table.
 public struct PacketKind: RawRepresentable, Equatable, Sendable {
     public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    // Computed and inlinable rather than stored: the engine tests a packet's kind against these
+    // on every segment, and a stored static of another module is read through an accessor call.
     /// A TCP segment.
-    public static let segment = PacketKind(rawValue: 0)
+    @inlinable public static var segment: PacketKind { PacketKind(rawValue: 0) }
     /// An IP fragment: the batch's `fragments` entry at the same index locates it; only `kind`
     /// and `tunnel` of the packet mean anything.
-    public static let fragment = PacketKind(rawValue: 1)
+    @inlinable public static var fragment: PacketKind { PacketKind(rawValue: 1) }
     /// A segment or a fragment that came through an encapsulation: the batch's `tunnels` entry at
     /// the same index holds the path.
-    public static let tunnelledSegment = PacketKind(rawValue: 2)
-    public static let tunnelledFragment = PacketKind(rawValue: 3)
+    @inlinable public static var tunnelledSegment: PacketKind { PacketKind(rawValue: 2) }
+    @inlinable public static var tunnelledFragment: PacketKind { PacketKind(rawValue: 3) }
     /// Added to a segment whose TCP checksum is wrong (`ChecksumChecks.tcp` asked).
-    public static let badTCPChecksum: UInt8 = 4
+    @inlinable public static var badTCPChecksum: UInt8 { 4 }
     /// Added to a segment or a fragment whose IPv4 header checksum is wrong
     /// (`ChecksumChecks.ipv4` asked).
-    public static let badIPv4Checksum: UInt8 = 8
+    @inlinable public static var badIPv4Checksum: UInt8 { 8 }
 
-    public var isFragment: Bool { rawValue & 1 != 0 }
-    public var isTunnelled: Bool { rawValue & 2 != 0 }
-    public var hasBadTCPChecksum: Bool { rawValue & Self.badTCPChecksum != 0 }
-    public var hasBadIPv4Checksum: Bool { rawValue & Self.badIPv4Checksum != 0 }
+    @inlinable public var isFragment: Bool { rawValue & 1 != 0 }
+    @inlinable public var isTunnelled: Bool { rawValue & 2 != 0 }
+    @inlinable public var hasBadTCPChecksum: Bool { rawValue & Self.badTCPChecksum != 0 }
+    @inlinable public var hasBadIPv4Checksum: Bool { rawValue & Self.badIPv4Checksum != 0 }
     /// Without the checksum verdicts.
-    public var withoutChecksums: PacketKind { PacketKind(rawValue: rawValue & 3) }
+    @inlinable public var withoutChecksums: PacketKind { PacketKind(rawValue: rawValue & 3) }
 }
 
 /// One TCP segment decoded from a frame. The payload is not copied: `payloadStart..<payloadEnd` are
