@@ -15,6 +15,14 @@
 public enum OutputEscaping {
     /// Appends `bytes`, escaped, to `out`.
     public static func append<Bytes: Sequence<UInt8>>(_ bytes: Bytes, to out: inout [UInt8]) {
+        // Printable ASCII other than `"` and `\` (file names, most user names) is copied whole:
+        // the validator below goes byte by byte through a generic sequence.
+        let plain = bytes.withContiguousStorageIfAvailable { buffer -> Bool in
+            for byte in buffer where byte < 0x20 || byte > 0x7E || byte == 0x22 || byte == 0x5C { return false }
+            out.append(contentsOf: buffer)
+            return true
+        }
+        if plain == true { return }
         // A streaming UTF-8 validator: the lead byte says how long the sequence is, the second
         // byte's allowed range rules out overlong forms, surrogates and values above U+10FFFF.
         var pending: (UInt8, UInt8, UInt8) = (0, 0, 0)
