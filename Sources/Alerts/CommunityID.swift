@@ -1,4 +1,3 @@
-import Crypto
 import Wire
 
 // Community ID v1 (https://github.com/corelight/community-id-spec): the flow hash Suricata, Zeek,
@@ -28,7 +27,7 @@ public struct CommunityID: Sendable {
         // At most 2 + 16 + 16 + 6 = 40 bytes, on the stack: an alert's id costs no allocation but
         // its String. Every store below ends at or before byte 40 of the 40-byte tuple.
         var input: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-        let digest = withUnsafeMutableBytes(of: &input) { raw -> Insecure.SHA1.Digest in
+        return withUnsafeMutableBytes(of: &input) { raw -> String in
             raw.storeBytes(of: seed.bigEndian, toByteOffset: 0, as: UInt16.self)
             var n = Self.store(a, in: raw, at: 2)
             n = Self.store(b, in: raw, at: n)
@@ -36,11 +35,10 @@ public struct CommunityID: Sendable {
             raw[n + 1] = 0
             raw.storeBytes(of: portA.bigEndian, toByteOffset: n + 2, as: UInt16.self)
             raw.storeBytes(of: portB.bigEndian, toByteOffset: n + 4, as: UInt16.self)
-            var hasher = Insecure.SHA1()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[0 ..< n + 6]))
-            return hasher.finalize()
+            return SHA1Block.withDigest(of: UnsafeRawBufferPointer(rebasing: raw[0 ..< n + 6])) {
+                Self.base64(prefix: "1:", $0)
+            }
         }
-        return digest.withUnsafeBytes { Self.base64(prefix: "1:", $0) }
     }
 
     /// `address` as 4 or 16 big-endian bytes at `offset`; the offset past them.

@@ -1,4 +1,4 @@
-import Alerts
+@testable import Alerts
 import Foundation
 import Testing
 import Wire
@@ -97,5 +97,34 @@ struct CommunityIDTests {
         // Live capture: neither file nor number.
         let live = AlertRenderer().json(makeAlert())
         #expect(!live.contains("pcap_") && !live.contains("community_id"))
+    }
+}
+
+/// The one-block SHA-1 under the Community ID, against digests from another implementation
+/// (Python's hashlib) at the lengths that matter: empty, short, IPv4 and IPv6 inputs, and the
+/// longest message that fits one block.
+@Suite("SHA-1 of one block")
+struct SHA1BlockTests {
+    static let cases: [(length: Int, hex: String)] = [
+        (0, "da39a3ee5e6b4b0d3255bfef95601890afd80709"), (1, "067d5096f219c64b53bb1c7d5e3754285b565a47"),
+        (3, "5e8b290f00d31c341d769e40255c757924864ef3"), (20, "c08c26f20f9b6e425705af5ccc0300325c4d619a"),
+        (40, "b4cef9aebd96975376eca04e064acd5bd7b9bce7"), (55, "c4622048cfef59b72875839ee7ae1cbcf55e7658"),
+    ]
+
+    static func hex(_ message: [UInt8]) -> String {
+        message.withUnsafeBytes { raw in
+            SHA1Block.withDigest(of: raw) { digest in digest.map { String(format: "%02x", $0) }.joined() }
+        }
+    }
+
+    @Test("FIPS 180 \"abc\"")
+    func abc() {
+        #expect(Self.hex(Array("abc".utf8)) == "a9993e364706816aba3e25717850c26c9cd0d89d")
+    }
+
+    @Test("lengths 0 to 55", arguments: cases)
+    func lengths(_ c: (length: Int, hex: String)) {
+        let message = (0 ..< c.length).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
+        #expect(Self.hex(message) == c.hex)
     }
 }
