@@ -26,9 +26,9 @@ public struct Alert: Sendable {
     public var pcapCount: UInt64?
     /// The flow's Community ID v1 (`CommunityID`), of the innermost connection for a tunnelled one.
     public var communityID: String?
-    /// The seed for a Community ID still to be computed from the alert's connection, when
-    /// `communityID` is nil: the engine leaves the hashing to the output's thread
-    /// (`AlertPipeline`), so a capture full of logins does not wait for it.
+    /// The seed for a Community ID computed from the alert's connection as it is rendered, when
+    /// `communityID` is nil: the engine leaves the hashing to the output's thread, so a capture
+    /// full of logins does not wait for it, and no String is made for it.
     public var communityIDSeed: UInt16?
 
     public init(timestamp: Timestamp, flowID: UInt64, client: IPAddress, clientPort: UInt16,

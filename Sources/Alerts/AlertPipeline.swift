@@ -201,9 +201,7 @@ public final class AlertPipeline: @unchecked Sendable {
             if overflow == .wait { lock.broadcast() }              // room again for a waiting submit
             for item in batch {
                 switch item {
-                case .alert(var alert):
-                    // Once here, not once per sink.
-                    if alert.communityID == nil { alert.communityID = alert.resolvedCommunityID }
+                case .alert(let alert):
                     for sink in sinks { sink.write(alert) }
                 case .stats(let fields, let time):
                     writeStatsOnWriter(fields, time: time)

@@ -70,10 +70,10 @@ public struct AlertRenderer: Sendable {
         out.append(0x7D)
         if let tunnel = alert.tunnel, let outermost = tunnel.outermost { Self.appendTunnelJSON(tunnel, outermost, to: &out) }
         // Added later (issue 19), each left out when unknown; before `host`, which stays last.
-        if let communityID = alert.resolvedCommunityID {
+        if alert.communityID != nil || alert.communityIDSeed != nil {
+            let mark = out.count
             out.append(contentsOf: #","community_id":""#.utf8)
-            out.append(contentsOf: communityID.utf8)
-            out.append(0x22)
+            if alert.appendCommunityID(to: &out) { out.append(0x22) } else { out.removeSubrange(mark...) }
         }
         if let name = alert.pcapFilename {
             out.append(contentsOf: #","pcap_filename":""#.utf8)

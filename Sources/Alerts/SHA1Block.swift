@@ -25,21 +25,31 @@ enum SHA1Block {
             let w = raw.bindMemory(to: UInt32.self)
             for i in 0 ..< 16 { w[i] = UInt32(bigEndian: w[i]) }
             var (a, b, c, d, e) = state
+            // Word t of the schedule, kept in a ring of 16 (FIPS 180-4 6.1.3); the index is
+            // masked to 15, inside the 16 words.
             @inline(__always) func word(_ t: Int) -> UInt32 {
-                guard t >= 16 else { return w[t] }
+                if t < 16 { return w[t] }
                 let mixed = w[(t &- 3) & 15] ^ w[(t &- 8) & 15] ^ w[(t &- 14) & 15] ^ w[t & 15]
                 let next = mixed << 1 | mixed >> 31
                 w[t & 15] = next
                 return next
             }
-            @inline(__always) func round(_ f: UInt32, _ k: UInt32, _ x: UInt32) {
-                let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ x
+            for t in 0 ..< 20 {
+                let temp = (a << 5 | a >> 27) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ word(t)
                 e = d; d = c; c = b << 30 | b >> 2; b = a; a = temp
             }
-            for t in 0 ..< 20 { round((b & c) | (~b & d), 0x5A82_7999, word(t)) }
-            for t in 20 ..< 40 { round(b ^ c ^ d, 0x6ED9_EBA1, word(t)) }
-            for t in 40 ..< 60 { round((b & c) | (b & d) | (c & d), 0x8F1B_BCDC, word(t)) }
-            for t in 60 ..< 80 { round(b ^ c ^ d, 0xCA62_C1D6, word(t)) }
+            for t in 20 ..< 40 {
+                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ word(t)
+                e = d; d = c; c = b << 30 | b >> 2; b = a; a = temp
+            }
+            for t in 40 ..< 60 {
+                let temp = (a << 5 | a >> 27) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ word(t)
+                e = d; d = c; c = b << 30 | b >> 2; b = a; a = temp
+            }
+            for t in 60 ..< 80 {
+                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ word(t)
+                e = d; d = c; c = b << 30 | b >> 2; b = a; a = temp
+            }
             state = ((state.0 &+ a).bigEndian, (state.1 &+ b).bigEndian, (state.2 &+ c).bigEndian,
                      (state.3 &+ d).bigEndian, (state.4 &+ e).bigEndian)
         }
