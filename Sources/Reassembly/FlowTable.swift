@@ -228,7 +228,8 @@ public struct FlowTable {
             // Judged in the sender's sequence space: `h` of the direction the RST travelled.
             // A stopped flow no longer tracks its ACKs: nothing to judge by, and nothing to lose.
             if !entry.pointee.stopped
-                && !resetAcceptable(half: 2 * slot + direction.index, sequence: sequenceNumber) {
+                && !Self.resetAcceptable(halves.address(2 * slot + direction.index), sequence: sequenceNumber,
+                                         policy: configuration.resetPolicy) {
                 stats.events.rstOutOfWindow += 1
                 return
             }
@@ -310,14 +311,14 @@ public struct FlowTable {
         }
     }
 
-    /// Whether the receiver of half `h` would accept a RST with this sequence number (half `h`'s
+    /// Whether the receiver of `half` would accept a RST with this sequence number (the half's
     /// sequence space), as far as the sensor can tell: without its ACK the RST is accepted.
-    func resetAcceptable(half h: Int, sequence: UInt32) -> Bool {
-        let half = halves.address(h)
-        guard configuration.resetPolicy != .any, let ack = half.pointee.peerAckOffset else { return true }
+    /// Static: as a method it was handed a copy of the whole table.
+    static func resetAcceptable(_ half: UnsafePointer<HalfStream>, sequence: UInt32, policy: ResetPolicy) -> Bool {
+        guard policy != .any, let ack = half.pointee.peerAckOffset else { return true }
         let offset = half.pointee.offset(of: sequence)
         let sent = max(half.pointee.highestSeen, ack)
-        switch configuration.resetPolicy {
+        switch policy {
         case .exact: return offset == ack || offset == sent
         case .window: return offset >= ack && offset <= sent + Int64(half.pointee.peerWindow)
         case .any: return true

@@ -24,7 +24,7 @@ extension FlowTable {
         while true {
             let next = halves[h].next
             if s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves.address(h).pointee.lastDeliveredEnd {
-                if compareRetransmission(slot: slot, half: h, frame: frame,
+                if Self.compareRetransmission(halves.address(h), frame: frame,
                                          range: frameStart..<(frameStart + Int(halves.address(h).pointee.lastDeliveredEnd - s))) {
                     conflict(slot: slot, counted: &conflicted)
                     stats.events.retransmissionConflict += 1
@@ -65,7 +65,7 @@ extension FlowTable {
             if e - next > Int64(configuration.windowBytes) {
                 stats.windowOverflows += 1
             } else {
-                let plan = planInsert(half: h, start: s, end: e)
+                let plan = Self.planInsert(halves.address(h), start: s, end: e)
                 if plan.runsAfter > configuration.maxHoles {
                     stats.holeLimitHits += 1
                 } else if plan.newBytes + plan.newRuns * configuration.runOverheadBytes
@@ -206,8 +206,10 @@ extension FlowTable {
     /// overlap with buffered data. Only the last segment is remembered, and of a segment over 256
     /// bytes only its ends are compared: an older range resent, or a long segment changed in its
     /// middle, is not seen (README, Limits).
-    func compareRetransmission(slot: Int, half h: Int, frame: Span<UInt8>, range: Range<Int>) -> Bool {
-        Self.digest(frame, range) != halves[h].lastDeliveredDigest
+    /// Static, as the table's other per-segment helpers: as a method it was handed a copy of the
+    /// whole table.
+    static func compareRetransmission(_ half: UnsafePointer<HalfStream>, frame: Span<UInt8>, range: Range<Int>) -> Bool {
+        digest(frame, range) != half.pointee.lastDeliveredDigest
     }
 
     /// A 64-bit digest of `frame[range]`, not meant to resist anyone (a collision only hides a
@@ -331,8 +333,15 @@ extension FlowTable {
 
     /// Releases what half `h` holds for an ACK (its parser needs no more protection, or the flow
     /// ends): counted as flushed unacknowledged when there was any.
+    @inline(__always)
     mutating func flushHeld<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, counted: Bool = true,
                                               handler: inout H) {
+        if !halves[h].runs.isEmpty { flushHeldRuns(slot: slot, half: h, time: time, counted: counted, handler: &handler) }
+    }
+
+    @inline(never)
+    mutating func flushHeldRuns<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, counted: Bool,
+                                                  handler: inout H) {
         guard let run = halves[h].runs.first, run.start <= halves[h].next else { return }
         if counted && configuration.streamPolicy == .ack { stats.events.unackedDataFlushed += 1 }
         while let run = halves[h].runs.first, run.start <= halves[h].next {
@@ -411,8 +420,8 @@ extension FlowTable {
         var newRuns: Int
     }
 
-    func planInsert(half h: Int, start s: Int64, end e: Int64) -> InsertPlan {
-        let runs = halves[h].runs
+    static func planInsert(_ half: UnsafePointer<HalfStream>, start s: Int64, end e: Int64) -> InsertPlan {
+        let runs = half.pointee.runs
         var first = runs.count
         for i in runs.indices where runs[i].end >= s { first = i; break }
         var last = first - 1
@@ -454,13 +463,13 @@ extension FlowTable {
                 swap(&bytes, &halves[h].runs[plan.first].bytes)  // extend the first run in place
                 runStart = firstRun.start
                 current = firstRun.end
-                differing &+= compare(frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
+                differing &+= Self.compare(frame: frame, frameStart: frameStart, start: s, end: e, with: bytes, at: runStart)
                 k += 1
             }
             while k <= plan.last {
                 let run = halves[h].runs[k]
                 appendBytes(&bytes, from: frame, frameIndex(current)..<frameIndex(run.start))
-                differing &+= compare(frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes,
+                differing &+= Self.compare(frame: frame, frameStart: frameStart, start: s, end: e, with: run.bytes,
                                       at: run.start)
                 bytes.append(contentsOf: run.bytes)
                 current = run.end
@@ -496,7 +505,7 @@ extension FlowTable {
     }
 
     /// How many bytes of the new `[start, end)` (in the frame) differ from a buffered run's.
-    func compare(frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64, with run: [UInt8],
+    static func compare(frame: Span<UInt8>, frameStart: Int, start: Int64, end: Int64, with run: [UInt8],
                  at runStart: Int64) -> UInt64 {
         let lo = max(start, runStart), hi = min(end, runStart + Int64(run.count))
         guard hi > lo else { return 0 }
@@ -510,10 +519,16 @@ extension FlowTable {
     }
 
     /// Frees half `h`'s buffered runs and returns their bytes to the budget.
+    @inline(__always)
     mutating func release(half h: Int) {
         // Nearly always nothing was buffered: then there is nothing to give back, and storing an
         // empty array would still release the old one (a runtime call, twice for every flow).
-        guard halves[h].runs.capacity != 0 || halves[h].buffered != 0 else { return }
+        // The test is inline, the work out of line, so closing a flow pays for neither call.
+        if halves[h].runs.capacity != 0 || halves[h].buffered != 0 { releaseBuffered(half: h) }
+    }
+
+    @inline(never)
+    mutating func releaseBuffered(half h: Int) {
         stats.bufferedBytes -= Int(halves[h].buffered)
         stats.bufferedRuns -= halves[h].runs.count
         halves[h].buffered = 0
