@@ -63,6 +63,10 @@ let imapTranscripts: [Transcript] = [
     Transcript(name: "refused synchronising literal", proto: .imap, steps: [
         imapGreeting, C("a1 LOGIN {5}"), S("a1 NO [PRIVACYREQUIRED] no"), C("a2 LOGOUT"), S("a2 OK"),
     ], expected: []),
+    Transcript(name: "tags sharing their first 64 bytes are different tags", proto: .imap, steps: [
+        imapGreeting, C(String(repeating: "t", count: 64) + "B LOGIN mike pw-long-tag"),
+        S(String(repeating: "t", count: 64) + "A OK not yours"), S(String(repeating: "t", count: 64) + "B NO real"),
+    ], expected: [Expected(method: "LOGIN", username: "mike", outcome: .failure, starttls: .offered)]),
     Transcript(name: "no tagged reply: unknown", proto: .imap, steps: [imapGreeting, C("a1 LOGIN lee pw-x")],
                expected: [Expected(method: "LOGIN", username: "lee", outcome: .unknown, starttls: .offered)]),
 ]

@@ -349,16 +349,24 @@ struct IMAPMachine: LineMachine {
     }
 }
 
-/// A command tag held inline (its first 64 bytes, as the copy it replaces kept): matching replies
-/// to commands by tag allocates nothing per command (scripts/bench alloc, `noop` variant).
+/// A command tag held inline: matching replies to commands by tag allocates nothing per command
+/// (scripts/bench alloc, `noop` variant). A tag longer than 64 bytes keeps its first 64, its full
+/// length and a digest of the rest, so two long tags that share a prefix still differ (a client
+/// or an attacker choosing such tags could otherwise have one reply complete the other command).
 struct IMAPTag: Equatable {
     private var bytes = SIMD64<UInt8>()
     private var count = 0
+    /// FNV-1a of the bytes past the first 64 (0 for a shorter tag).
+    private var rest: UInt64 = 0
 
     init() {}
 
     init(_ line: Span<UInt8>, _ t: Token) {
-        count = min(t.count, 64)
-        for i in 0..<count { bytes[i] = line[t.start + i] }
+        count = t.count
+        for i in 0..<min(t.count, 64) { bytes[i] = line[t.start + i] }
+        guard t.count > 64 else { return }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for i in 64..<t.count { h = (h ^ UInt64(line[t.start + i])) &* 0x0000_0100_0000_01B3 }
+        rest = h
     }
 }
