@@ -98,7 +98,8 @@ struct SMTPMachine: LineMachine {
         switch command {
         case .auth:
             if let p = sasl?.login {
-                core.report(p, outcome: reply.code == 235 || (reply.isPositive && reply.code != 334) ? .success : .failure)
+                // A 334 challenge returned above: any other positive final reply ends the exchange.
+                core.report(p, outcome: reply.isPositive ? .success : .failure)
             }
             sasl = nil
         case .starttls:
