@@ -40,8 +40,7 @@ private final class RecordingObserver: SessionObserver {
 
 /// The work list and the finished results, behind one mutex and condition.
 private final class JobBoard: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let lock = ConditionLock()
     private var next = 0
     private var stopped = false
     private var results: [FileResult?]
@@ -60,24 +59,9 @@ private final class JobBoard: @unchecked Sendable {
         self.configuration = configuration
         self.sink = sink
         results = Array(repeating: nil, count: paths.count)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
     }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    private func locked<T>(_ body: () -> T) -> T { lock.withLock(body) }
 
     /// The next file to read, or nil when there is none (or the output failed).
     func take() -> Int? {
@@ -90,13 +74,13 @@ private final class JobBoard: @unchecked Sendable {
 
     func finished(_ index: Int, _ result: FileResult) {
         locked { results[index] = result }
-        pthread_cond_broadcast(condition)
+        lock.broadcast()
     }
 
     /// No more files are handed out (the output failed); files not yet started stay unread.
     func stop() {
         locked { stopped = true }
-        pthread_cond_broadcast(condition)
+        lock.broadcast()
     }
 
     /// Waits for file `index`; nil if it will never be read (stopped before it was taken).
@@ -108,7 +92,7 @@ private final class JobBoard: @unchecked Sendable {
                     return result
                 }
                 if stopped && index >= next { return nil }
-                pthread_cond_wait(condition, mutex)
+                lock.wait(untilMonotonic: nil)
             }
         }
     }
