@@ -53,16 +53,16 @@ public final class ConditionLock: @unchecked Sendable {
     }
 }
 
-/// Nanoseconds on the monotonic clock.
-func monotonicNow() -> UInt64 {
+/// Nanoseconds on the monotonic clock (elapsed times, deadlines, progress pacing).
+public func monotonicNow() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
-/// Wall-clock time, for syslog header timestamps (when the message was made, not the packet time,
-/// which travels in the structured data).
-func wallClockNow() -> Timestamp {
+/// Wall-clock time: syslog header timestamps (when the message was made, not the packet time,
+/// which travels in the structured data), and a stats event's time when no packet supplied one.
+public func wallClockNow() -> Timestamp {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Timestamp(nanoseconds: Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec))

@@ -40,16 +40,3 @@ func systemError(_ code: Int32) -> String {
     return String(cString: text)
 }
 
-/// Nanoseconds on the monotonic clock, for elapsed times and progress pacing.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}
-
-/// Wall-clock time, for a stats event when no packet supplied a time.
-func wallClockNanoseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
-}

@@ -49,10 +49,10 @@ final class StatsRendezvous: @unchecked Sendable {
     /// Main thread: every worker's snapshot of this round (a finished worker's final one), waiting
     /// at most `timeout` nanoseconds; nil for a worker that did not answer in time.
     func collect(timeout: UInt64) -> [WorkerSnapshot?] {
-        let deadline = monotonicNanoseconds() &+ timeout
+        let deadline = monotonicNow() &+ timeout
         return lock.withLock {
             while snapshots.indices.contains(where: { snapshots[$0] == nil && finals[$0] == nil }),
-                  monotonicNanoseconds() < deadline {
+                  monotonicNow() < deadline {
                 lock.wait(untilMonotonic: deadline)
             }
             return snapshots.indices.map { snapshots[$0] ?? finals[$0] }
@@ -67,13 +67,13 @@ final class StatsRendezvous: @unchecked Sendable {
 
     /// Worker: leaves its snapshot and waits for `release` (returns at once outside a round).
     func arrive(_ worker: Int, _ snapshot: WorkerSnapshot) {
-        let deadline = monotonicNanoseconds() &+ Self.maximumPark
+        let deadline = monotonicNow() &+ Self.maximumPark
         lock.withLock {
             guard open else { return }
             snapshots[worker] = snapshot
             lock.broadcast()
             let current = round
-            while open && round == current && monotonicNanoseconds() < deadline {
+            while open && round == current && monotonicNow() < deadline {
                 lock.wait(untilMonotonic: deadline)
             }
         }

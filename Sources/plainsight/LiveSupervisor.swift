@@ -44,16 +44,16 @@ final class LiveSupervisor {
 
     /// Runs until every worker has finished (joined through `threads`); returns the exit status.
     func run(signals: LiveSignals, threads: [CaptureThread]) -> Int32 {
-        var nextStats = statsInterval.map { monotonicNanoseconds() &+ $0 }
+        var nextStats = statsInterval.map { monotonicNow() &+ $0 }
         let reportInterval = inventory.refreshNanoseconds
-        var nextReport = reportInterval.map { monotonicNanoseconds() &+ $0 }
+        var nextReport = reportInterval.map { monotonicNow() &+ $0 }
         while !workers.allSatisfy({ $0.control.finished }) {
             // One worker ending (capture failed, outputs gone) ends the run for all.
             if workers.contains(where: { $0.control.finished }) { stopAll() }
             var wait = 200
             if !stopping {
                 for due in [nextStats, nextReport].compactMap({ $0 }) {
-                    let left = due > monotonicNanoseconds() ? (due - monotonicNanoseconds()) / 1_000_000 : 0
+                    let left = due > monotonicNow() ? (due - monotonicNow()) / 1_000_000 : 0
                     wait = min(wait, Int(max(1, left)))
                 }
             }
@@ -67,13 +67,13 @@ final class LiveSupervisor {
                 }
                 if request.contains(.statistics) { reportStatistics() }
             }
-            if let due = nextStats, let interval = statsInterval, monotonicNanoseconds() >= due {
+            if let due = nextStats, let interval = statsInterval, monotonicNow() >= due {
                 reportStatistics()
-                nextStats = monotonicNanoseconds() &+ interval
+                nextStats = monotonicNow() &+ interval
             }
-            if !stopping, let due = nextReport, let interval = reportInterval, monotonicNanoseconds() >= due {
+            if !stopping, let due = nextReport, let interval = reportInterval, monotonicNow() >= due {
                 inventory.refreshReports()
-                nextReport = monotonicNanoseconds() &+ interval
+                nextReport = monotonicNow() &+ interval
             }
         }
         for thread in threads { thread.join() }
@@ -102,7 +102,7 @@ final class LiveSupervisor {
         for (index, snapshot) in rendezvous.collect(timeout: Self.collectTimeout).enumerated() {
             if let snapshot { latest[index] = snapshot }
         }
-        let time = latest.map(\.time).max { $0.nanoseconds < $1.nanoseconds } ?? Timestamp(nanoseconds: wallClockNanoseconds())
+        let time = latest.map(\.time).max { $0.nanoseconds < $1.nanoseconds } ?? Timestamp(nanoseconds: wallClockNow().nanoseconds)
         // The inventory so far (sessions that have ended, logins seen), before the stats event.
         inventory.writeEvents(to: outputs, time: time)
         outputs.submitStats(liveStatFields(latest), time: time)
@@ -118,7 +118,7 @@ final class LiveSupervisor {
     private func finish() -> Int32 {
         var status = workers.map(\.exitStatus).max() ?? 0
         let finals = workers.indices.map { workers[$0].finalSnapshot ?? latest[$0] }
-        let time = finals.map(\.time).max { $0.nanoseconds < $1.nanoseconds } ?? Timestamp(nanoseconds: wallClockNanoseconds())
+        let time = finals.map(\.time).max { $0.nanoseconds < $1.nanoseconds } ?? Timestamp(nanoseconds: wallClockNow().nanoseconds)
         inventory.writeEvents(to: outputs, time: time)
         // The stats event goes last, after held syslog alerts were delivered or given up, so its
         // `outputs` counters are final.

@@ -45,7 +45,7 @@ final class LiveWorker: @unchecked Sendable {
         inventory.attachShared(to: engine)
         engine.onNotice = { reportProblem($0) }
         initialSnapshot = WorkerSnapshot(stats: engine.stats, capture: nil,
-                                         time: Timestamp(nanoseconds: wallClockNanoseconds()))
+                                         time: Timestamp(nanoseconds: wallClockNow().nanoseconds))
     }
 
     func run() {
@@ -96,7 +96,7 @@ final class LiveWorker: @unchecked Sendable {
 
     /// The capture clock: wall-clock time, but never before the newest packet.
     private func now() -> Timestamp {
-        let wall = Timestamp(nanoseconds: wallClockNanoseconds())
+        let wall = Timestamp(nanoseconds: wallClockNow().nanoseconds)
         guard let lastPacketTime, lastPacketTime.nanoseconds > wall.nanoseconds else { return wall }
         return lastPacketTime
     }

@@ -75,7 +75,7 @@ func resolvedPath(_ path: String) -> String? {
 /// written, never option values (a syslog target can hold credentials, a key file's path is no
 /// one's business).
 func startMarker(_ options: ReplayOptions, interface: String?,
-                 time: Timestamp = Timestamp(nanoseconds: wallClockNanoseconds())) -> [UInt8] {
+                 time: Timestamp = Timestamp(nanoseconds: wallClockNow().nanoseconds)) -> [UInt8] {
     let names = optionNames(options.commandWords)
     var out: [UInt8] = []
     if options.json {

@@ -359,9 +359,9 @@ struct Plainsight: ParsableCommand {
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
             writeStandardError(fullMessage(for: error) + "\n")
-            Glibc.exit(2)
+            terminate(2)
         }
-        Glibc.exit(status)
+        terminate(status)
     }
 }
 
@@ -377,3 +377,7 @@ let versionText = """
     plainsight \(plainsightVersion) (commit \(BuildInfo.commit))
     \(libpcapVersion)
     """
+
+/// The C library's exit, under the name no `ParsableCommand` shadows (its static `exit(withError:)`
+/// hides the free function inside the command's own methods).
+private func terminate(_ status: Int32) -> Never { exit(status) }

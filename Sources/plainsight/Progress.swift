@@ -18,7 +18,7 @@ import Musl
 final class ProgressMeter: @unchecked Sendable {
     private let enabled: Bool
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let started = monotonicNanoseconds()
+    private let started = monotonicNow()
     private let fileCount: Int
     /// The sum of the inputs' sizes; nil if one has none (standard input, a pipe).
     private let totalBytes: Int64?
@@ -78,7 +78,7 @@ final class ProgressMeter: @unchecked Sendable {
             reading[slot]?.records = records
             if let consumed { reading[slot]?.consumed = consumed }
             self.alerts = alerts
-            let now = monotonicNanoseconds()
+            let now = monotonicNow()
             guard now &- lastDraw >= Self.interval else { return }
             draw(now: now)
         }

@@ -76,7 +76,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
         return 2
     }
     let interactive = !options.quiet && isatty(2) == 1
-    let started = monotonicNanoseconds()
+    let started = monotonicNow()
     var totals = ReplayTotals()
     let engineFields: [StatField]
     let progress = ProgressMeter(enabled: interactive, paths: options.inputs)
@@ -105,7 +105,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     }
 
     totals.readErrors += options.inputFailures
-    inventory.writeEvents(to: sink, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNanoseconds()))
+    inventory.writeEvents(to: sink, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNow().nanoseconds))
     let fields = engineFields + [
         StatField("files", totals.files),
         StatField("read_errors", totals.readErrors),
@@ -113,7 +113,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     // Every sink gets the stats event (JSON lines and syslog write it, text has none), after held
     // syslog alerts were delivered or given up, so its `outputs` counters are final. Write errors
     // and drops are reported by the pipeline.
-    let outputs = sink.finish(stats: fields, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNanoseconds()),
+    let outputs = sink.finish(stats: fields, time: totals.lastPacketTime ?? Timestamp(nanoseconds: wallClockNow().nanoseconds),
                               timeout: outputDrainSeconds)
     if !outputs.complete { reportProblem("the outputs did not finish in time; some alerts may be lost") }
     let reportsWritten = inventory.writeReports()
@@ -121,7 +121,7 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
     if !options.quiet, let note = skippedNote(stats: engineFields) { writeStandardError("plainsight: " + note + "\n") }
     if interactive {
         writeStandardError(summaryTable(stats: engineFields, totals: totals, filtered: options.filterExpression != nil,
-                                        elapsedNanoseconds: monotonicNanoseconds() &- started))
+                                        elapsedNanoseconds: monotonicNow() &- started))
         writeStandardError(inventory.terminalTable())
     }
     return status

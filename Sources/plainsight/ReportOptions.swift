@@ -177,7 +177,7 @@ final class InventoryRun: @unchecked Sendable {
         let generator = "plainsight " + plainsightVersion
         var page = ReportPage(generator: generator)
         if settings.live {
-            page.writtenAt = Timestamp(nanoseconds: wallClockNanoseconds())
+            page.writtenAt = Timestamp(nanoseconds: wallClockNow().nanoseconds)
             if !final { page.refreshSeconds = settings.refreshSeconds }
         }
         var firstFailure: OutputError?
