@@ -355,18 +355,20 @@ struct IMAPMachine: LineMachine {
 /// or an attacker choosing such tags could otherwise have one reply complete the other command).
 struct IMAPTag: Equatable {
     private var bytes = SIMD64<UInt8>()
-    private var count = 0
+    // 32 bits each, so the tag is no larger than when it held only its first 64 bytes (the
+    // pending queue's memory is charged by size): a line, and so a tag, is far shorter than 2^32.
+    private var count: UInt32 = 0
     /// FNV-1a of the bytes past the first 64 (0 for a shorter tag).
-    private var rest: UInt64 = 0
+    private var rest: UInt32 = 0
 
     init() {}
 
     init(_ line: Span<UInt8>, _ t: Token) {
-        count = t.count
+        count = UInt32(clamping: t.count)
         for i in 0..<min(t.count, 64) { bytes[i] = line[t.start + i] }
         guard t.count > 64 else { return }
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for i in 64..<t.count { h = (h ^ UInt64(line[t.start + i])) &* 0x0000_0100_0000_01B3 }
+        var h: UInt32 = 0x811C_9DC5
+        for i in 64..<t.count { h = (h ^ UInt32(line[t.start + i])) &* 0x0100_0193 }
         rest = h
     }
 }
