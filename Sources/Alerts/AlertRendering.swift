@@ -22,22 +22,22 @@ public struct AlertRenderer: Sendable {
     /// Appends one `cleartext_auth` event as a compact JSON object (no trailing newline).
     public func appendJSON(_ alert: Alert, to out: inout [UInt8]) {
         let finding = alert.finding
-        out.append(contentsOf: #"{"timestamp":""#.utf8)
+        out.appendLiteral(#"{"timestamp":""#)
         alert.timestamp.appendRFC3339(to: &out)
-        out.append(contentsOf: #"","event_type":"cleartext_auth","flow_id":"#.utf8)
+        out.appendLiteral(#"","event_type":"cleartext_auth","flow_id":"#)
         appendDecimal(alert.flowID, to: &out)
-        out.append(contentsOf: #","src_ip":""#.utf8)
-        out.append(contentsOf: alert.client.description.utf8)
-        out.append(contentsOf: #"","src_port":"#.utf8)
+        out.appendLiteral(#","src_ip":""#)
+        out.appendAddress(alert.client)
+        out.appendLiteral(#"","src_port":"#)
         appendDecimal(UInt64(alert.clientPort), to: &out)
-        out.append(contentsOf: #","dest_ip":""#.utf8)
-        out.append(contentsOf: alert.server.description.utf8)
-        out.append(contentsOf: #"","dest_port":"#.utf8)
+        out.appendLiteral(#","dest_ip":""#)
+        out.appendAddress(alert.server)
+        out.appendLiteral(#"","dest_port":"#)
         appendDecimal(UInt64(alert.serverPort), to: &out)
         // `vlan` is left out entirely for untagged traffic (as Suricata's EVE does), rather than
         // written as an empty array; tagged traffic lists the ids outer first.
         if alert.vlans.count > 0 {
-            out.append(contentsOf: #","vlan":["#.utf8)
+            out.appendLiteral(#","vlan":["#)
             appendDecimal(UInt64(alert.vlans.outer), to: &out)
             if alert.vlans.count > 1 {
                 out.append(0x2C)
@@ -45,43 +45,43 @@ public struct AlertRenderer: Sendable {
             }
             out.append(0x5D)
         }
-        out.append(contentsOf: #","proto":"TCP","app_proto":""#.utf8)
+        out.appendLiteral(#","proto":"TCP","app_proto":""#)
         out.append(contentsOf: finding.proto.rawValue.utf8)
-        out.append(contentsOf: #"","auth":{"method":""#.utf8)
+        out.appendLiteral(#"","auth":{"method":""#)
         OutputEscaping.append(finding.method.utf8, to: &out)
-        out.append(contentsOf: #"","exposure":""#.utf8)
+        out.appendLiteral(#"","exposure":""#)
         out.append(contentsOf: finding.exposure.rawValue.utf8)
         out.append(0x22)
         if let name = finding.username, let shown = userPolicy.apply(to: name) {
-            out.append(contentsOf: #","username":""#.utf8)
+            out.appendLiteral(#","username":""#)
             OutputEscaping.append(shown, to: &out)
             out.append(0x22)
         }
-        out.append(contentsOf: #","secret":"redacted","outcome":""#.utf8)
+        out.appendLiteral(#","secret":"redacted","outcome":""#)
         out.append(contentsOf: finding.outcome.rawValue.utf8)
-        out.append(contentsOf: #"","starttls":""#.utf8)
+        out.appendLiteral(#"","starttls":""#)
         out.append(contentsOf: finding.starttls.rawValue.utf8)
-        out.append(contentsOf: #"","after_gap":"#.utf8)
-        out.append(contentsOf: (finding.afterGap ? "true" : "false").utf8)
-        out.append(contentsOf: #","midstream":"#.utf8)
-        out.append(contentsOf: (alert.midstream ? "true" : "false").utf8)
-        out.append(contentsOf: #","overlap_conflict":"#.utf8)
-        out.append(contentsOf: (alert.overlapConflict ? "true" : "false").utf8)
+        out.appendLiteral(#"","after_gap":"#)
+        out.appendLiteral(finding.afterGap ? "true" : "false")
+        out.appendLiteral(#","midstream":"#)
+        out.appendLiteral(alert.midstream ? "true" : "false")
+        out.appendLiteral(#","overlap_conflict":"#)
+        out.appendLiteral(alert.overlapConflict ? "true" : "false")
         out.append(0x7D)
         if let tunnel = alert.tunnel, let outermost = tunnel.outermost { Self.appendTunnelJSON(tunnel, outermost, to: &out) }
         // Added later (issue 19), each left out when unknown; before `host`, which stays last.
         if alert.communityID != nil || alert.communityIDSeed != nil {
             let mark = out.count
-            out.append(contentsOf: #","community_id":""#.utf8)
+            out.appendLiteral(#","community_id":""#)
             if alert.appendCommunityID(to: &out) { out.append(0x22) } else { out.removeSubrange(mark...) }
         }
         if let name = alert.pcapFilename {
-            out.append(contentsOf: #","pcap_filename":""#.utf8)
+            out.appendLiteral(#","pcap_filename":""#)
             OutputEscaping.append(name.utf8, to: &out)
             out.append(0x22)
         }
         if let count = alert.pcapCount {
-            out.append(contentsOf: #","pcap_cnt":"#.utf8)
+            out.appendLiteral(#","pcap_cnt":"#)
             appendDecimal(count, to: &out)
         }
         Self.appendHost(sensor, to: &out)
@@ -91,13 +91,13 @@ public struct AlertRenderer: Sendable {
     /// `,"tunnel":{...}`: the outermost encapsulation, its endpoints and identifiers, and every
     /// layer passed (docs/mirror-feeds.md). Left out for traffic that came in no tunnel.
     static func appendTunnelJSON(_ tunnel: Encapsulation, _ outermost: EncapsulationKind, to out: inout [UInt8]) {
-        out.append(contentsOf: #","tunnel":{"type":""#.utf8)
+        out.appendLiteral(#","tunnel":{"type":""#)
         out.append(contentsOf: outermost.name.utf8)
         out.append(0x22)
         if tunnel.hasOuterAddresses {
-            out.append(contentsOf: #","src_ip":""#.utf8)
+            out.appendLiteral(#","src_ip":""#)
             out.append(contentsOf: tunnel.outerSource.description.utf8)
-            out.append(contentsOf: #"","dest_ip":""#.utf8)
+            out.appendLiteral(#"","dest_ip":""#)
             out.append(contentsOf: tunnel.outerDestination.description.utf8)
             out.append(0x22)
         }
@@ -106,25 +106,25 @@ public struct AlertRenderer: Sendable {
             appendDecimal(UInt64(tunnel.identifier), to: &out)
         }
         if tunnel.hasGREKey {
-            out.append(contentsOf: #","gre_key":"#.utf8)
+            out.appendLiteral(#","gre_key":"#)
             appendDecimal(UInt64(tunnel.greKey), to: &out)
         }
         if outermost == .mpls && tunnel.labelCount > 0 {
-            out.append(contentsOf: #","mpls_labels":["#.utf8)
+            out.appendLiteral(#","mpls_labels":["#)
             for (index, label) in tunnel.labelStack.enumerated() {
                 if index > 0 { out.append(0x2C) }
                 appendDecimal(UInt64(label), to: &out)
             }
             out.append(0x5D)
         }
-        out.append(contentsOf: #","layers":["#.utf8)
+        out.appendLiteral(#","layers":["#)
         for (index, kind) in tunnel.layers.enumerated() {
             if index > 0 { out.append(0x2C) }
             out.append(0x22)
             out.append(contentsOf: kind.name.utf8)
             out.append(0x22)
         }
-        out.append(contentsOf: "]}".utf8)
+        out.appendLiteral("]}")
     }
 
     /// The JSON key (with its leading comma and colon) of the outermost encapsulation's identifier.
@@ -143,7 +143,7 @@ public struct AlertRenderer: Sendable {
     /// key comes last so every earlier key keeps its place.
     static func appendHost(_ sensor: String?, to out: inout [UInt8]) {
         guard let sensor else { return }
-        out.append(contentsOf: #","host":""#.utf8)
+        out.appendLiteral(#","host":""#)
         OutputEscaping.append(sensor.utf8, to: &out)
         out.append(0x22)
     }
@@ -172,9 +172,9 @@ public struct AlertRenderer: Sendable {
     /// Appends the end-of-run `stats` event (no trailing newline).
     public static func appendStatsJSON(_ fields: [StatField], time: Timestamp, sensor: String? = nil,
                                        to out: inout [UInt8]) {
-        out.append(contentsOf: #"{"timestamp":""#.utf8)
+        out.appendLiteral(#"{"timestamp":""#)
         time.appendRFC3339(to: &out)
-        out.append(contentsOf: #"","event_type":"stats","stats":"#.utf8)
+        out.appendLiteral(#"","event_type":"stats","stats":"#)
         appendObject(fields, to: &out)
         appendHost(sensor, to: &out)
         out.append(0x7D)
@@ -192,7 +192,7 @@ public struct AlertRenderer: Sendable {
             if index > 0 { out.append(0x2C) }
             out.append(0x22)
             OutputEscaping.append(field.name.utf8, to: &out)
-            out.append(contentsOf: #"":"#.utf8)
+            out.appendLiteral(#"":"#)
             appendValue(field.value, to: &out)
         }
         out.append(0x7D)
@@ -233,15 +233,15 @@ public struct AlertRenderer: Sendable {
         out.append(0x20)
         out.append(contentsOf: finding.exposure.rawValue.utf8)
         if let name = finding.username, let shown = userPolicy.apply(to: name) {
-            out.append(contentsOf: " user=".utf8)
+            out.appendLiteral(" user=")
             OutputEscaping.append(shown, to: &out)
         }
         out.append(0x20)
         Self.appendEndpoint(alert.client, alert.clientPort, to: &out)
-        out.append(contentsOf: " -> ".utf8)
+        out.appendLiteral(" -> ")
         Self.appendEndpoint(alert.server, alert.serverPort, to: &out)
         if alert.vlans.count > 0 {
-            out.append(contentsOf: " vlan=".utf8)
+            out.appendLiteral(" vlan=")
             appendDecimal(UInt64(alert.vlans.outer), to: &out)
             if alert.vlans.count > 1 {
                 out.append(0x2C)
@@ -251,13 +251,13 @@ public struct AlertRenderer: Sendable {
         if let tunnel = alert.tunnel, let outermost = tunnel.outermost {
             Self.appendTunnelText(tunnel, outermost, to: &out)
         }
-        out.append(contentsOf: " outcome=".utf8)
+        out.appendLiteral(" outcome=")
         out.append(contentsOf: finding.outcome.rawValue.utf8)
-        out.append(contentsOf: " starttls=".utf8)
+        out.appendLiteral(" starttls=")
         out.append(contentsOf: finding.starttls.rawValue.utf8)
-        if finding.afterGap { out.append(contentsOf: " [after-gap]".utf8) }
-        if alert.midstream { out.append(contentsOf: " [midstream]".utf8) }
-        if alert.overlapConflict { out.append(contentsOf: " [overlap-conflict]".utf8) }
+        if finding.afterGap { out.appendLiteral(" [after-gap]") }
+        if alert.midstream { out.appendLiteral(" [midstream]") }
+        if alert.overlapConflict { out.appendLiteral(" [overlap-conflict]") }
     }
 
     /// The text line for one alert, without a newline.
@@ -272,7 +272,7 @@ public struct AlertRenderer: Sendable {
     /// the outermost one's endpoints and identifiers.
     private static func appendTunnelText(_ tunnel: Encapsulation, _ outermost: EncapsulationKind,
                                          to out: inout [UInt8]) {
-        out.append(contentsOf: " tunnel=".utf8)
+        out.appendLiteral(" tunnel=")
         for (index, kind) in tunnel.layers.enumerated() {
             if index > 0 { out.append(0x2B) }
             out.append(contentsOf: kind.name.utf8)
@@ -301,5 +301,29 @@ public struct AlertRenderer: Sendable {
         if address.isIPv6 { out.append(0x5D) }
         out.append(0x3A)
         appendDecimal(UInt64(port), to: &out)
+    }
+}
+
+extension [UInt8] {
+    /// Appends a literal's bytes in one copy: through `String.UTF8View` each of the renderer's
+    /// two dozen literals an alert took the generic sequence path.
+    @inline(__always)
+    mutating func appendLiteral(_ text: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}
+
+extension [UInt8] {
+    /// An address as its `description` spells it; an IPv4 one written in place, without the
+    /// String.
+    mutating func appendAddress(_ address: IPAddress) {
+        guard !address.isIPv6 else { append(contentsOf: address.description.utf8); return }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = UInt8(truncatingIfNeeded: address.low >> UInt64(shift))
+            if octet >= 100 { append(0x30 + octet / 100) }
+            if octet >= 10 { append(0x30 + octet / 10 % 10) }
+            append(0x30 + octet % 10)
+            if shift != 0 { append(0x2E) }
+        }
     }
 }
