@@ -135,7 +135,7 @@ extension ServerInventory {
         // The table.
         h += "<h2>Servers</h2>\n"
         h += "<table id=\"servers\"><thead><tr>"
-        let columns: [(id: String, title: String, numeric: Bool)] = [
+        var columns: [(id: String, title: String, numeric: Bool)] = [
             ("server", "Server", false), ("port", "Port", true), ("proto", "Protocol", false),
             ("verdict", "Verdict", false), ("cleartext", "Cleartext logins", true), ("hashed", "Hashed logins", true),
             ("users", "Users", true), ("tls", "TLS sessions", true), ("sessions", "Sessions", true),
@@ -143,6 +143,7 @@ extension ServerInventory {
             ("refused", "STARTTLS refused", true), ("product", "Product", false), ("evidence", "Evidence", false),
             ("clients", "Clients and users", false),
         ]
+        if case .none = sensors {} else { columns.append(("sensors", "Sensors", false)) }
         for c in columns {
             h += "<th data-col=\"\(c.id)\" data-type=\"\(c.numeric ? "num" : "text")\">\(c.title)</th>"
         }
@@ -177,6 +178,7 @@ extension ServerInventory {
             }
             h += "</td>"
             h += clientsCell(r)
+            if let list = sightings(of: r) { h += sensorsCell(list) }
             h += "</tr>\n"
         }
         h += "</tbody></table>\n"
@@ -231,6 +233,22 @@ extension ServerInventory {
             h += "<div class=\"banner\">users: <code>\(names.prefix(Self.listedPerServer).map { htmlEscape(bytes: $0) }.joined(separator: ", "))\(more)</code></div>"
         }
         return h + "</td>"
+    }
+
+    /// The sensors that saw the server (issue 20), each with what it saw itself: a session seen by
+    /// two sensors is in both lines and once in the server's counts.
+    private func sensorsCell(_ list: [SensorSighting]) -> String {
+        guard !list.isEmpty else { return "<td data-value=\"0\">-</td>" }
+        var h = "<td data-value=\"\(list.count)\"><ul class=\"sensors\">"
+        for s in list {
+            let logins = s.cleartextLogins &+ s.hashedLogins
+            var line = "<b>\(htmlEscape(wire: s.name))</b>: \(s.sessions) session\(s.sessions == 1 ? "" : "s"), \(logins) login\(logins == 1 ? "" : "s")"
+            if let first = s.firstSeen, let last = s.lastSeen {
+                line += ", \(htmlEscape(TimeAxis.moment(first))) to \(htmlEscape(TimeAxis.moment(last)))"
+            }
+            h += "<li>\(line)</li>"
+        }
+        return h + "</ul></td>"
     }
 
     private func card(_ label: String, _ value: UInt64, _ color: String, id: String? = nil) -> String {

@@ -27,6 +27,7 @@ struct Plainsight: ParsableCommand {
                        [--stats-interval <seconds>] [--workers <N>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
                        [--report <file.json|file.html> ...] [--report-interval <seconds>]
             plainsight -D
+            plainsight report <file|-> [<file> ...] --report <file.json|file.html> [--report ...]
             """,
         discussion: """
             Reads each capture file in order through one engine, as if the files were one capture, \
@@ -320,6 +321,7 @@ struct Plainsight: ParsableCommand {
         if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
+        options.inventory.sensor = options.sensor
         outputs.apply(to: &options, configuration: &engineConfiguration)
         // Live flow ids must not repeat across restarts and sensors; a replay's stay 1, 2, 3...
         engineConfiguration.uniqueFlowIDs = interface != nil
@@ -354,7 +356,11 @@ struct Plainsight: ParsableCommand {
         let status: Int32
         do {
             // A bare --syslog means /dev/log; ArgumentParser needs it spelled out (SyslogOptions).
-            let command = try parse(SyslogOptions.normalize(Array(CommandLine.arguments.dropFirst())))
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            // The merge of recorded events (issue 20): a command of its own, not options of the
+            // capture's (whose words after the options are a BPF filter).
+            if arguments.first == "report" { Glibc.exit(ReportCommand.run(Array(arguments.dropFirst()))) }
+            let command = try parse(SyslogOptions.normalize(arguments))
             status = try command.execute()
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
