@@ -136,7 +136,9 @@ public final class InventoryMerger {
     /// Everything read: the last snapshot of every run is added, and the sensors attributed.
     public func finish() {
         for entry in snapshotList {
-            if let entry { inventory.add(aggregate: entry.record, users: entry.users) }
+            guard let entry else { continue }
+            inventory.add(aggregate: entry.record, users: entry.users)
+            addSighting(Self.sighting(of: entry.record, sensor: entry.key.host), key: entry.key.server)
         }
         snapshotList.removeAll()
         snapshots.removeAll()
