@@ -90,6 +90,7 @@ extension ServerInventory {
             .strip{color:#c0392b;font-weight:bold}
             td ul{margin:0;padding-left:16px}
             td.evidence{width:30%}
+            ul.sensors{white-space:nowrap}
             #legend td{font-size:12px;line-height:1.4} #legend td.advice{width:55%}
             #legend tr.absent{color:#888}
             .banner,.fix{color:#555;font-size:12px;margin-top:4px} .fix{color:#1e6b3a}
@@ -242,11 +243,9 @@ extension ServerInventory {
         var h = "<td data-value=\"\(list.count)\"><ul class=\"sensors\">"
         for s in list {
             let logins = s.cleartextLogins &+ s.hashedLogins
-            var line = "<b>\(htmlEscape(wire: s.name))</b>: \(s.sessions) session\(s.sessions == 1 ? "" : "s"), \(logins) login\(logins == 1 ? "" : "s")"
-            if let first = s.firstSeen, let last = s.lastSeen {
-                line += ", \(htmlEscape(TimeAxis.moment(first))) to \(htmlEscape(TimeAxis.moment(last)))"
-            }
-            h += "<li>\(line)</li>"
+            // The time span on hover: in the cell it made the column the page's widest.
+            let span = s.firstSeen.flatMap { first in s.lastSeen.map { " title=\"\(htmlEscape(TimeAxis.moment(first))) to \(htmlEscape(TimeAxis.moment($0)))\"" } } ?? ""
+            h += "<li\(span)><b>\(htmlEscape(wire: s.name))</b>: \(s.sessions) session\(s.sessions == 1 ? "" : "s"), \(logins) login\(logins == 1 ? "" : "s")</li>"
         }
         return h + "</ul></td>"
     }

@@ -137,6 +137,9 @@ public final class InventoryMerger {
     public func finish() {
         for entry in snapshotList {
             guard let entry else { continue }
+            // A snapshot sent before the sensor's first session event (a periodic one, of a
+            // server whose first session was still open): the session events count instead.
+            if hostsWithSessions.contains(entry.key.host) { counters.exposureSuperseded &+= 1; continue }
             inventory.add(aggregate: entry.record, users: entry.users)
             addSighting(Self.sighting(of: entry.record, sensor: entry.key.host), key: entry.key.server)
         }
@@ -189,10 +192,11 @@ public final class InventoryMerger {
     private func bankSnapshots(host: String) {
         for (i, entry) in snapshotList.enumerated() {
             guard let entry, entry.key.host == host else { continue }
-            inventory.add(aggregate: entry.record, users: entry.users)
-            addSighting(Self.sighting(of: entry.record, sensor: host), key: entry.key.server)
             snapshotList[i] = nil
             snapshots[entry.key] = nil
+            if hostsWithSessions.contains(host) { counters.exposureSuperseded &+= 1; continue }
+            inventory.add(aggregate: entry.record, users: entry.users)
+            addSighting(Self.sighting(of: entry.record, sensor: host), key: entry.key.server)
         }
     }
 

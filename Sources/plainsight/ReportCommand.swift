@@ -179,7 +179,7 @@ struct FileTally {
             rejection = line.last == UInt8(ascii: "[") || JSONValue.parse(line) != nil ? nil : .malformed("a report's first line cut short")
             if line.last != UInt8(ascii: "[") { inReport = false }
         } else if let at = Self.find(Self.eventStart, in: line) {
-            if let event = JSONValue.parse(UnsafeBufferPointer(rebasing: line[at...])) {
+            if let event = Self.event(in: line, from: at) {
                 rejection = try merger.add(event: event, source: source)
             } else {
                 rejection = .malformed("not valid JSON")
@@ -233,6 +233,18 @@ struct FileTally {
             return nil
         }
         return .malformed("not a server of the report")
+    }
+
+    /// The event that runs from one of the `{"timestamp":"` in `line` (the first at `first`) to the
+    /// line's end: a collector's line may hold the text before it in its structured data.
+    static func event(in line: UnsafeBufferPointer<UInt8>, from first: Int) -> JSONValue? {
+        var at = first
+        while true {
+            if let event = JSONValue.parse(UnsafeBufferPointer(rebasing: line[at...])) { return event }
+            guard at + 1 < line.count,
+                  let next = find(eventStart, in: UnsafeBufferPointer(rebasing: line[(at + 1)...])) else { return nil }
+            at += 1 + next
+        }
     }
 
     static func find(_ needle: [UInt8], in line: UnsafeBufferPointer<UInt8>) -> Int? {
