@@ -67,6 +67,9 @@ public final class InventoryMerger {
     private var remembered: [SessionIdentity: [Sighting]] = [:]
     private var newestTime: Int64 = .min
     private var hostsWithSessions: Set<String> = []
+    /// Sensor names as small numbers, for the remembered sessions (a String each was most of
+    /// their memory).
+    private var sensorNumbers: [String: Int32] = [:]
     /// The last `server_exposure` of each (sensor, server) in its current run, in arrival order.
     private var snapshots: [SnapshotKey: Int] = [:]
     private var snapshotList: [(key: SnapshotKey, record: ServerRecord, users: AggregateUsers)?] = []
@@ -230,7 +233,14 @@ public final class InventoryMerger {
         addSighting(own, key: key)
 
         let identity = SessionIdentity(event["community_id"]?.string, key: key, client: client, clientPort: clientPort)
-        guard isNewSession(identity, sensor: host, first: first.nanoseconds, last: last.nanoseconds) else {
+        let sensorNumber: Int32
+        if let n = sensorNumbers[host] {
+            sensorNumber = n
+        } else {
+            sensorNumber = Int32(truncatingIfNeeded: sensorNumbers.count)
+            sensorNumbers[host] = sensorNumber
+        }
+        guard isNewSession(identity, sensor: sensorNumber, first: first.nanoseconds, last: last.nanoseconds) else {
             counters.duplicateSessions &+= 1
             return nil
         }
@@ -264,7 +274,7 @@ public final class InventoryMerger {
     }
 
     /// True, and the session remembered, unless another sensor's copy of it was counted already.
-    private func isNewSession(_ identity: SessionIdentity, sensor: String, first: Int64, last: Int64) -> Bool {
+    private func isNewSession(_ identity: SessionIdentity, sensor: Int32, first: Int64, last: Int64) -> Bool {
         newestTime = max(newestTime, last)
         var list = remembered[identity] ?? []
         for seen in list where seen.sensor != sensor
@@ -435,7 +445,7 @@ struct SessionIdentity: Hashable {
 }
 
 private struct Sighting {
-    var sensor: String
+    var sensor: Int32
     var first: Int64
     var last: Int64
 }
