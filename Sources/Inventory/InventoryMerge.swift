@@ -266,8 +266,9 @@ public final class InventoryMerger {
             facts.starttlsRefused = body["starttls_refused"]?.bool ?? false
             inventory.sessionEnded(flow: flow, proto: key.proto, facts: facts, closedAt: closedAt)
         }
-        // Masked names can stand for several users (a***e: alice and anne): their count is a floor.
-        if policy?.label == "mask" && logins.contains(where: { $0.username != nil }) {
+        // Masked names can stand for several users (a***e: alice and anne), and logins past the
+        // event's list came without names: the count of users is then a floor.
+        if (policy?.label == "mask" && logins.contains(where: { $0.username != nil })) || unlisted != nil {
             inventory.markUsersLowerBound(key: key)
         }
         return nil

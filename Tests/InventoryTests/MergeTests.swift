@@ -1,6 +1,9 @@
 import Alerts
+import Engine
 import Foundation
 @testable import Inventory
+import MailAuth
+import Reassembly
 import Testing
 import Wire
 
@@ -80,6 +83,75 @@ struct MergeTests {
         let sightings = try #require(table.values.first)
         #expect(sightings.map(\.name) == ["a", "b"])
         #expect(sightings.map(\.sessions) == [3, 2])
+    }
+
+    /// What a live inventory counts and what its session events rebuild are the same record:
+    /// every kind of session (STARTTLS refused after an offer, upgraded, LOGINDISABLED, implicit
+    /// TLS, mid-stream), and one session of 70 logins, 6 past the event's list.
+    @Test func sessionEventsRebuildTheLiveRecord() throws {
+        let live = ServerInventory(userHashKey: nil, userPolicy: .full)
+        var events: [[UInt8]] = []
+        let observer = SessionEventObserver(next: live, writer: SessionEventWriter(userPolicy: .full, communityIDSeed: 0)) {
+            events.append($0)
+        }
+        func run(_ id: UInt64, port: UInt16, _ f: ServerFacts?, logins: Int = 0, midstream: Bool = false, proto: MailProtocol = .imap) {
+            var info = flow(port, at: Int64(id) * 10, midstream: midstream)
+            info.id = id
+            info.clientPort = UInt16(40_000 + id)
+            for i in 0..<logins {
+                observer.login(Finding(proto: proto, method: i % 3 == 0 ? "AUTHENTICATE CRAM-MD5" : "LOGIN",
+                                       exposure: i % 3 == 0 ? .hashed : .cleartext, username: Array("user\(i % 7)".utf8),
+                                       outcome: i % 2 == 0 ? .success : .failure, starttls: .offered, afterGap: false,
+                                       timeNanoseconds: info.firstSeen.nanoseconds + Int64(i)), flow: info)
+            }
+            if let f {
+                observer.sessionEnded(flow: info, proto: proto, facts: f, closedAt: info.lastSeen)
+            } else {
+                observer.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: info.lastSeen))
+            }
+        }
+        var greeted = facts(.imap, starttls: true, mechanisms: ["PLAIN", "CRAM-MD5"], requested: true, refused: true)
+        greeted.greeting = Array("* OK [CAPABILITY IMAP4rev1] Dovecot ready.".utf8)
+        run(1, port: 143, greeted, logins: 2)
+        run(2, port: 143, facts(.imap, starttls: true, mechanisms: ["PLAIN"], requested: true, accepted: true))
+        run(3, port: 143, facts(.imap, loginDisabled: true), logins: 70)
+        run(4, port: 143, facts(.imap, caps: false), midstream: true)
+        run(5, port: 993, nil)
+        run(6, port: 110, facts(.pop3, starttls: true, user: true), logins: 1, proto: .pop3)
+        #expect(events.count == 6)
+        let merger = InventoryMerger()
+        for event in events {
+            let value = try #require(JSONValue.parse(event))
+            #expect(try merger.add(event: value, source: "t") == nil)
+        }
+        merger.finish()
+        let rebuilt = merger.inventory.records
+        for (key, want) in live.records {
+            let got = try #require(rebuilt[key], "\(key)")
+            // The same verdict and evidence, but for the floor's "+" after the users.
+            let a = Assessment(got), b = Assessment(want)
+            #expect(a.verdict == b.verdict && a.strippingEvidence == b.strippingEvidence, "\(key)")
+            #expect(a.evidence.map { $0.replacingOccurrences(of: "+ distinct", with: " distinct") } == b.evidence, "\(key)")
+            #expect(got.sessions == want.sessions, "\(key)")
+            #expect(got.cleartextLogins == want.cleartextLogins, "\(key)")
+            #expect(got.hashedLogins == want.hashedLogins, "\(key)")
+            #expect(got.cleartextMethods == want.cleartextMethods, "\(key)")
+            #expect(got.authMechanisms == want.authMechanisms, "\(key)")
+            #expect(got.plaintextOffered == want.plaintextOffered, "\(key)")
+            #expect(got.greeting == want.greeting, "\(key)")
+            #expect(got.product == want.product, "\(key)")
+            #expect(got.firstSeen == want.firstSeen, "\(key)")
+            #expect(got.lastSeen == want.lastSeen, "\(key)")
+            #expect(got.listedUsers == want.listedUsers, "\(key)")
+            // The 70-login session's users past the list are unknown: a floor, said so.
+            #expect(got.distinctUsers == want.distinctUsers)
+            #expect(got.usersOverflow == (key.port == 143), "\(key)")
+        }
+        #expect(rebuilt.count == live.records.count)
+        // The timeline has the listed logins (the 4 cleartext ones past the list have no time).
+        let merged = merger.inventory.timeline.series.map(\.cleartext).reduce(0, +)
+        let counted = live.timeline.series.map(\.cleartext).reduce(0, +)
+        #expect(merged == counted - 4)
     }
 
     @Test func policiesAndKeysAreNotMixed() throws {
