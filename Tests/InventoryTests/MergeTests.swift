@@ -158,10 +158,10 @@ struct MergeTests {
         let merger = InventoryMerger()
         #expect(try merger.add(event: session(host: "a", start: 100), source: "one.jsonl") == nil)
         var masked = try session(host: "b", start: 500)
-        if case .object(var members) = masked, let i = members.firstIndex(where: { $0.0 == "mail_session" }),
-           case .object(var body) = members[i].1, let j = body.firstIndex(where: { $0.0 == "user_policy" }) {
-            body[j].1 = .string("mask")
-            members[i].1 = .object(body)
+        if case .object(var members) = masked, let i = members.firstIndex(where: { $0.key == "mail_session" }),
+           case .object(var body) = members[i].value, let j = body.firstIndex(where: { $0.key == "user_policy" }) {
+            body[j].value = .string("mask")
+            members[i].value = .object(body)
             masked = .object(members)
         }
         #expect(throws: MergeError.self) { try merger.add(event: masked, source: "two.jsonl") }
@@ -174,8 +174,8 @@ struct MergeTests {
 
     @Test func otherEventsAreForeignAndBrokenOnesMalformed() throws {
         let merger = InventoryMerger()
-        #expect(try merger.add(event: .object([("event_type", .string("alert"))]), source: "t") == .foreign)
-        #expect(try merger.add(event: .object([("x", .int(1))]), source: "t") == .foreign)
+        #expect(try merger.add(event: .object([JSONMember(key: "event_type", value: .string("alert"))]), source: "t") == .foreign)
+        #expect(try merger.add(event: .object([JSONMember(key: "x", value: .int(1))]), source: "t") == .foreign)
         let broken = try #require(JSONValue.parse(Array(#"{"event_type":"mail_session","src_ip":"x"}"#.utf8)))
         #expect(try merger.add(event: broken, source: "t") == .malformed("mail_session without its flow"))
         let exposure = try #require(JSONValue.parse(Array(#"{"event_type":"server_exposure","dest_ip":"192.0.2.1","dest_port":25,"app_proto":"smtp","server_exposure":{"sessions":1}}"#.utf8)))
