@@ -133,6 +133,9 @@ public final class InventoryMerger {
         return nil
     }
 
+    /// A report's `summary.untracked_events`: what its run could not track stays counted.
+    public func addUntracked(_ count: UInt64) { inventory.addUntracked(count) }
+
     /// A plainsight message the inventory does not need (a syslog alert's text line).
     public func countIgnored() { counters.ignoredEvents &+= 1 }
 

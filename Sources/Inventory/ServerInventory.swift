@@ -555,6 +555,9 @@ public final class ServerInventory: SessionObserver {
         }
     }
 
+    /// Sessions and logins an input's inventory could not track (a report's `untracked_events`).
+    func addUntracked(_ count: UInt64) { untrackedEvents &+= count }
+
     /// Logins a session event counted without listing them (past its cap).
     func addLoginCounts(key: ServerKey, cleartext: LoginCounts, hashed: LoginCounts) {
         guard let position = recordPosition(for: key) else { return }

@@ -165,6 +165,7 @@ struct FileTally {
     private static let reportStart = Array("{\"generator\":\"plainsight".utf8)
     private static let serverStart = Array("{\"dest_ip\":".utf8)
     private static let syslogMark = Array("plainsight@32473".utf8)
+    private static let untrackedKey = Array("\"untracked_events\":".utf8)
 
     mutating func take(_ line: UnsafeBufferPointer<UInt8>, unterminated: Bool, into merger: InventoryMerger,
                        source: String) throws(MergeError) {
@@ -175,6 +176,15 @@ struct FileTally {
             rejection = try reportLine(line, merger: merger, source: source)
         } else if line.starts(with: Self.reportStart) {
             inReport = true
+            if let at = Self.find(Self.untrackedKey, in: line) {
+                var n: UInt64 = 0
+                var i = at + Self.untrackedKey.count
+                while i < line.count, line[i] >= 0x30 && line[i] <= 0x39, n < UInt64.max / 10 {
+                    n = n * 10 + UInt64(line[i] - 0x30)
+                    i += 1
+                }
+                merger.addUntracked(n)
+            }
             // A report of no server is one line: `{"generator":...,"servers":[]}`.
             rejection = line.last == UInt8(ascii: "[") || JSONValue.parse(line) != nil ? nil : .malformed("a report's first line cut short")
             if line.last != UInt8(ascii: "[") { inReport = false }

@@ -197,6 +197,18 @@ struct ReportMergeTests {
         #expect(s.status == 0, "\(s.stderrText)")
         #expect(try withoutSensors(try Data(contentsOf: URL(fileURLWithPath: fromStdin))).document == expected)
 
+        // A report's untracked_events (servers past its run's cap) stay counted, summed.
+        let report = try String(contentsOfFile: one, encoding: .utf8)
+        #expect(report.contains(#""untracked_events":0,"#))
+        for (i, n) in [7, 5].enumerated() {
+            try report.replacingOccurrences(of: #""untracked_events":0,"#, with: "\"untracked_events\":\(n),")
+                .write(toFile: dir.appendingPathComponent("capped\(i).json").path, atomically: true, encoding: .utf8)
+        }
+        let capped = dir.appendingPathComponent("capped.json").path
+        #expect(try runProgram(bin, ["report", dir.appendingPathComponent("capped0.json").path,
+                                     dir.appendingPathComponent("capped1.json").path, "--report", capped, "--quiet"]).status == 0)
+        #expect(try String(contentsOfFile: capped, encoding: .utf8).contains(#""untracked_events":12,"#))
+
         // A file that cannot be read: the others are merged, exit 1.
         let partial = dir.appendingPathComponent("partial.json").path
         let p = try runProgram(bin, ["report", events, dir.appendingPathComponent("missing.jsonl").path, "--report", partial, "--quiet"])
