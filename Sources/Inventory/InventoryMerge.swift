@@ -74,6 +74,9 @@ public final class InventoryMerger {
     private var snapshots: [SnapshotKey: Int] = [:]
     private var snapshotList: [(key: SnapshotKey, record: ServerRecord, users: AggregateUsers)?] = []
     private var sightings: [ServerKey: [SensorSighting]] = [:]
+    /// Each server's login methods with the time of their first login: session events arrive in
+    /// the order sessions ended, and a live run lists methods in the order logins were seen.
+    private var methodTimes: [ServerKey: [String: Int64]] = [:]
     private let communityID = CommunityID()
 
     public init() {
@@ -151,6 +154,8 @@ public final class InventoryMerger {
         }
         snapshotList.removeAll()
         snapshots.removeAll()
+        for (key, times) in methodTimes { inventory.orderMethods(key: key, first: times) }
+        methodTimes.removeAll()
         inventory.sensors = .table(sightings)
     }
 
@@ -249,7 +254,14 @@ public final class InventoryMerger {
         }
         let flow = FlowInfo(id: 0, client: client, clientPort: clientPort, server: key.address, serverPort: key.port,
                             vlans: VLANTags(), midstream: body["midstream"]?.bool ?? false, firstSeen: first, lastSeen: last)
-        for login in logins { inventory.login(login, flow: flow) }
+        for login in logins {
+            inventory.login(login, flow: flow)
+            var times = methodTimes[key] ?? [:]
+            if times.count < 2 * ServerRecord.maxNames || times[login.method] != nil {
+                times[login.method] = min(times[login.method] ?? .max, login.timeNanoseconds)
+                methodTimes[key] = times
+            }
+        }
         if let unlisted {
             inventory.addLoginCounts(key: key, cleartext: unlisted.cleartext, hashed: unlisted.hashed)
         }

@@ -565,6 +565,20 @@ public final class ServerInventory: SessionObserver {
         storage[position].hashedLogins.add(hashed)
     }
 
+    /// Puts the server's login methods in the order of their first login (`first`: method ->
+    /// earliest time), as a live run lists them; methods without a time keep their place after.
+    func orderMethods(key: ServerKey, first: [String: Int64]) {
+        guard let position = positions[key] else { return }
+        func ordered(_ list: [String]) -> [String] {
+            list.enumerated().sorted { a, b in
+                let x = first[a.element] ?? .max, y = first[b.element] ?? .max
+                return x != y ? x < y : a.offset < b.offset
+            }.map(\.element)
+        }
+        storage[position].cleartextMethods = ordered(storage[position].cleartextMethods)
+        storage[position].hashedMethods = ordered(storage[position].hashedMethods)
+    }
+
     /// The server's distinct-user count can only be a floor (masked names).
     func markUsersLowerBound(key: ServerKey) {
         guard let position = positions[key] else { return }
