@@ -101,7 +101,15 @@ public final class InventoryMerger {
             if let host = event["host"]?.string { bankSnapshots(host: host) }
             counters.ignoredEvents &+= 1
             return nil
-        case "cleartext_auth", "stats":
+        case "stats":
+            // A replay's stats event (it counts `files`) ends its run: that run's snapshots are
+            // final, and the same sensor's next replay (standard output, no `start` event) is
+            // another run. Live capture's stats, periodic or final, cannot be told apart: its
+            // snapshots stay cumulative until a `start` or lower counts.
+            if event["stats"]?["files"] != nil, let host = event["host"]?.string { bankSnapshots(host: host) }
+            counters.ignoredEvents &+= 1
+            return nil
+        case "cleartext_auth":
             counters.ignoredEvents &+= 1
             return nil
         default:

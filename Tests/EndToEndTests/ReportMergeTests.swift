@@ -139,6 +139,19 @@ struct ReportMergeTests {
         let c1 = (s1["summary"] as? [String: Any])?["cleartext_logins"] as? Int
         let c2 = (s2["summary"] as? [String: Any])?["cleartext_logins"] as? Int
         #expect(c1 != nil && c2 == c1.map { $0 * 2 })
+
+        // Two replays by one sensor to standard output (no start event): two runs, summed too;
+        // neither snapshot taken for a later one of the same run.
+        let o1 = dir.appendingPathComponent("o1.jsonl").path, o2 = dir.appendingPathComponent("o2.jsonl").path
+        for out in [o1, o2] {
+            let r = try runProgram(bin, ["-r", "fixtures/demo.pcap", "--quiet", "--sensor", "s", "--json"])
+            #expect(r.status == 0)
+            try r.stdout.write(to: URL(fileURLWithPath: out))
+        }
+        let twice = dir.appendingPathComponent("twice.json").path
+        #expect(try runProgram(bin, ["report", o1, o2, "--report", twice, "--quiet"]).status == 0)
+        let s3 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: twice))) as? [String: Any])
+        #expect((s3["summary"] as? [String: Any])?["cleartext_logins"] as? Int == c1.map { $0 * 2 })
     }
 
     @Test("collector lines, compressed files and standard input; bad lines counted, one line each")
