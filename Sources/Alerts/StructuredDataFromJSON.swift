@@ -31,6 +31,12 @@ struct JSONFieldReader {
                 appendParameters(prefix: name + [0x2E], to: &out)
                 continue
             }
+            // An array of objects or arrays (a mail_session's `logins`) has no flat form: it is
+            // left to the JSON message, read past here.
+            if bytes[index] == 0x5B, index + 1 < bytes.count, bytes[index + 1] == 0x7B || bytes[index + 1] == 0x5B {
+                guard skipValue() else { return }
+                continue
+            }
             // A name RFC 5424 does not allow (over 32 characters) is read past, not written.
             var scratch: [UInt8] = []
             let valid = Self.isSDName(name)
@@ -99,6 +105,28 @@ struct JSONFieldReader {
             out.append(bytes[index])
             index += 1
         }
+    }
+
+    /// Reads past the object or array at the reader's position, strings and all; false if it does
+    /// not end.
+    private mutating func skipValue() -> Bool {
+        var depth = 0
+        var inString = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if inString {
+                if byte == 0x5C { index += 1 } else if byte == 0x22 { inString = false }
+            } else if byte == 0x22 {
+                inString = true
+            } else if byte == 0x7B || byte == 0x5B {
+                depth += 1
+            } else if byte == 0x7D || byte == 0x5D {
+                depth -= 1
+                if depth == 0 { return true }
+            }
+        }
+        return false
     }
 
     private mutating func take(_ byte: UInt8) -> Bool {

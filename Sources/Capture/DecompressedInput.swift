@@ -31,13 +31,13 @@ public enum CaptureCompression: String, Sendable {
 ///
 /// A stream that ends early or is damaged is a `failure` message; the reader reports it as it
 /// reports a damaged pcap file, after the records before it.
-final class DecompressedInput {
+public final class DecompressedInput {
     let compression: CaptureCompression
     /// The decompressed first bytes (up to `prefixCapacity`): the file header, and for pcapng
     /// the blocks before the first packet that libpcap and `leadingLinkTypes` read.
     private(set) var prefix: UnsafeRawBufferPointer
     /// Why decompression stopped early; nil while it goes well.
-    private(set) var failure: String?
+    public private(set) var failure: String?
 
     static let prefixCapacity = 256 * 1024
     static let inputCapacity = 256 * 1024
@@ -66,7 +66,7 @@ final class DecompressedInput {
     /// Decompresses `descriptor` (a regular file, not closed here) from its first byte, and
     /// keeps the first `prefixCapacity` decompressed bytes. Throws the decoder's message if not
     /// even a capture file's header comes out.
-    init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
+    public init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
         self.descriptor = descriptor
         self.compression = compression
         guard let input = malloc(Self.inputCapacity), let kept = malloc(Self.prefixCapacity) else {
@@ -131,11 +131,11 @@ final class DecompressedInput {
     }
 
     /// Compressed bytes consumed by the decoder so far: progress is the compressed file's.
-    var compressedBytesConsumed: Int64 { inputOffset - Int64(inputEnd - inputStart) }
+    public var compressedBytesConsumed: Int64 { inputOffset - Int64(inputEnd - inputStart) }
 
     /// Decompressed bytes at `offset`, as `pread` gives a file's: the count read (0 at the end),
     /// or -1 after a failure (`failure` says why) or a read that does not continue the last.
-    func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
+    public func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
         if offset < Int64(prefix.count), let base = prefix.baseAddress {
             let start = Int(offset)
             let taken = min(count, prefix.count - start)

@@ -90,6 +90,7 @@ extension ServerInventory {
             .strip{color:#c0392b;font-weight:bold}
             td ul{margin:0;padding-left:16px}
             td.evidence{width:30%}
+            ul.sensors{white-space:nowrap}
             #legend td{font-size:12px;line-height:1.4} #legend td.advice{width:55%}
             #legend tr.absent{color:#888}
             .banner,.fix{color:#555;font-size:12px;margin-top:4px} .fix{color:#1e6b3a}
@@ -135,7 +136,7 @@ extension ServerInventory {
         // The table.
         h += "<h2>Servers</h2>\n"
         h += "<table id=\"servers\"><thead><tr>"
-        let columns: [(id: String, title: String, numeric: Bool)] = [
+        var columns: [(id: String, title: String, numeric: Bool)] = [
             ("server", "Server", false), ("port", "Port", true), ("proto", "Protocol", false),
             ("verdict", "Verdict", false), ("cleartext", "Cleartext logins", true), ("hashed", "Hashed logins", true),
             ("users", "Users", true), ("tls", "TLS sessions", true), ("sessions", "Sessions", true),
@@ -143,6 +144,7 @@ extension ServerInventory {
             ("refused", "STARTTLS refused", true), ("product", "Product", false), ("evidence", "Evidence", false),
             ("clients", "Clients and users", false),
         ]
+        if case .none = sensors {} else { columns.append(("sensors", "Sensors", false)) }
         for c in columns {
             h += "<th data-col=\"\(c.id)\" data-type=\"\(c.numeric ? "num" : "text")\">\(c.title)</th>"
         }
@@ -177,6 +179,7 @@ extension ServerInventory {
             }
             h += "</td>"
             h += clientsCell(r)
+            if let list = sightings(of: r) { h += sensorsCell(list) }
             h += "</tr>\n"
         }
         h += "</tbody></table>\n"
@@ -231,6 +234,20 @@ extension ServerInventory {
             h += "<div class=\"banner\">users: <code>\(names.prefix(Self.listedPerServer).map { htmlEscape(bytes: $0) }.joined(separator: ", "))\(more)</code></div>"
         }
         return h + "</td>"
+    }
+
+    /// The sensors that saw the server (issue 20), each with what it saw itself: a session seen by
+    /// two sensors is in both lines and once in the server's counts.
+    private func sensorsCell(_ list: [SensorSighting]) -> String {
+        guard !list.isEmpty else { return "<td data-value=\"0\">-</td>" }
+        var h = "<td data-value=\"\(list.count)\"><ul class=\"sensors\">"
+        for s in list {
+            let logins = s.cleartextLogins &+ s.hashedLogins
+            // The time span on hover: in the cell it made the column the page's widest.
+            let span = s.firstSeen.flatMap { first in s.lastSeen.map { " title=\"\(htmlEscape(TimeAxis.moment(first))) to \(htmlEscape(TimeAxis.moment($0)))\"" } } ?? ""
+            h += "<li\(span)><b>\(htmlEscape(wire: s.name))</b>: \(s.sessions) session\(s.sessions == 1 ? "" : "s"), \(logins) login\(logins == 1 ? "" : "s")</li>"
+        }
+        return h + "</ul></td>"
     }
 
     private func card(_ label: String, _ value: UInt64, _ color: String, id: String? = nil) -> String {

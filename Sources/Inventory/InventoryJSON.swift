@@ -38,6 +38,11 @@ struct JSONWriter: ~Copyable {
 
     mutating func open(_ brace: Unicode.Scalar) { out.append(UInt8(ascii: brace)); needsComma = false }
     mutating func close(_ brace: Unicode.Scalar) { out.append(UInt8(ascii: brace)); needsComma = true }
+    /// An object as an array's element: after a comma when one came before it.
+    mutating func openElement() {
+        if needsComma { out.append(0x2C) }
+        open("{")
+    }
 
     /// Keys are static text: copied from the binary as they are (a key through a String was about
     /// 240 instructions, a third of writing a server event; callgrind).
@@ -195,7 +200,8 @@ extension ServerRecord {
     /// event and the report; `verdict` must be `Verdict(self)`. The evidence is written as it is
     /// worked out, without a String per line (see `EvidenceLine`). `listUsers`: write `users`
     /// (`--user-policy full` only).
-    func appendBody(verdict: Verdict, listUsers: Bool, to w: inout JSONWriter) {
+    func appendBody(verdict: Verdict, context: BodyContext, to w: inout JSONWriter) {
+        let listUsers = context.listUsers
         w.field("verdict", verdict.contractName)
         w.key("evidence")
         w.open("[")
@@ -241,6 +247,14 @@ extension ServerRecord {
         if let lastSeen { w.key("last_seen"); w.time(lastSeen) }
         // Added after the fields above (the schema only grows): the verdict says `unknown`.
         if verdict == .hashedOnly { w.field("hashed_only", true) }
+        // Added for `plainsight report` (issue 20): the counts behind the evidence that the
+        // fields above give only as booleans or not at all, so a merge recomputes the verdict
+        // and its evidence from sums; and how `users` and `distinct_users` compare across inputs.
+        w.field("plaintext_offered_sessions", plaintextOfferedSessions)
+        w.field("logindisabled_sessions", loginDisabledSessions)
+        w.field("starttls_refused_after_offer", starttlsRefusedAfterOffer)
+        if let policy = context.policy { w.field("user_policy", policy) }
+        if let keyID = context.keyID { w.field("user_key_id", keyID) }
     }
 
     /// Login names in byte order, when the run lists them (`--user-policy full`).
@@ -289,7 +303,7 @@ extension ServerInventory {
             w.field("app_proto", record.key.proto.rawValue)
             w.key("server_exposure")
             w.open("{")
-            record.appendBody(verdict: verdict, listUsers: listUsers, to: &w)
+            record.appendBody(verdict: verdict, context: bodyContext, to: &w)
             w.close("}")
             if let client = record.evidenceClient,
                let id = communityID.string(source: client, sourcePort: record.evidenceClientPort,
@@ -306,6 +320,7 @@ extension ServerInventory {
     public func reportJSON(generator: String) -> [UInt8] {
         let servers = assessed()
         let summary = InventorySummary(servers)
+        let context = bodyContext
         var w = JSONWriter(capacity: 1024 + 2048 * servers.count)
         w.open("{")
         w.field("generator", generator)
@@ -333,7 +348,8 @@ extension ServerInventory {
             w.open("{")
             server.record.appendIdentity(to: &w)
             w.field("app_proto", server.record.key.proto.rawValue)
-            server.record.appendBody(verdict: server.assessment.verdict, listUsers: listUsers, to: &w)
+            server.record.appendBody(verdict: server.assessment.verdict, context: context, to: &w)
+            appendSensors(server.record, to: &w)
             w.close("}")
         }
         w.raw(servers.isEmpty ? "" : "\n")

@@ -45,6 +45,10 @@ public struct LoginCounts: Sendable, Equatable {
         self.success = success; self.failure = failure; self.unknown = unknown
     }
 
+    mutating func add(_ other: LoginCounts) {
+        success &+= other.success; failure &+= other.failure; unknown &+= other.unknown
+    }
+
     mutating func add(_ outcome: Outcome) {
         switch outcome {
         case .success: success &+= 1
@@ -135,7 +139,10 @@ public struct ServerRecord: Sendable {
         evidenceRank = rank
     }
 
-    public var distinctUsers: Int { userDigests.count }
+    /// Distinct users known only as a count (a merged report or event without the names): the
+    /// count is at least this (`ServerInventory.add(aggregate:)`).
+    public var distinctUsersFloor = 0
+    public var distinctUsers: Int { Swift.max(userDigests.count, distinctUsersFloor) }
     /// STARTTLS upgrades and implicit TLS.
     public var tlsSessions: UInt64 { starttlsUpgraded &+ implicitTLSSessions }
     public var starttlsOffered: Bool { starttlsOfferedSessions > 0 }
@@ -144,6 +151,39 @@ public struct ServerRecord: Sendable {
     mutating func seen(_ time: Timestamp) {
         if firstSeen.map({ time < $0 }) ?? true { firstSeen = time }
         if lastSeen.map({ time > $0 }) ?? true { lastSeen = time }
+    }
+
+    /// Adds another input's totals for the same server (`ServerInventory.add(aggregate:)`).
+    mutating func add(_ a: ServerRecord) {
+        if greeting == nil, let g = a.greeting { greeting = g; product = a.product; version = a.version }
+        sessions &+= a.sessions
+        cleartextSessions &+= a.cleartextSessions
+        midstreamSessions &+= a.midstreamSessions
+        sessionsWithCapabilities &+= a.sessionsWithCapabilities
+        starttlsOfferedSessions &+= a.starttlsOfferedSessions
+        loginDisabledSessions &+= a.loginDisabledSessions
+        plaintextOfferedSessions &+= a.plaintextOfferedSessions
+        var bits = plaintextOfferedBits
+        for name in a.plaintextOffered {
+            if let i = ServerFacts.plaintextOrder.firstIndex(of: name) { bits |= 1 << UInt8(i) }
+        }
+        if bits != plaintextOfferedBits {
+            plaintextOfferedBits = bits
+            plaintextOffered = Self.plaintextNames(bits)
+        }
+        Self.merge(a.authMechanisms, into: &authMechanisms)
+        lastMechanismsWord = nil
+        starttlsRequested &+= a.starttlsRequested
+        starttlsUpgraded &+= a.starttlsUpgraded
+        starttlsRefused &+= a.starttlsRefused
+        starttlsRefusedAfterOffer &+= a.starttlsRefusedAfterOffer
+        implicitTLSSessions &+= a.implicitTLSSessions
+        cleartextLogins.add(a.cleartextLogins)
+        hashedLogins.add(a.hashedLogins)
+        Self.merge(a.cleartextMethods, into: &cleartextMethods)
+        Self.merge(a.hashedMethods, into: &hashedMethods)
+        if let f = a.firstSeen { seen(f) }
+        if let l = a.lastSeen { seen(l) }
     }
 
     static func merge(_ names: [String], into list: inout [String]) {
@@ -270,16 +310,34 @@ public final class ServerInventory: SessionObserver {
     /// so the run's key decides it without being used directly.
     private let userHasher: SipHash24
     /// How login names appear in every rendering (as in the alerts).
-    public let userPolicy: UserPolicy
+    /// Set once more by a merge (`adopt`), from its inputs.
+    public private(set) var userPolicy: UserPolicy
     /// An HTML page will be rendered, the one rendering that lists every server's clients and
     /// users under any policy. Without one, clients are not kept at all, and names only for the
-    /// JSON renderings' `users` under `full`: no output would show the rest.
+    /// JSON renderings' `users` (`listUsersInJSON`): no output would show the rest.
     public var rendersPage = true
     /// Login names are kept for the renderings that show them.
-    var keepsUsers: Bool { userPolicy != .omit && (rendersPage || userPolicy == .full) }
+    var keepsUsers: Bool { userPolicy != .omit && (rendersPage || listUsersInJSON) }
     /// The JSON renderings name users (`users`) only under `--user-policy full`, as they always
     /// did; the HTML page shows them under every policy but `omit`, through the policy.
     public var listUsers: Bool { userPolicy == .full }
+    /// The JSON names users (`users`) under `full` and, since issue 20, `hash` (the keyed hashes
+    /// the alerts show), so that `plainsight report` can merge them.
+    var listUsersInJSON: Bool {
+        switch userPolicy {
+        case .full, .hash: return true
+        case .mask, .omit: return false
+        }
+    }
+    /// The policy as the JSON names it (`user_policy`); nil in a merge of inputs that stated none.
+    public var policyLabel: String?
+    /// Under `hash`: which key (`UserPolicy.keyID`), so hashes of different keys are not merged.
+    public var userKeyID: String?
+    /// Login names arrive as the policy shows them already (a merge of events): listed as they
+    /// are, never through the policy again.
+    public var namesShown = false
+    /// Which sensors saw each server, for the reports.
+    public var sensors = SensorAttribution.none
     // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
     // checks on these were a visible part of counting every ended session (callgrind).
     /// The records in the order their servers were first seen; `positions` finds them by key,
@@ -312,6 +370,8 @@ public final class ServerInventory: SessionObserver {
         userHasher = SipHash24(key: HMAC<SHA256>.authenticationCode(
             for: Array("plainsight distinct users".utf8), using: userKey).withUnsafeBytes { Array($0) })
         self.userPolicy = userPolicy
+        policyLabel = userPolicy.label
+        if case .hash(let key) = userPolicy { userKeyID = UserPolicy.keyID(key) }
     }
 
     /// A copy to render from while the engine goes on counting into this one (live refreshes):
@@ -325,6 +385,10 @@ public final class ServerInventory: SessionObserver {
         storage = other.storage
         positions = other.positions
         timeline = other.timeline
+        policyLabel = other.policyLabel
+        userKeyID = other.userKeyID
+        namesShown = other.namesShown
+        sensors = other.sensors
     }
 
     public func snapshot() -> ServerInventory { ServerInventory(copying: self) }
@@ -356,7 +420,7 @@ public final class ServerInventory: SessionObserver {
             } else {
                 record.usersOverflow = true
             }
-            if newName, keepsUsers, let shown = userPolicy.apply(to: name) {
+            if newName, keepsUsers, let shown = namesShown ? name : userPolicy.apply(to: name) {
                 if record.listedUsers.count < ServerRecord.maxListedUsers {
                     record.listedUsers.insert(shown)
                 } else if !record.listedUsers.contains(shown) {
@@ -473,6 +537,72 @@ public final class ServerInventory: SessionObserver {
         return position
     }
 
+    // MARK: - Merging (issue 20, InventoryMerge.swift)
+
+    /// The policy the merged inputs showed names under (the names arrive shown: `namesShown`).
+    func adopt(policy: UserPolicy, label: String, keyID: String?) {
+        userPolicy = policy
+        policyLabel = label
+        userKeyID = keyID
+    }
+
+    /// Adds one input's totals for a server (a report's server, a `server_exposure` body): counts
+    /// summed, lists merged in order of first mention, the first banner kept. Distinct users are
+    /// merged by name when the input lists every one; otherwise its count is a floor, and with
+    /// users from more than one input the merged count is flagged as one (`usersOverflow`).
+    func add(aggregate a: ServerRecord, users: AggregateUsers) {
+        guard let position = recordPosition(for: a.key) else { return }
+        storage[position].add(a)
+        let names = users.names ?? []
+        if !users.capped, users.count > 0, names.count == users.count {
+            for name in names { addShownUser(Array(name.utf8), into: &storage[position]) }
+        } else if users.count > 0 || users.capped {
+            if storage[position].distinctUsers > 0 || users.capped { storage[position].usersOverflow = true }
+            storage[position].distinctUsersFloor = Swift.max(storage[position].distinctUsers, users.count)
+        }
+    }
+
+    /// Sessions and logins an input's inventory could not track (a report's `untracked_events`).
+    func addUntracked(_ count: UInt64) { untrackedEvents &+= count }
+
+    /// Logins a session event counted without listing them (past its cap).
+    func addLoginCounts(key: ServerKey, cleartext: LoginCounts, hashed: LoginCounts) {
+        guard let position = recordPosition(for: key) else { return }
+        storage[position].cleartextLogins.add(cleartext)
+        storage[position].hashedLogins.add(hashed)
+    }
+
+    /// Puts the server's login methods in the order of their first login (`first`: method ->
+    /// earliest time), as a live run lists them; methods without a time keep their place after.
+    func orderMethods(key: ServerKey, first: [String: Int64]) {
+        guard let position = positions[key] else { return }
+        func ordered(_ list: [String]) -> [String] {
+            list.enumerated().sorted { a, b in
+                let x = first[a.element] ?? .max, y = first[b.element] ?? .max
+                return x != y ? x < y : a.offset < b.offset
+            }.map(\.element)
+        }
+        storage[position].cleartextMethods = ordered(storage[position].cleartextMethods)
+        storage[position].hashedMethods = ordered(storage[position].hashedMethods)
+    }
+
+    /// The server's distinct-user count can only be a floor (masked names).
+    func markUsersLowerBound(key: ServerKey) {
+        guard let position = positions[key] else { return }
+        storage[position].usersOverflow = true
+    }
+
+    /// A name as the policy showed it, into the distinct count and the listed names.
+    private func addShownUser(_ name: [UInt8], into record: inout ServerRecord) {
+        guard record.userDigests.count < ServerRecord.maxDistinctUsers else { record.usersOverflow = true; return }
+        guard record.userDigests.insert(name.withUnsafeBytes { userHasher.hash($0) }).inserted, keepsUsers else { return }
+        if record.listedUsers.count < ServerRecord.maxListedUsers {
+            record.listedUsers.insert(name)
+        } else {
+            record.listedUsersOverflow = true
+        }
+    }
+
     /// Every server with its assessment, worst verdict first, then by address, port and protocol.
     public func assessed() -> [AssessedServer] {
         ordered().map { AssessedServer(record: storage[$0.position], assessment: Assessment(storage[$0.position], verdict: $0.verdict),
@@ -498,6 +628,27 @@ public final class ServerInventory: SessionObserver {
         storage.withUnsafeBufferPointer { records in
             for entry in order { body(records[entry.position], entry.verdict) }
         }
+    }
+}
+
+extension UserPolicy {
+    /// `mask`, `full`, `hash` or `omit`, as `--user-policy` and the JSON's `user_policy` name it.
+    public var label: String {
+        switch self {
+        case .mask: return "mask"
+        case .full: return "full"
+        case .hash: return "hash"
+        case .omit: return "omit"
+        }
+    }
+
+    /// 16 hex digits naming a `--user-hash-key-file` key without revealing it: the start of
+    /// HMAC-SHA256(key, a fixed label). Equal ids, the same key (to 2^-64).
+    public static func keyID(_ key: [UInt8]) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("plainsight user key id".utf8), using: SymmetricKey(data: key))
+        var hex = ""
+        for byte in mac.prefix(8) { hex += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16) }
+        return hex
     }
 }
 

@@ -42,7 +42,7 @@ final class LiveWorker: @unchecked Sendable {
         // Each engine draws its own flow-id key (`EngineConfiguration.uniqueFlowIDs`), so the
         // workers' ids differ without being interleaved.
         engine = Engine(configuration: configuration) { alert in outputs.submit(alert) }
-        inventory.attachShared(to: engine)
+        inventory.attachShared(to: engine, events: outputs)
         engine.onNotice = { reportProblem($0) }
         initialSnapshot = WorkerSnapshot(stats: engine.stats, capture: nil,
                                          time: Timestamp(nanoseconds: wallClockNow().nanoseconds))

@@ -121,7 +121,7 @@ private final class JobBoard: @unchecked Sendable {
 /// Reads `paths` with `jobs` worker threads, handing each file's alerts to `sink` and its
 /// observations to `inventory` in file order. Returns the summed stats fields and totals.
 func readFilesInParallel(_ paths: [String], jobs: Int, options: ReplayOptions, configuration: EngineConfiguration,
-                         sink: AlertPipeline, inventory: ServerInventory,
+                         sink: AlertPipeline, inventory: SessionObserver,
                          progress: ProgressMeter) -> (stats: [StatField], totals: ReplayTotals) {
     let board = JobBoard(paths: paths, options: options, configuration: configuration, sink: sink, progress: progress)
     var workers: [CaptureThread] = []

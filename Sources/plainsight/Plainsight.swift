@@ -27,6 +27,7 @@ struct Plainsight: ParsableCommand {
                        [--stats-interval <seconds>] [--workers <N>] [--any-port] [--json] [-o <file>] [...] [<expression> ...]
                        [--report <file.json|file.html> ...] [--report-interval <seconds>]
             plainsight -D
+            plainsight report <file|-> [<file> ...] --report <file.json|file.html> [--report ...]
             """,
         discussion: """
             Reads each capture file in order through one engine, as if the files were one capture, \
@@ -72,7 +73,7 @@ struct Plainsight: ParsableCommand {
             (challenge-response logins only; the JSON says unknown with "hashed_only": true) or unknown, \
             plus a flag for possible STARTTLS stripping. It is written as server_exposure events with \
             --json, to --report files (JSON, or a self-contained HTML page with advice per verdict and \
-            the clients and users of each server), and as a table at the end on a terminal.
+            the clients and users of each server, and the sensor that saw it), and as a table at the             end on a terminal. plainsight report FILE... --report OUT builds the inventory of many             sensors from their recorded events and reports (plainsight report --help);             --session-events makes sensors whose traffic overlaps mergeable session by session.
 
             With -i, plainsight captures on an interface (a span or mirror port; 'any' for all) on a \
             thread of its own, in immediate mode. Started as root, it opens the interface and every \
@@ -320,6 +321,7 @@ struct Plainsight: ParsableCommand {
         if let queue = limits.outputQueue { options.outputQueue = queue }
         options.syslog = syslog.settings
         options.inventory = inventory.settings(policy: policy)
+        options.inventory.sensor = options.sensor
         outputs.apply(to: &options, configuration: &engineConfiguration)
         // Live flow ids must not repeat across restarts and sensors; a replay's stay 1, 2, 3...
         engineConfiguration.uniqueFlowIDs = interface != nil
@@ -354,7 +356,11 @@ struct Plainsight: ParsableCommand {
         let status: Int32
         do {
             // A bare --syslog means /dev/log; ArgumentParser needs it spelled out (SyslogOptions).
-            let command = try parse(SyslogOptions.normalize(Array(CommandLine.arguments.dropFirst())))
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            // The merge of recorded events (issue 20): a command of its own, not options of the
+            // capture's (whose words after the options are a BPF filter).
+            if arguments.first == "report" { Glibc.exit(ReportCommand.run(Array(arguments.dropFirst()))) }
+            let command = try parse(SyslogOptions.normalize(arguments))
             status = try command.execute()
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }

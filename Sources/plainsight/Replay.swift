@@ -85,12 +85,12 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
         // Independent files, `jobs` at a time, output in file order.
         (engineFields, totals) = readFilesInParallel(options.inputs, jobs: jobs, options: options,
                                                      configuration: configuration, sink: sink,
-                                                     inventory: inventory.inventory, progress: progress)
+                                                     inventory: inventory.observer(inventory.inventory, events: sink), progress: progress)
         progress.clear()
     } else {
         let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
         engine.onNotice = { reportProblem($0) }
-        inventory.attach(to: engine)
+        inventory.attach(to: engine, events: sink)
         for (index, path) in options.inputs.enumerated() {
             if sink.failure != nil { break }            // nowhere to put alerts: stop reading
             totals.files += 1

@@ -24,6 +24,10 @@ struct ReportOptions: ParsableArguments {
     var reportIntervalValues: [UInt32] = []
     var reportInterval: UInt32? { reportIntervalValues.last }
 
+    @Flag(name: .customLong("session-events"),
+          help: "Also write one mail_session event per ended mail session (its server's capabilities, STARTTLS, and its logins, names under --user-policy) to the JSON outputs and syslog, so that 'plainsight report' can merge the events of sensors whose traffic overlaps, counting a session two sensors saw once (docs/report.md).")
+    var sessionEvents = false
+
     func validate() throws {
         if let error = repeatedOptionError([("--report-interval", reportIntervalValues.count)]) { throw error }
         for path in report where ReportFormat(path: path) == nil {
@@ -45,6 +49,7 @@ struct ReportOptions: ParsableArguments {
         if case .hash(let key) = policy { s.userHashKey = key }
         s.userPolicy = policy
         s.refreshSeconds = reportInterval
+        s.sessionEvents = sessionEvents
         return s
     }
 }
@@ -75,6 +80,10 @@ struct InventorySettings: Sendable {
     var live = false
     /// `--community-id-seed`, for the exposure events' `community_id`.
     var communityIDSeed: UInt16 = 0
+    /// `--session-events`: a `mail_session` event per ended session (issue 20).
+    var sessionEvents = false
+    /// `--sensor` (or the host name): the reports' `sensors` of every server.
+    var sensor = "-"
 }
 
 /// One run's inventory: fed by the engine, written out at the start, at the end and, during live
@@ -97,6 +106,7 @@ final class InventoryRun: @unchecked Sendable {
         communityID = CommunityID(seed: settings.communityIDSeed)
         inventory = ServerInventory(userHashKey: settings.userHashKey, userPolicy: settings.userPolicy)
         inventory.rendersPage = settings.reports.contains { $0.format == .html }
+        inventory.sensors = .single(settings.sensor)
         for target in settings.reports where target.path == "-" {
             throw OutputError("--report -: standard output carries the alerts; give a file name")
         }
@@ -132,11 +142,20 @@ final class InventoryRun: @unchecked Sendable {
         reports.isEmpty ? nil : settings.refreshSeconds.map { UInt64($0) * 1_000_000_000 }
     }
 
-    func attach(to engine: Engine) { engine.observer = inventory }
+    func attach(to engine: Engine, events sink: AlertPipeline) { engine.observer = observer(inventory, events: sink) }
 
     /// For engines on other threads than the one writing the events (live capture): each call from
-    /// the engine takes the lock.
-    func attachShared(to engine: Engine) { engine.observer = LockedObserver(run: self) }
+    /// the engine takes the lock (the session events' pending logins are the engine's own).
+    func attachShared(to engine: Engine, events sink: AlertPipeline) {
+        engine.observer = observer(LockedObserver(run: self), events: sink)
+    }
+
+    /// `inner`, or with --session-events a `SessionEventObserver` in front of it writing to `sink`.
+    func observer(_ inner: SessionObserver, events sink: AlertPipeline) -> SessionObserver {
+        guard settings.sessionEvents else { return inner }
+        let writer = SessionEventWriter(userPolicy: settings.userPolicy, communityIDSeed: settings.communityIDSeed)
+        return SessionEventObserver(next: inner, writer: writer) { sink.writeEvent($0) }
+    }
 
     fileprivate func locked<T>(_ body: () -> T) -> T { lock.withLock { _ in body() } }
 

@@ -271,4 +271,22 @@ struct SyslogEventTests {
         var none: [UInt8] = []
         #expect(!formatter.appendRFC5424Event(Array(#"{"x":1}"#.utf8), time: sampleTime, to: &none) && none.isEmpty)
     }
+
+    /// A mail_session's `logins` (issue 20) is a list of objects: no flat form, so it is left to the
+    /// JSON message, and the fields around it stay well-formed parameters (it once wrote its
+    /// objects' quotes unescaped into the structured data).
+    @Test func arraysOfObjectsAreLeftToTheMessage() throws {
+        let formatter = SyslogFormatter(facility: .authpriv, userPolicy: .mask, hostname: "h", procID: 9)
+        let json = Array(#"{"timestamp":"2026-01-04T10:00:00.123456Z","event_type":"mail_session","#.utf8)
+            + Array(#""mail_session":{"midstream":false,"logins":[{"method":"USER","username":"a]\"{b"},{"method":"LOGIN"}],"#.utf8)
+            + Array(#""nested":[[1,2],[3]],"user_policy":"mask"},"community_id":"1:x"}"#.utf8)
+        var out: [UInt8] = []
+        #expect(formatter.appendRFC5424Event(json, time: sampleTime, to: &out))
+        let text = String(decoding: out, as: UTF8.self)
+        let parameters = try #require(parseStructuredData(text))
+        #expect(parameters == ["timestamp": "2026-01-04T10:00:00.123456Z", "event_type": "mail_session",
+                               "mail_session.midstream": "false", "mail_session.user_policy": "mask",
+                               "community_id": "1:x", "host": "h"])
+        #expect(text.hasSuffix("] " + String(decoding: json.dropLast(), as: UTF8.self) + #","host":"h"}"#))
+    }
 }

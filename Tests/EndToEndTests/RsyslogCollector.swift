@@ -23,6 +23,8 @@ final class RsyslogCollector {
     let tlsPort: UInt16
     let tlsClientAuthPort: UInt16
     private let hasTLS: Bool
+    /// The network namespace rsyslogd runs in (nil: the test's own), for sensors in namespaces.
+    let namespace: String?
     private var process: Process?
     private var probeCount = 0
 
@@ -50,7 +52,11 @@ final class RsyslogCollector {
 
     /// `extraConfig` is given the directory and returns lines appended to the configuration (a
     /// test's own actions, such as the README's per-sensor files).
-    init(tls pki: TestPKI? = nil, extraConfig: (String) -> String = { _ in "" }) throws {
+    /// `namespace`: run rsyslogd in that network namespace (`ip netns exec`), its UDP and TCP inputs
+    /// on every address there; the unix-socket inputs work across namespaces, the others are
+    /// reached from inside it.
+    init(tls pki: TestPKI? = nil, namespace: String? = nil, extraConfig: (String) -> String = { _ in "" }) throws {
+        self.namespace = namespace
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("plainsight-rsyslog-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         udpPort = try freeLoopbackPort(type: SOCK_DGRAM)
@@ -76,8 +82,8 @@ final class RsyslogCollector {
             module(load="mmpstrucdata")
             input(type="imuxsock" Socket="\(devLogPath)" RateLimit.Interval="0")
             input(type="imuxsock" Socket="\(unixPath)" UseSpecialParser="off" ParseHostname="on" RateLimit.Interval="0")
-            input(type="imudp" address="127.0.0.1" port="\(udpPort)")
-            input(type="imtcp" address="127.0.0.1" port="\(tcpPort)")
+            input(type="imudp" address="\(namespace == nil ? "127.0.0.1" : "0.0.0.0")" port="\(udpPort)")
+            input(type="imtcp" address="\(namespace == nil ? "127.0.0.1" : "0.0.0.0")" port="\(tcpPort)")
             \(tlsInputs)
             template(name="parsed" type="list" option.jsonf="on") {
               property(outname="input" name="inputname" format="jsonf")
@@ -110,8 +116,15 @@ final class RsyslogCollector {
     /// inputs has been written out.
     func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["-n", "-f", configPath, "-i", directory.appendingPathComponent("rsyslogd.pid").path]
+        let arguments = ["-n", "-f", configPath, "-i", directory.appendingPathComponent("rsyslogd.pid").path]
+        if let namespace {
+            // `ip netns exec` execs rsyslogd in place: the process is rsyslogd, signals reach it.
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["ip", "netns", "exec", namespace, Self.binary] + arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = arguments
+        }
         p.standardInput = FileHandle.nullDevice
         let log = directory.appendingPathComponent("rsyslogd.out")
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
@@ -131,6 +144,14 @@ final class RsyslogCollector {
             sendProbes(tag: tag)
             Thread.sleep(forTimeInterval: 0.25)
             let seen = Set(records().filter { $0.appName == tag }.map { $0.msg.trimmingCharacters(in: .whitespaces) })
+            if let namespace {
+                // Only the unix sockets reach into the namespace; TCP is checked from inside it.
+                if seen.isSuperset(of: ["probe-local", "probe-unix"]),
+                   let r = try? runProgram("/usr/bin/env", ["ip", "netns", "exec", namespace, "python3", "-c",
+                                                            "import socket; socket.create_connection(('127.0.0.1', \(tcpPort)), 2).close()"], timeout: 10),
+                   r.status == 0 { return }
+                continue
+            }
             // The TLS inputs are up once they accept connections (a probe would need a TLS client).
             if seen.isSuperset(of: ["probe-local", "probe-unix", "probe-udp", "probe-tcp"])
                 && (!hasTLS || (acceptsConnections(port: tlsPort) && acceptsConnections(port: tlsClientAuthPort))) { return }

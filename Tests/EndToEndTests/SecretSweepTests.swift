@@ -51,7 +51,8 @@ struct SecretSweepTests {
         let policies = [["--user-policy", "full"], ["--user-policy", "mask"], ["--user-policy", "omit"],
                         ["--user-policy", "hash", "--user-hash-key-file", key.path]]
         var runs = 0
-        for format in [["--json"], []] {
+        // JSON with the mail_session events too (issue 20): they list every login of a session.
+        for format in [["--json", "--session-events"], []] {
             for policy in policies {
                 for toFile in [false, true] {
                     let file = dir.appendingPathComponent("out-\(runs)")

@@ -183,8 +183,10 @@ private func labels(in html: String, class name: String) -> [String] {
     let events = inv.exposureEvents(time: Timestamp(nanoseconds: 0)).map { String(decoding: $0, as: UTF8.self) }
     #expect(events.count == 2)
     #expect(events[0].contains(#""dest_port":110"#) && events[0].contains(#""verdict":"unknown""#))
-    // Last in the server_exposure object; the event's community_id (issue 19) follows it.
-    #expect(events[0].contains(#","hashed_only":true},"community_id":"1:"#))
+    // After the fields before it; issue 20's counts follow it, then the event's community_id
+    // (issue 19) after the server_exposure object.
+    #expect(events[0].contains(#","last_seen":"1970-01-01T00:01:41.000000Z","hashed_only":true,"plaintext_offered_sessions":0,"#))
+    #expect(events[0].contains(#","user_policy":"mask"},"community_id":"1:"#))
     #expect(events[1].contains(#""dest_port":143"#) && !events[1].contains("hashed_only"))
     let report = try #require(try JSONSerialization.jsonObject(with: Data(inv.reportJSON(generator: "t"))) as? [String: Any])
     let summary = try #require(report["summary"] as? [String: Any])
@@ -237,7 +239,14 @@ func clientsAndUsersFollowThePolicy(_ name: String) throws {
         #expect(!html.contains("alice") && !html.contains("liddell") && !html.contains("bob"), "a name as captured under \(name)")
     }
     if policy != .full {
-        #expect(!json.contains("alice") && !json.contains("bob") && !json.contains(#""users""#), "JSON names users only under full")
+        #expect(!json.contains("alice") && !json.contains("bob"), "a name as captured under \(name)")
+    }
+    // The JSON lists names under full, and since issue 20 the keyed hashes under hash (so that
+    // plainsight report can merge them); never masks, which cannot be compared.
+    if case .hash = policy {
+        #expect(json.contains(#""users":["# + shown.map { "\"\($0)\"" }.joined(separator: ",") + "]"))
+    } else if policy != .full {
+        #expect(!json.contains(#""users""#), "JSON names users only under full and hash")
     }
 }
 
