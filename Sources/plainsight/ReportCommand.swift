@@ -312,7 +312,7 @@ final class MergeProgress {
 
     func update(_ consumed: Int64, lines: UInt64) {
         guard enabled else { return }
-        let now = monotonicNanoseconds()
+        let now = monotonicNow()
         guard now &- lastDraw >= 250_000_000 else { return }
         lastDraw = now
         var text = "\rplainsight report: \(escaped(path))  \(consumed >> 20) MiB"
