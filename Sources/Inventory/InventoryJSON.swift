@@ -274,7 +274,9 @@ extension AssessedServer {
     var listedUsers: [[UInt8]]? { namesListed ? record.sortedListedUsers : nil }
 }
 
-private func appendOutcomes(_ c: LoginCounts, to w: inout JSONWriter) {
+/// `{"success":…,"failure":…,"unknown":…}`, as the exposure event, the report and the session
+/// event write login counts.
+func appendOutcomes(_ c: LoginCounts, to w: inout JSONWriter) {
     w.open("{")
     w.field("success", c.success)
     w.field("failure", c.failure)

@@ -384,13 +384,7 @@ public final class InventoryMerger {
     }
 
     static func sighting(of r: ServerRecord, sensor: String) -> SensorSighting {
-        var s = SensorSighting(name: sensor)
-        s.firstSeen = r.firstSeen
-        s.lastSeen = r.lastSeen
-        s.sessions = r.sessions
-        s.cleartextLogins = r.cleartextLogins.total
-        s.hashedLogins = r.hashedLogins.total
-        return s
+        SensorSighting(name: sensor, record: r)
     }
 
     /// A server body (a report's server, a `server_exposure` event's body) as a record to add.

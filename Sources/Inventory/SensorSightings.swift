@@ -17,6 +17,16 @@ public struct SensorSighting: Sendable, Equatable {
 
     public init(name: String) { self.name = name }
 
+    /// What `record` says one sensor saw of its server.
+    init(name: String, record: borrowing ServerRecord) {
+        self.name = name
+        firstSeen = record.firstSeen
+        lastSeen = record.lastSeen
+        sessions = record.sessions
+        cleartextLogins = record.cleartextLogins.total
+        hashedLogins = record.hashedLogins.total
+    }
+
     /// Adds what another sighting by the same sensor saw.
     public mutating func add(_ other: SensorSighting) {
         if let f = other.firstSeen, firstSeen.map({ f < $0 }) ?? true { firstSeen = f }
@@ -46,13 +56,7 @@ extension ServerInventory {
         switch sensors {
         case .none: return nil
         case .single(let name):
-            var s = SensorSighting(name: name)
-            s.firstSeen = record.firstSeen
-            s.lastSeen = record.lastSeen
-            s.sessions = record.sessions
-            s.cleartextLogins = record.cleartextLogins.total
-            s.hashedLogins = record.hashedLogins.total
-            return [s]
+            return [SensorSighting(name: name, record: record)]
         case .table(let table): return table[record.key] ?? []
         }
     }

@@ -74,8 +74,8 @@ public struct SessionEventWriter: Sendable {
         if let unlisted {
             w.key("logins_unlisted")
             w.open("{")
-            w.key("cleartext"); appendCounts(unlisted.cleartext, to: &w)
-            w.key("hashed"); appendCounts(unlisted.hashed, to: &w)
+            w.key("cleartext"); appendOutcomes(unlisted.cleartext, to: &w)
+            w.key("hashed"); appendOutcomes(unlisted.hashed, to: &w)
             w.close("}")
         }
         w.field("user_policy", userPolicy.label)
@@ -89,13 +89,6 @@ public struct SessionEventWriter: Sendable {
         return w.bytes()
     }
 
-    private func appendCounts(_ c: LoginCounts, to w: inout JSONWriter) {
-        w.open("{")
-        w.field("success", c.success)
-        w.field("failure", c.failure)
-        w.field("unknown", c.unknown)
-        w.close("}")
-    }
 }
 
 /// An engine observer in front of another (the inventory): passes every call on, and writes one
