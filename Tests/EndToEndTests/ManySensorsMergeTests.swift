@@ -149,18 +149,7 @@ private final class Sensor {
 
     /// SIGTERM, then up to 20 s; the exit status (-1 if it had to be killed).
     @discardableResult
-    func terminate() -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return -1
-        }
-        return process.terminationStatus
-    }
+    func terminate() -> Int32 { stopStarted(process, grace: 20) }
 
     func stop() {
         terminate()

@@ -164,14 +164,7 @@ final class RsyslogCollector {
     func stop() {
         guard let p = process else { return }
         process = nil
-        guard p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(10)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
+        stopStarted(p, grace: 10)
     }
 
     /// Every message written so far, in order (probes included: filter on `appName`).

@@ -89,3 +89,19 @@ func secretForms(_ secret: String, usernames: [String]) -> [String] {
 func openDescriptorCount() -> Int? {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count
 }
+
+/// SIGTERM to a process this test started, by its PID, then up to `grace` seconds; SIGKILL after.
+/// Returns its exit status, or -1 if it had to be killed.
+@discardableResult
+func stopStarted(_ process: Process, grace: TimeInterval) -> Int32 {
+    guard process.isRunning else { return process.terminationStatus }
+    kill(process.processIdentifier, SIGTERM)
+    let deadline = Date().addingTimeInterval(grace)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return -1
+    }
+    return process.terminationStatus
+}
