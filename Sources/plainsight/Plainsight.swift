@@ -73,7 +73,10 @@ struct Plainsight: ParsableCommand {
             (challenge-response logins only; the JSON says unknown with "hashed_only": true) or unknown, \
             plus a flag for possible STARTTLS stripping. It is written as server_exposure events with \
             --json, to --report files (JSON, or a self-contained HTML page with advice per verdict and \
-            the clients and users of each server, and the sensor that saw it), and as a table at the             end on a terminal. plainsight report FILE... --report OUT builds the inventory of many             sensors from their recorded events and reports (plainsight report --help);             --session-events makes sensors whose traffic overlaps mergeable session by session.
+            the clients and users of each server, and the sensor that saw it), and as a table at the \
+            end on a terminal. plainsight report FILE... --report OUT builds the inventory of many \
+            sensors from their recorded events and reports (plainsight report --help); \
+            --session-events makes sensors whose traffic overlaps mergeable session by session.
 
             With -i, plainsight captures on an interface (a span or mirror port; 'any' for all) on a \
             thread of its own, in immediate mode. Started as root, it opens the interface and every \
