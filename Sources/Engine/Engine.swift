@@ -116,8 +116,7 @@ public final class Engine {
 
     public var stats: EngineStats {
         var s = core.router.stats
-        let counts = core.router.sessionCounts
-        for (proto, count) in [(MailProtocol.pop3, counts.pop3), (.imap, counts.imap), (.smtp, counts.smtp)] where count > 0 {
+        for (proto, count) in zip(MailProtocol.allCases, core.router.sessionCounts) where count > 0 {
             s.sessions[proto] = count
         }
         s.reassembly = core.table.stats

@@ -4,8 +4,9 @@ import Wire
 
 /// Everything the engine needs to know, built by the command line. No libpcap, no Foundation.
 public struct EngineConfiguration: Sendable {
-    /// Ports whose flows are parsed in the default mode (DESIGN.md: 25, 110, 143, 587, 2525).
-    public static let defaultMailPorts: Set<UInt16> = [25, 110, 143, 587, 2525]
+    /// Ports whose flows are parsed in the default mode: every registered protocol's cleartext
+    /// ports (DESIGN.md: 25, 110, 143, 587, 2525).
+    public static let defaultMailPorts: Set<UInt16> = ProtocolRegistry.defaultPorts
     /// Implicit-TLS ports (993, 995, 465): read in every mode so the inventory counts TLS sessions,
     /// but never parsed (a flow there gets a parser only if the server greets in cleartext).
     public static let implicitTLSPorts = Set(ProtocolRegistry.implicitTLSPorts.keys)

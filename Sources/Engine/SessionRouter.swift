@@ -28,9 +28,9 @@ struct SessionRouter: StreamHandler {
     let communityID: CommunityID
     var sessions: [FlowSession]
     var stats = EngineStats()
-    /// Sessions by protocol, merged into `stats.sessions` when the statistics are read: a
-    /// dictionary update per session was 1% of a capture of short connections.
-    var sessionCounts: (pop3: UInt64, imap: UInt64, smtp: UInt64) = (0, 0, 0)
+    /// Sessions by `MailProtocol.index`, merged into `stats.sessions` when the statistics are
+    /// read rather than a dictionary update per session.
+    var sessionCounts = [UInt64](repeating: 0, count: MailProtocol.count)
     /// Slots whose parser is done; the engine tells the flow table after the packet.
     var stops: [Int] = []
     /// Slots whose login succeeded: nothing later can change a finding, so the flow table stops
@@ -54,11 +54,11 @@ struct SessionRouter: StreamHandler {
     private var captureFiles: [String?] = []
     /// Set while a held greeting is delivered, so it is classified rather than held again.
     private var classifyAsIs = false
-    /// Parsers of closed flows, reset, for the next flows of their protocol: allocating a parser
-    /// per flow and freeing it at close (its state destroyed through generic value witnesses) was
-    /// ~1,000 instructions a session (callgrind, many-flows). A few per protocol cover the flows
-    /// open at once in a scan of short connections; beyond, parsers are freed as before.
-    private var spareParsers: (pop3: [SessionParser], imap: [SessionParser], smtp: [SessionParser]) = ([], [], [])
+    /// Parsers of closed flows, reset, for the next flows of their protocol (by `MailProtocol.index`),
+    /// since building a parser per flow and destroying it at close costs more than resetting one.
+    /// A few per protocol cover the flows open at once in a scan of short connections; beyond,
+    /// parsers are freed.
+    private var spareParsers = [[SessionParser]](repeating: [], count: MailProtocol.count)
     static let maxSpareParsers = 64
 
     init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
@@ -127,14 +127,16 @@ struct SessionRouter: StreamHandler {
         case .ignored:
             return
         case .undetermined:
-            if side == .server && !classifyAsIs
-                && (!sessions[slot].heldGreeting.isEmpty || Self.endsBeforeFirstLine(bytes)) {
+            if side == .server && !classifyAsIs && !sessions[slot].heldGreeting.isEmpty {
                 holdGreeting(slot: slot, info: info, bytes: bytes, time: time)
                 return
             }
             let proto: MailProtocol
             var byGreeting = false
-            switch Self.classify(info: info, side: side, bytes: bytes, mailPorts: mailPorts) {
+            switch Self.classify(info: info, side: side, bytes: bytes, mailPorts: mailPorts, final: classifyAsIs) {
+            case .needMore:
+                holdGreeting(slot: slot, info: info, bytes: bytes, time: time)
+                return
             case .greeting(let p):
                 proto = p
                 byGreeting = true
@@ -156,11 +158,7 @@ struct SessionRouter: StreamHandler {
             // from the slot for the call, it was copied (a retain and a release a session;
             // callgrind, many-flows). Nothing on the way reads the slot's parser.
             let parser = takeParser(for: proto)
-            switch proto {
-            case .pop3: sessionCounts.pop3 &+= 1
-            case .imap: sessionCounts.imap &+= 1
-            case .smtp: sessionCounts.smtp &+= 1
-            }
+            sessionCounts[proto.index] &+= 1
             if !sessions[slot].heldGreeting.isEmpty {
                 // The client spoke while a partial greeting was held: the greeting came first.
                 let held = releaseGreeting(slot: slot)
@@ -190,21 +188,10 @@ struct SessionRouter: StreamHandler {
         }
     }
 
-    /// The greeting is the evidence for the protocol, so a first server chunk that ends before
-    /// the greeting's first line (a greeting split across segments: `* `, `+O`, `22`) is held,
-    /// up to `maxHeldGreeting` bytes, until the line is complete.
-    static let maxHeldGreeting = 512
-
-    static func endsBeforeFirstLine(_ bytes: Span<UInt8>) -> Bool {
-        guard bytes.count < maxHeldGreeting else { return false }
-        // memchr rather than a checked byte loop: every first server chunk is searched up to its
-        // first LF, and the loop was about 350 instructions a mail session (callgrind, 12.5 M on
-        // the many-flows sample).
-        return bytes.withUnsafeBufferPointer { b in
-            guard let base = b.baseAddress else { return true }
-            return memchr(base, 0x0A, b.count) == nil
-        }
-    }
+    /// The greeting is the evidence for the protocol, so a first server chunk that the registry
+    /// cannot classify yet (a greeting split across segments: `* `, `+O`, `22`; a multi-line
+    /// greeting not yet whole) is held, up to `maxHeldGreeting` bytes, until it can.
+    static let maxHeldGreeting = ProtocolRegistry.maxGreetingProbe
 
     private mutating func holdGreeting(slot: Int, info: FlowInfo, bytes: Span<UInt8>, time: Timestamp) {
         var held = releaseGreeting(slot: slot)
@@ -213,7 +200,7 @@ struct SessionRouter: StreamHandler {
         if held.isEmpty { held.reserveCapacity(Self.maxHeldGreeting) }
         for i in 0..<take { held.append(bytes[i]) }
         if held.isEmpty { return }
-        if Self.endsBeforeFirstLine(held.span) {
+        if held.count < Self.maxHeldGreeting, case .needMore = ProtocolRegistry.classify(held.span) {
             // Held across packets, so charged to the parser memory budget; at the cap the partial
             // greeting is classified as it is (a mail port still decides).
             if memory.recharge(from: 0, to: Self.maxHeldGreeting) {
@@ -244,32 +231,31 @@ struct SessionRouter: StreamHandler {
     }
 
     /// `greeting`: the server's first bytes are that protocol's greeting (the parser is told, see
-    /// `SessionParser.receive(greeting:time:)`); `mail`: decided by the port.
-    enum Route { case greeting(MailProtocol), mail(MailProtocol), implicitTLS(MailProtocol), notMail }
+    /// `SessionParser.receive(greeting:time:)`); `mail`: decided by the port; `needMore`: server
+    /// bytes that may be the start of a greeting.
+    enum Route { case greeting(MailProtocol), mail(MailProtocol), implicitTLS(MailProtocol), notMail, needMore }
 
     /// The greeting decides; without one (picked up mid-stream, greeting lost, or the client
     /// spoke first) only a well-known mail port does. Client-first traffic on any other port
     /// (Redis `AUTH`, a TLS ClientHello) never gets a parser. A client that opens with a TLS
-    /// handshake on an implicit-TLS port (993, 995, 465) is recorded as such, and never parsed.
+    /// handshake on an implicit-TLS port is recorded as such (`ImplicitTLS`), and never parsed.
     ///
-    /// Static, given the mail ports: as a method it was handed a copy of the whole router (449
-    /// bytes through memcpy, ~75 instructions a session; callgrind).
-    private static func classify(info: FlowInfo, side: Side, bytes: Span<UInt8>, mailPorts: PortSet) -> Route {
-        if side == .server, let proto = ProtocolRegistry.protocolForGreeting(bytes) { return .greeting(proto) }
-        if side == .client, Self.isTLSHandshake(bytes),
-           let proto = ProtocolRegistry.implicitTLSPorts[info.serverPort] {
+    /// Static, given the mail ports, so that the router is not handed to it by copy.
+    private static func classify(info: FlowInfo, side: Side, bytes: Span<UInt8>, mailPorts: PortSet,
+                                 final: Bool) -> Route {
+        if side == .server {
+            switch ProtocolRegistry.classify(bytes, final: final) {
+            case .greeting(let proto): return .greeting(proto)
+            case .needMore: return .needMore
+            case .notGreeting: break
+            }
+        } else if let proto = ImplicitTLS.protocolOf(clientBytes: bytes, serverPort: info.serverPort) {
             return .implicitTLS(proto)
         }
         guard mailPorts.contains(info.serverPort), let proto = ProtocolRegistry.protocolForPort(info.serverPort) else {
             return .notMail
         }
         return .mail(proto)
-    }
-
-    /// A TLS record header of content type handshake (22) and version 3.0 to 1.3 (`16 03 00..04`):
-    /// how every ClientHello starts.
-    static func isTLSHandshake(_ bytes: Span<UInt8>) -> Bool {
-        bytes.count >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04
     }
 
     mutating func streamGap(slot: Int, info: FlowInfo, direction: Direction, length: UInt64, time: Timestamp) {
@@ -304,22 +290,12 @@ struct SessionRouter: StreamHandler {
 
     /// A spare parser of `proto`, or a new one.
     private mutating func takeParser(for proto: MailProtocol) -> SessionParser {
-        let spare: SessionParser?
-        switch proto {
-        case .pop3: spare = spareParsers.pop3.popLast()
-        case .imap: spare = spareParsers.imap.popLast()
-        case .smtp: spare = spareParsers.smtp.popLast()
-        }
-        return spare ?? ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
+        spareParsers[proto.index].popLast() ?? ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
     }
 
     /// Keeps the parser of a closed flow (reset by `close`) for a later flow if there is room.
     private mutating func keepSpare(_ parser: consuming SessionParser, proto: MailProtocol) {
-        switch proto {
-        case .pop3: if spareParsers.pop3.count < Self.maxSpareParsers { spareParsers.pop3.append(parser) }
-        case .imap: if spareParsers.imap.count < Self.maxSpareParsers { spareParsers.imap.append(parser) }
-        case .smtp: if spareParsers.smtp.count < Self.maxSpareParsers { spareParsers.smtp.append(parser) }
-        }
+        if spareParsers[proto.index].count < Self.maxSpareParsers { spareParsers[proto.index].append(parser) }
     }
 
     private mutating func collect(slot: Int, info: FlowInfo, parser: SessionParser) {

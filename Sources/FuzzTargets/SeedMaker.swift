@@ -22,7 +22,7 @@ public enum SeedMaker {
                 if let ops = reassemblyScript(path) { out.append((stem, ops)) }
             case .defrag:
                 if let ops = defragScript(path) { out.append((stem, ops)) }
-            case .framer, .pop3, .imap, .smtp:
+            case .framer, .session:
                 for (k, transcript) in transcripts(path).enumerated() {
                     if target == .framer {
                         out.append(("\(stem)-\(k)", framerScript(transcript.chunks)))

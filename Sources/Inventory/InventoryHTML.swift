@@ -163,7 +163,7 @@ extension ServerInventory {
             h += numCell(r.tlsSessions)
             h += numCell(r.sessions)
             h += "<td>\(r.starttlsOffered ? "yes (\(r.starttlsOfferedSessions)/\(r.sessionsWithCapabilities))" : (r.sessionsWithCapabilities > 0 ? "no" : "unknown"))</td>"
-            h += "<td>\(r.loginDisabled ? "yes" : (r.sessionsWithCapabilities > 0 && r.key.proto == .imap ? "no" : "-"))</td>"
+            h += "<td>\(r.loginDisabled ? "yes" : (r.sessionsWithCapabilities > 0 && r.key.proto.descriptor.loginCommandUnlessDisabled ? "no" : "-"))</td>"
             h += numCell(r.starttlsRefused)
             let product = r.product.map { htmlEscape(wire: $0) + (r.version.map { " " + htmlEscape(wire: $0) } ?? "") } ?? ""
             h += "<td>\(product)</td>"

@@ -81,12 +81,8 @@ struct RecentServers: ~Copyable {
 extension ServerKey {
     /// The port, the address family and the protocol in one word, never 0.
     var packed: UInt32 {
-        let protoIndex: UInt32
-        switch proto {
-        case .pop3: protoIndex = 0
-        case .imap: protoIndex = 1
-        case .smtp: protoIndex = 2
-        }
+        // Bits 17 to 19 hold the protocol's index: room for eight protocols.
+        let protoIndex = UInt32(truncatingIfNeeded: proto.index) & 7
         return UInt32(port) | (address.isIPv6 ? 1 << 16 : 0) | protoIndex << 17 | 1 << 20
     }
 }

@@ -25,12 +25,8 @@ public struct ServerKey: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(address.high)
         hasher.combine(address.low)
-        let protoIndex: UInt32
-        switch proto {
-        case .pop3: protoIndex = 0
-        case .imap: protoIndex = 1
-        case .smtp: protoIndex = 2
-        }
+        // Bits 17 to 19 hold the protocol's index: room for eight protocols.
+        let protoIndex = UInt32(truncatingIfNeeded: proto.index) & 7
         hasher.combine(UInt32(port) | (address.isIPv6 ? 1 << 16 : 0) | protoIndex << 17)
     }
 }

@@ -84,6 +84,7 @@ func fixSetting(product: String, proto: MailProtocol, verdict: Verdict) -> Strin
         case .pop3: return "`Set-PopSettings -LoginType SecureLogin`"
         case .imap: return "`Set-ImapSettings -LoginType SecureLogin`"
         case .smtp: return "`Set-ReceiveConnector -RequireTLS $true -AuthMechanism Tls,BasicAuth,BasicAuthRequireTLS`"
+        default: return nil
         }
     default:
         return nil

@@ -1,10 +1,6 @@
 // What a session parser reports: a credential exchange seen outside TLS. No field can hold the
 // secret; the username is a bounded copy.
 
-public enum MailProtocol: String, Sendable, CaseIterable {
-    case pop3, imap, smtp
-}
-
 /// Which end of the TCP connection sent some bytes.
 public enum Side: Sendable, Equatable {
     case client, server

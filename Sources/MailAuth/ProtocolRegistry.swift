@@ -1,97 +1,169 @@
-// Which parser a flow gets. The server's greeting is the evidence (POP3 "+OK", IMAP "* OK",
-// SMTP "220"); the well-known port is only a fallback for flows picked up after the greeting.
-// Client-first traffic on other ports (Redis `AUTH`, TLS ClientHello) never gets a parser.
+// The mail protocols plainsight follows, in one place. Each protocol's folder declares a
+// `ProtocolDescriptor` (ports, greeting probe, parser, what the inventory needs); the engine, the
+// inventory, the fuzz targets and the command line read them from here. Adding a protocol is a
+// case below, its descriptor in `all`, and its folder.
+
+/// A mail protocol. The raw value is the JSON `app_proto`.
+public enum MailProtocol: String, Sendable, CaseIterable {
+    case pop3, imap, smtp
+
+    /// Position in `allCases` and `ProtocolRegistry.all`: per-protocol counters and parser pools are
+    /// small arrays indexed by it.
+    @inlinable public var index: Int {
+        switch self {
+        case .pop3: return 0
+        case .imap: return 1
+        case .smtp: return 2
+        }
+    }
+
+    public static let count = allCases.count
+
+    public var descriptor: ProtocolDescriptor { ProtocolRegistry.all[index] }
+}
+
+/// What a greeting probe concluded from the first server bytes.
+public enum GreetingMatch: Sendable, Equatable {
+    case greeting
+    case notGreeting
+    /// More of the greeting is needed to tell (the probe may read past the first line).
+    case needMore
+}
+
+public struct ProtocolDescriptor: Sendable {
+    public let proto: MailProtocol
+    /// As people write it: "POP3", "ManageSieve".
+    public let displayName: String
+    /// Well-known cleartext ports: read by default, and the protocol assumed there when no
+    /// greeting was seen (a flow picked up mid-stream).
+    public let ports: [UInt16]
+    /// Ports where the protocol runs inside TLS from the first byte (RFC 8314): recognised from the
+    /// TLS handshake for the inventory, never parsed.
+    public let implicitTLSPorts: [UInt16]
+    /// The bytes a greeting of this protocol can start with; no two protocols share one, so a
+    /// greeting is offered to one probe only.
+    let greetingStarts: [UInt8]
+    /// Whether `bytes` (the first server bytes, at most `ProtocolRegistry.maxGreetingProbe`) is a
+    /// greeting of this protocol. `lineEnd`: the end of the first line (its LF, or the bound).
+    /// `final`: no more bytes will come for this decision, so `needMore` is not an answer.
+    let probe: @Sendable (_ bytes: Span<UInt8>, _ lineEnd: Int, _ final: Bool) -> GreetingMatch
+    let makeParser: @Sendable (SessionLimits, SessionMemory) -> SessionParser
+    /// The protocol has a plaintext login command that a capability list can withdraw (IMAP
+    /// LOGIN and LOGINDISABLED): a list without the withdrawal offers it.
+    public let loginCommandUnlessDisabled: Bool
+
+    init(proto: MailProtocol, displayName: String, ports: [UInt16], implicitTLSPorts: [UInt16],
+         greetingStarts: [UInt8], loginCommandUnlessDisabled: Bool = false,
+         probe: @escaping @Sendable (Span<UInt8>, Int, Bool) -> GreetingMatch,
+         makeParser: @escaping @Sendable (SessionLimits, SessionMemory) -> SessionParser) {
+        self.proto = proto
+        self.displayName = displayName
+        self.ports = ports
+        self.implicitTLSPorts = implicitTLSPorts
+        self.greetingStarts = greetingStarts
+        self.loginCommandUnlessDisabled = loginCommandUnlessDisabled
+        self.probe = probe
+        self.makeParser = makeParser
+    }
+}
 
 public enum ProtocolRegistry {
+    /// Every protocol, in `MailProtocol.index` order.
+    public static let all: [ProtocolDescriptor] = {
+        let list: [ProtocolDescriptor] = [.pop3, .imap, .smtp]
+        for (i, d) in list.enumerated() { precondition(d.proto.index == i, "registry out of index order") }
+        return list
+    }()
+
+    /// The cleartext ports of every protocol (the default `--port` set).
+    public static let defaultPorts: Set<UInt16> = Set(all.flatMap(\.ports))
+
+    /// The implicit-TLS ports of every protocol.
+    public static let implicitTLSPorts: [UInt16: MailProtocol] = {
+        var map: [UInt16: MailProtocol] = [:]
+        for d in all { for p in d.implicitTLSPorts { map[p] = d.proto } }
+        return map
+    }()
+
     /// Well-known cleartext ports, used when no greeting was seen (mid-stream pickup).
     public static func protocolForPort(_ port: UInt16) -> MailProtocol? {
-        switch port {
-        case 110: return .pop3
-        case 143: return .imap
-        case 25, 587, 2525: return .smtp
-        default: return nil
-        }
-    }
-
-    /// Ports where the protocol runs inside TLS from the first byte (RFC 8314: IMAPS, POP3S,
-    /// submissions). Flows there are recognised from the TLS handshake for the inventory and never
-    /// parsed: their bytes are ciphertext.
-    public static let implicitTLSPorts: [UInt16: MailProtocol] = [993: .imap, 995: .pop3, 465: .smtp]
-
-    /// Classifies the first server line. nil: not a mail greeting (or FTP, whose `220` banner
-    /// looks like SMTP's but whose USER/PASS must not be read as mail).
-    public static func protocolForGreeting(_ bytes: Span<UInt8>) -> MailProtocol? {
-        let end = bytes.firstIndex(of: ASCII.lf, from: 0, end: min(bytes.count, 512)) ?? min(bytes.count, 512)
-        return protocolForGreeting(bytes, end: end)
-    }
-
-    /// `protocolForGreeting` of a framed line, which holds no LF: no search for one.
-    static func protocolForGreeting(line: Span<UInt8>) -> MailProtocol? {
-        protocolForGreeting(line, end: min(line.count, 512))
-    }
-
-    /// Classifies `bytes[0..<end]`, the first line up to 512 bytes, LF excluded.
-    private static func protocolForGreeting(_ bytes: Span<UInt8>, end: Int) -> MailProtocol? {
-        // A line starting with "2" can only be an SMTP greeting: its first word is not looked for
-        // (every banner is classified twice, and the word scan was a third of it for SMTP).
-        if end >= 4, bytes[0] == 0x32 {
-            guard bytes[1] == 0x32, bytes[2] == 0x30,
-                  bytes[3] == ASCII.space || bytes[3] == ASCII.minus || bytes[3] == ASCII.cr else { return nil }
-            return mentionsFTP(bytes, end) ? nil : .smtp
-        }
-        let first = bytes.word(from: 0, end: end)
-        if bytes.equalsUpper(first, "+OK") { return .pop3 }
-        if first.count == 1 && bytes[first.start] == ASCII.star {
-            let status = bytes.word(from: first.end, end: end)
-            if bytes.equalsUpper(status, "OK") || bytes.equalsUpper(status, "PREAUTH") || bytes.equalsUpper(status, "BYE") {
-                return .imap
-            }
-            return nil
-        }
+        for d in all where d.ports.contains(port) { return d.proto }
         return nil
     }
 
-    private static func mentionsFTP(_ bytes: Span<UInt8>, _ end: Int) -> Bool {
-        guard end >= 3 else { return false }
-        return bytes.extracting(0..<end).withUnsafeBufferPointer { b -> Bool in
-            guard let base = b.baseAddress else { return false }
-            // `| 0x20` folds exactly F/f, T/t and P/p here.
-            if end < 18 {
-                for i in 0...(end - 3) where b[i] | 0x20 == 0x66 && b[i + 1] | 0x20 == 0x74 && b[i + 2] | 0x20 == 0x70 {
-                    return true
-                }
-                return false
+    /// The most of the first server bytes a probe is shown: the engine holds a greeting split
+    /// across segments up to this many bytes.
+    public static let maxGreetingProbe = 512
+
+    /// By a greeting's first byte: 1 + the index of the protocol whose greetings start with it, or 0.
+    private static let byFirstByte: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 256)
+        for d in all {
+            for b in d.greetingStarts {
+                precondition(table[Int(b)] == 0, "two protocols' greetings start with the same byte")
+                table[Int(b)] = UInt8(d.proto.index + 1)
             }
-            // Sixteen window places a step: the lanes where an f, a t and a p follow each other.
-            // Every banner is searched twice (the engine's classification and the parser's
-            // greeting), and Horspool's byte steps were ~180 instructions a banner (callgrind,
-            // many-flows). The last step is the last 18 bytes, overlapping the one before.
-            @inline(__always) func hit(_ at: Int) -> Bool {
-                let fold = SIMD16<UInt8>(repeating: 0x20)
-                let p = UnsafeRawPointer(base + at)
-                let f = (p.loadUnaligned(as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x66)
-                let t = (p.loadUnaligned(fromByteOffset: 1, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x74)
-                let q = (p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x70)
-                let w = unsafeBitCast(f .& t .& q, to: SIMD2<UInt64>.self)
-                return w[0] | w[1] != 0
-            }
-            var i = 0
-            while i + 18 <= end {
-                if hit(i) { return true }
-                i += 16
-            }
-            return i < end - 2 && hit(end - 18)
         }
+        return table
+    }()
+
+    public enum Greeting: Sendable, Equatable {
+        case greeting(MailProtocol)
+        case notGreeting
+        case needMore
+    }
+
+    /// Classifies the first server bytes. A greeting's first line must be whole (or reach
+    /// `maxGreetingProbe`) before any probe is asked; `final`: no more bytes will come, so the
+    /// answer is never `needMore`. Client-first traffic on other ports (Redis `AUTH`, a TLS
+    /// ClientHello) never reaches here: only server bytes are greetings.
+    public static func classify(_ bytes: Span<UInt8>, final: Bool = false) -> Greeting {
+        guard !bytes.isEmpty else { return final ? .notGreeting : .needMore }
+        let bound = min(bytes.count, maxGreetingProbe)
+        // Leading blanks are skipped, as the probes' word scans skip them.
+        var first = bytes[0]
+        if first == ASCII.space || first == ASCII.tab {
+            let at = bytes.skipSpaces(from: 0, end: bound)
+            guard at < bound else { return final || bytes.count >= maxGreetingProbe ? .notGreeting : .needMore }
+            first = bytes[at]
+        }
+        let slot = Int(byFirstByte[Int(first)])
+        guard slot != 0 else { return .notGreeting }
+        let lf = bytes.firstIndex(of: ASCII.lf, from: 0, end: bound)
+        let done = final || bytes.count >= maxGreetingProbe
+        if lf == nil && !done { return .needMore }
+        let d = all[slot - 1]
+        switch d.probe(bytes.extracting(0..<bound), lf ?? bound, done) {
+        case .greeting: return .greeting(d.proto)
+        case .notGreeting: return .notGreeting
+        case .needMore: return done ? .notGreeting : .needMore
+        }
+    }
+
+    /// The protocol whose greeting `bytes` is, looking no further than they go.
+    public static func protocolForGreeting(_ bytes: Span<UInt8>) -> MailProtocol? {
+        if case .greeting(let p) = classify(bytes, final: true) { return p }
+        return nil
     }
 
     /// A parser for one flow. Its buffers are charged to `memory`, shared by the flows of one
     /// engine; the default is a budget of its own without a limit (tests, tools).
     public static func makeParser(for proto: MailProtocol, limits: SessionLimits = SessionLimits(),
                                   memory: SessionMemory = SessionMemory(limitBytes: .max)) -> SessionParser {
-        switch proto {
-        case .pop3: return POP3Session(limits: limits, memory: memory)
-        case .imap: return IMAPSession(limits: limits, memory: memory)
-        case .smtp: return SMTPSession(limits: limits, memory: memory)
-        }
+        proto.descriptor.makeParser(limits, memory)
+    }
+
+    /// "POP3, IMAP and SMTP": the protocols for help texts.
+    public static var namesInProse: String {
+        let names = all.map(\.displayName)
+        guard names.count > 1, let last = names.last else { return names.first ?? "" }
+        return names.dropLast().joined(separator: ", ") + " and " + last
+    }
+
+    /// "25, 110, 143, 587 and 2525": the default ports for help texts, ascending.
+    public static func portsInProse(_ ports: some Sequence<UInt16>) -> String {
+        let list = ports.sorted().map(String.init)
+        guard list.count > 1, let last = list.last else { return list.first ?? "" }
+        return list.dropLast().joined(separator: ", ") + " and " + last
     }
 }

@@ -93,8 +93,8 @@ public struct ServerFacts: Sendable, Equatable {
     public var plaintextOfferedBits: UInt8 {
         // The cleartext mechanisms have the codes 1 to 4 (MechanismList.known).
         var bits = UInt8(truncatingIfNeeded: mechanisms.knownBits & 0xF)
-        if proto == .pop3 && userCommandOffered { bits |= 16 }
-        if proto == .imap && capabilitiesSeen && !loginDisabled { bits |= 32 }
+        if userCommandOffered { bits |= 16 }
+        if capabilitiesSeen && !loginDisabled && proto.descriptor.loginCommandUnlessDisabled { bits |= 32 }
         return bits
     }
 
@@ -155,7 +155,7 @@ public struct ServerFacts: Sendable, Equatable {
     /// `isGreeting`: the caller has classified the line already (`SessionParser.receive(greeting:)`).
     mutating func firstServerLine(_ line: Span<UInt8>, isGreeting: Bool = false) {
         firstServerLineSeen = true
-        guard isGreeting || ProtocolRegistry.protocolForGreeting(line: line) == proto else { return }
+        guard isGreeting || ProtocolRegistry.protocolForGreeting(line) == proto else { return }
         let n = Swift.min(line.withoutCR, ServerFacts.maxGreetingBytes)
         // One copy of the checked sub-span: appending byte by byte was most of the cost of every
         // session of a banner scan (callgrind).

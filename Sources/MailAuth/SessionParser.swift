@@ -12,8 +12,8 @@ public protocol SessionParser: AnyObject {
     /// see `Finding.packet`); a login they complete carries it. 0: none.
     @discardableResult
     func receive(_ bytes: Span<UInt8>, from side: Side, time: Int64, packet: UInt64) -> Bool
-    /// `receive` of server bytes whose first line (up to their first LF)
-    /// `ProtocolRegistry.protocolForGreeting` has found to be a greeting of this parser's protocol:
+    /// `receive` of server bytes that `ProtocolRegistry.classify` has found to begin with a
+    /// greeting of this parser's protocol:
     /// if that line is the session's first server line, it is kept as the greeting without being
     /// classified again. The engine classifies every flow by its greeting, and classifying it a
     /// second time for the facts was ~170 instructions a session (callgrind, many-flows).
@@ -312,52 +312,4 @@ extension LineSession {
     func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
         state.close(time: time, memory: memory, body)
     }
-}
-
-// Unchecked: dynamic exclusivity checks on `state`, one per call, are not needed: a session is
-// only driven by the engine, one call at a time, and never calls back out.
-
-final class POP3Session: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<POP3Machine>
-    let memory: SessionMemory
-
-    init(limits: SessionLimits, memory: SessionMemory) {
-        state = LineSessionState(proto: .pop3, limits: limits)
-        self.memory = memory
-    }
-
-    deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    // Here and in the other two classes, not once in the `LineSession` extension: there the
-    // facts were copied out of the state read through the protocol first (callgrind,
-    // many-flows: about 480 instructions a session more).
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
-}
-
-final class IMAPSession: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<IMAPMachine>
-    let memory: SessionMemory
-
-    init(limits: SessionLimits, memory: SessionMemory) {
-        state = LineSessionState(proto: .imap, limits: limits)
-        self.memory = memory
-    }
-
-    deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
-}
-
-final class SMTPSession: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<SMTPMachine>
-    let memory: SessionMemory
-
-    init(limits: SessionLimits, memory: SessionMemory) {
-        state = LineSessionState(proto: .smtp, limits: limits)
-        self.memory = memory
-    }
-
-    deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }

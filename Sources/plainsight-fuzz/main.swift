@@ -20,6 +20,12 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 
 let arguments = CommandLine.arguments
 
+// `plainsight-fuzz list`: the target names, one a line (scripts/fuzz reads them).
+if arguments.count == 2 && arguments[1] == "list" {
+    for target in FuzzTarget.allCases { print(target.rawValue) }
+    exit(0)
+}
+
 // `plainsight-fuzz seed TARGET DIR CAPTURE...`: write seed inputs made from captures (scripts/fuzz seed).
 if arguments.count >= 4 && arguments[1] == "seed", let target = FuzzTarget(rawValue: arguments[2]) {
     var failed = false

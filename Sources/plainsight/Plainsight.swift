@@ -3,6 +3,7 @@ import ArgumentParser
 import BuildInfo
 import Capture
 import Engine
+import MailAuth
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,11 +13,15 @@ import Musl
 /// The command line: parse and validate options, turn them into an `EngineConfiguration` and a
 /// `ReplayOptions` (plus `LiveOptions` for -i), and hand over to `replay` or `captureLive`.
 /// Nothing here touches packets.
+/// The registry's ports for the help texts: "25, 110, 143, 587, 2525".
+private let mailPortList = EngineConfiguration.defaultMailPorts.sorted().map(String.init).joined(separator: ", ")
+private let implicitTLSPortList = EngineConfiguration.implicitTLSPorts.sorted().map(String.init).joined(separator: ", ")
+
 @main
 struct Plainsight: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plainsight",
-        abstract: "Find POP3, IMAP and SMTP logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
+        abstract: "Find \(ProtocolRegistry.namesInProse) logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
             plainsight -r <file|dir> [-r <file|dir> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
@@ -61,8 +66,8 @@ struct Plainsight: ParsableCommand {
             the target's host (or --syslog-tls-name); one that does not verify is an error at start \
             even with --syslog-optional.
 
-            Without an expression only the mail ports (25, 110, 143, 587, 2525) are read, plus 465, 993 \
-            and 995 whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
+            Without an expression only the mail ports (\(mailPortList)) are read, plus \
+            \(ProtocolRegistry.portsInProse(EngineConfiguration.implicitTLSPorts)) whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
             An expression replaces that filter; flows are still parsed only on the mail ports unless \
             --any-port is given.
 
@@ -169,7 +174,7 @@ struct Plainsight: ParsableCommand {
     var workers: Int? { workersValues.last }
 
     @Flag(name: .customLong("any-port"),
-          help: "Examine all TCP traffic and recognise POP3, IMAP and SMTP from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports 25, 110, 143, 587 and 2525 (and 465, 993, 995, for the inventory's count of TLS sessions).")
+          help: "Examine all TCP traffic and recognise \(ProtocolRegistry.namesInProse) from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports \(ProtocolRegistry.portsInProse(EngineConfiguration.defaultMailPorts)) (and \(implicitTLSPortList), for the inventory's count of TLS sessions).")
     var anyPort = false
 
     @Flag(name: .customLong("json"),

@@ -1,0 +1,30 @@
+// POP3's entry in the registry: ports, the `+OK` greeting, and its session class.
+
+extension ProtocolDescriptor {
+    static let pop3 = ProtocolDescriptor(
+        proto: .pop3, displayName: "POP3", ports: [110], implicitTLSPorts: [995],
+        greetingStarts: [ASCII.plus],
+        probe: { bytes, lineEnd, _ in
+            bytes.equalsUpper(bytes.word(from: 0, end: lineEnd), "+OK") ? .greeting : .notGreeting
+        },
+        makeParser: { POP3Session(limits: $0, memory: $1) })
+}
+
+// `@exclusivity(unchecked)`, here and in the other protocols' session classes: a session is only
+// driven by the engine, one call at a time, and never calls back out, so the dynamic check a call
+// would make on `state` cannot fail.
+final class POP3Session: LineSession {
+    @exclusivity(unchecked) var state: LineSessionState<POP3Machine>
+    let memory: SessionMemory
+
+    init(limits: SessionLimits, memory: SessionMemory) {
+        state = LineSessionState(proto: .pop3, limits: limits)
+        self.memory = memory
+    }
+
+    deinit { _ = memory.recharge(from: state.charged, to: 0) }
+
+    // In each session class rather than once in the `LineSession` extension, where the facts
+    // would be copied out of the state read through the protocol before being lent.
+    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
+}
