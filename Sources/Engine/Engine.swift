@@ -15,7 +15,10 @@ public struct EngineStats: Sendable {
     public var sessions: [MailProtocol: UInt64] = [:]
     public var sessionsEncrypted: UInt64 = 0
     public var flowsIgnored: UInt64 = 0
+    /// The sum of `parserAnomalyKinds`.
     public var parserAnomalies: UInt64 = 0
+    /// Anomalies by protocol and kind, from the sessions that ended.
+    public var parserAnomalyKinds = AnomalyTotals()
     /// Sessions that shed what they held because the parser memory budget was exhausted.
     public var parserMemoryBudgetHits: UInt64 = 0
     /// The most the parsers held at once, in bytes (as charged to the budget).
@@ -89,6 +92,11 @@ public struct EngineStats: Sendable {
             StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
                 + [StatField("starttls_upgraded", sessionsEncrypted)])),
             StatField("parser_anomalies", parserAnomalies),
+            StatField("parser_anomaly_kinds", .object(MailProtocol.allCases.map { proto in
+                StatField(proto.rawValue, .object(ParserAnomaly.allCases.map {
+                    StatField($0.name, parserAnomalyKinds[proto, $0])
+                }))
+            })),
             StatField("parser_memory", .object([
                 StatField("budget_hits", parserMemoryBudgetHits),
                 StatField("peak_bytes", parserMemoryPeak),

@@ -279,7 +279,10 @@ struct SessionRouter: StreamHandler {
                 if !findings.isEmpty { collect(findings, slot: slot, info: info) }
                 observer?.sessionEnded(flow: info, proto: facts.proto, facts: facts, closedAt: time)
             }
-            stats.parserAnomalies += UInt64(anomalies)
+            if !anomalies.isEmpty {
+                stats.parserAnomalies += UInt64(anomalies.total)
+                stats.parserAnomalyKinds.add(anomalies, for: proto)
+            }
             keepSpare(parser, proto: proto)
         } else if let proto = sessions[slot].implicitTLS {
             observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))

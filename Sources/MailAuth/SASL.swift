@@ -5,7 +5,11 @@
 // is wiped after each response.
 
 enum SASLMechanism: Equatable {
-    case plain, login, cramMD5, digestMD5, ntlm, scram, xoauth2, oauthBearer, unsupported
+    case plain, login, cramMD5, digestMD5, ntlm, scram, xoauth2, oauthBearer
+    /// Known, and never carrying a reusable secret or a digest of one (GSSAPI's Kerberos ticket,
+    /// EXTERNAL's TLS certificate, ANONYMOUS).
+    case noSecret
+    case unsupported
 
     init(_ name: String) {
         switch name {
@@ -16,6 +20,7 @@ enum SASLMechanism: Equatable {
         case "NTLM": self = .ntlm
         case "XOAUTH2": self = .xoauth2
         case "OAUTHBEARER": self = .oauthBearer
+        case "GSSAPI", "GS2-KRB5", "EXTERNAL", "ANONYMOUS": self = .noSecret
         default: self = name.hasPrefix("SCRAM-") ? .scram : .unsupported
         }
     }
@@ -26,7 +31,7 @@ enum SASLMechanism: Equatable {
         switch self {
         case .plain, .login, .xoauth2, .oauthBearer: return .cleartext
         case .cramMD5, .digestMD5, .ntlm, .scram: return .hashed
-        case .unsupported: return nil
+        case .noSecret, .unsupported: return nil
         }
     }
 }
@@ -61,6 +66,7 @@ final class SASLExchange {
                       core: inout SessionCore) -> SASLExchange {
         let name = line.mechanismName(mech)
         let exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
+        if exchange.mechanism == .unsupported && !name.isEmpty { core.anomalies.count(.unknownMechanism) }
         let ir = line.word(from: mech.end, end: end)
         if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
         return exchange
@@ -92,7 +98,7 @@ final class SASLExchange {
         switch mechanism {
         case .plain:
             guard !empty else { return }
-            if ok { takePlainUsername(decoded) } else { core.anomalies += 1 }
+            if ok { takePlainUsername(decoded) } else { core.anomalies.count(.malformedSASL) }
             login = core.pending(method: method, exposure: exposure, username: username, truncated: truncated)
         case .login:
             if responses == 1 {
@@ -130,7 +136,7 @@ final class SASLExchange {
                 keep(decoded.span, user.lowerBound, user.upperBound)
             }
             login = core.pending(method: method, exposure: exposure, username: username, truncated: truncated)
-        case .unsupported:
+        case .noSecret, .unsupported:
             return
         }
     }

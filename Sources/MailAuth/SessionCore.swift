@@ -49,8 +49,8 @@ public struct SessionCore {
     /// Mode changes a machine asks for; the session applies them to the framers.
     var clientMode: FramerMode?
     var serverMode: FramerMode?
-    /// Named anomalies (Zeek's "weirds"), counted rather than fatal.
-    var anomalies = 0
+    /// Named anomalies the machine counted (the framers and the session count theirs).
+    var anomalies = AnomalyCounts()
     let proto: MailProtocol
 
     init(proto: MailProtocol) {
@@ -70,7 +70,7 @@ public struct SessionCore {
         if findings.capacity != 0 { findings = [] }
         clientMode = nil
         serverMode = nil
-        anomalies = 0
+        if !anomalies.isEmpty { anomalies = AnomalyCounts() }
     }
 
     func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {

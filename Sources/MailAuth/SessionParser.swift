@@ -35,8 +35,10 @@ public protocol SessionParser: AnyObject {
     func reset()
     /// TLS started (or the parser gave up): nothing more will be parsed for this flow.
     var isDone: Bool { get }
-    /// Overlong lines and other named anomalies seen so far.
+    /// Overlong lines and the other named anomalies seen so far, in all (`anomalyCounts.total`).
     var anomalies: Int { get }
+    /// The named anomalies seen so far, by kind.
+    var anomalyCounts: AnomalyCounts { get }
     /// What the session showed about its server so far (banner, capabilities before TLS, STARTTLS);
     /// the engine reads it when the flow ends, for the inventory.
     var facts: ServerFacts { get }
@@ -47,11 +49,9 @@ public protocol SessionParser: AnyObject {
     func lendFacts(_ body: (borrowing ServerFacts) -> Void)
     /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
     /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
-    /// `reset`. Returns `anomalies` as they were before the reset. The engine ended every
-    /// session with seven calls through the protocol (finish, hasFindings, anomalies, proto,
-    /// lendFacts, proto, reset), each a witness thunk, and the reset rebuilt the machine
-    /// (callgrind, many-flows).
-    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int
+    /// `reset`. Returns `anomalyCounts` as they were before the reset. One call rather than
+    /// seven, each through the protocol's witness table, since every session ends.
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts
 }
 
 extension SessionParser {
@@ -152,8 +152,16 @@ struct LineSessionState<Machine: LineMachine> {
         charged = after
     }
 
-    var anomalies: Int {
-        core.anomalies + clientFramer.overlongLines + serverFramer.overlongLines + machine.queueOverflows + sheds
+    /// Every anomaly so far by kind: the machine's, plus what the framers, the pending queue and
+    /// the budget counted.
+    var anomalyCounts: AnomalyCounts {
+        var counts = core.anomalies
+        let overlong = clientFramer.overlongLines + serverFramer.overlongLines
+        if overlong != 0 { counts.count(.lineTooLong, overlong) }
+        let overflows = machine.queueOverflows
+        if overflows != 0 { counts.count(.pendingQueueOverflow, overflows) }
+        if sheds != 0 { counts.count(.shedForMemoryBudget, sheds) }
+        return counts
     }
 
     /// See `SessionParser.reset`. Part by part, in place: the object's deinit destroyed the state
@@ -183,11 +191,11 @@ struct LineSessionState<Machine: LineMachine> {
 
     /// See `SessionParser.close`.
     mutating func close(time: Int64, memory: SessionMemory,
-                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts {
         finish(time: time, memory: memory)
         let findings = takeFindings()
         body(findings, core.facts)
-        let n = anomalies
+        let n = anomalyCounts
         reset(memory: memory)
         return n
     }
@@ -287,7 +295,8 @@ extension LineSession {
     var proto: MailProtocol { state.core.proto }
     var isDone: Bool { state.core.encrypted }
     var facts: ServerFacts { state.core.facts }
-    var anomalies: Int { state.anomalies }
+    var anomalies: Int { state.anomalyCounts.total }
+    var anomalyCounts: AnomalyCounts { state.anomalyCounts }
 
     func takeFindings() -> [Finding] { state.takeFindings() }
     var hasFindings: Bool { !state.core.findings.isEmpty }
@@ -309,7 +318,7 @@ extension LineSession {
 
     func finish(time: Int64) { state.finish(time: time, memory: memory) }
 
-    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> Int {
+    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts {
         state.close(time: time, memory: memory, body)
     }
 }

@@ -130,7 +130,7 @@ struct IMAPMachine: LineMachine {
             case .missing:
                 // The command ended early: a malformed LOGIN carries no password.
                 login = nil
-                core.anomalies += 1
+                core.anomalies.count(.malformedLogin)
                 return
             case .literal(let n):
                 login = l
@@ -294,6 +294,7 @@ struct IMAPMachine: LineMachine {
             }
         case .starttls:
             if ok {
+                if !tagged.isEmpty { core.anomalies.count(.pipeliningAfterSTARTTLS) }
                 reportPending(core: &core)
                 core.startedTLS()
             } else {

@@ -129,7 +129,7 @@ struct POP3Machine: LineMachine {
             return
         }
         guard let command = queue.popFirst() else {
-            if !greetingSeen { greetingSeen = true } else { core.anomalies += 1 }
+            if !greetingSeen { greetingSeen = true } else { core.anomalies.count(.replyWithoutCommand) }
             return
         }
         greetingSeen = true
@@ -182,6 +182,7 @@ struct POP3Machine: LineMachine {
 
     /// Commands pipelined behind STLS crossed in cleartext; their replies will be encrypted.
     private mutating func startTLS(core: inout SessionCore) {
+        if !queue.isEmpty { core.anomalies.count(.pipeliningAfterSTARTTLS) }
         reportPending(core: &core)
         core.startedTLS()
     }

@@ -71,7 +71,7 @@ struct SMTPMachine: LineMachine {
         } else if line.equalsUpper(verb, "BDAT") {
             push(.bdat, core: &core)
             let size = line.word(from: verb.end, end: end)
-            if let n = line.decimal(size) { core.clientMode = .literal(n) } else { core.anomalies += 1 }
+            if let n = line.decimal(size) { core.clientMode = .literal(n) } else { core.anomalies.count(.bdatSizeInvalid) }
         } else {
             push(.other, core: &core)
         }
@@ -104,6 +104,7 @@ struct SMTPMachine: LineMachine {
             sasl = nil
         case .starttls:
             if reply.code == 220 {
+                if !queue.isEmpty { core.anomalies.count(.pipeliningAfterSTARTTLS) }
                 reportPending(core: &core)
                 core.startedTLS()
             } else {
