@@ -20,7 +20,7 @@ lab_log() { printf '[%s] %s\n' "${LAB_NAME:-mail-lab}" "$*" >&2; }
 lab_die() { lab_log "FATAL: $*"; exit 1; }
 
 # ---------------------------------------------------------------- packages
-LAB_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-submissiond exim4-daemon-light swaks curl tcpdump
+LAB_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-managesieved exim4-daemon-light swaks curl tcpdump
               python3 openssl ethtool iproute2 util-linux
               libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl libio-socket-inet6-perl)
 
@@ -138,8 +138,8 @@ lab_certificate() {
 
 # ---------------------------------------------------------------- dovecot
 # lab_dovecot_conf NAME LISTEN SSL DISABLE_PLAINTEXT [SUBMISSION_PORT RELAY_HOST]
-# IMAP 143 and POP3 110 (plus 10143/10110 for "main"), IMAPS 993 and POP3S 995 when SSL is not "no";
-# with SUBMISSION_PORT, dovecot's submission service there, relaying to RELAY_HOST:25.
+# IMAP 143 and POP3 110 (plus 10143/10110 for "main"), IMAPS 993 and POP3S 995 when SSL is not "no",
+# ManageSieve 4190 (STARTTLS offered when SSL is not "no", as for IMAP); with SUBMISSION_PORT, dovecot's submission service there, relaying to RELAY_HOST:25.
 lab_dovecot_conf() {
   local name=$1 listen=$2 ssl=$3 dpa=$4 sub_port=${5:-} relay=${6:-} d=$LAB_WORK/dovecot-$1
   mkdir -p "$d/run" "$d/state"
@@ -149,7 +149,7 @@ lab_dovecot_conf() {
   fi
   local tls_listeners=""
   [[ $ssl != no ]] && tls_listeners=yes
-  local protocols="imap pop3" submission=""
+  local protocols="imap pop3 sieve" submission=""
   if [[ -n $sub_port ]]; then
     protocols+=" submission"
     submission="submission_relay_host = $relay
@@ -215,6 +215,12 @@ service pop3-login {
   inet_listener pop3s {
     port = $( [[ -n $tls_listeners ]] && echo 995 || echo 0 )
     ssl = $( [[ -n $tls_listeners ]] && echo yes || echo no )
+  }
+}
+# ManageSieve (pigeonhole, dovecot-managesieved); scripts in pigeonhole's default ~/sieve
+service managesieve-login {
+  inet_listener sieve {
+    port = 4190
   }
 }
 $submission

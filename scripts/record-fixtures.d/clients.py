@@ -2,7 +2,8 @@
 """Python mail clients used by record-fixtures (run inside the client namespace).
 
 Usage: clients.py FUNCTION 'JSON-PARAMS'
-Stock clients (imaplib, poplib, smtplib) where they can produce the wanted form;
+Stock clients (imaplib, poplib, smtplib, PyPI's managesieve from $RF_PYLIB) where they can
+produce the wanted form;
 small raw-socket clients (class Raw) where they cannot (IMAP literals on both
 arguments, LITERAL+, SMTP pipelining with AUTH, BDAT). Every socket has a
 timeout, every loop a bound. Exit status 0 means the exchange went as intended.
@@ -10,6 +11,7 @@ timeout, every loop a bound. Exit status 0 means the exchange went as intended.
 import base64
 import imaplib
 import json
+import os
 import poplib
 import smtplib
 import socket
@@ -273,6 +275,51 @@ def smtp_bdat(p):
     expect(codes == [250, 250], f"BDAT 2/3: {codes}")
     r.send(b"QUIT\r\n")
     expect(r.smtp_reply()[0] == 221, "QUIT")
+    r.close()
+
+
+# ------------------------------------------------------------------ ManageSieve (PyPI managesieve)
+def managesieve_login(p):
+    """AUTHENTICATE via PyPI's managesieve (scripts/record-fixtures installs it in $RF_PYLIB):
+    PLAIN as a {n+} literal initial response; LOGIN with the username as a quoted initial
+    response and the password as a quoted line sent at once, before the server's prompt.
+    starttls=refused sends STARTTLS although the greeting does not offer it."""
+    sys.path.insert(0, os.environ["RF_PYLIB"])
+    import managesieve   # noqa: E402  (not on the system path)
+    c = managesieve.MANAGESIEVE(p["host"], p["port"], timeout=TIMEOUT)
+    if p.get("starttls") == "refused":
+        typ, _ = c._command(b"STARTTLS")   # starttls() is only for an offered STARTTLS
+        expect(typ == "NO", f"STARTTLS answered {typ}, expected NO")
+    typ = c.authenticate(p["mech"], p["user"], p["password"])
+    ok = typ == "OK"
+    if ok:
+        typ, _ = c.listscripts()
+        expect(typ == "OK", f"LISTSCRIPTS: {typ}")
+    c.logout()
+    if ok != p.get("expect_ok", True):
+        fail(f"login outcome {ok}, expected {p.get('expect_ok', True)}")
+
+
+# ------------------------------------------------------------------ ManageSieve (raw)
+def managesieve_raw_plain_cont(p):
+    """AUTHENTICATE "PLAIN" without an initial response; the server's empty "" challenge;
+    the response as a quoted string (RFC 5804 section 2.1's form; neither client above sends it)."""
+    r = Raw(p["host"], p["port"])
+    for _ in range(50):
+        ln = r.line()
+        if ln.startswith((b"OK", b"NO", b"BYE")):
+            break
+    expect(ln.startswith(b"OK"), f"greeting ends with {ln!r}")
+    r.send(b'AUTHENTICATE "PLAIN"\r\n')
+    ln = r.line()
+    expect(ln == b'""\r\n', f"expected an empty challenge, got {ln!r}")
+    resp = b64(b"\0" + p["user"].encode() + b"\0" + p["password"].encode()).encode()
+    r.send(b'"' + resp + b'"\r\n')
+    ln = r.line()
+    expect(ln.startswith(b"OK"), f"AUTHENTICATE: {ln!r}")
+    r.send(b"LOGOUT\r\n")
+    ln = r.line()
+    expect(ln.startswith(b"OK"), f"LOGOUT: {ln!r}")
     r.close()
 
 

@@ -1,12 +1,14 @@
 """Puts the mirror-feed fixtures' entries into fixtures/manifest.json and their README sections.
 
-fixtures/manifest.json is written by five tools in turn: scenarios.py (recordings), derive.py
-(derived rewrites), tunnels.py (kernel-recorded VXLAN and fragment captures), kernel_tunnels.py
-(the other tunnels, recorded in a QEMU guest), encapsulate.py (generated encapsulations) and
-decoys.py (lab captures with crafted decoys injected). Each of the last four owns a fixed list of pcap names: merge() drops the
-manifest's entries with those names and puts the tool's new ones in its slot (in that order, after
-everything else), keeping the file's layout (derive.write_manifest).
-scenarios.py and derive.py keep entries they do not own, so rerunning them loses nothing.
+fixtures/manifest.json is written by these tools in turn: scenarios.py (recordings), derive.py
+(derived rewrites), wifi.py (802.11 rewrites), tunnels.py (kernel-recorded VXLAN and fragment
+captures), kernel_tunnels.py (the other tunnels, recorded in a QEMU guest), encapsulate.py
+(generated encapsulations), checksums.py (checksum decoys) and decoys.py (lab captures with crafted
+decoys injected). Each tool from wifi.py on owns a fixed list of pcap names and a slot in that
+order, after everything else: merge() drops the manifest's entries with the tool's names and puts
+its new ones in its slot, and entries of the other slots stay in theirs, keeping the file's layout
+(derive.write_manifest). scenarios.py and derive.py keep entries they do not own, so rerunning
+them loses nothing and moves nothing.
 """
 import os
 import sys
@@ -15,21 +17,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import derive  # noqa: E402
 
-ORDER = ("scripts/record-fixtures.d/tunnels.py", "scripts/record-fixtures.d/kernel_tunnels.py",
-         "scripts/record-fixtures.d/encapsulate.py", "scripts/record-fixtures.d/decoys.py")
+ORDER = ("scripts/record-fixtures.d/wifi.py", "scripts/record-fixtures.d/tunnels.py",
+         "scripts/record-fixtures.d/kernel_tunnels.py", "scripts/record-fixtures.d/encapsulate.py",
+         "scripts/record-fixtures.d/checksums.py", "scripts/record-fixtures.d/decoys.py")
+# the tools whose entries say "generated from SOURCE by TOOL"; the others' tables name their captures
+GENERATORS = (ORDER[0], ORDER[3], ORDER[4], ORDER[5])
 OWNER_KEY = "_owner"   # in memory only, never written
 
 
 def owner_of(entry):
-    """The mirror-feed tool an entry belongs to (from its client/description), or None."""
+    """The tool from ORDER an entry belongs to (from its client or its table), or None."""
     c = entry.get("client", "")
-    for tool in ORDER[2:]:
-        if c.startswith("generated from ") and tool in c:
+    for tool in GENERATORS:
+        if c.startswith("generated from ") and c.endswith(" by " + tool):
             return tool
     import collections
     import tunnels   # noqa: E402  (its table names its captures)
     import kernel_tunnels   # noqa: E402
-    for tool, mod in ((ORDER[0], tunnels), (ORDER[1], kernel_tunnels)):
+    for tool, mod in ((ORDER[1], tunnels), (ORDER[2], kernel_tunnels)):
         if entry["pcap"] in {t.name + ".pcap" for t in mod.table(collections.defaultdict(str))}:
             return tool
     return None

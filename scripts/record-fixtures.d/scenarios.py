@@ -69,6 +69,13 @@ def swaks(server, port, user, pw, *opts, body=None):
     return cmd
 
 
+def sieve_connect(server, user, pw, *opts):
+    """sieve-connect reads the password from descriptor 0 (--passwordfd), lists the scripts, logs out.
+    --nosrv: no DNS SRV lookup (the namespace has no resolver)."""
+    return ["sh", "-c", 'printf %s "$0" | exec sieve-connect --passwordfd 0 "$@"', pw, "--nosrv",
+            "--server", server, "--port", "4190", "--user", user, *opts, "--list"]
+
+
 class Conn:
     """One client connection of a scenario.
     run: argv run in the client namespace; server: (ip, port);
@@ -112,6 +119,14 @@ SMTP_EHLO_STARTTLS = (S, r"^250-STARTTLS\r\n")
 SMTP_235 = (S, r"^235 Authentication succeeded")
 SMTP_535 = (S, r"^535 Incorrect authentication data")
 TLS_RECORD = r"\x16\x03[\x01-\x04]"
+# ManageSieve (dovecot's pigeonhole): the greeting is the capability list, "NAME" ["value"] lines
+# ending in OK; replies are OK/NO/BYE with a quoted text
+MS_GREET_STARTTLS = (S, r'(?s)\A"IMPLEMENTATION" "Dovecot \(Debian\) Pigeonhole"\r\n.*^"STARTTLS"\r\n.*'
+                        r'^OK "Dovecot \(Debian\) ready\."\r\n')
+MS_GREET_NO_STARTTLS = (S, r'\A"IMPLEMENTATION" [^\r\n]*\r\n(?:"(?!STARTTLS")[^\r\n]*\r\n)+'
+                           r'OK "Dovecot \(Debian\) ready\."\r\n')
+MS_OK_LOGIN = (S, r'^OK "Logged in\."\r\n')
+MS_NO_AUTH = (S, r'^NO "Authentication failed\."\r\n')
 
 
 def scenarios(versions):
@@ -549,6 +564,115 @@ def scenarios(versions):
             (SRV6, 110), [POP_CAPA_STLS, (S, r"^USER\r\n"), (C, r"^CAPA\r\nQUIT\r\n")],
             None, None)],
         {}, [])
+
+    # ============================================================ ManageSieve (RFC 5804, port 4190)
+    # sieve-connect always uses an offered STARTTLS (it has no option to skip it), so its cleartext
+    # logins go to the ssl=no server, whose greeting lacks STARTTLS; PyPI's managesieve uses
+    # STARTTLS only when asked, so its logins go to the main server, whose greeting offers it.
+    def sieve_literal(data):
+        return rf"\{{{len(data)}\+\}}\r\n{rx(data)}\r\n"
+
+    u, pw = "alice", "Fx-sieveplain-S3cret"
+    add("managesieve-authenticate-plain", "ManageSieve on the ssl=no server (greeting without STARTTLS): "
+        "AUTHENTICATE \"PLAIN\" with the initial response as a {n+} literal, success; then LISTSCRIPTS, LOGOUT",
+        f"sieve-connect {V['sieve-connect']} --authmech PLAIN --notlsverify --list", [Conn(
+            sieve_connect(NOTLS, u, pw, "--authmech", "PLAIN", "--notlsverify"),
+            (NOTLS, 4190), [MS_GREET_NO_STARTTLS, (C, r'^AUTHENTICATE "PLAIN" ' + sieve_literal(plain(u, pw))),
+                            MS_OK_LOGIN],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "success", "not_offered"), pw)],
+        {u: pw}, [pw])
+
+    u, pw = "bob", "Fx-sievelogin-S3cret"
+    add("managesieve-authenticate-login", "ManageSieve on the ssl=no server: AUTHENTICATE \"LOGIN\" without an initial "
+        "response; the server's quoted challenges \"VXNlcm5hbWU6\" and \"UGFzc3dvcmQ6\" each answered by a {n+} literal, success",
+        f"sieve-connect {V['sieve-connect']} --authmech LOGIN --notlsverify --list", [Conn(
+            sieve_connect(NOTLS, u, pw, "--authmech", "LOGIN", "--notlsverify"),
+            (NOTLS, 4190), [MS_GREET_NO_STARTTLS,
+                            (C, r'^AUTHENTICATE "LOGIN"\r\n' + sieve_literal(b64(u)) + sieve_literal(b64(pw))),
+                            (S, r'^"VXNlcm5hbWU6"\r\n"UGFzc3dvcmQ6"\r\nOK "Logged in\."\r\n')],
+            alert("managesieve", "AUTHENTICATE LOGIN", u, "success", "not_offered"), pw)],
+        {u: pw}, [pw])
+
+    u, pw = "carol", "Fx-sievecram-S3cret"
+    add("managesieve-authenticate-cram-md5", "ManageSieve on the ssl=no server: AUTHENTICATE \"CRAM-MD5\", the server's "
+        "quoted challenge, the digest as a {n+} literal, success",
+        f"sieve-connect {V['sieve-connect']} --authmech CRAM-MD5 --notlsverify --list", [Conn(
+            sieve_connect(NOTLS, u, pw, "--authmech", "CRAM-MD5", "--notlsverify"),
+            (NOTLS, 4190), [MS_GREET_NO_STARTTLS,
+                            (C, r'^AUTHENTICATE "CRAM-MD5"\r\n\{\d+\+\}\r\n[A-Za-z0-9+/=]+\r\n'),
+                            (S, r'^"[A-Za-z0-9+/=]+"\r\nOK "Logged in\."\r\n')],
+            alert("managesieve", "AUTHENTICATE CRAM-MD5", u, "success", "not_offered"), pw, wire="absent")],
+        {u: pw}, [pw])
+
+    u, right, wrong = "dave", "Fx-sieveright-S3cret", "Fx-sievewrong-S3cret"
+    add("managesieve-authenticate-fail", "ManageSieve on the ssl=no server: AUTHENTICATE \"PLAIN\" ({n+} literal "
+        "initial response) with a wrong password, NO \"Authentication failed.\"",
+        f"sieve-connect {V['sieve-connect']} --authmech PLAIN --notlsverify --list", [Conn(
+            sieve_connect(NOTLS, u, wrong, "--authmech", "PLAIN", "--notlsverify"),
+            (NOTLS, 4190), [MS_GREET_NO_STARTTLS, (C, r'^AUTHENTICATE "PLAIN" ' + sieve_literal(plain(u, wrong))),
+                            MS_NO_AUTH],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "failure", "not_offered"), wrong, rc=None)],
+        {u: right}, [wrong, right])
+
+    u, pw = "erin", "Fx-sievepyplain-S3cret"
+    add("managesieve-python-plain", "ManageSieve, greeting offers STARTTLS (not used): AUTHENTICATE \"PLAIN\" "
+        "with the initial response as a {n+} literal, command and literal in one write; success",
+        f"Python {V['python']} managesieve {V['managesieve']} authenticate()", [Conn(
+            py("managesieve_login", host=SRV, port=4190, user=u, password=pw, mech="PLAIN"),
+            (SRV, 4190), [MS_GREET_STARTTLS, (C, r'^AUTHENTICATE "PLAIN" ' + sieve_literal(plain(u, pw))),
+                          MS_OK_LOGIN],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "success", "offered"), pw, one_write=True)],
+        {u: pw}, [pw])
+
+    u, pw = "alice", "Fx-sievepylogin-S3cret"
+    add("managesieve-python-login", "ManageSieve, greeting offers STARTTLS: AUTHENTICATE \"LOGIN\" with the "
+        "username as a quoted-string initial response and the password as a quoted string sent before the "
+        "server's \"UGFzc3dvcmQ6\" challenge; success",
+        f"Python {V['python']} managesieve {V['managesieve']} authenticate()", [Conn(
+            py("managesieve_login", host=SRV, port=4190, user=u, password=pw, mech="LOGIN"),
+            (SRV, 4190), [MS_GREET_STARTTLS, (C, rf'^AUTHENTICATE "LOGIN" "{rx(b64(u))}"\r\n"{rx(b64(pw))}"\r\n'),
+                          (S, r'^"UGFzc3dvcmQ6"\r\nOK "Logged in\."\r\n')],
+            alert("managesieve", "AUTHENTICATE LOGIN", u, "success", "offered"), pw)],
+        {u: pw}, [pw])
+
+    u, pw = "bob", "Fx-sieveplaincont-S3cret"
+    add("managesieve-plain-cont-quoted", "ManageSieve, greeting offers STARTTLS: AUTHENTICATE \"PLAIN\" without "
+        "an initial response, the server's empty \"\" challenge, the response as a quoted string; success",
+        "raw socket client (clients.py managesieve_raw_plain_cont)", [Conn(
+            py("managesieve_raw_plain_cont", host=SRV, port=4190, user=u, password=pw),
+            (SRV, 4190), [MS_GREET_STARTTLS, (C, rf'^AUTHENTICATE "PLAIN"\r\n"{rx(plain(u, pw))}"\r\n'),
+                          (S, r'^""\r\nOK "Logged in\."\r\n')],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "success", "offered"), pw)],
+        {u: pw}, [pw])
+
+    u, pw = "carol", "Fx-sievestarttlsrefused-S3cret"
+    add("managesieve-starttls-refused", "ManageSieve on the ssl=no server: STARTTLS sent although the greeting "
+        "does not offer it, NO \"TLS support isn't enabled.\", then AUTHENTICATE \"PLAIN\" ({n+} literal) in cleartext, success",
+        f"Python {V['python']} managesieve {V['managesieve']} (STARTTLS sent with _command)", [Conn(
+            py("managesieve_login", host=NOTLS, port=4190, user=u, password=pw, mech="PLAIN", starttls="refused"),
+            (NOTLS, 4190), [MS_GREET_NO_STARTTLS, (C, r"^STARTTLS\r\n"), (S, r'^NO "TLS support isn\'t enabled\."\r\n'),
+                            (C, r'^AUTHENTICATE "PLAIN" ' + sieve_literal(plain(u, pw))), MS_OK_LOGIN],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "success", "refused"), pw)],
+        {u: pw}, [pw])
+
+    u, pw = "dave", "Fx-sievestarttls-S3cret"
+    add("managesieve-starttls", "NEGATIVE: ManageSieve STARTTLS accepted (OK \"Begin TLS negotiation now.\"), "
+        "then NOOP, AUTHENTICATE \"PLAIN\", LISTSCRIPTS inside TLS",
+        f"sieve-connect {V['sieve-connect']} --authmech PLAIN --notlsverify --list", [Conn(
+            sieve_connect(SRV, u, pw, "--authmech", "PLAIN", "--notlsverify"),
+            (SRV, 4190), [MS_GREET_STARTTLS, (C, r"^STARTTLS\r\n"), (S, r'^OK "Begin TLS negotiation now\."\r\n')],
+            None, pw, wire="absent", tls=True)],
+        {u: pw}, [pw])
+
+    u, pw = "erin", "Fx-sievev6-S3cret"
+    add("managesieve-ipv6", "ManageSieve over IPv6 (2001:db8::1 -> 2001:db8::10), greeting offers STARTTLS: "
+        "AUTHENTICATE \"PLAIN\" with a {n+} literal initial response, success",
+        f"Python {V['python']} managesieve {V['managesieve']} authenticate()", [Conn(
+            py("managesieve_login", host=SRV6, port=4190, user=u, password=pw, mech="PLAIN"),
+            (SRV6, 4190), [MS_GREET_STARTTLS, (C, r'^AUTHENTICATE "PLAIN" ' + sieve_literal(plain(u, pw))),
+                           MS_OK_LOGIN],
+            alert("managesieve", "AUTHENTICATE PLAIN", u, "success", "offered"), pw)],
+        {u: pw}, [pw])
     return out
 
 
@@ -580,6 +704,10 @@ def tool_versions():
         "tcpdump": dpkg("tcpdump"),
         "openssl": dpkg("openssl"),
         "kernel": os.uname().release,
+        "sieve-connect": dpkg("sieve-connect"),
+        "pigeonhole": dpkg("dovecot-managesieved"),
+        "managesieve": cmd_output([PY, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import managesieve; "
+                                   "print(managesieve.__version__)", os.environ.get("RF_PYLIB", "")]).strip() or "?",
     }
     return v
 
@@ -818,16 +946,19 @@ Ethernet link type, offloads off so every frame has valid checksums and MTU-size
 `sudo scripts/record-fixtures` (or `scripts/record-fixtures NAME...` for some; `--list` lists them):
 
 1. installs the packages below with apt-get under a temporary `/usr/sbin/policy-rc.d` that
-   exits 101, so no system-wide daemon starts;
+   exits 101, so no system-wide daemon starts, and Python's `managesieve` from PyPI (pinned by
+   hash in `scripts/record-fixtures.d/requirements.txt`, into the run's temp dir only);
 2. creates namespaces `ps-rf-srv` and `ps-rf-cli` joined by a veth pair (`ethtool -K ... tx off
    rx off tso off gso off gro off` on both ends). Client 192.0.2.1 / 2001:db8::1. Servers:
    - 192.0.2.10 and 2001:db8::10: dovecot (IMAP 143, 10143, IMAPS 993; POP3 110, 10110, POP3S 995;
-     `ssl = yes`, `disable_plaintext_auth = no`, `auth_mechanisms = plain login cram-md5 apop`)
+     ManageSieve 4190 with STARTTLS in its greeting; `ssl = yes`, `disable_plaintext_auth = no`, `auth_mechanisms = plain login cram-md5 apop`)
      and exim (SMTP 25 and 587 with STARTTLS, SMTPS 465; `auth_advertise_hosts = *`, PLAIN,
      LOGIN and CRAM-MD5 authenticators, PIPELINING, CHUNKING);
-   - 192.0.2.11: dovecot with `ssl = no` (STARTTLS/STLS refused with `BAD`/`-ERR`) and exim whose
-     certificate file is missing (`454 TLS currently unavailable`);
-   - 192.0.2.12: dovecot with `disable_plaintext_auth = yes` (LOGINDISABLED, `NO [PRIVACYREQUIRED]`);
+   - 192.0.2.11: dovecot with `ssl = no` (STARTTLS/STLS refused with `BAD`/`-ERR`; ManageSieve 4190
+     without STARTTLS in its greeting, `NO "TLS support isn't enabled."` to a STARTTLS) and exim
+     whose certificate file is missing (`454 TLS currently unavailable`);
+   - 192.0.2.12: dovecot with `disable_plaintext_auth = yes` (LOGINDISABLED, `NO [PRIVACYREQUIRED]`;
+     ManageSieve 4190 offers only `"SASL" "CRAM-MD5"` before STARTTLS);
    all with their own config and PID files in a temp dir, a passwd-file / lsearch file rewritten
    for each scenario, and a throwaway self-signed certificate for `mail.example.net`;
 3. per scenario: starts tcpdump by PID in the server namespace, runs the client(s) in the
@@ -873,6 +1004,22 @@ byte-for-byte goldens (`fixtures/*.expected.jsonl`) with `scripts/update-expecte
   scenarios send the command directly. swaks `-tlso` goes on after exim's `454`.
 - A failed login makes dovecot delay that client's next authentication a few seconds
   (auth penalty); this is only visible in the capture timestamps.
+- ManageSieve (dovecot's pigeonhole, port 4190): the greeting is the capability list
+  (`"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"`, `"SIEVE" "..."`, `"NOTIFY" "mailto"`,
+  `"SASL" "PLAIN LOGIN CRAM-MD5"`, `"STARTTLS"` where offered, `"VERSION" "1.0"`, then
+  `OK "Dovecot (Debian) ready."`); server challenges are quoted base64 strings (`""` for PLAIN
+  without an initial response); replies are `OK "Logged in."` / `NO "Authentication failed."`.
+- sieve-connect sends every SASL response as a `{n+}` literal (the initial response on the line
+  after `AUTHENTICATE "PLAIN" {n+}`; LOGIN and CRAM-MD5 answer each quoted challenge with
+  `{n+}` and the base64 on the next line), the `{n+}` line and its data in two TCP segments. It always uses an offered STARTTLS (no option skips it;
+  `--notlsverify` only stops certificate checks), so its cleartext logins go to the `ssl = no`
+  server (`starttls: not_offered`). Password from descriptor 0 (`--passwordfd 0`), `--nosrv`.
+- Python's managesieve sends PLAIN's initial response as a `{n+}` literal in the same write as
+  the command, and LOGIN as `AUTHENTICATE "LOGIN" "<user b64>"` with the password's quoted
+  base64 on the next line at once, before the server's `"UGFzc3dvcmQ6"`; it has no CRAM-MD5 and
+  uses STARTTLS only when asked (its logins go to the main server: `starttls: offered`). Its
+  `starttls()` needs an offered STARTTLS: the refused scenario sends the command directly. The
+  quoted response after a `""` challenge (RFC 5804's example form) comes from the raw client.
 """
 
 
@@ -881,6 +1028,8 @@ def write_readme(path_readme, entries, versions):
     lines = [README_HEAD, "## Versions\n",
              f"dovecot {v['dovecot']}; exim {v['exim']} (exim4-daemon-light); curl {v['curl']}; "
              f"swaks {v['swaks']}; Python {v['python']} (imaplib, poplib, smtplib); "
+             f"pigeonhole {v['pigeonhole']} (dovecot-managesieved); sieve-connect {v['sieve-connect']}; "
+             f"managesieve {v['managesieve']} (PyPI); "
              f"tcpdump {v['tcpdump']}; OpenSSL {v['openssl']}; Debian {open('/etc/debian_version').read().strip()}, "
              f"kernel {v['kernel']}.\n",
              "## Scenarios\n",
