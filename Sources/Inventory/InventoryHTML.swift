@@ -299,13 +299,15 @@ extension ServerInventory {
         let protos = MailProtocol.allCases
         let totals = protos.map { p in logins[p, default: [:]].values.reduce(0, +) }
         let maxValue = max(1, totals.max() ?? 1)
-        let width = 300, height = 230, left = 44, bottom = 30, top = 20, barWidth = 60
+        // Bars 84 apart: room for the longest name under each ("managesieve", 12 px).
+        let height = 230, left = 44, bottom = 30, top = 20, barWidth = 60, step = 84
+        let width = max(300, left + 16 + protos.count * step)
         let plot = Double(height - bottom - top)
         var svg = "<div class=\"chart\"><h3>Logins by protocol and verdict</h3>"
         svg += "<svg id=\"chart-protocols\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"logins by protocol and verdict\">"
         svg += axis(left: left, top: top, bottom: height - bottom, right: width - 10, maxValue: maxValue)
         for (i, proto) in protos.enumerated() {
-            let x = left + 16 + i * (barWidth + 18)
+            let x = left + 16 + i * step
             var y = Double(height - bottom)
             for verdict in Verdict.allCases {
                 let value = logins[proto, default: [:]][verdict, default: 0]
