@@ -5,7 +5,7 @@
 
 /// A mail protocol. The raw value is the JSON `app_proto`.
 public enum MailProtocol: String, Sendable, CaseIterable {
-    case pop3, imap, smtp
+    case pop3, imap, smtp, managesieve
 
     /// Position in `allCases` and `ProtocolRegistry.all`: per-protocol counters and parser pools are
     /// small arrays indexed by it.
@@ -14,6 +14,7 @@ public enum MailProtocol: String, Sendable, CaseIterable {
         case .pop3: return 0
         case .imap: return 1
         case .smtp: return 2
+        case .managesieve: return 3
         }
     }
 
@@ -70,7 +71,7 @@ public struct ProtocolDescriptor: Sendable {
 public enum ProtocolRegistry {
     /// Every protocol, in `MailProtocol.index` order.
     public static let all: [ProtocolDescriptor] = {
-        let list: [ProtocolDescriptor] = [.pop3, .imap, .smtp]
+        let list: [ProtocolDescriptor] = [.pop3, .imap, .smtp, .managesieve]
         for (i, d) in list.enumerated() { precondition(d.proto.index == i, "registry out of index order") }
         return list
     }()

@@ -71,6 +71,13 @@ import Testing
             S("220 mx ESMTP"), C("EHLO c"), C("AUTH PLAIN " + b64("\0gina\0fake-gina-pw")), C("NOOP"),
             Craw(String(repeating: "x", count: 5000)),
         ], finishFirst: false),
+        ReuseCase(name: "ManageSieve mid SASL literal after a capability list", proto: .managesieve, dirty: [
+            S(#""IMPLEMENTATION" "Pigeonhole""#), S(#""SASL" "PLAIN LOGIN""#), S(#""STARTTLS""#), S("OK"),
+            C(#"AUTHENTICATE "LOGIN""#), S(#""VXNlcm5hbWU6""#), C("{8+}"), Craw("bm9"),
+        ], finishFirst: false),
+        ReuseCase(name: "ManageSieve after STARTTLS", proto: .managesieve, dirty: [
+            S(#""IMPLEMENTATION" "Pigeonhole""#), S(#""STARTTLS""#), S("OK"), C("STARTTLS"), S("OK"),
+        ], finishFirst: true),
     ]
 
     /// Sessions run on the reset parser: each would show left-over state (a PASS without USER, a
@@ -96,6 +103,13 @@ import Testing
                 [S("220 other ESMTP"), C(b64("fake-pw")), S("235 ok")],
                 [S("250 ok"), C("AUTH PLAIN " + b64("\0max\0fake-max-pw")), S("235 ok"), C("QUIT")],
                 [C("more body"), C("."), S("250 queued"), C("EHLO x"), S("250-x"), S("250 AUTH LOGIN")],
+                [],
+            ]
+        case .managesieve:
+            return [
+                [S(#""SASL" "PLAIN""#), S("OK"), C("\"" + b64("fake-pw") + "\""), S("OK")],
+                [C("ZQ==\r\n"), S("OK"), C(#"AUTHENTICATE "PLAIN" ""# + b64("\0nia\0fake-nia-pw") + #"""#), S("NO")],
+                [S("OK"), C(#"AUTHENTICATE "PLAIN" {20+}"#), C(b64("\0oli\0fake-oli"))],
                 [],
             ]
         }
