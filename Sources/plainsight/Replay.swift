@@ -145,9 +145,8 @@ func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayO
         // A pcapng file gives each packet its interface's link type; others have one, checked now.
         if !reader.linkTypePerRecord { _ = try reader.supportedLinkType() }
         // No default filter when reading files: the engine selects flows itself after decoding,
-        // and running the default BPF program on every record (pcap_offline_filter) cost more
-        // than decoding the records it would have dropped (scripts/bench, callgrind: about a
-        // quarter of the instructions on the bulk workload). Live capture keeps it in the kernel.
+        // which costs less than running the default BPF program on every record
+        // (pcap_offline_filter). Live capture keeps it in the kernel, where it saves the copy.
         if let expression = options.filterExpression {
             try reader.setFilter(expression)
         }
