@@ -158,19 +158,15 @@ func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayO
     engine.beginCaptureFile(name: path == "-" ? nil : path)
 
     progress.begin(file: path, index: index, slot: slot)
-    var lastTime = totals.lastPacketTime
-    let end = reader.readLinkBatches(onTick: {
+    let (end, lastFed) = reader.feed(engine, onTick: {
         if sink.failure != nil { reader.stop() }         // nowhere to put alerts: stop reading
         progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
-    }) { frames, batch, link in
-        engine.process(frames: frames, records: batch, link: link)
-        if let last = batch.last { lastTime = last.time }
-    }
+    })
     progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed ?? reader.fileSize,
                     alerts: sink.alertsWritten)
     progress.end(slot: slot)
     progress.clear()
-    totals.lastPacketTime = reader.lastRecordTime ?? lastTime
+    totals.lastPacketTime = reader.lastRecordTime ?? lastFed ?? totals.lastPacketTime
     totals.records &+= reader.recordsRead
     if let consumed = reader.bytesConsumed, consumed > 0 { totals.fileBytes &+= UInt64(consumed) }
     if reader.linkTypePerRecord && reader.decodableInterfaceCount == 0 {
