@@ -37,10 +37,11 @@ struct SyslogDeliveryTests {
             expectedRecords += 4 * (json.count + others.count + 1)   // four transports; alerts, events, stats
         }
         let pids = Set(runs.map { String($0.pid) })
-        try waitUntil(seconds: 20, "rsyslog to write \(expectedRecords) messages") {
-            collector.records().filter { pids.contains($0.procID) }.count >= expectedRecords
-        }
+        // Each run's stats event comes last on each of the four transports: once all are written,
+        // so is everything else, and the counts below are final.
+        for run in runs { try collector.waitForEndOfStream(procID: String(run.pid), transports: 4) }
         let records = collector.records()
+        #expect(records.filter { pids.contains($0.procID) }.count == expectedRecords, "every message once")
         let host = localHostName()
         for run in runs {
             let mine = records.filter { $0.procID == String(run.pid) && $0.appName == "plainsight" }
