@@ -47,6 +47,9 @@ let package = Package(
         .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "Wire"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "MailAuth", "Wire"]),
+        // The engine and the capture readers alone, in process: no binary, no root, no namespaces.
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Reassembly", "Wire"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Capture", "Alerts"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Engine", "Reassembly", "MailAuth", "Wire"]),
         // Live capture (issue 3): namespaces, real servers, the binary as root; skips without root.

@@ -2,28 +2,34 @@ import Engine
 import Wire
 
 extension PcapFileReader {
-    /// Reads every record into `engine`, in batches (as a replay of a file does) or frame by frame
-    /// (as live capture does), and returns how the read ended and the time of the last frame fed.
-    /// Does not call `engine.finish`. `link` is the file's link type; a pcapng file read natively
-    /// (`linkTypePerRecord`) gives each record its interface's instead.
-    public func feed(_ engine: Engine, link: LinkType, batched: Bool) -> (end: ReadEnd, lastTime: Timestamp?) {
+    /// Reads every record into `engine` in batches, each with its own link type: the loop that
+    /// `plainsight -r` runs on each file, here so that tests drive the loop the binary runs.
+    /// `onTick` runs after every `tickInterval` records (progress, `stop()`). Returns how the read
+    /// ended and the time of the last frame fed; does not call `engine.finish`. A file other than
+    /// a native pcapng one must have a supported link type (`supportedLinkType()`), or the read
+    /// ends at once with an error.
+    public func feed(_ engine: Engine, tickInterval: UInt64 = 4096,
+                     onTick: () -> Void = {}) -> (end: ReadEnd, lastTime: Timestamp?) {
+        var last: Timestamp?
+        let end = readLinkBatches(tickInterval: tickInterval, onTick: onTick) { frames, records, link in
+            engine.process(frames: frames, records: records, link: link)
+            if let record = records.last { last = record.time }
+        }
+        return (end, last)
+    }
+
+    /// Reads every record into `engine` frame by frame, as live capture hands frames over, to
+    /// compare that path with `feed`'s batches. `link` is the file's link type; a pcapng file read
+    /// natively (`linkTypePerRecord`) gives each record its interface's instead.
+    public func feedFrameByFrame(_ engine: Engine, link: LinkType) -> (end: ReadEnd, lastTime: Timestamp?) {
         var last: Timestamp?
         let end: ReadEnd
         if linkTypePerRecord {
             end = readLinkBatches { frames, records, link in
-                if batched {
-                    engine.process(frames: frames, records: records, link: link)
-                } else {
-                    for record in records {
-                        engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
-                                       time: record.time, link: link, number: record.number)
-                    }
+                for record in records {
+                    engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
+                                   time: record.time, link: link, number: record.number)
                 }
-                if let record = records.last { last = record.time }
-            }
-        } else if batched {
-            end = readBatches { frames, records in
-                engine.process(frames: frames, records: records, link: link)
                 if let record = records.last { last = record.time }
             }
         } else {
@@ -33,5 +39,11 @@ extension PcapFileReader {
             }
         }
         return (end, last)
+    }
+
+    /// `feed` when `batched`, else `feedFrameByFrame`: for callers that pick the path at run time
+    /// (the engine fuzz target picks it from its input).
+    public func feed(_ engine: Engine, link: LinkType, batched: Bool) -> (end: ReadEnd, lastTime: Timestamp?) {
+        batched ? feed(engine) : feedFrameByFrame(engine, link: link)
     }
 }

@@ -145,9 +145,8 @@ func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayO
         // A pcapng file gives each packet its interface's link type; others have one, checked now.
         if !reader.linkTypePerRecord { _ = try reader.supportedLinkType() }
         // No default filter when reading files: the engine selects flows itself after decoding,
-        // and running the default BPF program on every record (pcap_offline_filter) cost more
-        // than decoding the records it would have dropped (scripts/bench, callgrind: about a
-        // quarter of the instructions on the bulk workload). Live capture keeps it in the kernel.
+        // which costs less than running the default BPF program on every record
+        // (pcap_offline_filter). Live capture keeps it in the kernel, where it saves the copy.
         if let expression = options.filterExpression {
             try reader.setFilter(expression)
         }
@@ -159,19 +158,15 @@ func readCaptureFile(_ path: String, index: Int, slot: Int = 0, options: ReplayO
     engine.beginCaptureFile(name: path == "-" ? nil : path)
 
     progress.begin(file: path, index: index, slot: slot)
-    var lastTime = totals.lastPacketTime
-    let end = reader.readLinkBatches(onTick: {
+    let (end, lastFed) = reader.feed(engine, onTick: {
         if sink.failure != nil { reader.stop() }         // nowhere to put alerts: stop reading
         progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed, alerts: sink.alertsWritten)
-    }) { frames, batch, link in
-        engine.process(frames: frames, records: batch, link: link)
-        if let last = batch.last { lastTime = last.time }
-    }
+    })
     progress.update(slot: slot, records: reader.recordsRead, consumed: reader.bytesConsumed ?? reader.fileSize,
                     alerts: sink.alertsWritten)
     progress.end(slot: slot)
     progress.clear()
-    totals.lastPacketTime = reader.lastRecordTime ?? lastTime
+    totals.lastPacketTime = reader.lastRecordTime ?? lastFed ?? totals.lastPacketTime
     totals.records &+= reader.recordsRead
     if let consumed = reader.bytesConsumed, consumed > 0 { totals.fileBytes &+= UInt64(consumed) }
     if reader.linkTypePerRecord && reader.decodableInterfaceCount == 0 {

@@ -1,6 +1,7 @@
 @testable import Alerts
 import Foundation
 import Testing
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,46 +37,59 @@ struct PipelineTests {
         #expect(current.last?.hasSuffix(#""outputs":{"queue":{"capacity":16384,"dropped":0},"file":{"delivered":2,"dropped":0}}}}"#) == true)
     }
 
-    @Test("a stalled output fills the queue: drops are counted, never waited for, and add up")
+    @Test("a blocked output fills the queue: later alerts are dropped and counted, submit never waits")
     func queueOverflowIsCounted() throws {
-        var fds: [Int32] = [0, 0]
-        try #require(pipe(&fds) == 0)
-        let sink = TextSink(output: FileOutput(descriptor: fds[1], name: "pipe", ownsDescriptor: true), userPolicy: .mask)
+        let sink = GateSink()
         let pipeline = AlertPipeline(sinks: [sink], capacity: 4, report: { _ in })
-        // Nobody reads the pipe yet: once its 64 KiB are full the writer thread blocks in write(2),
-        // and submit must still return at once.
-        let started = Date()
-        for flow in 1...3000 { pipeline.submit(makeAlert(flowID: UInt64(flow))) }
-        #expect(Date().timeIntervalSince(started) < 5)
-        let reader = LineCounter(fd: fds[0])
-        reader.start()
+        // The writer takes alert 1 and blocks in the sink until the test opens the gate: the queue
+        // then takes alerts 2 to 5 and has no room for the rest.
+        pipeline.submit(makeAlert(flowID: 1))
+        try #require(sink.entered.wait(timeout: .now() + 30) == .success, "the writer never reached the sink")
+        let submitted = DispatchSemaphore(value: 0)
+        Thread {
+            for flow in 2...3000 { pipeline.submit(makeAlert(flowID: UInt64(flow))) }
+            submitted.signal()
+        }.start()
+        // The gate opens only after every submit has returned, so a submit that waited for room
+        // would never return: the timeout only keeps such a failure from hanging the run.
+        let returned = submitted.wait(timeout: .now() + 30) == .success
+        sink.open()
+        #expect(returned, "submit waited for a blocked output")
         let summary = pipeline.finish(stats: nil, time: sampleTime, timeout: 5)
-        let received = reader.wait()
-        close(fds[0])
-        let counters = try #require(summary.sinks.first?.counters)
         #expect(summary.complete)
         #expect(summary.alerts == 3000)
-        #expect(summary.queueDropped > 0 && summary.lostAlerts)
-        #expect(counters.delivered + counters.dropped + summary.queueDropped == 3000)
-        #expect(counters.dropped == 0 && UInt64(received) == counters.delivered)
+        #expect(summary.queueDropped == 2995 && summary.lostAlerts)
+        #expect(summary.sinks.first?.counters == SinkCounters(delivered: 5, dropped: 0))
+        #expect(sink.flows == [1, 2, 3, 4, 5])
     }
 
-    @Test("reading files (.wait): a slow consumer slows submit down and no alert is lost")
+    @Test("reading files (.wait): a blocked output makes submit wait for room, and no alert is lost")
     func waitPolicyLosesNothing() throws {
-        var fds: [Int32] = [0, 0]
-        try #require(pipe(&fds) == 0)
-        let sink = TextSink(output: FileOutput(descriptor: fds[1], name: "pipe", ownsDescriptor: true), userPolicy: .mask)
-        let pipeline = AlertPipeline(sinks: [sink], capacity: 4, overflow: .wait, report: { _ in })
-        let reader = LineCounter(fd: fds[0])
-        // The reader starts late, so the pipe fills, the writer blocks and submit has to wait.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { reader.start() }
-        for flow in 1...3000 { pipeline.submit(makeAlert(flowID: UInt64(flow))) }
+        let sink = GateSink()
+        let capacity = 4
+        let pipeline = AlertPipeline(sinks: [sink], capacity: capacity, overflow: .wait, report: { _ in })
+        pipeline.submit(makeAlert(flowID: 1))
+        try #require(sink.entered.wait(timeout: .now() + 30) == .success, "the writer never reached the sink")
+        // With the writer held on alert 1, alerts 2 to 5 fill the queue; submitting alert 6 has to
+        // wait until the writer takes them, which it can only do once the gate is open. So the
+        // submit of alert 6 returns after the gate opened, never before.
+        let progress = SubmitProgress()
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            for flow in 2...3000 {
+                pipeline.submit(makeAlert(flowID: UInt64(flow)))
+                progress.returned(flow: flow, gateOpen: sink.isOpen)
+            }
+            finished.signal()
+        }.start()
+        try #require(progress.waitUntilReturned(flow: 1 + capacity, timeout: 30), "submits into a queue with room did not return")
+        sink.open()
+        try #require(finished.wait(timeout: .now() + 60) == .success, "submit did not resume once the output was open")
+        #expect(progress.firstReturnedWithGateOpen == 2 + capacity, "submit did not wait for room while the output was blocked")
         let summary = pipeline.finish(stats: nil, time: sampleTime, timeout: 5)
-        let received = reader.wait()
-        close(fds[0])
         #expect(summary.complete && !summary.lostAlerts)
         #expect(summary.queueDropped == 0 && summary.sinks.first?.counters == SinkCounters(delivered: 3000, dropped: 0))
-        #expect(received == 3000)
+        #expect(sink.flows.elementsEqual(1...3000), "every alert once, in order")
     }
 
     @Test("TCP: RFC 6587 octet counting, one frame per alert, the stats message last")
@@ -107,26 +121,72 @@ struct PipelineTests {
     }
 }
 
-/// Reads a pipe to its end on a thread of its own, counting lines.
-final class LineCounter: @unchecked Sendable {
-    private let fd: Int32
-    private let done = DispatchSemaphore(value: 0)
-    private var count = 0
-    init(fd: Int32) { self.fd = fd }
-    func start() {
-        Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(self.fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                self.count += buffer[0..<n].filter { $0 == 0x0A }.count
-            }
-            self.done.signal()
-        }.start()
+/// A sink whose first `write` blocks until the test calls `open`: an output that has stalled
+/// (a full pipe, a hung disk), held and released at points the test chooses rather than after a
+/// delay. Records the flow IDs it was given, in order.
+final class GateSink: AlertSink, @unchecked Sendable {
+    /// Signalled when the writer thread first enters `write`.
+    let entered = DispatchSemaphore(value: 0)
+    private let gate = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var opened = false
+    private var received: [UInt64] = []
+
+    var isOpen: Bool { lock.withLock { opened } }
+    var flows: [UInt64] { lock.withLock { received } }
+
+    func open() {
+        let first = lock.withLock { () -> Bool in
+            defer { opened = true }
+            return !opened
+        }
+        if first { gate.signal() }
     }
-    func wait() -> Int {
-        _ = done.wait(timeout: .now() + 30)
-        return count
+
+    func write(_ alert: Alert) {
+        let isFirst = lock.withLock { () -> Bool in
+            received.append(alert.flowID)
+            return received.count == 1
+        }
+        if isFirst {
+            entered.signal()
+            gate.wait()
+        }
+    }
+
+    func writeStats(_ fields: [StatField], time: Timestamp) {}
+    func flush() -> Bool { true }
+    func close() -> Bool { true }
+    var failure: OutputError? { nil }
+    var alertsWritten: UInt64 { lock.withLock { UInt64(received.count) } }
+    var counters: SinkCounters { SinkCounters(delivered: alertsWritten, dropped: 0) }
+    var outputName: String { "gate" }
+}
+
+/// What a submitting thread has done, read by the test from another thread.
+final class SubmitProgress: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var lastReturned = 0
+    private var firstOpen: Int?
+
+    /// The first flow whose submit returned after the gate had opened.
+    var firstReturnedWithGateOpen: Int? { condition.withLock { firstOpen } }
+
+    func returned(flow: Int, gateOpen: Bool) {
+        condition.withLock {
+            lastReturned = flow
+            if gateOpen && firstOpen == nil { firstOpen = flow }
+            condition.broadcast()
+        }
+    }
+
+    /// Waits until the submit of `flow` has returned; false after `timeout` seconds (a hang guard).
+    func waitUntilReturned(flow: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        return condition.withLock {
+            while lastReturned < flow { if !condition.wait(until: deadline) { break } }
+            return lastReturned >= flow
+        }
     }
 }
 

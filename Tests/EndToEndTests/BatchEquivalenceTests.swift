@@ -61,7 +61,8 @@ struct BatchEquivalenceTests {
         let link = try reader.supportedLinkType()
         var alerts: [Alert] = []
         let engine = Engine(configuration: configuration()) { alerts.append($0) }
-        let (end, last) = reader.feed(engine, link: link, batched: batched)
+        // Batched: the loop `plainsight -r` runs; frame by frame: as live capture feeds the engine.
+        let (end, last) = batched ? reader.feed(engine) : reader.feedFrameByFrame(engine, link: link)
         engine.finish(time: last)
         return Outcome(alerts: alertKeys(alerts), stats: "\(engine.stats.fields())", end: end)
     }

@@ -21,18 +21,31 @@ func smallEngineConfiguration() -> EngineConfiguration {
     return c
 }
 
+/// Reads `bytes` as `plainsight -r` reads a file: opened and checked as Replay.swift's
+/// `readCaptureFile` does, then the loop it runs (`PcapFileReader.feed`), and the engine finished
+/// at the time the binary uses.
 func replayInProcess(_ bytes: [UInt8], configuration: EngineConfiguration = smallEngineConfiguration()) -> InProcessResult {
     let reader: PcapFileReader
-    let link: LinkType
     do {
         reader = try PcapFileReader(bytes: bytes, name: "damaged")
-        link = try reader.supportedLinkType()
+        if !reader.linkTypePerRecord { _ = try reader.supportedLinkType() }
     } catch {
         return InProcessResult(openError: error, end: nil, alerts: [], stats: nil)
     }
     var alerts: [Alert] = []
     let engine = Engine(configuration: configuration) { alerts.append($0) }
-    let (end, last) = reader.feed(engine, link: link, batched: false)
-    engine.finish(time: last)
+    let (end, last) = reader.feed(engine)
+    engine.finish(time: reader.lastRecordTime ?? last)
     return InProcessResult(openError: nil, end: end, alerts: alerts, stats: engine.stats)
+}
+
+/// The alerts of `bytes` handed to the engine frame by frame with no capture file, as live
+/// capture hands them over.
+func alertsFrameByFrame(_ bytes: [UInt8], configuration: EngineConfiguration = smallEngineConfiguration()) throws -> [Alert] {
+    let reader = try PcapFileReader(bytes: bytes, name: "live")
+    var alerts: [Alert] = []
+    let engine = Engine(configuration: configuration) { alerts.append($0) }
+    let (_, last) = reader.feedFrameByFrame(engine, link: try reader.supportedLinkType())
+    engine.finish(time: last)
+    return alerts
 }

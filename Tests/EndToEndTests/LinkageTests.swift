@@ -277,6 +277,6 @@ struct AlertLinkageTests {
         #expect(Set(first).isDisjoint(with: second))
         #expect((first + second).allSatisfy { $0 > 0 && $0 < (1 << 53) })
         // Engines fed frames one by one without a file (live capture) give no packet number.
-        #expect(replayInProcess(bytes).alerts.allSatisfy { $0.pcapCount == nil && $0.pcapFilename == nil })
+        #expect(try alertsFrameByFrame(bytes).allSatisfy { $0.pcapCount == nil && $0.pcapFilename == nil })
     }
 }

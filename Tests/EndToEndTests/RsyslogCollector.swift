@@ -12,7 +12,8 @@ import Glibc
 /// structured data as `mmpstrucdata` decodes it, msg), and raw to a second file. Given a `TestPKI`,
 /// also two TLS inputs (RFC 5425, rsyslog's OpenSSL driver) with the PKI's server certificate:
 /// `tlsPort` takes any client (input name `imtcp-tls`), `tlsClientAuthPort` only one with a
-/// certificate from the PKI's CA (`imtcp-tls-client`).
+/// certificate from the PKI's CA (`imtcp-tls-client`). One main-queue worker keeps each
+/// sender's messages in the order they came (`waitForEndOfStream`).
 final class RsyslogCollector {
     static let binary = "/usr/sbin/rsyslogd"
     static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: binary) }
@@ -76,6 +77,7 @@ final class RsyslogCollector {
         let d = directory.path
         let config = """
             global(workDirectory="\(d)" maxMessageSize="64k")
+            main_queue(queue.workerThreads="1")
             module(load="imuxsock" SysSock.Use="off")
             module(load="imudp")
             module(load="imtcp")
@@ -188,6 +190,25 @@ final class RsyslogCollector {
                           procID: object["procid"] as? String ?? "", msgID: object["msgid"] as? String ?? "",
                           structuredData: object["sd"] as? String ?? "", msg: object["msg"] as? String ?? "",
                           parameters: parameters)
+        }
+    }
+
+    /// The stats events of process `procID` written so far, one per transport that carried one
+    /// (on the local socket the event is the JSON line, without a msgid).
+    func statsRecords(procID: String) -> [Record] {
+        records().filter {
+            $0.procID == procID && ($0.msgID == "stats" || ($0.msgID == "-" && $0.msg.contains(#""event_type":"stats""#)))
+        }
+    }
+
+    /// Waits until every one of `transports` has delivered the stats event of process `procID`.
+    /// plainsight sends it last on each transport, after every alert and every resend, and this
+    /// rsyslogd writes messages in the order it received them (one main-queue worker): once it is
+    /// in the file, so is everything the process sent before it, duplicates included, and counting
+    /// then is final without waiting for something that might still come.
+    func waitForEndOfStream(procID: String, transports: Int = 1, seconds: Double = 20) throws {
+        try waitUntil(seconds: seconds, "the stats event of process \(procID) on \(transports) transport(s)") {
+            statsRecords(procID: procID).count >= transports
         }
     }
 

@@ -37,10 +37,11 @@ struct SyslogDeliveryTests {
             expectedRecords += 4 * (json.count + others.count + 1)   // four transports; alerts, events, stats
         }
         let pids = Set(runs.map { String($0.pid) })
-        try waitUntil(seconds: 20, "rsyslog to write \(expectedRecords) messages") {
-            collector.records().filter { pids.contains($0.procID) }.count >= expectedRecords
-        }
+        // Each run's stats event comes last on each of the four transports: once all are written,
+        // so is everything else, and the counts below are final.
+        for run in runs { try collector.waitForEndOfStream(procID: String(run.pid), transports: 4) }
         let records = collector.records()
+        #expect(records.filter { pids.contains($0.procID) }.count == expectedRecords, "every message once")
         let host = localHostName()
         for run in runs {
             let mine = records.filter { $0.procID == String(run.pid) && $0.appName == "plainsight" }
@@ -116,8 +117,9 @@ struct SyslogDeliveryTests {
                     || ($0.msgID == "-" && !$0.msg.trimmingCharacters(in: .whitespaces).hasPrefix("{")))
             }
         }
-        try waitUntil(seconds: 10, "the alert at rsyslog on 4 transports") { alertRecords().count >= 4 }
-        Thread.sleep(forTimeInterval: 0.2)
+        // The stats event comes last on each transport: once all four are written, so is every
+        // alert sent before them, a duplicate included.
+        try collector.waitForEndOfStream(procID: String(r.pid), transports: 4, seconds: 10)
         let mine = alertRecords()
         #expect(mine.count == 4)
         for record in mine {
@@ -265,7 +267,9 @@ func bridgeOutage(_ collector: RsyslogCollector, target: String, extraArgs: [Str
     print("outage test: produced \(alerts.count), delivered \(sent), dropped \(dropped), queue dropped \(queueDropped), held \(sink["held"] ?? "?")")
     #expect(sent + dropped + queueDropped == alerts.count)
     #expect(sink["held"] as? Int == 0)
-    try waitUntil(seconds: 10, "rsyslog to have every delivered alert") { delivered().count >= sent }
+    // The stats event follows every alert and every resend: once it is written, nothing more
+    // of this run can arrive.
+    try collector.waitForEndOfStream(procID: pid, seconds: 10)
     let received = delivered()
     // What plainsight counts as delivered is exactly what rsyslog wrote: no duplicates, none
     // lost in a connection the collector had already closed.
