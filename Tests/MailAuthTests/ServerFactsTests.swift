@@ -9,8 +9,6 @@ struct FactsCase: CustomTestStringConvertible, @unchecked Sendable {
     let proto: MailProtocol
     let steps: [Step]
     var greeting: String?
-    var product: String?
-    var version: String?
     var capabilitiesSeen = false
     var starttlsOffered = false
     var loginDisabled = false
@@ -38,12 +36,12 @@ let factsCases: [FactsCase] = [
         S("+OK Dovecot (Debian) ready. <1859.21.6b06e222.SgSTlx@mail.example.net>"),
         C("CAPA"), S("+OK"), S("TOP"), S("UIDL"), S("STLS"), S("USER"), S("SASL PLAIN LOGIN CRAM-MD5"), S("."),
         C("STLS"), S("+OK Begin TLS negotiation now."), Sraw("\u{16}\u{03}\u{03}\u{00}z binary"),
-    ], greeting: "+OK Dovecot (Debian) ready. <1859.21.6b06e222.SgSTlx@mail.example.net>", product: "Dovecot",
+    ], greeting: "+OK Dovecot (Debian) ready. <1859.21.6b06e222.SgSTlx@mail.example.net>",
        capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
        plaintext: ["AUTH PLAIN", "AUTH LOGIN", "USER"], requested: true, accepted: true),
     FactsCase(name: "POP3 TLS-only server: CAPA without USER, SASL CRAM-MD5", proto: .pop3, steps: [
         S("+OK Dovecot (Debian) ready."), C("CAPA"), S("+OK"), S("STLS"), S("SASL CRAM-MD5"), S("."), C("QUIT"), S("+OK"),
-    ], greeting: "+OK Dovecot (Debian) ready.", product: "Dovecot", capabilitiesSeen: true, starttlsOffered: true,
+    ], greeting: "+OK Dovecot (Debian) ready.", capabilitiesSeen: true, starttlsOffered: true,
        mechanisms: ["CRAM-MD5"]),
     FactsCase(name: "POP3 STLS refused, then USER/PASS; CAPA after login is not a pre-login offer", proto: .pop3, steps: [
         S("+OK ready"), C("STLS"), S("-ERR TLS support isn't enabled."), C("USER dave"), S("+OK"), C("PASS x-pw-1"),
@@ -53,20 +51,20 @@ let factsCases: [FactsCase] = [
         S("* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5] Dovecot (Debian) ready."),
         C("a1 LOGIN alice pw-imap-1"), S("a1 OK [CAPABILITY IMAP4rev1 SORT THREAD=REFS] Logged in"),
     ], greeting: "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5] Dovecot (Debian) ready.",
-       product: "Dovecot", capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
+       capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
        plaintext: ["AUTH PLAIN", "AUTH LOGIN", "LOGIN"]),
     FactsCase(name: "IMAP LOGINDISABLED: no plaintext way in before TLS", proto: .imap, steps: [
         S("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=CRAM-MD5] Dovecot (Debian) ready."),
         C("a1 CAPABILITY"), S("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=CRAM-MD5"), S("a1 OK done"),
         C("a2 STARTTLS"), S("a2 OK Begin TLS negotiation now."),
     ], greeting: "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=CRAM-MD5] Dovecot (Debian) ready.",
-       product: "Dovecot", capabilitiesSeen: true, starttlsOffered: true, loginDisabled: true, mechanisms: ["CRAM-MD5"],
+       capabilitiesSeen: true, starttlsOffered: true, loginDisabled: true, mechanisms: ["CRAM-MD5"],
        requested: true, accepted: true),
     FactsCase(name: "IMAP STARTTLS refused by a server that never offered it", proto: .imap, steps: [
         S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Cyrus IMAP v2.4.17-Invoca server ready"), C("a1 STARTTLS"),
         S("a1 BAD TLS support isn't enabled."),
-    ], greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Cyrus IMAP v2.4.17-Invoca server ready", product: "Cyrus",
-       version: "2.4.17-Invoca", capabilitiesSeen: true, mechanisms: ["PLAIN"], plaintext: ["AUTH PLAIN", "LOGIN"],
+    ], greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Cyrus IMAP v2.4.17-Invoca server ready",
+       capabilitiesSeen: true, mechanisms: ["PLAIN"], plaintext: ["AUTH PLAIN", "LOGIN"],
        requested: true, refused: true),
     FactsCase(name: "IMAP PREAUTH: logged in from the start, nothing offered", proto: .imap, steps: [
         S("* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready"),
@@ -76,13 +74,13 @@ let factsCases: [FactsCase] = [
         S("250-mail.example.net Hello client.example.org [192.0.2.1]"), S("250-SIZE 52428800"),
         S("250-AUTH PLAIN LOGIN CRAM-MD5"), S("250-STARTTLS"), S("250 HELP"),
         C("STARTTLS"), S("454 TLS currently unavailable"),
-    ], greeting: "220 mail.example.net ESMTP Exim 4.96 Wed, 25 Nov 2026 13:26:58 +0000", product: "Exim", version: "4.96",
+    ], greeting: "220 mail.example.net ESMTP Exim 4.96 Wed, 25 Nov 2026 13:26:58 +0000",
        capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
        plaintext: ["AUTH PLAIN", "AUTH LOGIN"], requested: true, refused: true),
     FactsCase(name: "SMTP old AUTH= syntax, Postfix, no STARTTLS", proto: .smtp, steps: [
         S("220 mx.example.com ESMTP Postfix (Debian/GNU)"), C("EHLO x"), S("250-mx.example.com"),
         S("250-AUTH=LOGIN PLAIN"), S("250-AUTH LOGIN PLAIN"), S("250 8BITMIME"),
-    ], greeting: "220 mx.example.com ESMTP Postfix (Debian/GNU)", product: "Postfix", capabilitiesSeen: true,
+    ], greeting: "220 mx.example.com ESMTP Postfix (Debian/GNU)", capabilitiesSeen: true,
        mechanisms: ["LOGIN", "PLAIN"], plaintext: ["AUTH PLAIN", "AUTH LOGIN"]),
     FactsCase(name: "SMTP picked up mid-stream: a reply that is no greeting", proto: .smtp, steps: [
         S("250 OK"), C("EHLO x"), S("250-mx"), S("250 STARTTLS"),
@@ -100,13 +98,13 @@ func serverFacts(_ c: FactsCase) {
             runs.append(("step \(si) split at \(k)", facts(c) { i, b in i == si ? [Array(b[..<k]), Array(b[k...])] : [b] }))
         }
     }
-    let want = FactsSummary(greeting: c.greeting, product: c.product, version: c.version,
+    let want = FactsSummary(greeting: c.greeting,
                             capabilitiesSeen: c.capabilitiesSeen, starttlsOffered: c.starttlsOffered,
                             loginDisabled: c.loginDisabled, mechanisms: c.mechanisms, plaintext: c.plaintext,
                             requested: c.requested, accepted: c.accepted, refused: c.refused)
     for (label, f) in runs {
-        let got = FactsSummary(greeting: f.greeting.map { String(decoding: $0, as: UTF8.self) }, product: f.identifiedProduct()?.product,
-                               version: f.identifiedProduct()?.version, capabilitiesSeen: f.capabilitiesSeen,
+        let got = FactsSummary(greeting: f.greeting.map { String(decoding: $0, as: UTF8.self) },
+                               capabilitiesSeen: f.capabilitiesSeen,
                                starttlsOffered: f.starttlsOffered, loginDisabled: f.loginDisabled,
                                mechanisms: f.authMechanisms, plaintext: f.plaintextOffered,
                                requested: f.starttlsRequested, accepted: f.starttlsAccepted, refused: f.starttlsRefused)
@@ -116,35 +114,10 @@ func serverFacts(_ c: FactsCase) {
 }
 
 struct FactsSummary: Equatable {
-    var greeting, product, version: String?
+    var greeting: String?
     var capabilitiesSeen, starttlsOffered, loginDisabled: Bool
     var mechanisms, plaintext: [String]
     var requested, accepted, refused: Bool
-}
-
-@Test("banner products and versions", arguments: [
-    ("220 mail.example.net ESMTP Exim 4.96 Wed, 25 Nov 2026", "Exim", "4.96"),
-    ("220 mx.example.org ESMTP Sendmail 8.15.2/8.15.2; Tue", "Sendmail", "8.15.2"),
-    ("220 host Microsoft ESMTP MAIL Service, Version: 10.0.17763.1 ready at", "Microsoft Exchange", "10.0.17763.1"),
-    ("* OK The Microsoft Exchange IMAP4 service is ready.", "Microsoft Exchange", nil),
-    ("+OK Dovecot (Debian) ready.", "Dovecot", nil),
-    ("* OK Courier-IMAP ready. Copyright 1998-2018 Double Precision, Inc.", "Courier", nil),
-    ("* OK mail.example.com Cyrus IMAP v3.0.7-Debian-3.0.7-1 server ready", "Cyrus", "3.0.7-Debian-3.0.7-1"),
-    ("220 smtp.example.com ESMTP OpenSMTPD", "OpenSMTPD", nil),
-] as [(String, String, String?)])
-func bannerProducts(_ banner: String, _ product: String, _ version: String?) {
-    let bytes = Array(banner.utf8)
-    let found = BannerProducts.identify(bytes.span)
-    #expect(found?.product == product)
-    #expect(found?.version == version)
-}
-
-@Test("banners naming no known product, or a product inside a longer word")
-func bannerUnknown() {
-    for banner in ["220 mail.example.net ESMTP ready", "+OK POP3 server ready <1.2@x>", "* OK Eximple IMAP ready"] {
-        let bytes = Array(banner.utf8)
-        #expect(BannerProducts.identify(bytes.span) == nil, "\(banner)")
-    }
 }
 
 @Test("logins still reported as before: the facts are a side record")
