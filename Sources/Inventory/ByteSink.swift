@@ -1,9 +1,8 @@
 /// A growable byte buffer written through a pointer, for the inventory's JSON.
 ///
 /// An `Array` append checks uniqueness and capacity and ends a mutation for every byte or run of
-/// bytes; writing the exposure events at exit was mostly that (callgrind: about 37,000
-/// instructions a server event, a key alone about 240). Here a byte is a capacity check and a
-/// store. Noncopyable: the storage has one owner and is freed with it.
+/// bytes, and the exposure events are written a few bytes at a time. Here a byte is a capacity
+/// check and a store. Noncopyable: the storage has one owner and is freed with it.
 struct ByteSink: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int

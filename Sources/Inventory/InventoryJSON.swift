@@ -28,8 +28,8 @@ struct JSONWriter: ~Copyable {
         return out.array()
     }
 
-    /// Through the contiguous UTF-8 of the string, without the generic sequence path (about 300
-    /// instructions a key) or a mutable copy of the string (callgrind).
+    /// Through the contiguous UTF-8 of the string, without the generic sequence path or a mutable
+    /// copy of the string.
     mutating func raw(_ text: String) {
         if text.utf8.withContiguousStorageIfAvailable({ out.append($0) }) == nil {
             out.append(Array(text.utf8))
@@ -44,8 +44,7 @@ struct JSONWriter: ~Copyable {
         open("{")
     }
 
-    /// Keys are static text: copied from the binary as they are (a key through a String was about
-    /// 240 instructions, a third of writing a server event; callgrind).
+    /// Keys are static text: copied from the binary as they are, not through a String.
     mutating func key(_ name: StaticString) {
         let n = name.utf8CodeUnitCount
         var p = out.reserveTail(n + 4)
@@ -73,9 +72,8 @@ struct JSONWriter: ~Copyable {
     mutating func string(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { string(bytes: $0) } }
 
     /// Bytes that `OutputEscaping` passes through unchanged (printable ASCII other than `"` and
-    /// `\`) are copied as they are; anything else takes the escaping path. Same output: the generic
-    /// escaper, called from here unspecialized, cost about 150 instructions a byte, most of the
-    /// exposure events' time at exit on a capture with many servers (callgrind).
+    /// `\`) are copied as they are; anything else takes the escaping path. Same output, without
+    /// calling the generic escaper, unspecialized from here, for every byte.
     private mutating func string(bytes: UnsafeBufferPointer<UInt8>) {
         if needsComma { out.append(0x2C) }
         out.append(0x22)
@@ -93,8 +91,7 @@ struct JSONWriter: ~Copyable {
     /// True when every byte is one that `OutputEscaping` passes through unchanged: printable ASCII
     /// other than `"` and `\`. Eight bytes a step (the classic SWAR tests for a byte below a bound
     /// or equal to a value, which never miss one; a false alarm would only send plain bytes
-    /// through the escaper, which writes them unchanged): byte by byte it was about 5
-    /// instructions a byte of evidence and banners (callgrind).
+    /// through the escaper, which writes them unchanged): evidence and banners are mostly plain.
     static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = bytes.baseAddress else { return true }
         let ones: UInt64 = 0x0101_0101_0101_0101
@@ -142,9 +139,8 @@ struct JSONWriter: ~Copyable {
 
     /// `t` in RFC 3339, as `Timestamp.rfc3339` prints it. The text of the last time formatted is
     /// kept: a time in the same minute only needs its seconds and six fractional digits
-    /// (microseconds, truncated) written over it. A server's first and last session are mostly
-    /// in the same minute, and so are many servers' sessions; the formatter was about 1,200
-    /// instructions a time, two per server event (callgrind, many-flows sample).
+    /// (microseconds, truncated) written over it: a server event writes two times, a server's
+    /// first and last session are mostly in the same minute, and so are many servers' sessions.
     mutating func time(_ t: Timestamp) {
         if needsComma { out.append(0x2C) }
         out.append(0x22)

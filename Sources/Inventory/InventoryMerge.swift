@@ -67,8 +67,8 @@ public final class InventoryMerger {
     private var remembered: [SessionIdentity: [Sighting]] = [:]
     private var newestTime: Int64 = .min
     private var hostsWithSessions: Set<String> = []
-    /// Sensor names as small numbers, for the remembered sessions (a String each was most of
-    /// their memory).
+    /// Sensor names as small numbers, for the remembered sessions (a String each would be most
+    /// of their memory).
     private var sensorNumbers: [String: Int32] = [:]
     /// The last `server_exposure` of each (sensor, server) in its current run, in arrival order.
     private var snapshots: [SnapshotKey: Int] = [:]

@@ -61,8 +61,8 @@ public enum JSONValue: Sendable, Equatable {
     public static func parse(_ bytes: [UInt8]) -> JSONValue? { bytes.withUnsafeBufferPointer { parse($0) } }
 }
 
-/// One member of an object. A struct rather than a tuple: an array of tuples had its type metadata
-/// looked up at run time for every object read, a fifth of a merge's time (perf).
+/// One member of an object. A struct rather than a tuple: an array of tuples has its type metadata
+/// looked up at run time for every object read.
 public struct JSONMember: Sendable {
     public var key: String
     public var value: JSONValue
@@ -228,8 +228,8 @@ private struct JSONParser {
     }
 
     /// The string's bytes as text. Bytes that are not UTF-8 become U+FFFD, as any reader of the
-    /// file would show them (plainsight writes none: it escapes them as `\xNN`). The generic
-    /// validating initializer looked its encoding's metadata up at run time for every string (perf).
+    /// file would show them (plainsight writes none: it escapes them as `\xNN`). Not the generic
+    /// validating initializer: it looks its encoding's metadata up at run time for every string.
     static func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         String(decoding: bytes, as: UTF8.self)
     }

@@ -2,10 +2,9 @@ import MailAuth
 import Wire
 
 /// A direct-mapped cache in front of the inventory's dictionary of servers: ServerKey -> position
-/// of its record. Every ended session and every login looks its server up; through the dictionary
-/// that was about 520 instructions a session (SipHash over the key, the probe, the key compare;
-/// callgrind on a scan of 70,000 mail sessions to a few thousand servers), here a hit is a
-/// multiply-shift hash, one load and a compare of three words.
+/// of its record. Every ended session and every login looks its server up: the dictionary costs
+/// SipHash over the key, the probe and the key compare, where a hit here is a multiply-shift
+/// hash, one load and a compare of three words.
 ///
 /// Only a cache: a miss (or two servers that share a slot, however chosen) costs one dictionary
 /// lookup more, never a wrong answer, so a cheap hash is safe here where the dictionary needs a

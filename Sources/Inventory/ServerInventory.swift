@@ -21,7 +21,7 @@ public struct ServerKey: Hashable, Sendable {
     }
 
     /// Three words instead of the five fields one by one: the record of every ended session is
-    /// looked up by its key, and hashing was most of that lookup (callgrind).
+    /// looked up by its key, and hashing is most of that lookup.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(address.high)
         hasher.combine(address.low)
@@ -184,8 +184,8 @@ public struct ServerRecord: Sendable {
 
     static func merge(_ names: [String], into list: inout [String]) {
         // A session's list is usually the server's list again, in the same order: then every name
-        // is there already, found with compares that succeed on their first word. Searching the
-        // list for each name was about 100 instructions a session (callgrind).
+        // is there already, found with compares that succeed on their first word, without
+        // searching the list for each name.
         if names.count <= list.count {
             var same = true
             for i in names.indices where names[i] != list[i] { same = false; break }
@@ -199,7 +199,7 @@ public struct ServerRecord: Sendable {
     }
 
     /// `ServerFacts.plaintextNames(bits)`, from a table: a server's list is rebuilt whenever a
-    /// session adds a name, and building it was about 970 instructions (callgrind, many-flows).
+    /// session adds a name.
     static func plaintextNames(_ bits: UInt8) -> [String] {
         let table = plaintextLists
         return Int(bits) < table.count ? table[Int(bits)] : ServerFacts.plaintextNames(bits)
@@ -218,8 +218,8 @@ public struct TimeHistogram: Sendable {
     /// Bucket index (time / width) -> (cleartext, hashed) logins.
     public private(set) var buckets: [Int64: (cleartext: UInt64, hashed: UInt64)] = [:]
     /// The lowest and highest bucket index used (meaningful when `buckets` is not empty), kept as
-    /// buckets are added: finding them in the keys at every login cost a pass over up to
-    /// `maxBuckets` keys, twice, per login (callgrind).
+    /// buckets are added: finding them in the keys would take a pass over up to `maxBuckets` keys,
+    /// twice, per login.
     private var low: Int64 = 0
     private var high: Int64 = 0
 
@@ -334,8 +334,8 @@ public final class ServerInventory: SessionObserver {
     public var namesShown = false
     /// Which sensors saw each server, for the reports.
     public var sensors = SensorAttribution.none
-    // Unchecked: the inventory is used on the engine's thread only, and the dynamic exclusivity
-    // checks on these were a visible part of counting every ended session (callgrind).
+    // Unchecked: the inventory is used on the engine's thread only, and every ended session would
+    // pay dynamic exclusivity checks on these.
     /// The records in the order their servers were first seen; `positions` finds them by key,
     /// behind the `recent` cache. Positions are stable (records are never removed), so the cache can
     /// hold them, as it could not a dictionary index.
@@ -488,9 +488,8 @@ public final class ServerInventory: SessionObserver {
                 record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
             }
         }
-        // The same list of well-known mechanisms as the session before it: nothing new to merge.
-        // Merging them again was about 70 instructions a session, and building the list to
-        // compare about 90 (callgrind, many-flows).
+        // The same list of well-known mechanisms as the session before it: nothing new to merge,
+        // and the word is compared without building the list.
         let word = facts.knownMechanismsWord
         if word == nil || word != record.lastMechanismsWord {
             ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
@@ -506,10 +505,9 @@ public final class ServerInventory: SessionObserver {
 
     /// Where the server's record is in `storage`, a new one made if needed; nil (the event counted
     /// as untracked) when `maxServers` are tracked already. Callers update the record in place: a
-    /// record copied out and stored back shared its arrays and sets with the stored one, so every
-    /// insert copied them (a set of user digests per login). A position rather than a closure: the
-    /// closure's context copied the ended session, retaining everything in it, for every session
-    /// (callgrind).
+    /// record copied out and stored back would share its arrays and sets with the stored one, so
+    /// every insert would copy them (a set of user digests per login). A position rather than a
+    /// closure: the closure's context would copy the ended session, retaining everything in it.
     @inline(__always)
     private func recordPosition(for key: ServerKey) -> Int? {
         if let position = recent.position(of: key) { return position }
@@ -606,8 +604,8 @@ public final class ServerInventory: SessionObserver {
     }
 
     /// The servers in `assessed()` order: their positions in `storage`, with their verdicts. Sorts
-    /// small entries rather than the servers: moving the large records through the sort (retaining
-    /// and releasing every array in them) cost more than writing them out (callgrind).
+    /// small entries rather than the servers: moving the large records through the sort would
+    /// retain and release every array in them.
     func ordered() -> [(position: Int, verdict: Verdict)] {
         var entries = storage.indices.map { Ordered(position: $0, verdict: Verdict(storage[$0]), key: storage[$0].key) }
         entries.sort { a, b in

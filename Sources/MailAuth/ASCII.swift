@@ -43,11 +43,10 @@ enum ASCII {
         return x & ~(lower >> 2)
     }
 
-    /// Index of the first space or tab in `b[from...]`, or `b.count`. Sixteen bytes a compare: a
-    /// byte loop to the end of each word was most of the cost of walking IMAP capability lists and
-    /// of `word` (callgrind: about 9 instructions a byte, ~25 M on the many-flows sample). The
-    /// last block is the buffer's last 16 bytes, lanes before `from` masked off, so no load leaves
-    /// the buffer.
+    /// Index of the first space or tab in `b[from...]`, or `b.count`. Sixteen bytes a compare, not
+    /// a byte loop: `word` and the walk over IMAP capability lists run to the end of every word.
+    /// The last block is the buffer's last 16 bytes, lanes before `from` masked off, so no load
+    /// leaves the buffer.
     @inline(__always)
     static func blankOrEnd(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
         let n = b.count
@@ -81,9 +80,8 @@ enum ASCII {
     }
 
     /// `blankOrEnd` of fewer than 16 bytes: eight bytes a step when there are eight, the last
-    /// step the last eight bytes (no load leaves the buffer). Most words are in short lines (SMTP
-    /// keywords, IMAP tags, POP3 replies), and the byte loop was ~3.5 M instructions on the
-    /// many-flows sample (callgrind).
+    /// step the last eight bytes (no load leaves the buffer): most words are in short lines (SMTP
+    /// keywords, IMAP tags, POP3 replies).
     @inline(__always)
     static func blankOrEndShort(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
         let n = b.count
@@ -149,8 +147,7 @@ extension Span where Element == UInt8 {
     }
 
     /// The next space-delimited word starting at `from` (leading blanks skipped). Inlined: every
-    /// command, reply and capability line is cut into words, and the call was about a third of
-    /// the ~73 instructions a word cost (callgrind, many-flows).
+    /// command, reply and capability line is cut into words.
     @inline(__always)
     func word(from: Int, end: Int) -> Token {
         guard from < end else { return Token(start: from, end: from) }
@@ -163,8 +160,7 @@ extension Span where Element == UInt8 {
 
     /// Case-insensitive comparison of a token with an upper-case ASCII keyword.
     /// Inlined so the keyword's length and first byte are constants at each call: a command is
-    /// tested against several keywords and most tests end at the length or first-byte compare
-    /// (callgrind: a call per keyword was a visible share of every line parsed).
+    /// tested against several keywords and most tests end at the length or first-byte compare.
     @inline(__always)
     func equalsUpper(_ t: Token, _ keyword: StaticString) -> Bool {
         let n = keyword.utf8CodeUnitCount
@@ -176,9 +172,8 @@ extension Span where Element == UInt8 {
 
     /// The `keyword.utf8CodeUnitCount` bytes at `start` equal the upper-case keyword, ignoring case.
     /// Compared eight bytes at a time (fewer bytes: two overlapping loads), inlined so the length
-    /// and the keyword's words are constants: a call with a byte loop was ~70 instructions a
-    /// keyword, 12 M on the many-flows sample (callgrind), where every command, reply and
-    /// capability is tested against a few keywords.
+    /// and the keyword's words are constants: every command, reply and capability is tested
+    /// against a few keywords.
     @inline(__always)
     private func matchesUpper(_ start: Int, _ keyword: StaticString) -> Bool {
         let n = keyword.utf8CodeUnitCount
@@ -223,8 +218,7 @@ extension Span where Element == UInt8 {
     func mechanismName(_ t: Token) -> String {
         let n = Swift.min(t.count, 32)
         // Built on the stack, not in an array: a capability list names several mechanisms per
-        // session, and a heap buffer for each was a visible cost on banner scans (callgrind).
-        // Names of up to 15 bytes become small strings, which allocate nothing either.
+        // session. Names of up to 15 bytes become small strings, which allocate nothing either.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { bytes -> String in
             for i in 0..<n {
                 let b = ASCII.upper(self[t.start + i])
@@ -254,8 +248,8 @@ extension Span where Element == UInt8 {
     func firstIndex(of byte: UInt8, from: Int, end: Int) -> Int? {
         guard from < end else { return nil }
         // memchr on the checked sub-span (`extracting` validates the range, so the search never
-        // leaves the lent bytes): the framer looks for LF in every line and message body, and a
-        // checked byte loop was its largest cost (callgrind, mail-heavy).
+        // leaves the lent bytes) rather than a checked byte loop: the framer looks for LF in every
+        // line and message body.
         return extracting(from..<end).withUnsafeBufferPointer { buffer -> Int? in
             guard let base = buffer.baseAddress, let hit = memchr(base, Int32(byte), buffer.count) else { return nil }
             return from + (UnsafeRawPointer(hit) - UnsafeRawPointer(base))

@@ -110,9 +110,8 @@ struct LineFramer {
     }
 
     /// The usual unit, a whole line inside the delivered bytes, is found inline in the session's
-    /// loop; everything else (partial and overlong lines, literals, bodies) out of line. The call
-    /// per line was ~25 of the ~65 instructions the framer spent on a short line (callgrind,
-    /// many-flows).
+    /// loop, so a short line does not pay for a call; everything else (partial and overlong lines,
+    /// literals, bodies) out of line.
     @inline(__always)
     mutating func next(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
         let end = bytes.count
@@ -200,10 +199,9 @@ struct LineFramer {
     /// Finds the line holding only "." (CRLF or bare LF) without copying the body.
     ///
     /// Works on one unchecked view of the rest of the delivery: message bodies are most of the
-    /// bytes of a mailbox session, and a checked sub-span per line for the LF search, plus a
-    /// state step for the line's first two bytes, was the framer's main cost (callgrind,
-    /// mail-heavy). Once a line is known not to be the terminator, the scan skips to the next line
-    /// that starts with ".".
+    /// bytes of a mailbox session, too many for a checked sub-span per line for the LF search and
+    /// a state step for each line's first two bytes. Once a line is known not to be the
+    /// terminator, the scan skips to the next line that starts with ".".
     private mutating func scanBody(_ bytes: Span<UInt8>, _ cursor: inout Int) -> Unit {
         let start = cursor
         let end = bytes.count
@@ -231,9 +229,9 @@ struct LineFramer {
                 }
                 // Inside a line that is not the terminator. Only a line starting with "." can end
                 // the body, so skip to the next LF followed by ".", 32 bytes a step (two 16-byte
-                // halves, their masks or-ed): a `memchr` to every LF cost a call per line of every
-                // message (perf, mail-heavy), and one 16-byte step at a time spent as much on the
-                // loop as on the compares (callgrind).
+                // halves, their masks or-ed): a `memchr` to every LF would be a call per line of
+                // every message, and one 16-byte step at a time spends as much on the loop as on
+                // the compares.
                 var j = i
                 let lfs = SIMD16<UInt8>(repeating: ASCII.lf), dots = SIMD16<UInt8>(repeating: ASCII.dot)
                 @inline(__always) func hitWords(_ at: Int) -> SIMD2<UInt64> {

@@ -1,8 +1,6 @@
 // The SASL mechanisms a server listed (`ServerFacts.authMechanisms`), kept without a String or an
 // array per session for the usual names: a banner scan records two or three mechanisms in almost
-// every SMTP and IMAP session, and building a String per mention, comparing it against the list
-// and growing an array for it was most of the cost of an EHLO line (callgrind: 410 instructions a
-// line, ~36 M of 1,054 M on the many-flows sample), and the array was freed again at flow close.
+// every SMTP and IMAP session.
 
 /// SASL mechanism names in order of first mention. The well-known names are 4-bit codes packed in
 /// one word; any other name is kept as a String in `others`, which stays empty (no heap object)
@@ -57,9 +55,8 @@ struct MechanismList: Sendable, Equatable {
 
     /// Lists of one or two known names, prebuilt and shared, at `codes & 0xFF` (the first code in
     /// the low four bits, then the second or 0): nearly every server lists one or two well-known
-    /// mechanisms, and the inventory reads `authMechanisms` for every ended session. Building an
-    /// array for each read cost as much as the packed codes saved (callgrind, many-flows:
-    /// 17 M in the inventory, allocating then freeing it).
+    /// mechanisms, and the inventory reads `authMechanisms` for every ended session: an array
+    /// allocated and freed per read would cost what the packed codes save.
     private static let shortLists: [[String]] = (0..<256).map { i -> [String] in
         let first = i & 0xF, second = i >> 4
         guard first >= 1 && first <= known.count && second <= known.count else { return [] }
@@ -103,7 +100,7 @@ struct MechanismList: Sendable, Equatable {
         knownBits |= 1 << (c - 1)
         // The packed case without the call that also handles names without a code (an optional
         // String argument and its release): most capability lists name two or three known
-        // mechanisms (callgrind, many-flows).
+        // mechanisms.
         if count < MechanismList.packedCapacity {
             codes |= UInt64(c) << UInt64(4 * count)
             count += 1

@@ -3,16 +3,14 @@
 /// pipelined commands cannot grow memory.
 ///
 /// The oldest entry is held inline and only the ones behind it go to an array: a dialogue without
-/// pipelining never has more than one command in flight, and the array it used to allocate for
-/// that one command (then free when the flow closed) made push and pop about 300 instructions
-/// each on a scan of mail banners (callgrind, many-flows).
+/// pipelining never has more than one command in flight, so it allocates nothing.
 struct PendingQueue<Element> {
     let capacity: Int
     private var oldest: Element?
     /// The entries after `oldest`, from `laterHead` on (empty while `oldest` is nil).
     private var later: [Element] = []
     private var laterHead = 0
-    /// `heldBytes` charges what the plain array this queue used to be held: the entries pushed
+    /// `heldBytes` charges what a plain array of the entries would hold: the entries pushed
     /// since it was last emptied or compacted (`slots`), of which `head` are already gone. Kept
     /// exactly so, since the charge shows in the statistics (`parser_memory`).
     private var slots = 0
@@ -107,8 +105,7 @@ struct PendingQueue<Element> {
     }
 
     /// Gives the storage back (after `drain`, under memory pressure, and at every session's end).
-    /// Storage that was never grown is not replaced: releasing the empty array it was replaced
-    /// with was ~20 instructions a session (callgrind, many-flows).
+    /// Storage that was never grown is not replaced, so most sessions release nothing here.
     mutating func releaseStorage() {
         if case .some = oldest { oldest = nil }
         if later.capacity != 0 { later = [] }

@@ -36,11 +36,10 @@ enum SASLMechanism: Equatable {
     }
 }
 
-/// A class, not a struct: a session holds one only while an AUTH is in flight, and as an optional
-/// struct of some 90 bytes it was copied by every `heldBytes` after a delivery and destroyed (nil)
-/// through an outlined value witness at every reset and flow close (callgrind: `SASLExchange?`
-/// destroys and copies were a visible share of ending each short session on the many-flows
-/// sample). A nil reference costs nothing to copy or destroy. Only its machine holds it.
+/// A class, not a struct: a session holds one only while an AUTH is in flight, and an optional
+/// struct of some 90 bytes would be copied by every `heldBytes` after a delivery and destroyed
+/// through an outlined value witness at every reset and flow close, where a nil reference costs
+/// nothing to copy or destroy. Only its machine holds it.
 final class SASLExchange {
     let method: String
     let mechanism: SASLMechanism

@@ -26,9 +26,8 @@ public struct ServerFacts: Sendable, Equatable {
             }
         }
     }
-    /// `greeting` in place: every session has one, and an array for each was an allocation and a
-    /// free per session, plus a retain and a release for every copy of the facts (callgrind,
-    /// many-flows).
+    /// `greeting` in place: every session has one, and an array would cost an allocation and a
+    /// free per session, plus a retain and a release for every copy of the facts.
     private var greetingBytes = GreetingBytes()
     /// Only a greeting set by hand can be longer than `GreetingBytes.capacity`.
     private var longGreeting: [UInt8]?
@@ -59,8 +58,7 @@ public struct ServerFacts: Sendable, Equatable {
     var mechanisms = MechanismList()
     /// `authMechanisms` as one word when it names only well-known mechanisms, nil otherwise:
     /// equal words, equal lists. The inventory compares it with the list it merged last instead
-    /// of building the list for every ended session (~90 instructions a session, callgrind,
-    /// many-flows).
+    /// of building the list for every ended session.
     public var knownMechanismsWord: UInt64? { mechanisms.knownWord }
     /// POP3 `USER` capability (USER/PASS accepted).
     public var userCommandOffered = false
@@ -85,8 +83,7 @@ public struct ServerFacts: Sendable, Equatable {
     public var plaintextOffered: [String] { ServerFacts.plaintextNames(plaintextOfferedBits) }
 
     /// `plaintextOffered` as bits: bit i stands for `plaintextOrder[i]`. The inventory merges these
-    /// for every ended session; building the list of strings for each was most of its cost on a
-    /// scan of mail banners (callgrind).
+    /// for every ended session without building a list of strings for each.
     public var plaintextOfferedBits: UInt8 {
         // The cleartext mechanisms have the codes 1 to 4 (MechanismList.known).
         var bits = UInt8(truncatingIfNeeded: mechanisms.knownBits & 0xF)
@@ -154,8 +151,8 @@ public struct ServerFacts: Sendable, Equatable {
         firstServerLineSeen = true
         guard isGreeting || ProtocolRegistry.protocolForGreeting(line) == proto else { return }
         let n = Swift.min(line.withoutCR, ServerFacts.maxGreetingBytes)
-        // One copy of the checked sub-span: appending byte by byte was most of the cost of every
-        // session of a banner scan (callgrind).
+        // One copy of the checked sub-span rather than an append per byte: every session of a
+        // banner scan stores its greeting.
         greetingBytes = GreetingBytes(line.extracting(0..<n))
     }
 }

@@ -31,8 +31,8 @@ public struct SessionLimits: Sendable, Equatable {
 /// rest skipped to the LF) and later logins of the flow are flagged as after a gap.
 public final class SessionMemory {
     public let limit: Int
-    // Unchecked: the dynamic exclusivity checks on these, two per charge, were most of the cost of
-    // charging a session after each delivery (callgrind). One engine's thread owns the budget.
+    // Unchecked: a session is charged after every delivery, and dynamic exclusivity checks would
+    // add two per charge. One engine's thread owns the budget.
     @exclusivity(unchecked) public private(set) var used = 0
     @exclusivity(unchecked) public private(set) var peak = 0
     /// Times a session shed what it held because the budget was exhausted.

@@ -5,8 +5,8 @@
 public protocol SessionParser: AnyObject {
     var proto: MailProtocol { get }
     /// Bytes of one direction, in stream order. Lent for the call only. Returns
-    /// `hasFindings || isDone`: the engine asks nothing more after most deliveries (two more calls
-    /// through the protocol were ~20 instructions a delivery; callgrind, many-flows).
+    /// `hasFindings || isDone`, so after most deliveries the engine makes no further call through
+    /// the protocol.
     ///
     /// `packet` names the packet whose processing delivered the bytes (the engine's reference,
     /// see `Finding.packet`); a login they complete carries it. 0: none.
@@ -15,8 +15,7 @@ public protocol SessionParser: AnyObject {
     /// `receive` of server bytes that `ProtocolRegistry.classify` has found to begin with a
     /// greeting of this parser's protocol:
     /// if that line is the session's first server line, it is kept as the greeting without being
-    /// classified again. The engine classifies every flow by its greeting, and classifying it a
-    /// second time for the facts was ~170 instructions a session (callgrind, many-flows).
+    /// classified again: the engine has classified every flow by its greeting already.
     @discardableResult
     func receive(greeting bytes: Span<UInt8>, time: Int64, packet: UInt64) -> Bool
     /// `length` bytes of one direction were lost from the capture.
@@ -25,8 +24,8 @@ public protocol SessionParser: AnyObject {
     func finish(time: Int64)
     /// Findings produced since the last call.
     func takeFindings() -> [Finding]
-    /// `takeFindings` would return some. Asked after every delivery: taking an empty list through
-    /// the protocol was ~65 instructions a delivery (callgrind, many-flows).
+    /// `takeFindings` would return some. Asked after every delivery, so that an empty list is not
+    /// taken through the protocol.
     var hasFindings: Bool { get }
     /// Makes the parser as `makeParser` gave it, for a new flow of the same protocol: nothing of
     /// the old flow stays (pending logins, names, findings, capabilities, TLS state, anomalies),
@@ -42,10 +41,8 @@ public protocol SessionParser: AnyObject {
     /// What the session showed about its server so far (banner, capabilities before TLS, STARTTLS);
     /// the engine reads it when the flow ends, for the inventory.
     var facts: ServerFacts { get }
-    /// `facts` lent to `body`. Read through `facts` at every session's end, the 300-byte value was
-    /// copied three times on its way to the inventory and released as often (with the event
-    /// around it about 550 instructions a session); lent, it is not copied (callgrind,
-    /// many-flows). `body` must not call back into the parser.
+    /// `facts` lent to `body`, so the 300-byte value is not copied (and released) on its way to
+    /// the inventory at every session's end. `body` must not call back into the parser.
     func lendFacts(_ body: (borrowing ServerFacts) -> Void)
     /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
     /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
@@ -82,24 +79,22 @@ protocol LineMachine {
     /// Pipelined commands dropped because the pending queue was full (counted as anomalies).
     var queueOverflows: Int { get }
     /// Heap bytes held between deliveries: pending commands and the login names they carry.
-    /// A mutating getter: read through a plain one, the IMAP machine was copied out whole first
-    /// (a 312-byte memcpy after every delivery; callgrind, many-flows).
+    /// A mutating getter: read through a plain one, the IMAP machine would be copied out whole
+    /// after every delivery.
     var heldBytes: Int { mutating get }
     /// The parser memory budget is exhausted: report what is pending with outcome `unknown` and
     /// give the storage back. The session goes on.
     mutating func shed(core: inout SessionCore)
-    /// Back to `init(limits:)` with the same limits, in place: assigning a new machine destroyed
-    /// the old one through its outlined value witness (~50 instructions a session, callgrind,
-    /// many-flows), and most fields are already as new.
+    /// Back to `init(limits:)` with the same limits, in place: most fields are already as new, and
+    /// assigning a new machine would destroy the old one through its outlined value witness.
     mutating func reset()
 }
 
 /// A session's state and the code that drives its machine, generic over the machine. It is held
 /// by one concrete class per protocol (below) rather than by a generic class: the methods of a
 /// generic class run unspecialized (class methods and witness tables are not specialized per
-/// machine), so every machine call went through a witness table and every read of a machine
-/// property copied the machine, retaining its arrays (callgrind: about a tenth of all instructions
-/// on a scan of mail banners).
+/// machine), so every machine call would go through a witness table and every read of a machine
+/// property would copy the machine, retaining its arrays.
 struct LineSessionState<Machine: LineMachine> {
     var core: SessionCore
     var machine: Machine
@@ -124,11 +119,9 @@ struct LineSessionState<Machine: LineMachine> {
     }
 
     /// Charges what the session holds after a delivery; over the budget, a session that grew gives
-    /// it up (SessionMemory). Inlined up to the usual outcome, nothing changed since the last
-    /// delivery: the call was ~15 of the ~45 instructions it cost a delivery (callgrind, many-flows).
-    /// The charge that fits is inlined as well: a short session's commands change what it holds
-    /// (a queued command) twice each, and the call was ~15 of the ~30 instructions a charge
-    /// cost (callgrind, many-flows).
+    /// it up (SessionMemory). Inlined, since it runs after every delivery: up to the usual
+    /// outcome, nothing changed since the last delivery, and through the charge that fits, as a
+    /// short session's commands change what it holds (a queued command) twice each.
     @inline(__always)
     private mutating func account(_ memory: SessionMemory) {
         let held = heldBytes
@@ -164,10 +157,9 @@ struct LineSessionState<Machine: LineMachine> {
         return counts
     }
 
-    /// See `SessionParser.reset`. Part by part, in place: the object's deinit destroyed the state
-    /// through the generic value witness of `LineSessionState`, about 430 instructions a session,
-    /// and assigning new values to the core and framers (each built, copied in, the old one
-    /// destroyed) was about 300 (callgrind, many-flows).
+    /// See `SessionParser.reset`. Part by part, in place: a new object would destroy the state
+    /// through the generic value witness of `LineSessionState`, and assigning new values to the
+    /// core and framers would build each, copy it in and destroy the old one.
     mutating func reset(memory: SessionMemory) {
         // A partial line may be half a `PASS` command: wiped, not just dropped.
         clientFramer.reset()
@@ -180,11 +172,10 @@ struct LineSessionState<Machine: LineMachine> {
     }
 
     /// `core.facts` lent from the state, accessed for modification (so exclusively). Borrowed
-    /// from the class's storage instead, `body` got a copy (the closure could have changed the
+    /// from the class's storage instead, `body` would get a copy (the closure could change the
     /// session meanwhile): an outlined copy and destroy of the 300-byte value, retaining and
-    /// releasing its references, ~250 instructions a session (callgrind, many-flows). What is
-    /// left is a bitwise copy for the indirect argument. `body` must not reach back into the
-    /// parser.
+    /// releasing its references. What is left is a bitwise copy for the indirect argument.
+    /// `body` must not reach back into the parser.
     mutating func lendFacts(_ body: (borrowing ServerFacts) -> Void) {
         body(core.facts)
     }

@@ -38,8 +38,8 @@ struct IMAPMachine: LineMachine {
         maxTagged = limits.maxPending
     }
 
-    /// Asked after every delivery. Between commands nothing is held: that case is inlined, and the
-    /// 312-byte machine is no longer copied for the call (callgrind: a memcpy per delivery).
+    /// Asked after every delivery. Between commands nothing is held: that case is inlined, so the
+    /// machine is not copied for the call.
     @inline(__always)
     var heldBytes: Int {
         mutating get {
@@ -241,8 +241,7 @@ struct IMAPMachine: LineMachine {
         core.sawCapabilities()
         guard from < end else { return }
         // One pass over the list in a single checked view: a server lists a dozen capabilities,
-        // and a `word` call per capability (a checked sub-span each) was ~1,240 instructions per
-        // greeting on a scan of mail banners (callgrind, many-flows).
+        // and a `word` call per capability would build a checked sub-span for each.
         line.extracting(from..<end).withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0
@@ -253,8 +252,8 @@ struct IMAPMachine: LineMachine {
                 let letter = b[i] | 0x20
                 i = ASCII.blankOrEnd(b, from: i + 1)
                 let w = Token(start: from + s, end: from + i)
-                // Dispatched on the first letter: testing each capability against all three
-                // keywords was a visible share of a session (perf, mail-heavy).
+                // Dispatched on the first letter, so a capability is not tested against all
+                // three keywords.
                 switch letter {
                 case UInt8(ascii: "s"):
                     if line.equalsUpper(w, "STARTTLS") { core.sawStartTLSOffer() }
@@ -318,9 +317,8 @@ struct IMAPMachine: LineMachine {
     }
 
     private mutating func reportPending(core: inout SessionCore) {
-        // Usually nothing is pending (every session ends through here, twice): walking and
-        // emptying an empty list and resetting the exchange was ~120 instructions each time
-        // (callgrind, many-flows).
+        // Usually nothing is pending (every session ends through here, twice): then the empty
+        // list is not walked and emptied, nor the exchange reset.
         guard !tagged.isEmpty || sasl != nil else { return }
         for entry in tagged {
             switch entry.kind {

@@ -189,8 +189,7 @@ struct POP3Machine: LineMachine {
 
     private mutating func reportPending(core: inout SessionCore) {
         // Usually nothing is pending (every session ends through here, twice): then there is
-        // nothing to drain, and copying the exchange's login out was most of the cost of ending
-        // a session (callgrind).
+        // nothing to drain, and the exchange's login is not copied out.
         guard !queue.isEmpty || sasl != nil else { return }
         let saslLogin = sasl?.login
         queue.drain { command in

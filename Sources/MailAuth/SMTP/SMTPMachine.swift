@@ -17,8 +17,7 @@ struct SMTPMachine: LineMachine {
         queue = PendingQueue(capacity: limits.maxPending)
     }
 
-    /// Asked after every delivery; without an AUTH in flight, inlined (the call was ~14
-    /// instructions a delivery; callgrind, many-flows).
+    /// Asked after every delivery, so the usual case, no AUTH in flight, is inlined.
     @inline(__always)
     var heldBytes: Int {
         mutating get {
@@ -122,15 +121,13 @@ struct SMTPMachine: LineMachine {
     }
 
     /// An EHLO keyword line: STARTTLS, AUTH mechanisms. The two-byte test is inlined into
-    /// `serverLine` and the keyword handling kept out of line: the function's entry and exit,
-    /// sized for the word scans, were ~20 instructions of every keyword line passed over
-    /// (callgrind, many-flows).
+    /// `serverLine` and the keyword handling kept out of line, so a keyword line passed over does
+    /// not pay for the function's entry and exit, which are sized for the word scans.
     @inline(__always)
     private mutating func extension_(_ line: Span<UInt8>, from: Int, end: Int, core: inout SessionCore) {
         // Most keyword lines (the host name, PIPELINING, SIZE, SMTPUTF8, 8BITMIME, ...) start
         // with neither "ST" nor "AU": they are passed over on their first two bytes, without
-        // scanning their first word (callgrind: the word scan and keyword compares were most of
-        // the 410 instructions an EHLO line cost on a scan of mail banners).
+        // scanning their first word or comparing it with keywords.
         guard from < end else { return }
         let first = line[from]
         if first != ASCII.space && first != ASCII.tab {
@@ -173,8 +170,7 @@ struct SMTPMachine: LineMachine {
 
     private mutating func reportPending(core: inout SessionCore) {
         // Usually nothing is pending (every session ends through here, twice): then there is
-        // nothing to drain, and copying the exchange's login out was most of the cost of ending
-        // a session (callgrind).
+        // nothing to drain, and the exchange's login is not copied out.
         guard !queue.isEmpty || sasl != nil else { return }
         let saslLogin = sasl?.login
         queue.drain { command in
