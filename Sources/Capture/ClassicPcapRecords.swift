@@ -16,7 +16,8 @@ import Musl
 ///
 /// The checks and messages are libpcap's (sf-pcap.c, `pcap_next_packet`), so a damaged file ends
 /// at the same record with the same error either way; the reader's tests compare the two.
-struct ClassicPcapRecords {
+/// Safe to use: it owns its window, and every record it hands out was checked to lie inside it.
+@safe struct ClassicPcapRecords {
     /// One record: the captured bytes are `buffer[dataStart ..< dataStart + capturedLength]`.
     struct Record {
         var seconds: Int32
@@ -45,9 +46,9 @@ struct ClassicPcapRecords {
     /// (pcapng, a modified or an old pcap format).
     static func format(of header: UnsafeRawBufferPointer) -> (swapped: Bool, nanoseconds: Bool)? {
         guard header.count >= headerBytes else { return nil }
-        let magic = header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
-        let major = header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-        let minor = header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+        let magic = unsafe header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let major = unsafe header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+        let minor = unsafe header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
         let micro: UInt32 = 0xA1B2_C3D4, nano: UInt32 = 0xA1B2_3C4D
         let swapped: Bool, nanoseconds: Bool
         switch magic {
@@ -84,10 +85,10 @@ struct ClassicPcapRecords {
 
     /// Reads from `descriptor` (not closed here) starting at file offset `headerBytes`.
     init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32, decompressed: DecompressedInput? = nil) {
-        guard let memory = malloc(Self.bufferBytes) else { return nil }
+        guard let memory = unsafe malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
         self.decompressed = decompressed
-        buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
+        unsafe buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
         ownsBuffer = true
         bufferOffset = Int64(Self.headerBytes)
         self.swapped = swapped
@@ -98,7 +99,7 @@ struct ClassicPcapRecords {
     /// Reads a whole capture held in memory (which must outlive this reader).
     init(memory: UnsafeRawBufferPointer, swapped: Bool, nanoseconds: Bool, snapshot: Int32) {
         descriptor = -1
-        buffer = memory
+        unsafe buffer = memory
         ownsBuffer = false
         filled = memory.count
         position = min(Self.headerBytes, memory.count)
@@ -109,7 +110,7 @@ struct ClassicPcapRecords {
     }
 
     func release() {
-        if ownsBuffer { free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
+        if ownsBuffer { unsafe free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
     }
 
     /// File bytes consumed: every record handed out, and the file header.
@@ -127,14 +128,14 @@ struct ClassicPcapRecords {
     @inline(__always)
     mutating func next(refill: Bool = true) -> Next {
         let at = position
-        if filled - at >= Self.recordHeaderBytes, let base = buffer.baseAddress {
-            var captured = base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+        if filled - at >= Self.recordHeaderBytes, let base = unsafe buffer.baseAddress {
+            var captured = unsafe base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             // Within the maximum, a record fits the buffer; the length checks stay with the slow path.
             if captured <= Self.maximumSnapshot && filled - at >= Self.recordHeaderBytes + Int(captured) {
-                var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-                var fraction = base.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
-                var wire = base.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
+                var seconds = unsafe base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                var fraction = unsafe base.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+                var wire = unsafe base.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
                 if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped; wire = wire.byteSwapped }
                 position = at + Self.recordHeaderBytes + Int(captured)
                 return .record(Record(seconds: Int32(bitPattern: seconds), fraction: Int32(bitPattern: fraction),
@@ -157,39 +158,39 @@ struct ClassicPcapRecords {
     /// through this (callgrind, many-flows sample).
     /// `firstNumber` is the file's record number (`FrameRecord.number`) of the first one taken.
     mutating func takeBuffered(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64) -> Int {
-        swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)
+        unsafe swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)
             : take(into: out, limit: limit, firstNumber: firstNumber, swapped: false)
     }
 
     @inline(__always)
     private mutating func take(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64,
                                swapped: Bool) -> Int {
-        guard let base = buffer.baseAddress else { return 0 }
+        guard let base = unsafe buffer.baseAddress else { return 0 }
         // One multiply for the fraction, by a factor fixed for the file, instead of two and a select.
         let scale: Int64 = nanoseconds ? 1 : 1000
         let snapshot = self.snapshot, filled = self.filled
-        var at = position, next = out
+        var at = position, next = unsafe out
         var number = firstNumber
-        let last = out + limit
+        let last = unsafe out + limit
         // `at <= filled <= buffer.count` throughout, so the wrapping operations below cannot wrap.
-        while next < last && filled &- at >= Self.recordHeaderBytes {
-            var captured = base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
+        while unsafe next < last && filled &- at >= Self.recordHeaderBytes {
+            var captured = unsafe base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             let start = at &+ Self.recordHeaderBytes
             let end = start &+ Int(captured)
             guard captured <= Self.maximumSnapshot && end <= filled else { break }
-            var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-            var fraction = base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
+            var seconds = unsafe base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            var fraction = unsafe base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
             if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped }
             let time = Int64(Int32(bitPattern: seconds)) &* 1_000_000_000 &+ Int64(Int32(bitPattern: fraction)) &* scale
-            next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
-                                            time: Timestamp(nanoseconds: time), number: number))
+            unsafe next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
+                                                   time: Timestamp(nanoseconds: time), number: number))
             number &+= 1
-            next += 1
+            unsafe next += 1
             at = end
         }
         position = at
-        return next - out
+        return unsafe next - out
     }
 
     @inline(never)
@@ -206,10 +207,10 @@ struct ClassicPcapRecords {
             }
         }
         let at = position
-        var seconds = buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-        var fraction = buffer.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
-        var captured = buffer.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
-        var wire = buffer.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
+        var seconds = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+        var fraction = unsafe buffer.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+        var captured = unsafe buffer.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+        var wire = unsafe buffer.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
         if swapped {
             seconds = seconds.byteSwapped; fraction = fraction.byteSwapped
             captured = captured.byteSwapped; wire = wire.byteSwapped
@@ -248,18 +249,18 @@ struct ClassicPcapRecords {
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,
     /// or the file ends.
     private mutating func fill(atLeast count: Int) {
-        guard !endOfInput, descriptor >= 0, let base = buffer.baseAddress else { return }
-        let target = UnsafeMutableRawPointer(mutating: base)
+        guard !endOfInput, descriptor >= 0, let base = unsafe buffer.baseAddress else { return }
+        let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
         if position > 0 {
-            if tail > 0 { target.copyMemory(from: base + position, byteCount: tail) }
+            if tail > 0 { unsafe target.copyMemory(from: base + position, byteCount: tail) }
             bufferOffset += Int64(position)
             position = 0
             filled = tail
         }
         while filled < count {
             let offset = bufferOffset + Int64(filled)
-            let got = decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
+            let got = unsafe decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
                 ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
             if got > 0 {
                 filled += got
@@ -274,3 +275,4 @@ struct ClassicPcapRecords {
         }
     }
 }
+

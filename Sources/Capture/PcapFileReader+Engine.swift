@@ -10,21 +10,21 @@ extension PcapFileReader {
         var last: Timestamp?
         let end: ReadEnd
         if linkTypePerRecord {
-            end = readLinkBatches { frames, records, link in
+            end = unsafe readLinkBatches { frames, records, link in
                 if batched {
-                    engine.process(frames: frames, records: records, link: link)
+                    unsafe engine.process(frames: frames, records: records, link: link)
                 } else {
-                    for record in records {
+                    for unsafe record in unsafe records {
                         engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
                                        time: record.time, link: link, number: record.number)
                     }
                 }
-                if let record = records.last { last = record.time }
+                if let record = unsafe records.last { last = record.time }
             }
         } else if batched {
-            end = readBatches { frames, records in
-                engine.process(frames: frames, records: records, link: link)
-                if let record = records.last { last = record.time }
+            end = unsafe readBatches { frames, records in
+                unsafe engine.process(frames: frames, records: records, link: link)
+                if let record = unsafe records.last { last = record.time }
             }
         } else {
             end = read { frame, time in

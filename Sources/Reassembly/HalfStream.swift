@@ -108,12 +108,12 @@ struct HalfStream {
     /// Static, reading the fields through the pointer: called as a method on the stored element
     /// it copied the whole half-stream (a retain and a release of `runs`) for every segment.
     @inline(__always) static func holdLimit(_ half: UnsafePointer<HalfStream>, _ policy: StreamPolicy) -> Int64 {
-        guard policy == .ack && !half.pointee.settled && half.pointee.baseKnown && half.pointee.hasPeerAck else {
+        guard unsafe policy == .ack && !half.pointee.settled && half.pointee.baseKnown && half.pointee.hasPeerAck else {
             return .max
         }
-        let next = half.pointee.next
-        let nextSequence = half.pointee.baseSequence &+ UInt32(truncatingIfNeeded: next)
-        return max(next, next + Int64(Int32(bitPattern: half.pointee.peerAck &- nextSequence)))
+        let next = unsafe half.pointee.next
+        let nextSequence = unsafe half.pointee.baseSequence &+ UInt32(truncatingIfNeeded: next)
+        return unsafe max(next, next + Int64(Int32(bitPattern: half.pointee.peerAck &- nextSequence)))
     }
 
     /// The end of the highest byte seen of this direction (delivered or buffered).
@@ -131,5 +131,5 @@ struct HalfStream {
 @inline(__always)
 func appendBytes(_ bytes: inout [UInt8], from frame: Span<UInt8>, _ range: Range<Int>) {
     guard !range.isEmpty else { return }
-    frame.extracting(range).withUnsafeBufferPointer { bytes.append(contentsOf: $0) }
+    unsafe frame.extracting(range).withUnsafeBufferPointer { unsafe bytes.append(contentsOf: $0) }
 }

@@ -21,8 +21,8 @@ public enum HugePages {
         #if os(Linux)
         let first = (UInt(bitPattern: start) + UInt(size) - 1) & ~UInt(size - 1)
         let end = (UInt(bitPattern: start) + UInt(bytes)) & ~UInt(size - 1)
-        guard end > first, let aligned = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(aligned, Int(end - first), MADV_HUGEPAGE)  // a hint: a refusal changes nothing
+        guard end > first, let aligned = unsafe UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = unsafe madvise(aligned, Int(end - first), MADV_HUGEPAGE)  // a hint: a refusal changes nothing
         #endif
     }
 }

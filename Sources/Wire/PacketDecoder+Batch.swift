@@ -43,7 +43,8 @@ extension PacketDecoder {
 
     /// Where a batch's results go. Each buffer holds at least as many entries as the batch has
     /// records.
-    public struct BatchOutput {
+    /// Bare pointers: the caller vouches for each buffer's capacity and lifetime.
+    @unsafe public struct BatchOutput {
         /// The selected segments and the fragments, densely, in frame order.
         public var packets: UnsafeMutablePointer<DecodedPacket>
         /// The position in `records` of each entry of `packets`, at the same index.
@@ -58,8 +59,8 @@ extension PacketDecoder {
         public init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
                     fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
                     refusals: UnsafeMutablePointer<Refusal>) {
-            self.packets = packets; self.recordIndices = recordIndices; self.fragments = fragments
-            self.tunnels = tunnels; self.refusals = refusals
+            unsafe self.packets = packets; unsafe self.recordIndices = recordIndices
+            unsafe self.fragments = fragments; unsafe self.tunnels = tunnels; unsafe self.refusals = refusals
         }
     }
 
@@ -83,15 +84,15 @@ extension PacketDecoder {
                 // type finds cut at the link layer, as a record outside the buffer is.
                 var counts = BatchCounts()
                 for _ in 0..<records.count {
-                    (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
+                    unsafe (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
                     counts.refused &+= 1
                 }
                 return counts
             }
-            let frames = Frames(base: base, count: buffer.count)
+            let frames = unsafe Frames(base: base, count: buffer.count)
             switch link {
-            case .ethernet: return decodeEthernet(frames, records: records, options: options, into: output)
-            default: return decodeAny(frames, records: records, link: link, options: options, into: output)
+            case .ethernet: return unsafe decodeEthernet(frames, records: records, options: options, into: output)
+            default: return unsafe decodeAny(frames, records: records, link: link, options: options, into: output)
             }
         }
     }
@@ -103,19 +104,20 @@ extension PacketDecoder {
     @inline(never)
     private static func decodeEthernet(_ frames: Frames, records: UnsafeBufferPointer<FrameRecord>,
                                        options: BatchOptions, into output: BatchOutput) -> BatchCounts {
-        decodeEach(frames, records: records, link: .ethernet, untaggedIPv4First: true, options: options,
-                   into: output)
+        unsafe decodeEach(frames, records: records, link: .ethernet, untaggedIPv4First: true, options: options,
+                          into: output)
     }
 
     @inline(never)
     private static func decodeAny(_ frames: Frames, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
                                   options: BatchOptions, into output: BatchOutput) -> BatchCounts {
-        decodeEach(frames, records: records, link: link, untaggedIPv4First: false, options: options,
-                   into: output)
+        unsafe decodeEach(frames, records: records, link: link, untaggedIPv4First: false, options: options,
+                          into: output)
     }
 
     /// The buffer of a batch's frames.
-    struct Frames {
+    /// A bare pointer and count: whoever makes one vouches that the bytes stay valid.
+    @unsafe struct Frames {
         let base: UnsafePointer<UInt8>
         let count: Int
     }
@@ -126,8 +128,8 @@ extension PacketDecoder {
                                 selecting ports: PortSet?, path: inout Encapsulation,
                                 fragment: UnsafeMutablePointer<FragmentHeader>,
                                 tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
-        try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragment,
-                   tunnels: tunnels, checks: checks)
+        try unsafe select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragment,
+                          tunnels: tunnels, checks: checks)
     }
 
     @inline(__always)
@@ -139,9 +141,9 @@ extension PacketDecoder {
         // writes it.
         var path = Encapsulation()
         for i in 0..<records.count {
-            let record = records[i]
-            guard isInside(record, count: frames.count) else {
-                (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
+            let record = unsafe records[i]
+            guard unsafe isInside(record, count: frames.count) else {
+                unsafe (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
                 counts.refused &+= 1
                 continue
             }
@@ -160,34 +162,34 @@ extension PacketDecoder {
                 if untaggedIPv4First && frame.count >= 14 && (unsafe frame.u16(unchecked: 12)) == 0x0800 {
                     switch try IPv4.decode(frame, at: 14) {
                     case .tcp(let header):
-                        if try segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
-                                       selecting: options.ports, checks: options.checksums) {
-                            output.recordIndices[counts.selected] = i
+                        if try unsafe segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
+                                              selecting: options.ports, checks: options.checksums) {
+                            unsafe output.recordIndices[counts.selected] = i
                             counts.selected &+= 1
                         }
                         continue
                     case .other(let header, let proto):
-                        selected = try selectInsideIPv4(frame, ip: header, protocol: proto,
-                                                        into: output.packets + counts.selected,
-                                                        selecting: options.ports, path: &path,
-                                                        fragment: output.fragments + counts.selected,
-                                                        tunnels: options.tunnels, checks: options.checksums)
+                        selected = try unsafe selectInsideIPv4(frame, ip: header, protocol: proto,
+                                                               into: output.packets + counts.selected,
+                                                               selecting: options.ports, path: &path,
+                                                               fragment: output.fragments + counts.selected,
+                                                               tunnels: options.tunnels, checks: options.checksums)
                     case .fragment, .skipped:
-                        selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
-                                                       selecting: options.ports, path: &path,
-                                                       fragment: output.fragments + counts.selected,
-                                                       tunnels: options.tunnels, checks: options.checksums)
+                        selected = try unsafe selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
+                                                              selecting: options.ports, path: &path,
+                                                              fragment: output.fragments + counts.selected,
+                                                              tunnels: options.tunnels, checks: options.checksums)
                     }
                 } else if untaggedIPv4First {
-                    selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
-                                                   selecting: options.ports, path: &path,
-                                                   fragment: output.fragments + counts.selected,
-                                                   tunnels: options.tunnels, checks: options.checksums)
+                    selected = try unsafe selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
+                                                          selecting: options.ports, path: &path,
+                                                          fragment: output.fragments + counts.selected,
+                                                          tunnels: options.tunnels, checks: options.checksums)
                 } else {
-                    selected = try select(frame, link: link, into: output.packets + counts.selected,
-                                          selecting: options.ports, path: &path,
-                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels,
-                                          checks: options.checksums)
+                    selected = try unsafe select(frame, link: link, into: output.packets + counts.selected,
+                                                 selecting: options.ports, path: &path,
+                                                 fragment: output.fragments + counts.selected, tunnels: options.tunnels,
+                                                 checks: options.checksums)
                 }
                 switch selected {
                 case .fragment:
@@ -195,21 +197,21 @@ extension PacketDecoder {
                     fallthrough
                 case .tcp:
                     if path.count != 0 {
-                        let packet = output.packets + counts.selected
-                        packet.pointee.tunnel = 1
-                        packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue
-                        (output.tunnels + counts.selected).initialize(to: path)
+                        let packet = unsafe output.packets + counts.selected
+                        unsafe packet.pointee.tunnel = 1
+                        unsafe packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue
+                        unsafe (output.tunnels + counts.selected).initialize(to: path)
                     }
-                    output.recordIndices[counts.selected] = i
+                    unsafe output.recordIndices[counts.selected] = i
                     counts.selected &+= 1
                 case .unselected:
                     break
                 case .skipped(let reason):
-                    (output.refusals + counts.refused).initialize(to: .skipped(reason))
+                    unsafe (output.refusals + counts.refused).initialize(to: .skipped(reason))
                     counts.refused &+= 1
                 }
             } catch {
-                (output.refusals + counts.refused).initialize(to: .failed(error))
+                unsafe (output.refusals + counts.refused).initialize(to: .failed(error))
                 counts.refused &+= 1
             }
             if path.count != 0 {
@@ -242,7 +244,7 @@ extension PacketDecoder {
                                       into packet: UnsafeMutablePointer<DecodedPacket>,
                                       fragment: UnsafeMutablePointer<FragmentHeader>) throws(DecodeError) -> Selected {
         // Its IPv4 header is the defragmenter's; each fragment's own was checked.
-        try select(bytes, link: .raw, into: packet, selecting: options.ports, path: &path, fragment: fragment,
-                   tunnels: options.tunnels, checks: options.checksums.subtracting(.ipv4))
+        try unsafe select(bytes, link: .raw, into: packet, selecting: options.ports, path: &path, fragment: fragment,
+                          tunnels: options.tunnels, checks: options.checksums.subtracting(.ipv4))
     }
 }
