@@ -14,7 +14,7 @@ public enum CaptureCompression: String, Sendable {
 
     /// The format whose magic `prefix` starts with: gzip 1f 8b (RFC 1952), zstd 28 b5 2f fd
     /// (RFC 8878), xz fd 37 7a 58 5a 00.
-    public static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
+    package static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
         func starts(_ magic: [UInt8]) -> Bool { unsafe prefix.count >= magic.count && zip(prefix, magic).allSatisfy { $0 == $1 } }
         if starts([0x1F, 0x8B]) { return .gzip }
         if starts([0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
@@ -137,7 +137,7 @@ public enum CaptureCompression: String, Sendable {
 
     /// Decompressed bytes at `offset`, as `pread` gives a file's: the count read (0 at the end),
     /// or -1 after a failure (`failure` says why) or a read that does not continue the last.
-    public func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
+    package func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
         if unsafe offset < Int64(prefix.count), let base = unsafe prefix.baseAddress {
             let start = Int(offset)
             let taken = unsafe min(count, prefix.count - start)

@@ -29,8 +29,8 @@ extension PcapFileReader {
     /// the decoder does not read are counted in `undecodedInterfaces` and not delivered (nor
     /// filtered); any other file has one link type, which must be supported (check it first with
     /// `supportedLinkType()`; otherwise the read ends at once with an error).
-    public func readLinkBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
-                                _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType) -> Void) -> ReadEnd {
+    package func readLinkBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                                 _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType) -> Void) -> ReadEnd {
         if pcapng != nil {
             return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: true) { frames, batch, link in
                 if let link { unsafe body(frames, batch, link) }
@@ -191,7 +191,7 @@ extension PcapFileReader {
     /// (micro- or nanosecond, and the modified format's magic, either byte order), pcapng, or a
     /// gzip, zstd or xz stream (what it holds is checked when it is read). For skipping the other
     /// files of a directory given to -r.
-    public static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
+    package static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
         if unsafe CaptureCompression.detect(prefix) != nil || PcapngRecords.isPcapng(prefix) { return true }
         guard prefix.count >= 4 else { return false }
         let magic = unsafe prefix.loadUnaligned(fromByteOffset: 0, as: UInt32.self)

@@ -326,8 +326,8 @@ import Musl
     ///
     /// A pcapng file read natively delivers every record here, whatever its interface's link
     /// type; `readLinkBatches` says which link type each batch has.
-    public func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
-                            _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
+    package func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                             _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
         if records != nil { return unsafe readClassic(tickInterval: tickInterval, onTick: onTick, body) }
         if pcapng != nil {
             return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: false) { frames, batch, _ in

@@ -144,8 +144,8 @@ public struct FlowTable {
     ///
     /// No idle sweep runs here: the caller's clock runs it (`expire(time:handler:)`), so that
     /// every stage with timeouts ages by the same packet clock.
-    public mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
-                                                   frame: Span<UInt8>, time: Timestamp, handler: inout H) {
+    package mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
+                                                    frame: Span<UInt8>, time: Timestamp, handler: inout H) {
 
         // The fields used on every packet, read in place (the packet is only copied to create a
         // flow).
@@ -523,14 +523,14 @@ public struct FlowTable {
     // as non-mutating methods each call copied the whole struct (360 bytes) first.
 
     /// The flow hash `process` uses, of a packet in the caller's memory (not copied for the call).
-    public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { unsafe flowHash(pointer) }
+    package mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { unsafe flowHash(pointer) }
 
     /// The flow hashes of the `count` packets at `packets`, into `hashes`; with `prefetch`, each
     /// one's index bucket starts loading. One call a batch: called for each packet from the
     /// engine (another module, so never inlined), the hash and the hint were two calls of their
     /// own, about 30 instructions a packet (callgrind, many-flows).
-    public mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
-                                   into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
+    package mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
+                                    into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
         for i in 0..<count {
             let hash = unsafe flowHash(packets + i)
             unsafe hashes[i] = hash
@@ -539,7 +539,7 @@ public struct FlowTable {
     }
 
     /// Starts loading the index bucket `hash` lands in.
-    @inline(__always) public mutating func prefetchBucket(hash: UInt64) {
+    @inline(__always) package mutating func prefetchBucket(hash: UInt64) {
         unsafe plainsight_prefetch(index.buckets + index.home(hash))
     }
 
@@ -547,7 +547,7 @@ public struct FlowTable {
     /// tag is the hash's, and starts loading the entry and the half-streams of the slot it names.
     /// Returns that slot, or -1 when the probe ends first; on a tag collision the packet's flow
     /// may still be another one further along.
-    @inline(__always) public mutating func prefetchFlow(hash: UInt64) -> Int {
+    @inline(__always) package mutating func prefetchFlow(hash: UInt64) -> Int {
         let tag = FlowIndex.tag(hash)
         var i = index.home(hash)
         while true {

@@ -13,11 +13,11 @@ import Musl
 /// the 2 MiB-aligned part of the range inside the allocation is advised; a system without
 /// transparent huge pages, or set to `never`, ignores the hint. Resident memory grows by at most
 /// one partly used huge page per array.
-public enum HugePages {
+package enum HugePages {
     static let size = 2 << 20
 
     /// Advises `[start, start + bytes)`, rounded inwards to huge-page boundaries.
-    public static func advise(_ start: UnsafeMutableRawPointer, bytes: Int) {
+    package static func advise(_ start: UnsafeMutableRawPointer, bytes: Int) {
         #if os(Linux)
         let first = (UInt(bitPattern: start) + UInt(size) - 1) & ~UInt(size - 1)
         let end = (UInt(bitPattern: start) + UInt(bytes)) & ~UInt(size - 1)

@@ -40,7 +40,7 @@ public struct SlotArray<Element> {
     public var capacity: Int { storage.capacity }
 
     /// The first element's address, for prefetch hints.
-    public var baseAddress: UnsafeMutablePointer<Element> { unsafe storage.base }
+    package var baseAddress: UnsafeMutablePointer<Element> { unsafe storage.base }
 
     /// Appends `element`; the caller keeps the count below the capacity.
     public func append(_ element: Element) {
@@ -64,7 +64,7 @@ public struct SlotArray<Element> {
     /// The element's address, checked like the subscript. A method or computed property of a
     /// non-trivial element called through the subscript works on a copy (a retain and a release
     /// of every reference it holds); through this address it reads in place.
-    @inline(__always) public func address(_ index: Int) -> UnsafeMutablePointer<Element> {
+    @inline(__always) package func address(_ index: Int) -> UnsafeMutablePointer<Element> {
         unsafe precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
         return unsafe storage.base + index
     }

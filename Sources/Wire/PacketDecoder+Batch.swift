@@ -44,21 +44,21 @@ extension PacketDecoder {
     /// Where a batch's results go. Each buffer holds at least as many entries as the batch has
     /// records.
     /// Bare pointers: the caller vouches for each buffer's capacity and lifetime.
-    @unsafe public struct BatchOutput {
+    @unsafe package struct BatchOutput {
         /// The selected segments and the fragments, densely, in frame order.
-        public var packets: UnsafeMutablePointer<DecodedPacket>
+        package var packets: UnsafeMutablePointer<DecodedPacket>
         /// The position in `records` of each entry of `packets`, at the same index.
-        public var recordIndices: UnsafeMutablePointer<Int>
+        package var recordIndices: UnsafeMutablePointer<Int>
         /// At the index of each packet of kind `.fragment`: where the fragment lies.
-        public var fragments: UnsafeMutablePointer<FragmentHeader>
+        package var fragments: UnsafeMutablePointer<FragmentHeader>
         /// At the index of each packet whose `tunnel` is 1: the encapsulations it went through.
-        public var tunnels: UnsafeMutablePointer<Encapsulation>
+        package var tunnels: UnsafeMutablePointer<Encapsulation>
         /// Why each refused frame was dropped, in frame order.
-        public var refusals: UnsafeMutablePointer<Refusal>
+        package var refusals: UnsafeMutablePointer<Refusal>
 
-        public init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
-                    fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
-                    refusals: UnsafeMutablePointer<Refusal>) {
+        package init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
+                     fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
+                     refusals: UnsafeMutablePointer<Refusal>) {
             unsafe self.packets = packets; unsafe self.recordIndices = recordIndices
             unsafe self.fragments = fragments; unsafe self.tunnels = tunnels; unsafe self.refusals = refusals
         }
@@ -74,8 +74,8 @@ extension PacketDecoder {
     /// One call a batch rather than one a frame: the registers are saved once a batch, and the
     /// caller then iterates the selected segments only, without a kind per frame to store and
     /// read back.
-    public static func decode(_ frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
-                              options: BatchOptions, into output: BatchOutput) -> BatchCounts {
+    package static func decode(_ frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
+                               options: BatchOptions, into output: BatchOutput) -> BatchCounts {
         // Each frame is viewed through the buffer's pointer: a span extracted from `frames`
         // recomputes the frame's length from its range with an overflow check.
         unsafe frames.withUnsafeBufferPointer { buffer in
@@ -149,8 +149,8 @@ extension PacketDecoder {
             }
             counts.bytes &+= UInt64(truncatingIfNeeded: record.count)
             // Safe: `isInside` just checked that the record lies in the buffer.
-            let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: frames.base + record.start,
-                                                                         count: record.count))
+            let bytes = unsafe UnsafeBufferPointer(start: frames.base + record.start, count: record.count)
+            let frame = unsafe bytes.span
             do throws(DecodeError) {
                 // Untagged IPv4 on Ethernet, nearly every frame of a capture, is decoded inline by
                 // the same steps as `select` (IPv4, then TCP) with no tag, tunnel or fragment state

@@ -42,8 +42,8 @@ public enum PacketDecoder {
     /// only trivial values); anything else leaves `packet` alone. A segment is judged by its ports
     /// only once its header passed every check, so what counts as a decode error does not depend
     /// on the ports. The encapsulation is not returned (the batch decoder returns it).
-    public static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
-                              selecting ports: PortSet?) throws(DecodeError) -> Selected {
+    package static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
+                               selecting ports: PortSet?) throws(DecodeError) -> Selected {
         var path = Encapsulation()
         var fragment = FragmentHeader.empty
         return try unsafe withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
