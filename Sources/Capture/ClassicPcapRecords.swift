@@ -123,8 +123,8 @@ import Musl
     /// `refill: false` none does, so the records of several calls can be used together.
     ///
     /// A record wholly in the buffer is taken here, inlined into the read loop; the rest (a
-    /// refill, the end, a damaged header) in `nextSlowly`. As one call it was about 60
-    /// instructions a record, a third of them the call's own (callgrind, many-flows).
+    /// refill, the end, a damaged header) in `nextSlowly`, so that the common record does not
+    /// pay for a call.
     @inline(__always)
     mutating func next(refill: Bool = true) -> Next {
         let at = position
@@ -154,8 +154,7 @@ import Musl
     ///
     /// One tight loop per batch instead of `next` per record: the position and fill stay in
     /// registers, the byte order is fixed per loop, and no check can overflow (every offset is
-    /// within the buffer). The read loop took about 81 instructions a record through `next`, 28
-    /// through this (callgrind, many-flows sample).
+    /// within the buffer), which makes it a fraction of the cost of `next` per record.
     /// `firstNumber` is the file's record number (`FrameRecord.number`) of the first one taken.
     mutating func takeBuffered(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64) -> Int {
         unsafe swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)

@@ -5,9 +5,8 @@
 /// low 32 bits of the flow's hash (its tag). A probe compares tags, and the home bucket of an
 /// occupant is its tag masked, so neither a lookup walking past other flows' buckets nor a
 /// deletion shifting a cluster back reads those flows' entries: with only slot numbers here,
-/// every step did, each a cache miss on a capture of many flows (freeing a slot alone was about
-/// 280 instructions a flow, many-flows). The tag holds every bit a home index can use: `maxSize`
-/// is at most 2^32.
+/// every step would, each a cache miss on a capture of many flows. The tag holds every bit a
+/// home index can use: `maxSize` is at most 2^32.
 ///
 /// The buckets are one allocation addressed in place, not a Swift array: a store into an array
 /// asked the runtime whether its buffer was shared first. The class is owned by one flow table.

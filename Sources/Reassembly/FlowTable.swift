@@ -101,8 +101,8 @@ public struct FlowTable {
         var size = 16
         while size < 2 * n { size <<= 1 }
         index = FlowIndex(initialSize: min(size, FlowTable.initialBuckets), maxSize: size)
-        // Fixed stacks, not arrays: each push and pop on an array asked the runtime whether its
-        // buffer was shared, four calls a flow (callgrind, many-flows).
+        // Fixed stacks, not arrays: each push and pop on an array asks the runtime whether its
+        // buffer is shared, a call on every flow opened and closed.
         freeSlots = SlotArray(capacity: n)
         active = SlotArray(capacity: n)
     }
@@ -138,9 +138,8 @@ public struct FlowTable {
     }
 
     /// `process` for a packet the caller keeps in memory of its own, its `hash(ofPacketAt:)`
-    /// already known: passed by value across the module boundary, the 88-byte packet was copied
-    /// into a temporary at every call (callgrind: about 20 instructions a packet at each of two
-    /// calls).
+    /// already known: passed by value across the module boundary, the 88-byte packet would be
+    /// copied into a temporary at every call.
     ///
     /// No idle sweep runs here: the caller's clock runs it (`expire(time:handler:)`), so that
     /// every stage with timeouts ages by the same packet clock.
@@ -190,8 +189,8 @@ public struct FlowTable {
         }
 
         // One check here (`entryAddress`), then the entry and both half-streams are addressed
-        // through pointers: checked again at each of the eight or so accesses of a segment, the
-        // slot cost about 40 instructions a packet (callgrind, many-flows).
+        // through pointers, rather than checking the slot again at each of the eight or so
+        // accesses of a segment.
         var entry = unsafe entryAddress(slot)
         if unsafe time > entry.pointee.info.lastSeen { unsafe entry.pointee.info.lastSeen = time }  // captures may be unsorted
 
@@ -281,8 +280,7 @@ public struct FlowTable {
         }
         if unsafe fin && own.pointee.ackedPastNext && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
         // `checkEnd` acts only on a direction that reached its FIN (or already ended): tested
-        // inline, as a call for every segment it was about 50 instructions a packet (callgrind,
-        // many-flows).
+        // inline, so that the segments in between do not pay for a call.
         if unsafe own.pointee.ended || own.pointee.reachedFin {
             _ = checkEnd(slot: slot, half: h, time: time, handler: &handler)
         }
@@ -526,9 +524,8 @@ public struct FlowTable {
     package mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { unsafe flowHash(pointer) }
 
     /// The flow hashes of the `count` packets at `packets`, into `hashes`; with `prefetch`, each
-    /// one's index bucket starts loading. One call a batch: called for each packet from the
-    /// engine (another module, so never inlined), the hash and the hint were two calls of their
-    /// own, about 30 instructions a packet (callgrind, many-flows).
+    /// one's index bucket starts loading. One call a batch: the engine is another module, so
+    /// called for each packet the hash and the hint would be two calls that are never inlined.
     package mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
                                     into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
         for i in 0..<count {
@@ -578,9 +575,8 @@ public struct FlowTable {
     // MARK: - Keys
 
     /// Whether the packet at `p` belongs to the flow in `slot`: 0 sent by its client, 1 by its
-    /// server, -1 not its flow. Read in place: a copy of the 88-byte packet and of the flow's
-    /// 76-byte info, once to match and again for the direction, was about 30 instructions a
-    /// packet (callgrind, many-flows).
+    /// server, -1 not its flow. Read in place, so neither the 88-byte packet nor the flow's
+    /// 76-byte info is copied, once to match and again for the direction.
     @inline(__always) func match(_ p: UnsafePointer<DecodedPacket>, slot: Int) -> Int {
         let e = unsafe UnsafePointer(flows.baseAddress + slot)
         if unsafe configuration.vlansInFlowKey && p.pointee.vlans != e.pointee.info.vlans { return -1 }
@@ -621,8 +617,7 @@ public struct FlowTable {
         unsafe withUnsafePointer(to: packet) { unsafe flowHash($0) }
     }
 
-    /// `flowHash` of a packet read in place: taking it by value copied all 88 bytes first
-    /// (callgrind, many-flows: about 25 instructions a packet).
+    /// `flowHash` of a packet read in place: taking it by value would copy all 88 bytes first.
     @inline(__always) func flowHash(_ p: UnsafePointer<DecodedPacket>) -> UInt64 {
         let a = unsafe p.pointee.source, b = unsafe p.pointee.destination
         let ap = unsafe p.pointee.sourcePort, bp = unsafe p.pointee.destinationPort

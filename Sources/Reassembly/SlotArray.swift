@@ -1,10 +1,9 @@
 /// Per-slot state in one fixed allocation, grown by appending up to its capacity and indexed
 /// without copy-on-write.
 ///
-/// The flow table's entries and half-streams were Swift arrays: every store into an element
-/// (`flows[slot].info.lastSeen = time`) first asked the runtime whether the buffer was uniquely
-/// referenced, a call, several per packet (callgrind: 2 million calls on 650,000 packets of
-/// short connections). Here an element is addressed in place. The storage is a reference:
+/// Not a Swift array: every store into an array's element (`flows[slot].info.lastSeen = time`)
+/// first asks the runtime whether the buffer is uniquely referenced, a call, several per
+/// packet. Here an element is addressed in place. The storage is a reference:
 /// copies of a `SlotArray` share it, which is what its owners (the flow table, the session
 /// router, each held once by its engine) need. Indices are checked against the count.
 public struct SlotArray<Element> {

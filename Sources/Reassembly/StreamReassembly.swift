@@ -114,8 +114,7 @@ extension FlowTable {
                                                    conflicted: inout Bool, handler: inout H) {
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         // Nothing buffered (nearly every segment): the frame's bytes go straight through, and
-        // no run can have become contiguous. The general path below cost about 100 instructions
-        // more a segment to find that out (callgrind, many-flows).
+        // no run can have become contiguous, so the general path below is skipped.
         if halves[h].runs.isEmpty {
             let range = frameStart..<(frameStart + Int(end - start))
             halves[h].next = end
@@ -244,8 +243,8 @@ extension FlowTable {
                     i += 8
                 }
                 // The last 1 to 8 bytes: of a range of 8 or more, as one load of its last 8 (which
-                // may overlap bytes already mixed; the length is in the seed). A loop over them one
-                // at a time was a fifth of delivering a short segment (callgrind, many-flows).
+                // may overlap bytes already mixed; the length is in the seed), since a loop over
+                // them one at a time weighs on every short segment delivered.
                 var tail: UInt64 = 0
                 if to - from >= 8 {
                     if i < to { tail = unsafe raw.loadUnaligned(fromByteOffset: to - 8, as: UInt64.self) }

@@ -11,7 +11,7 @@ extension IPAddress: CustomStringConvertible {
 
     /// Calls `body` with the text `description` returns, written into a buffer on the stack: the
     /// alert and inventory writers append it to their output without a String or an array per
-    /// address (the inventory's server events spent about 5,000 instructions an event on them).
+    /// address, which would cost an allocation for every address written.
     package func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         try unsafe withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxTextBytes) { buffer in
             var text = unsafe TextBuffer(buffer)
