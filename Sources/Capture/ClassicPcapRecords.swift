@@ -82,6 +82,8 @@ import Musl
     private var bufferOffset: Int64 = 0
     private var endOfInput = false
     private var readError: Int32 = 0
+    /// Cuts each read short (the refill fuzz target); by default a read asks for all the room left.
+    var shortReads = ShortReads()
 
     /// Reads from `descriptor` (not closed here) starting at file offset `headerBytes`.
     init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32, decompressed: DecompressedInput? = nil) {
@@ -259,8 +261,10 @@ import Musl
         }
         while filled < count {
             let offset = bufferOffset + Int64(filled)
-            let got = unsafe decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
-                ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
+            let room = shortReads.size(room: unsafe buffer.count - filled)
+            // `filled + room <= buffer.count`: the read lands inside the buffer.
+            let got = unsafe decompressed?.pread(into: target + filled, count: room, at: offset)
+                ?? pread(descriptor, target + filled, room, off_t(offset))
             if got > 0 {
                 filled += got
             } else if got == 0 {
@@ -272,6 +276,30 @@ import Musl
                 return
             }
         }
+    }
+}
+
+/// Read sizes cut short at chosen places, as a pipe, a slow disk or a signal can cut them, so the
+/// refill path can be driven through every split of a record header and its data.
+package struct ShortReads {
+    /// The largest read asked for; 0: no limit.
+    var largest: Int
+    /// Picks each read's size in `1 ... largest`.
+    var state: UInt64
+
+    /// No limit: every read asks for all the room there is.
+    package init() { largest = 0; state = 0 }
+
+    /// Reads of 1 to `largest` bytes, in an order that `seed` fixes.
+    package init(largest: Int, seed: UInt64) {
+        self.largest = max(largest, 1)
+        state = seed | 1
+    }
+
+    mutating func size(room: Int) -> Int {
+        guard largest > 0 else { return room }
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return min(room, 1 + Int(state % UInt64(largest)))
     }
 }
 

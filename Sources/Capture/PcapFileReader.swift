@@ -304,6 +304,15 @@ import Musl
         return offset >= 0 ? Int64(offset) : nil
     }
 
+    /// Cuts the reads of a classic pcap file's records short (the refill fuzz target compares
+    /// what comes out with the same file read from memory). False when nothing reads the
+    /// records from a file: libpcap reads them, or the capture is in memory already.
+    package func cutReads(_ reads: ShortReads) -> Bool {
+        guard recordDescriptor >= 0, records != nil else { return false }
+        records?.shortReads = reads
+        return true
+    }
+
     /// Makes `read` return `.stopped` after the current record (`readBatches`: batch).
     public func stop() { stopRequested = true }
 

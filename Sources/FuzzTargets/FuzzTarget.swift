@@ -16,6 +16,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case engine
     /// A script of IPv4 and IPv6 fragments into a small defragmenter.
     case defrag
+    /// A classic pcap file read from a file in short reads, against the same bytes from memory.
+    case refill
 
     public func run(_ data: Span<UInt8>) {
         switch self {
@@ -27,6 +29,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .smtp: SessionTarget.run(data, proto: .smtp)
         case .engine: EngineTarget.run(data)
         case .defrag: DefragmentTarget.run(data)
+        case .refill: RefillTarget.run(data)
         }
     }
 }
