@@ -46,6 +46,7 @@ import Musl
     /// (pcapng, a modified or an old pcap format).
     static func format(of header: UnsafeRawBufferPointer) -> (swapped: Bool, nanoseconds: Bool)? {
         guard header.count >= headerBytes else { return nil }
+        // Safe: the 24-byte file header was checked to be there just above.
         let magic = unsafe header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
         let major = unsafe header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
         let minor = unsafe header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
@@ -131,6 +132,7 @@ import Musl
     mutating func next(refill: Bool = true) -> Next {
         let at = position
         if filled - at >= Self.recordHeaderBytes, let base = unsafe buffer.baseAddress {
+            // Safe: the 16-byte record header at `at` is inside `filled`, checked just above; its data is checked next.
             var captured = unsafe base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             // Within the maximum, a record fits the buffer; the length checks stay with the slow path.
@@ -175,6 +177,7 @@ import Musl
         let last = unsafe out + limit
         // `at <= filled <= buffer.count` throughout, so the wrapping operations below cannot wrap.
         while unsafe next < last && filled &- at >= Self.recordHeaderBytes {
+            // Safe: the loop condition put the 16-byte header inside `filled`; the data is checked before it is taken.
             var captured = unsafe base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             let start = at &+ Self.recordHeaderBytes
@@ -208,6 +211,7 @@ import Musl
             }
         }
         let at = position
+        // Safe: at least 16 bytes from `at` are held, checked or filled just above.
         var seconds = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
         var fraction = unsafe buffer.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
         var captured = unsafe buffer.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
@@ -254,6 +258,7 @@ import Musl
         let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
         if position > 0 {
+            // Safe: the tail is `buffer[position ..< filled]`, moved to the front of the same buffer.
             if tail > 0 { unsafe target.copyMemory(from: base + position, byteCount: tail) }
             bufferOffset += Int64(position)
             position = 0

@@ -141,6 +141,7 @@ public enum CaptureCompression: String, Sendable {
         if unsafe offset < Int64(prefix.count), let base = unsafe prefix.baseAddress {
             let start = Int(offset)
             let taken = unsafe min(count, prefix.count - start)
+            // Safe: `start + taken <= prefix.count`, and the caller's target has room for `count >= taken`.
             unsafe target.copyMemory(from: base + start, byteCount: taken)
             return taken
         }
@@ -264,6 +265,7 @@ public enum CaptureCompression: String, Sendable {
     private func refill() {
         if inputStart > 0 {
             let left = inputEnd - inputStart
+            // Safe: `input[inputStart ..< inputEnd]` is inside the input buffer, moved to its front.
             if left > 0 { unsafe input.copyMemory(from: input + inputStart, byteCount: left) }
             inputStart = 0
             inputEnd = left

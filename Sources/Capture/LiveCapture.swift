@@ -226,6 +226,7 @@ public enum LiveRead: Sendable, Equatable {
                 delivered += 1
                 let time = Timestamp(nanoseconds: Int64(record.ts.tv_sec) &* 1_000_000_000
                                         &+ Int64(record.ts.tv_usec) &* unit)
+                // Safe: libpcap lends `caplen` bytes at `bytes` until the next pcap_next_ex.
                 unsafe body(UnsafeBufferPointer(start: bytes, count: Int(record.caplen)).span, time)
             case 0:
                 return delivered > 0 ? .packets(delivered) : .timeout

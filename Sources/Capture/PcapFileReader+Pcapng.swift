@@ -108,6 +108,7 @@ extension PcapFileReader {
         func flush() {
             defer { count = 0 }
             guard count > 0, let base = unsafe reader.buffer.baseAddress else { return }
+            // Safe: the buffer's filled bytes, lent for the call; the batch's records all lie inside them.
             unsafe body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: reader.bufferedBytes).span,
                         UnsafeBufferPointer(start: batch, count: count), batchLink)
         }
@@ -153,6 +154,7 @@ extension PcapFileReader {
                     header.len = record.wireLength
                     var program = unsafe programs[slot]
                     if let base = unsafe reader.buffer.baseAddress {
+                        // Safe: the reader handed out the record only once its data was inside the buffer.
                         kept = unsafe pcap_offline_filter(&program, &header, base.assumingMemoryBound(to: UInt8.self) + record.dataStart) != 0
                     }
                 }

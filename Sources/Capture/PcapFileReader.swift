@@ -369,6 +369,7 @@ import Musl
                 lastRecordTime = time
                 if unsafe filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
                 var one = FrameRecord(start: 0, count: length, time: time, number: recordsRead)
+                // Safe: libpcap lends `caplen` bytes at `bytes` until the next pcap_next_ex; `one` outlives the call.
                 unsafe withUnsafePointer(to: &one) { unsafe body(UnsafeBufferPointer(start: bytes, count: length).span,
                                                                  UnsafeBufferPointer(start: $0, count: 1)) }
             case 0, PCAP_ERROR_BREAK:
@@ -398,6 +399,7 @@ import Musl
         var count = 0
         func flush() {
             guard count > 0 else { return }
+            // Safe: the buffer's filled bytes, lent for the call; the batch's records all lie inside them.
             unsafe body(UnsafeBufferPointer(start: bytes, count: reader.bufferedBytes).span,
                         UnsafeBufferPointer(start: batch, count: count))
             count = 0
@@ -441,6 +443,7 @@ import Musl
                     // BPF sees the lengths and the bytes, never the timestamp.
                     header.caplen = record.capturedLength
                     header.len = record.wireLength
+                    // Safe: the reader handed out the record only once its data was inside the buffer.
                     kept = unsafe pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
                 }
                 if kept {

@@ -85,6 +85,7 @@ import Musl
     static func leadingLinkTypes(of prefix: UnsafeRawBufferPointer) -> [Int32] {
         var found: [Int32] = []
         guard prefix.count >= 12 else { return found }
+        // Safe: each load lies in the first 12 bytes of a block, which the checks put inside `prefix`.
         var swapped = unsafe prefix.loadUnaligned(fromByteOffset: 8, as: UInt32.self) != byteOrderMagic
         var at = 0
         while prefix.count - at >= 12 {
@@ -238,6 +239,7 @@ import Musl
             }
             // A section header's type reads the same in both byte orders; its byte-order magic
             // says how to read its length. libpcap keeps the order of the first section.
+            // Safe: 8 bytes from `position` are held (checked or filled above); 12 before the magic is read.
             if unsafe buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self) == Self.sectionHeaderType {
                 if filled - position < 12 && !endOfInput {
                     if !refill { return .notBuffered }
@@ -461,6 +463,7 @@ import Musl
         let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
         if position > 0 {
+            // Safe: the tail is `buffer[position ..< filled]`, moved to the front of the same buffer.
             if tail > 0 { unsafe target.copyMemory(from: base + position, byteCount: tail) }
             bufferOffset += Int64(position)
             position = 0

@@ -43,6 +43,7 @@
     /// Bucket `i`, an index already masked.
     @inline(__always) func bucket(_ i: Int) -> UInt64 {
         assert(i >= 0 && i <= mask, "bucket index not masked")
+        // Safe: `i` is masked, so below the bucket count (the assert checks it in debug builds).
         return unsafe buckets[i]
     }
 
@@ -50,6 +51,7 @@
     /// below one (the table grows it at half), so a free bucket exists.
     func insert(slot: Int, hash: UInt64) {
         var i = home(hash)
+        // Safe: `home` and `next` mask every index into the buckets; load at most 1/2 leaves an empty one.
         while unsafe buckets[i] != 0 { i = next(i) }
         unsafe buckets[i] = UInt64(truncatingIfNeeded: slot &+ 1) << 32 | Self.tag(hash)
     }
@@ -88,6 +90,7 @@
         unsafe buckets = .allocate(capacity: newSize)
         unsafe buckets.initialize(repeating: 0, count: newSize)
         mask = newSize - 1
+        // Safe: `k` is below the old size, and every new index is masked into the new buckets.
         for k in 0..<oldSize where unsafe old[k] != 0 {
             var i = unsafe Int(truncatingIfNeeded: old[k]) & mask
             while unsafe buckets[i] != 0 { i = next(i) }

@@ -51,9 +51,9 @@ public struct FlowTable {
     var halves: SlotArray<HalfStream>
     /// Maps a flow's hash to its slot (`FlowIndex`). It starts small and doubles whenever the
     /// flows would fill more than half of it, up to twice `maxFlows` (rounded to a power of two):
-    /// sized for 65,536 flows from the start it was 512 KiB, and with a few hundred flows every
-    /// lookup's bucket sat on a line of its own, evicted between two packets of a flow by the
-    /// payload streaming through the cache (perf, mail-heavy: a fifth of `process` was that load).
+    /// sized for 65,536 flows from the start it would be 512 KiB, and with a few hundred flows
+    /// every lookup's bucket would sit on a line of its own, evicted between two packets of a
+    /// flow by the payload streaming through the cache.
     let index: FlowIndex
     static let initialBuckets = 1024
     /// Slots freed by closed flows, reused last-freed first; slots never used are taken from
@@ -134,6 +134,7 @@ public struct FlowTable {
                                                    handler: inout H) {
         tick(time: time, handler: &handler)
         let hash = flowHash(packet)
+        // The pointer is to the argument and lives for the call only.
         unsafe withUnsafePointer(to: packet) { unsafe process(packetAt: $0, hash: hash, frame: frame, time: time, handler: &handler) }
     }
 
@@ -148,6 +149,7 @@ public struct FlowTable {
 
         // The fields used on every packet, read in place (the packet is only copied to create a
         // flow).
+        // Safe: the caller lends an initialized packet for the whole call.
         var payloadStart = unsafe pointer.pointee.payloadStart
         var payloadEnd = unsafe pointer.pointee.payloadEnd
         if payloadStart < 0 || payloadEnd > frame.count || payloadStart > payloadEnd {
@@ -195,6 +197,7 @@ public struct FlowTable {
         if unsafe time > entry.pointee.info.lastSeen { unsafe entry.pointee.info.lastSeen = time }  // captures may be unsorted
 
         if syn && !justCreated {
+            // Safe: `entryAddress` checked the slot, and its two half-streams are at 2 * slot and 2 * slot + 1.
             let c2s = unsafe halves.baseAddress + 2 * slot, s2c = unsafe c2s + 1
             if !ack {
                 if unsafe entry.pointee.carriedData || c2s.pointee.ended || s2c.pointee.ended {
@@ -240,6 +243,7 @@ public struct FlowTable {
         let stopped = unsafe entry.pointee.stopped
         let h = 2 * slot + direction.index
         let peer = 2 * slot + direction.reversed.index
+        // Safe: `h` and `peer` are the two half-streams of a slot `entryAddress` checked.
         let own = unsafe halves.baseAddress + h, other = unsafe halves.baseAddress + peer
 
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
@@ -342,6 +346,7 @@ public struct FlowTable {
         let entry = unsafe entryAddress(slot)
         let stopped = unsafe entry.pointee.stopped
         for h in (2 * slot)...(2 * slot + 1) {
+            // Safe: `entryAddress` checked the slot, and `h` is one of its two half-streams.
             let half = unsafe halves.baseAddress + h
             if unsafe half.pointee.ended { continue }
             if unsafe !stopped && half.pointee.baseKnown {
@@ -493,9 +498,8 @@ public struct FlowTable {
         scratchExpired = []
         expired.removeAll(keepingCapacity: true)
         // The entries are read in slot order, free ones included, not in the order of `active`:
-        // with tens of thousands of flows every entry read in that order was a cache miss, and
-        // the sweep was 1.6% of the time on a capture of many short connections (perf); read
-        // in address order the hardware prefetcher streams them.
+        // with tens of thousands of flows every entry read in that order would be a cache miss;
+        // read in address order the hardware prefetcher streams them.
         for slot in 0..<flows.count where flows[slot].inUse {
             let limit = flows[slot].carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
             if time.nanoseconds &- flows[slot].info.lastSeen.nanoseconds > limit {
@@ -529,6 +533,7 @@ public struct FlowTable {
     package mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
                                     into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
         for i in 0..<count {
+            // Safe: the caller gives `count` packets and room for `count` hashes.
             let hash = unsafe flowHash(packets + i)
             unsafe hashes[i] = hash
             if prefetch { prefetchBucket(hash: hash) }
@@ -537,6 +542,7 @@ public struct FlowTable {
 
     /// Starts loading the index bucket `hash` lands in.
     @inline(__always) package mutating func prefetchBucket(hash: UInt64) {
+        // Safe: `home` masks the hash into the buckets (and a prefetch hint never faults).
         unsafe plainsight_prefetch(index.buckets + index.home(hash))
     }
 
@@ -567,6 +573,7 @@ public struct FlowTable {
         assert(Int(bitPattern: start) % 32 == 0 && bytes % 32 == 0, "prefetch span not 32-aligned")
         var offset = 0
         while offset < bytes {
+            // A hint, not a load: it never faults, even past the allocation.
             unsafe plainsight_prefetch(start + offset)
             offset += 64
         }
@@ -578,6 +585,7 @@ public struct FlowTable {
     /// server, -1 not its flow. Read in place, so neither the 88-byte packet nor the flow's
     /// 76-byte info is copied, once to match and again for the direction.
     @inline(__always) func match(_ p: UnsafePointer<DecodedPacket>, slot: Int) -> Int {
+        // Safe: callers pass a slot the index names, and every such slot is below the flows' count.
         let e = unsafe UnsafePointer(flows.baseAddress + slot)
         if unsafe configuration.vlansInFlowKey && p.pointee.vlans != e.pointee.info.vlans { return -1 }
         if unsafe p.pointee.sourcePort == e.pointee.info.clientPort && p.pointee.destinationPort == e.pointee.info.serverPort
@@ -614,11 +622,13 @@ public struct FlowTable {
     /// pick addresses and ports that all land in one cluster of the index (every lookup then
     /// walks it). The index is internal, so no output depends on the seed.
     @inline(__always) func flowHash(_ packet: DecodedPacket) -> UInt64 {
+        // The pointer is to the argument and lives for the call only.
         unsafe withUnsafePointer(to: packet) { unsafe flowHash($0) }
     }
 
     /// `flowHash` of a packet read in place: taking it by value would copy all 88 bytes first.
     @inline(__always) func flowHash(_ p: UnsafePointer<DecodedPacket>) -> UInt64 {
+        // Safe: callers pass an initialized packet that outlives the call.
         let a = unsafe p.pointee.source, b = unsafe p.pointee.destination
         let ap = unsafe p.pointee.sourcePort, bp = unsafe p.pointee.destinationPort
         let aFirst = (a.high, a.low, ap) < (b.high, b.low, bp)

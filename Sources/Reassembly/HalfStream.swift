@@ -108,6 +108,7 @@ struct HalfStream {
     /// Static, reading the fields through the pointer: called as a method on the stored element
     /// it copied the whole half-stream (a retain and a release of `runs`) for every segment.
     @inline(__always) static func holdLimit(_ half: UnsafePointer<HalfStream>, _ policy: StreamPolicy) -> Int64 {
+        // Safe: callers pass `halves.address(h)`, checked against the count.
         guard unsafe policy == .ack && !half.pointee.settled && half.pointee.baseKnown && half.pointee.hasPeerAck else {
             return .max
         }

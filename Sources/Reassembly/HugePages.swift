@@ -20,6 +20,7 @@ package enum HugePages {
         #if os(Linux)
         let first = (UInt(bitPattern: start) + UInt(size) - 1) & ~UInt(size - 1)
         let end = (UInt(bitPattern: start) + UInt(bytes)) & ~UInt(size - 1)
+        // Safe: `[first, end)` is the part of the caller's allocation rounded inwards; madvise reads no bytes.
         guard end > first, let aligned = unsafe UnsafeMutableRawPointer(bitPattern: first) else { return }
         _ = unsafe madvise(aligned, Int(end - first), MADV_HUGEPAGE)  // a hint: a refusal changes nothing
         #endif

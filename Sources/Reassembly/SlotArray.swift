@@ -21,6 +21,7 @@ public struct SlotArray<Element> {
             let stride = MemoryLayout<Element>.stride
             let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(capacity, 1) * stride,
                                                        alignment: Swift.max(64, MemoryLayout<Element>.alignment))
+            // Safe: the range is the allocation just made.
             unsafe HugePages.advise(raw, bytes: Swift.max(capacity, 1) * stride)
             unsafe base = raw.bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
         }

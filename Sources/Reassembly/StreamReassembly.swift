@@ -213,20 +213,20 @@ extension FlowTable {
 
     /// A 64-bit digest of `frame[range]`, not meant to resist anyone (a collision only hides a
     /// conflict). A segment of up to 256 bytes (every command line that carries a login) is
-    /// digested whole; of a longer one, its length and first and last 128 bytes: digesting every
-    /// byte of message bodies cost a sixth of the time on mail-heavy traffic.
+    /// digested whole; of a longer one, its length and first and last 128 bytes, so that message
+    /// bodies are not digested byte by byte.
     @inline(__always)
     static func digest(_ frame: Span<UInt8>, _ range: Range<Int>) -> UInt64 {
         unsafe frame.extracting(range).withUnsafeBytes { raw -> UInt64 in
             var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
             @inline(__always) func mix(_ from: Int, _ to: Int) {
                 var i = from
-                // Four independent lanes for whole 32-byte blocks: one lane made each multiply
-                // wait for the one before, and this digest of every data segment was a third of
-                // the time spent delivering in-order data (perf, mail-heavy).
+                // Four independent lanes for whole 32-byte blocks: with one lane each multiply
+                // waits for the one before, on a digest every data segment pays for.
                 if i + 32 <= to {
                     var a = h, b = h ^ 0x6A09_E667_F3BC_C908, c = h ^ 0xBB67_AE85_84CA_A73B
                     var d = h ^ 0x3C6E_F372_FE94_F82B
+                    // Safe: every load below ends at or before `to`, and `to <= raw.count` (the calls below).
                     while i + 32 <= to {
                         a = unsafe (a ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
                         b = unsafe (b ^ raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD

@@ -31,6 +31,7 @@ enum IPv4 {
     /// The addresses of a header `decode` checked at `offset`.
     @inline(__always)
     static func addresses(_ frame: Span<UInt8>, at offset: Int) -> (source: IPAddress, destination: IPAddress) {
+        // Safe: bytes 12 ..< 20 of the 20 fixed bytes `decode` checked at `offset`.
         (IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 12)), IPAddress(ipv4: unsafe frame.u32(unchecked: offset &+ 16)))
     }
 }

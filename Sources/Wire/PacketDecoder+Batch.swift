@@ -89,6 +89,7 @@ extension PacketDecoder {
                 }
                 return counts
             }
+            // Safe: the frames' buffer is borrowed for this call only, and records are checked against its count.
             let frames = unsafe Frames(base: base, count: buffer.count)
             switch link {
             case .ethernet: return unsafe decodeEthernet(frames, records: records, options: options, into: output)
@@ -141,6 +142,7 @@ extension PacketDecoder {
         // writes it.
         var path = Encapsulation()
         for i in 0..<records.count {
+            // Safe: `i` is below `records.count`.
             let record = unsafe records[i]
             guard unsafe isInside(record, count: frames.count) else {
                 unsafe (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
@@ -197,6 +199,7 @@ extension PacketDecoder {
                     fallthrough
                 case .tcp:
                     if path.count != 0 {
+                        // Safe: fewer selected than records, and each output buffer holds one per record.
                         let packet = unsafe output.packets + counts.selected
                         unsafe packet.pointee.tunnel = 1
                         unsafe packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue

@@ -24,6 +24,7 @@ public enum PacketDecoder {
                                    payloadStart: 0, payloadEnd: 0, vlans: VLANTags())
         var fragment = FragmentHeader.empty
         var path = Encapsulation()
+        // The pointers are to locals and do not outlive the closures.
         let selected = try unsafe withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
             try unsafe withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
                 try unsafe select(frame, link: link, into: packetPointer, selecting: nil, path: &path,
