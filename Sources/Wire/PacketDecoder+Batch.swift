@@ -44,18 +44,21 @@ extension PacketDecoder {
     /// Where a batch's results go. Each buffer holds at least as many entries as the batch has
     /// records.
     /// Bare pointers: the caller vouches for each buffer's capacity and lifetime.
-    @unsafe package struct BatchOutput {
+    @unsafe @usableFromInline package struct BatchOutput {
         /// The selected segments and the fragments, densely, in frame order.
-        package var packets: UnsafeMutablePointer<DecodedPacket>
+        @usableFromInline package var packets: UnsafeMutablePointer<DecodedPacket>
         /// The position in `records` of each entry of `packets`, at the same index.
-        package var recordIndices: UnsafeMutablePointer<Int>
+        @usableFromInline package var recordIndices: UnsafeMutablePointer<Int>
         /// At the index of each packet of kind `.fragment`: where the fragment lies.
-        package var fragments: UnsafeMutablePointer<FragmentHeader>
+        @usableFromInline package var fragments: UnsafeMutablePointer<FragmentHeader>
         /// At the index of each packet whose `tunnel` is 1: the encapsulations it went through.
-        package var tunnels: UnsafeMutablePointer<Encapsulation>
+        @usableFromInline package var tunnels: UnsafeMutablePointer<Encapsulation>
         /// Why each refused frame was dropped, in frame order.
-        package var refusals: UnsafeMutablePointer<Refusal>
+        @usableFromInline package var refusals: UnsafeMutablePointer<Refusal>
 
+        // Inlinable (with the type and its fields usable from inline): the engine makes one per
+        // batch, and cross-module optimization inlines only `public` declarations by itself.
+        @inlinable
         package init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
                      fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
                      refusals: UnsafeMutablePointer<Refusal>) {
