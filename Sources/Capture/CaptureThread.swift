@@ -13,16 +13,16 @@ public final class CaptureThread {
 
     /// Starts `body` on a new thread.
     public init(_ body: @escaping @Sendable () -> Void) throws(CaptureThreadError) {
-        let box = Unmanaged.passRetained(ThreadBody(body: body))
+        let box = unsafe Unmanaged.passRetained(ThreadBody(body: body))
         var created = pthread_t()
-        let status = pthread_create(&created, nil, { argument in
-            guard let argument else { return nil }
-            let body = Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
+        let status = unsafe pthread_create(&created, nil, { argument in
+            guard let argument = unsafe argument else { return nil }
+            let body = unsafe Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
             body.body()
             return nil
-        }, box.toOpaque())
+        }, unsafe box.toOpaque())
         guard status == 0 else {
-            box.release()
+            unsafe box.release()
             throw CaptureThreadError(code: status)
         }
         thread = created

@@ -16,7 +16,8 @@ import Musl
 ///
 /// The checks and messages are libpcap's (sf-pcap.c, `pcap_next_packet`), so a damaged file ends
 /// at the same record with the same error either way; the reader's tests compare the two.
-struct ClassicPcapRecords {
+/// Safe to use: it owns its window, and every record it hands out was checked to lie inside it.
+@safe struct ClassicPcapRecords {
     /// One record: the captured bytes are `buffer[dataStart ..< dataStart + capturedLength]`.
     struct Record {
         var seconds: Int32
@@ -45,9 +46,10 @@ struct ClassicPcapRecords {
     /// (pcapng, a modified or an old pcap format).
     static func format(of header: UnsafeRawBufferPointer) -> (swapped: Bool, nanoseconds: Bool)? {
         guard header.count >= headerBytes else { return nil }
-        let magic = header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
-        let major = header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-        let minor = header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+        // Safe: the 24-byte file header was checked to be there just above.
+        let magic = unsafe header.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let major = unsafe header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+        let minor = unsafe header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
         let micro: UInt32 = 0xA1B2_C3D4, nano: UInt32 = 0xA1B2_3C4D
         let swapped: Bool, nanoseconds: Bool
         switch magic {
@@ -81,13 +83,15 @@ struct ClassicPcapRecords {
     private var bufferOffset: Int64 = 0
     private var endOfInput = false
     private var readError: Int32 = 0
+    /// Cuts each read short (the refill fuzz target); by default a read asks for all the room left.
+    var shortReads = ShortReads()
 
     /// Reads from `descriptor` (not closed here) starting at file offset `headerBytes`.
     init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32, decompressed: DecompressedInput? = nil) {
-        guard let memory = malloc(Self.bufferBytes) else { return nil }
+        guard let memory = unsafe malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
         self.decompressed = decompressed
-        buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
+        unsafe buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
         ownsBuffer = true
         bufferOffset = Int64(Self.headerBytes)
         self.swapped = swapped
@@ -98,7 +102,7 @@ struct ClassicPcapRecords {
     /// Reads a whole capture held in memory (which must outlive this reader).
     init(memory: UnsafeRawBufferPointer, swapped: Bool, nanoseconds: Bool, snapshot: Int32) {
         descriptor = -1
-        buffer = memory
+        unsafe buffer = memory
         ownsBuffer = false
         filled = memory.count
         position = min(Self.headerBytes, memory.count)
@@ -109,7 +113,7 @@ struct ClassicPcapRecords {
     }
 
     func release() {
-        if ownsBuffer { free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
+        if ownsBuffer { unsafe free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
     }
 
     /// File bytes consumed: every record handed out, and the file header.
@@ -122,19 +126,20 @@ struct ClassicPcapRecords {
     /// `refill: false` none does, so the records of several calls can be used together.
     ///
     /// A record wholly in the buffer is taken here, inlined into the read loop; the rest (a
-    /// refill, the end, a damaged header) in `nextSlowly`. As one call it was about 60
-    /// instructions a record, a third of them the call's own (callgrind, many-flows).
+    /// refill, the end, a damaged header) in `nextSlowly`, so that the common record does not
+    /// pay for a call.
     @inline(__always)
     mutating func next(refill: Bool = true) -> Next {
         let at = position
-        if filled - at >= Self.recordHeaderBytes, let base = buffer.baseAddress {
-            var captured = base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+        if filled - at >= Self.recordHeaderBytes, let base = unsafe buffer.baseAddress {
+            // Safe: the 16-byte record header at `at` is inside `filled`, checked just above; its data is checked next.
+            var captured = unsafe base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             // Within the maximum, a record fits the buffer; the length checks stay with the slow path.
             if captured <= Self.maximumSnapshot && filled - at >= Self.recordHeaderBytes + Int(captured) {
-                var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-                var fraction = base.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
-                var wire = base.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
+                var seconds = unsafe base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                var fraction = unsafe base.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+                var wire = unsafe base.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
                 if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped; wire = wire.byteSwapped }
                 position = at + Self.recordHeaderBytes + Int(captured)
                 return .record(Record(seconds: Int32(bitPattern: seconds), fraction: Int32(bitPattern: fraction),
@@ -153,43 +158,43 @@ struct ClassicPcapRecords {
     ///
     /// One tight loop per batch instead of `next` per record: the position and fill stay in
     /// registers, the byte order is fixed per loop, and no check can overflow (every offset is
-    /// within the buffer). The read loop took about 81 instructions a record through `next`, 28
-    /// through this (callgrind, many-flows sample).
+    /// within the buffer), which makes it a fraction of the cost of `next` per record.
     /// `firstNumber` is the file's record number (`FrameRecord.number`) of the first one taken.
     mutating func takeBuffered(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64) -> Int {
-        swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)
+        unsafe swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)
             : take(into: out, limit: limit, firstNumber: firstNumber, swapped: false)
     }
 
     @inline(__always)
     private mutating func take(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64,
                                swapped: Bool) -> Int {
-        guard let base = buffer.baseAddress else { return 0 }
+        guard let base = unsafe buffer.baseAddress else { return 0 }
         // One multiply for the fraction, by a factor fixed for the file, instead of two and a select.
         let scale: Int64 = nanoseconds ? 1 : 1000
         let snapshot = self.snapshot, filled = self.filled
-        var at = position, next = out
+        var at = position, next = unsafe out
         var number = firstNumber
-        let last = out + limit
+        let last = unsafe out + limit
         // `at <= filled <= buffer.count` throughout, so the wrapping operations below cannot wrap.
-        while next < last && filled &- at >= Self.recordHeaderBytes {
-            var captured = base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
+        while unsafe next < last && filled &- at >= Self.recordHeaderBytes {
+            // Safe: the loop condition put the 16-byte header inside `filled`; the data is checked before it is taken.
+            var captured = unsafe base.loadUnaligned(fromByteOffset: at &+ 8, as: UInt32.self)
             if swapped { captured = captured.byteSwapped }
             let start = at &+ Self.recordHeaderBytes
             let end = start &+ Int(captured)
             guard captured <= Self.maximumSnapshot && end <= filled else { break }
-            var seconds = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-            var fraction = base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
+            var seconds = unsafe base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            var fraction = unsafe base.loadUnaligned(fromByteOffset: at &+ 4, as: UInt32.self)
             if swapped { seconds = seconds.byteSwapped; fraction = fraction.byteSwapped }
             let time = Int64(Int32(bitPattern: seconds)) &* 1_000_000_000 &+ Int64(Int32(bitPattern: fraction)) &* scale
-            next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
-                                            time: Timestamp(nanoseconds: time), number: number))
+            unsafe next.initialize(to: FrameRecord(start: start, count: Int(min(captured, snapshot)),
+                                                   time: Timestamp(nanoseconds: time), number: number))
             number &+= 1
-            next += 1
+            unsafe next += 1
             at = end
         }
         position = at
-        return next - out
+        return unsafe next - out
     }
 
     @inline(never)
@@ -206,10 +211,11 @@ struct ClassicPcapRecords {
             }
         }
         let at = position
-        var seconds = buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-        var fraction = buffer.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
-        var captured = buffer.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
-        var wire = buffer.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
+        // Safe: at least 16 bytes from `at` are held, checked or filled just above.
+        var seconds = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+        var fraction = unsafe buffer.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+        var captured = unsafe buffer.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+        var wire = unsafe buffer.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
         if swapped {
             seconds = seconds.byteSwapped; fraction = fraction.byteSwapped
             captured = captured.byteSwapped; wire = wire.byteSwapped
@@ -248,19 +254,22 @@ struct ClassicPcapRecords {
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,
     /// or the file ends.
     private mutating func fill(atLeast count: Int) {
-        guard !endOfInput, descriptor >= 0, let base = buffer.baseAddress else { return }
-        let target = UnsafeMutableRawPointer(mutating: base)
+        guard !endOfInput, descriptor >= 0, let base = unsafe buffer.baseAddress else { return }
+        let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
         if position > 0 {
-            if tail > 0 { target.copyMemory(from: base + position, byteCount: tail) }
+            // Safe: the tail is `buffer[position ..< filled]`, moved to the front of the same buffer.
+            if tail > 0 { unsafe target.copyMemory(from: base + position, byteCount: tail) }
             bufferOffset += Int64(position)
             position = 0
             filled = tail
         }
         while filled < count {
             let offset = bufferOffset + Int64(filled)
-            let got = decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
-                ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
+            let room = shortReads.size(room: unsafe buffer.count - filled)
+            // `filled + room <= buffer.count`: the read lands inside the buffer.
+            let got = unsafe decompressed?.pread(into: target + filled, count: room, at: offset)
+                ?? pread(descriptor, target + filled, room, off_t(offset))
             if got > 0 {
                 filled += got
             } else if got == 0 {
@@ -274,3 +283,28 @@ struct ClassicPcapRecords {
         }
     }
 }
+
+/// Read sizes cut short at chosen places, as a pipe, a slow disk or a signal can cut them, so the
+/// refill path can be driven through every split of a record header and its data.
+package struct ShortReads {
+    /// The largest read asked for; 0: no limit.
+    var largest: Int
+    /// Picks each read's size in `1 ... largest`.
+    var state: UInt64
+
+    /// No limit: every read asks for all the room there is.
+    package init() { largest = 0; state = 0 }
+
+    /// Reads of 1 to `largest` bytes, in an order that `seed` fixes.
+    package init(largest: Int, seed: UInt64) {
+        self.largest = max(largest, 1)
+        state = seed | 1
+    }
+
+    mutating func size(room: Int) -> Int {
+        guard largest > 0 else { return room }
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return min(room, 1 + Int(state % UInt64(largest)))
+    }
+}
+

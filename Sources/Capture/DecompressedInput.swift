@@ -14,8 +14,8 @@ public enum CaptureCompression: String, Sendable {
 
     /// The format whose magic `prefix` starts with: gzip 1f 8b (RFC 1952), zstd 28 b5 2f fd
     /// (RFC 8878), xz fd 37 7a 58 5a 00.
-    public static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
-        func starts(_ magic: [UInt8]) -> Bool { prefix.count >= magic.count && zip(prefix, magic).allSatisfy { $0 == $1 } }
+    package static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
+        func starts(_ magic: [UInt8]) -> Bool { unsafe prefix.count >= magic.count && zip(prefix, magic).allSatisfy { $0 == $1 } }
         if starts([0x1F, 0x8B]) { return .gzip }
         if starts([0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
         if starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return .xz }
@@ -31,7 +31,8 @@ public enum CaptureCompression: String, Sendable {
 ///
 /// A stream that ends early or is damaged is a `failure` message; the reader reports it as it
 /// reports a damaged pcap file, after the records before it.
-public final class DecompressedInput {
+/// Safe to use: it owns its buffers and decoder state, and frees them once, in deinit.
+@safe public final class DecompressedInput {
     let compression: CaptureCompression
     /// The decompressed first bytes (up to `prefixCapacity`): the file header, and for pcapng
     /// the blocks before the first packet that libpcap and `leadingLinkTypes` read.
@@ -57,7 +58,8 @@ public final class DecompressedInput {
     private var atStreamEnd = false
     private let codec: Codec
 
-    private enum Codec {
+    // The decoder state, allocated and freed by this class alone.
+    @unsafe private enum Codec {
         case gzip(UnsafeMutablePointer<z_stream>)
         case zstd(OpaquePointer)
         case xz(UnsafeMutablePointer<lzma_stream>)
@@ -69,65 +71,65 @@ public final class DecompressedInput {
     public init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
         self.descriptor = descriptor
         self.compression = compression
-        guard let input = malloc(Self.inputCapacity), let kept = malloc(Self.prefixCapacity) else {
+        guard let input = unsafe malloc(Self.inputCapacity), let kept = unsafe malloc(Self.prefixCapacity) else {
             throw .cannotOpen(path: path, reason: "out of memory")
         }
-        self.input = input
+        unsafe self.input = input
         switch compression {
         case .gzip:
             let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            stream.initialize(to: z_stream())
+            unsafe stream.initialize(to: z_stream())
             // 15 + 16: a gzip wrapper, any window size.
-            if inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) != Z_OK {
-                stream.deallocate()
-                free(input); free(kept)
+            if unsafe inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) != Z_OK {
+                unsafe stream.deallocate()
+                unsafe free(input); unsafe free(kept)
                 throw .cannotOpen(path: path, reason: "cannot start the gzip decoder")
             }
-            codec = .gzip(stream)
+            unsafe codec = .gzip(stream)
         case .zstd:
-            guard let stream = ZSTD_createDStream() else {
-                free(input); free(kept)
+            guard let stream = unsafe ZSTD_createDStream() else {
+                unsafe free(input); unsafe free(kept)
                 throw .cannotOpen(path: path, reason: "cannot start the zstd decoder")
             }
-            codec = .zstd(stream)
+            unsafe codec = .zstd(stream)
         case .xz:
             let stream = UnsafeMutablePointer<lzma_stream>.allocate(capacity: 1)
             // LZMA_STREAM_INIT is all zeros.
-            memset(stream, 0, MemoryLayout<lzma_stream>.size)
+            unsafe memset(stream, 0, MemoryLayout<lzma_stream>.size)
             // Concatenated: `cat a.xz b.xz` is one file, as xz -d reads it.
-            if lzma_stream_decoder(stream, UInt64.max, 0x08 /* LZMA_CONCATENATED, a UINT32_C macro Swift does not import */) != LZMA_OK {
-                stream.deallocate()
-                free(input); free(kept)
+            if unsafe lzma_stream_decoder(stream, UInt64.max, 0x08 /* LZMA_CONCATENATED, a UINT32_C macro Swift does not import */) != LZMA_OK {
+                unsafe stream.deallocate()
+                unsafe free(input); unsafe free(kept)
                 throw .cannotOpen(path: path, reason: "cannot start the xz decoder")
             }
-            codec = .xz(stream)
+            unsafe codec = .xz(stream)
         }
-        prefix = UnsafeRawBufferPointer(start: kept, count: 0)
+        unsafe prefix = UnsafeRawBufferPointer(start: kept, count: 0)
         var held = 0
         while held < Self.prefixCapacity {
-            let got = decompress(into: kept + held, count: Self.prefixCapacity - held)
+            let got = unsafe decompress(into: kept + held, count: Self.prefixCapacity - held)
             if got <= 0 { break }
             held += got
         }
-        prefix = UnsafeRawBufferPointer(start: kept, count: held)
+        unsafe prefix = UnsafeRawBufferPointer(start: kept, count: held)
         if held < ClassicPcapRecords.headerBytes, let failure {
             throw .cannotOpen(path: path, reason: failure)
         }
     }
 
     deinit {
-        switch codec {
+        switch unsafe codec {
         case .gzip(let stream):
-            inflateEnd(stream)
-            stream.deallocate()
+            unsafe inflateEnd(stream)
+            unsafe stream.deallocate()
         case .zstd(let stream):
-            ZSTD_freeDStream(stream)
+            unsafe ZSTD_freeDStream(stream)
         case .xz(let stream):
-            lzma_end(stream)
-            stream.deallocate()
+            unsafe lzma_end(stream)
+            unsafe stream.deallocate()
         }
-        free(input)
-        free(UnsafeMutableRawPointer(mutating: prefix.baseAddress))
+        unsafe free(input)
+        unsafe free(UnsafeMutableRawPointer(mutating: prefix.baseAddress))
     }
 
     /// Compressed bytes consumed by the decoder so far: progress is the compressed file's.
@@ -135,18 +137,19 @@ public final class DecompressedInput {
 
     /// Decompressed bytes at `offset`, as `pread` gives a file's: the count read (0 at the end),
     /// or -1 after a failure (`failure` says why) or a read that does not continue the last.
-    public func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
-        if offset < Int64(prefix.count), let base = prefix.baseAddress {
+    package func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
+        if unsafe offset < Int64(prefix.count), let base = unsafe prefix.baseAddress {
             let start = Int(offset)
-            let taken = min(count, prefix.count - start)
-            target.copyMemory(from: base + start, byteCount: taken)
+            let taken = unsafe min(count, prefix.count - start)
+            // Safe: `start + taken <= prefix.count`, and the caller's target has room for `count >= taken`.
+            unsafe target.copyMemory(from: base + start, byteCount: taken)
             return taken
         }
         guard offset == produced else {
             if failure == nil { failure = "\(compression.rawValue): read out of order at offset \(offset)" }
             return -1
         }
-        return decompress(into: target, count: count)
+        return unsafe decompress(into: target, count: count)
     }
 
     /// Up to `count` next decompressed bytes: at least one, 0 at the clean end, -1 on failure.
@@ -160,7 +163,7 @@ public final class DecompressedInput {
                 if failure != nil { return -1 }
             }
             let finishing = inputEnded && inputStart == inputEnd
-            let step = self.step(into: target, count: count, finishing: finishing)
+            let step = unsafe self.step(into: target, count: count, finishing: finishing)
             inputStart += step.consumed
             if let message = step.failure {
                 failure = "\(compression.rawValue) data is damaged: \(message)"
@@ -192,25 +195,25 @@ public final class DecompressedInput {
 
     /// One call into the decoder with the buffered input.
     private func step(into target: UnsafeMutableRawPointer, count: Int, finishing: Bool) -> Step {
-        let source = input + inputStart
+        let source = unsafe input + inputStart
         let available = inputEnd - inputStart
         // The last member, frame or stream ended with the input: nothing more will come (zstd,
         // asked again, would start waiting for another frame).
         if available == 0 && atStreamEnd { return Step() }
-        switch codec {
+        switch unsafe codec {
         case .gzip(let stream):
             if atStreamEnd {
                 // Another member follows (`cat a.gz b.gz`, as gzip -d reads it).
                 guard available > 0 else { return Step() }
-                inflateReset(stream)
+                unsafe inflateReset(stream)
                 atStreamEnd = false
             }
-            stream.pointee.next_in = source.assumingMemoryBound(to: Bytef.self)
-            stream.pointee.avail_in = uInt(available)
-            stream.pointee.next_out = target.assumingMemoryBound(to: Bytef.self)
-            stream.pointee.avail_out = uInt(count)
-            let result = inflate(stream, Z_NO_FLUSH)
-            let step = Step(consumed: available - Int(stream.pointee.avail_in), produced: count - Int(stream.pointee.avail_out))
+            unsafe stream.pointee.next_in = source.assumingMemoryBound(to: Bytef.self)
+            unsafe stream.pointee.avail_in = uInt(available)
+            unsafe stream.pointee.next_out = target.assumingMemoryBound(to: Bytef.self)
+            unsafe stream.pointee.avail_out = uInt(count)
+            let result = unsafe inflate(stream, Z_NO_FLUSH)
+            let step = unsafe Step(consumed: available - Int(stream.pointee.avail_in), produced: count - Int(stream.pointee.avail_out))
             switch result {
             case Z_OK, Z_BUF_ERROR:
                 return step
@@ -218,26 +221,26 @@ public final class DecompressedInput {
                 atStreamEnd = true
                 return step
             default:
-                let message = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(result)"
+                let message = unsafe stream.pointee.msg.map { unsafe String(cString: $0) } ?? "zlib error \(result)"
                 return Step(consumed: step.consumed, produced: 0, failure: message)
             }
         case .zstd(let stream):
-            var from = ZSTD_inBuffer(src: source, size: available, pos: 0)
-            var to = ZSTD_outBuffer(dst: target, size: count, pos: 0)
-            let result = ZSTD_decompressStream(stream, &to, &from)
+            var from = unsafe ZSTD_inBuffer(src: source, size: available, pos: 0)
+            var to = unsafe ZSTD_outBuffer(dst: target, size: count, pos: 0)
+            let result = unsafe ZSTD_decompressStream(stream, &to, &from)
             if ZSTD_isError(result) != 0 {
-                return Step(consumed: from.pos, produced: 0, failure: String(cString: ZSTD_getErrorName(result)))
+                return unsafe Step(consumed: from.pos, produced: 0, failure: String(cString: ZSTD_getErrorName(result)))
             }
             // 0: a frame is complete and flushed; the next bytes, if any, start another.
             atStreamEnd = result == 0
-            return Step(consumed: from.pos, produced: to.pos)
+            return unsafe Step(consumed: from.pos, produced: to.pos)
         case .xz(let stream):
-            stream.pointee.next_in = UnsafePointer(source.assumingMemoryBound(to: UInt8.self))
-            stream.pointee.avail_in = available
-            stream.pointee.next_out = target.assumingMemoryBound(to: UInt8.self)
-            stream.pointee.avail_out = count
-            let result = lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
-            let step = Step(consumed: available - stream.pointee.avail_in, produced: count - stream.pointee.avail_out)
+            unsafe stream.pointee.next_in = UnsafePointer(source.assumingMemoryBound(to: UInt8.self))
+            unsafe stream.pointee.avail_in = available
+            unsafe stream.pointee.next_out = target.assumingMemoryBound(to: UInt8.self)
+            unsafe stream.pointee.avail_out = count
+            let result = unsafe lzma_code(stream, finishing ? LZMA_FINISH : LZMA_RUN)
+            let step = unsafe Step(consumed: available - stream.pointee.avail_in, produced: count - stream.pointee.avail_out)
             switch result {
             case LZMA_OK, LZMA_BUF_ERROR:
                 return step
@@ -262,12 +265,13 @@ public final class DecompressedInput {
     private func refill() {
         if inputStart > 0 {
             let left = inputEnd - inputStart
-            if left > 0 { input.copyMemory(from: input + inputStart, byteCount: left) }
+            // Safe: `input[inputStart ..< inputEnd]` is inside the input buffer, moved to its front.
+            if left > 0 { unsafe input.copyMemory(from: input + inputStart, byteCount: left) }
             inputStart = 0
             inputEnd = left
         }
         while inputEnd < Self.inputCapacity {
-            let got = Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
+            let got = unsafe Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
             if got > 0 {
                 inputEnd += got
                 inputOffset += Int64(got)

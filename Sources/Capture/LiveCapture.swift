@@ -95,13 +95,14 @@ public enum LiveRead: Sendable, Equatable {
 ///
 /// The handle must stay open while a breaker is in use: the owner of the `LiveCapture` closes it
 /// only after the capture thread has been joined, and nothing breaks the loop after that.
-public struct CaptureBreaker: @unchecked Sendable {
+@safe public struct CaptureBreaker: @unchecked Sendable {
     fileprivate let handle: OpaquePointer
-    public func breakLoop() { pcap_breakloop(handle) }
+    public func breakLoop() { unsafe pcap_breakloop(handle) }
 }
 
 /// An opened, activated interface (`pcap_create` ... `pcap_activate`), ready to read.
-public final class LiveCapture {
+/// Safe to use: the pcap handle and filter program live exactly as long as the object.
+@safe public final class LiveCapture {
     public let interface: String
     /// The link-layer header type (`pcap_datalink`).
     public let dlt: Int32
@@ -119,24 +120,24 @@ public final class LiveCapture {
     /// decoder does not know.
     public init(interface: String, options: LiveCaptureOptions) throws(LiveCaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let created = pcap_create(interface, &errorBuffer) else {
+        guard let created = unsafe pcap_create(interface, &errorBuffer) else {
             throw .cannotOpen(interface: interface, reason: Self.text(errorBuffer))
         }
         // Settings fail only on an already activated handle, which this is not.
-        _ = pcap_set_snaplen(created, options.snapshotLength)
-        _ = pcap_set_promisc(created, options.promiscuous ? 1 : 0)
-        _ = pcap_set_buffer_size(created, options.bufferBytes)
-        _ = pcap_set_timeout(created, options.readTimeoutMilliseconds)
+        _ = unsafe pcap_set_snaplen(created, options.snapshotLength)
+        _ = unsafe pcap_set_promisc(created, options.promiscuous ? 1 : 0)
+        _ = unsafe pcap_set_buffer_size(created, options.bufferBytes)
+        _ = unsafe pcap_set_timeout(created, options.readTimeoutMilliseconds)
         // Immediate mode: each packet is handed over as it arrives, so a login on a quiet link is
         // reported at once and nothing waits in a half-filled block when capture stops.
-        _ = pcap_set_immediate_mode(created, 1)
-        _ = pcap_set_tstamp_precision(created, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        _ = unsafe pcap_set_immediate_mode(created, 1)
+        _ = unsafe pcap_set_tstamp_precision(created, Int32(PCAP_TSTAMP_PRECISION_NANO))
 
-        let status = pcap_activate(created)
+        let status = unsafe pcap_activate(created)
         var warnings: [String] = []
         if status < 0 {
-            let detail = Self.lastError(created)
-            pcap_close(created)
+            let detail = unsafe Self.lastError(created)
+            unsafe pcap_close(created)
             switch status {
             case PCAP_ERROR_NO_SUCH_DEVICE: throw .noSuchInterface(interface)
             case PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED:
@@ -146,7 +147,7 @@ public final class LiveCapture {
                 throw .cannotOpen(interface: interface, reason: Self.withoutPrefix(detail, interface))
             }
         } else if status > 0 {
-            let detail = Self.lastError(created)
+            let detail = unsafe Self.lastError(created)
             switch status {
             case PCAP_WARNING_PROMISC_NOTSUP:
                 warnings.append("promiscuous mode is not supported here" + (detail.isEmpty ? "" : " (\(detail))"))
@@ -155,28 +156,28 @@ public final class LiveCapture {
             }
         }
 
-        let dlt = pcap_datalink(created)
+        let dlt = unsafe pcap_datalink(created)
         guard let linkType = LinkType(dlt: dlt) else {
-            let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
-            pcap_close(created)
+            let name = unsafe pcap_datalink_val_to_name(dlt).map { unsafe String(cString: $0) } ?? "unknown"
+            unsafe pcap_close(created)
             throw .unsupportedLinkType(interface: interface, dlt: dlt, name: name)
         }
         self.interface = interface
         self.dlt = dlt
         self.linkType = linkType
         self.warnings = warnings
-        handle = created
-        nanosecondTimestamps = pcap_get_tstamp_precision(created) == Int32(PCAP_TSTAMP_PRECISION_NANO)
+        unsafe handle = created
+        nanosecondTimestamps = unsafe pcap_get_tstamp_precision(created) == Int32(PCAP_TSTAMP_PRECISION_NANO)
     }
 
     deinit {
-        if var compiled = program { pcap_freecode(&compiled) }
-        pcap_close(handle)
+        if var compiled = unsafe program { unsafe pcap_freecode(&compiled) }
+        unsafe pcap_close(handle)
     }
 
     /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL`, ...).
     public var linkTypeName: String {
-        pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
+        unsafe pcap_datalink_val_to_name(dlt).map { unsafe String(cString: $0) } ?? "unknown"
     }
 
     /// Compiles `expression` for this interface and installs it in the kernel, so only matching
@@ -185,27 +186,27 @@ public final class LiveCapture {
         // The netmask only matters for `broadcast` primitives; unknown is what tcpdump falls back to.
         var network: bpf_u_int32 = 0, netmask: bpf_u_int32 = 0
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        if pcap_lookupnet(interface, &network, &netmask, &errorBuffer) != 0 { netmask = PCAP_NETMASK_UNKNOWN }
-        var compiled = bpf_program()
-        guard pcap_compile(handle, &compiled, expression, 1, netmask) == 0 else {
-            throw .badFilter(expression: expression, reason: Self.lastError(handle))
+        if unsafe pcap_lookupnet(interface, &network, &netmask, &errorBuffer) != 0 { netmask = PCAP_NETMASK_UNKNOWN }
+        var compiled = unsafe bpf_program()
+        guard unsafe pcap_compile(handle, &compiled, expression, 1, netmask) == 0 else {
+            throw unsafe .badFilter(expression: expression, reason: Self.lastError(handle))
         }
-        guard pcap_setfilter(handle, &compiled) == 0 else {
-            let reason = Self.lastError(handle)
-            pcap_freecode(&compiled)
+        guard unsafe pcap_setfilter(handle, &compiled) == 0 else {
+            let reason = unsafe Self.lastError(handle)
+            unsafe pcap_freecode(&compiled)
             throw .badFilter(expression: expression, reason: reason)
         }
-        if var previous = program { pcap_freecode(&previous) }
-        program = compiled
+        if var previous = unsafe program { unsafe pcap_freecode(&previous) }
+        unsafe program = compiled
     }
 
     /// Something another thread can use to wake `read`.
-    public var breaker: CaptureBreaker { CaptureBreaker(handle: handle) }
+    public var breaker: CaptureBreaker { unsafe CaptureBreaker(handle: handle) }
 
     /// Kernel and interface counters so far; nil if libpcap cannot tell.
     public func statistics() -> CaptureStatistics? {
         var counters = pcap_stat()
-        guard pcap_stats(handle, &counters) == 0 else { return nil }
+        guard unsafe pcap_stats(handle, &counters) == 0 else { return nil }
         return CaptureStatistics(received: UInt64(counters.ps_recv), droppedByKernel: UInt64(counters.ps_drop),
                                  droppedByInterface: UInt64(counters.ps_ifdrop))
     }
@@ -218,21 +219,22 @@ public final class LiveCapture {
         let unit: Int64 = nanosecondTimestamps ? 1 : 1_000
         var delivered = 0
         while delivered < limit {
-            switch pcap_next_ex(handle, &header, &data) {
+            switch unsafe pcap_next_ex(handle, &header, &data) {
             case 1:
-                guard let header, let bytes = data else { continue }
-                let record = header.pointee
+                guard let header = unsafe header, let bytes = unsafe data else { continue }
+                let record = unsafe header.pointee
                 delivered += 1
                 let time = Timestamp(nanoseconds: Int64(record.ts.tv_sec) &* 1_000_000_000
                                         &+ Int64(record.ts.tv_usec) &* unit)
-                body(UnsafeBufferPointer(start: bytes, count: Int(record.caplen)).span, time)
+                // Safe: libpcap lends `caplen` bytes at `bytes` until the next pcap_next_ex.
+                unsafe body(UnsafeBufferPointer(start: bytes, count: Int(record.caplen)).span, time)
             case 0:
                 return delivered > 0 ? .packets(delivered) : .timeout
             case PCAP_ERROR_BREAK:
                 // libpcap clears the break request as it returns it, so the next read blocks again.
                 return .interrupted
             default:
-                return .failed(Self.lastError(handle))
+                return unsafe .failed(Self.lastError(handle))
             }
         }
         return .packets(delivered)
@@ -244,20 +246,20 @@ public final class LiveCapture {
     public static func interfaces() throws(LiveCaptureError) -> [CaptureInterface] {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         var first: UnsafeMutablePointer<pcap_if_t>? = nil
-        guard pcap_findalldevs(&first, &errorBuffer) == 0 else { throw .cannotList(reason: text(errorBuffer)) }
-        defer { if let first { pcap_freealldevs(first) } }
+        guard unsafe pcap_findalldevs(&first, &errorBuffer) == 0 else { throw .cannotList(reason: text(errorBuffer)) }
+        defer { if let first = unsafe first { unsafe pcap_freealldevs(first) } }
         var found: [CaptureInterface] = []
-        var next = first
-        while let entry = next {
-            let device = entry.pointee
-            let flags = device.flags
-            found.append(CaptureInterface(
-                name: device.name.map { String(cString: $0) } ?? "",
-                description: device.description.map { String(cString: $0) },
+        var next = unsafe first
+        while let entry = unsafe next {
+            let device = unsafe entry.pointee
+            let flags = unsafe device.flags
+            unsafe found.append(CaptureInterface(
+                name: device.name.map { unsafe String(cString: $0) } ?? "",
+                description: unsafe device.description.map { unsafe String(cString: $0) },
                 isUp: flags & UInt32(PCAP_IF_UP) != 0,
                 isRunning: flags & UInt32(PCAP_IF_RUNNING) != 0,
                 isLoopback: flags & UInt32(PCAP_IF_LOOPBACK) != 0))
-            next = device.next
+            unsafe next = device.next
         }
         return found
     }
@@ -265,11 +267,11 @@ public final class LiveCapture {
     // MARK: - Messages
 
     private static func lastError(_ handle: OpaquePointer) -> String {
-        pcap_geterr(handle).map { String(cString: $0) } ?? ""
+        unsafe pcap_geterr(handle).map { unsafe String(cString: $0) } ?? ""
     }
 
     private static func text(_ buffer: [CChar]) -> String {
-        buffer.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "unknown error" }
+        unsafe buffer.withUnsafeBufferPointer { unsafe $0.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error" }
     }
 
     /// libpcap often starts its messages with the interface name, which our line already gives.

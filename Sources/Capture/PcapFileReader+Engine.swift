@@ -11,9 +11,9 @@ extension PcapFileReader {
     public func feed(_ engine: Engine, tickInterval: UInt64 = 4096,
                      onTick: () -> Void = {}) -> (end: ReadEnd, lastTime: Timestamp?) {
         var last: Timestamp?
-        let end = readLinkBatches(tickInterval: tickInterval, onTick: onTick) { frames, records, link in
-            engine.process(frames: frames, records: records, link: link)
-            if let record = records.last { last = record.time }
+        let end = unsafe readLinkBatches(tickInterval: tickInterval, onTick: onTick) { frames, records, link in
+            unsafe engine.process(frames: frames, records: records, link: link)
+            if let record = unsafe records.last { last = record.time }
         }
         return (end, last)
     }
@@ -25,12 +25,12 @@ extension PcapFileReader {
         var last: Timestamp?
         let end: ReadEnd
         if linkTypePerRecord {
-            end = readLinkBatches { frames, records, link in
-                for record in records {
+            end = unsafe readLinkBatches { frames, records, link in
+                for unsafe record in unsafe records {
                     engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),
                                    time: record.time, link: link, number: record.number)
                 }
-                if let record = records.last { last = record.time }
+                if let record = unsafe records.last { last = record.time }
             }
         } else {
             end = read { frame, time in

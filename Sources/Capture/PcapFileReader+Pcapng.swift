@@ -29,21 +29,21 @@ extension PcapFileReader {
     /// the decoder does not read are counted in `undecodedInterfaces` and not delivered (nor
     /// filtered); any other file has one link type, which must be supported (check it first with
     /// `supportedLinkType()`; otherwise the read ends at once with an error).
-    public func readLinkBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
-                                _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType) -> Void) -> ReadEnd {
+    package func readLinkBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                                 _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType) -> Void) -> ReadEnd {
         if pcapng != nil {
-            return readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: true) { frames, batch, link in
-                if let link { body(frames, batch, link) }
+            return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: true) { frames, batch, link in
+                if let link { unsafe body(frames, batch, link) }
             }
         }
         guard let link = linkType else { return .error(CaptureError.unsupportedLinkType(path: path, dlt: dlt, name: linkTypeName).problem) }
-        return readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in body(frames, batch, link) }
+        return unsafe readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in unsafe body(frames, batch, link) }
     }
 
     /// libpcap's name for a DLT_ value, or `unknown`.
     static func linkTypeName(_ dlt: Int32) -> String {
-        guard let name = pcap_datalink_val_to_name(dlt) else { return "unknown" }
-        return String(cString: name)
+        guard let name = unsafe pcap_datalink_val_to_name(dlt) else { return "unknown" }
+        return unsafe String(cString: name)
     }
 
     /// `setFilter` for a pcapng file read natively: compiled now for the file's first link type
@@ -51,8 +51,8 @@ extension PcapFileReader {
     /// filter that cannot apply to one of them is refused before anything is read. Link types
     /// the decoder does not read are left out: their packets are never filtered.
     func setInterfaceFilter(_ expression: String) throws(CaptureError) {
-        for index in programs.indices { pcap_freecode(&programs[index]) }
-        programs.removeAll()
+        for index in unsafe programs.indices { unsafe pcap_freecode(&programs[index]) }
+        unsafe programs.removeAll()
         programLinkTypes.removeAll()
         filterExpression = expression
         var linkTypes = [dlt]
@@ -76,15 +76,15 @@ extension PcapFileReader {
     func filterSlot(dlt: Int32) -> Result<Int, CompileFailure> {
         if let known = programLinkTypes.firstIndex(of: dlt) { return .success(known) }
         guard let expression = filterExpression else { return .failure(CompileFailure("no filter")) }
-        guard let dead = pcap_open_dead(dlt, 262_144) else { return .failure(CompileFailure("out of memory")) }
-        defer { pcap_close(dead) }
-        var compiled = bpf_program()
-        guard pcap_compile(dead, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
-            return .failure(CompileFailure(pcap_geterr(dead).map { String(cString: $0) } ?? "unknown libpcap error"))
+        guard let dead = unsafe pcap_open_dead(dlt, 262_144) else { return .failure(CompileFailure("out of memory")) }
+        defer { unsafe pcap_close(dead) }
+        var compiled = unsafe bpf_program()
+        guard unsafe pcap_compile(dead, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            return unsafe .failure(CompileFailure(pcap_geterr(dead).map { unsafe String(cString: $0) } ?? "unknown libpcap error"))
         }
-        programs.append(compiled)
+        unsafe programs.append(compiled)
         programLinkTypes.append(dlt)
-        return .success(programs.count - 1)
+        return unsafe .success(programs.count - 1)
     }
 
     struct CompileFailure: Error, CustomStringConvertible {
@@ -102,14 +102,15 @@ extension PcapFileReader {
         // `bytesConsumed`) and at the end.
         defer { pcapng = reader }
         let batch = UnsafeMutablePointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
-        defer { batch.deallocate() }
+        defer { unsafe batch.deallocate() }
         var count = 0
         var batchLink: LinkType? = nil
         func flush() {
             defer { count = 0 }
-            guard count > 0, let base = reader.buffer.baseAddress else { return }
-            body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: reader.bufferedBytes).span,
-                 UnsafeBufferPointer(start: batch, count: count), batchLink)
+            guard count > 0, let base = unsafe reader.buffer.baseAddress else { return }
+            // Safe: the buffer's filled bytes, lent for the call; the batch's records all lie inside them.
+            unsafe body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: reader.bufferedBytes).span,
+                        UnsafeBufferPointer(start: batch, count: count), batchLink)
         }
         let filtering = filterExpression != nil
         var header = pcap_pkthdr()
@@ -151,16 +152,17 @@ extension PcapFileReader {
                     // BPF sees the lengths and the bytes, never the timestamp.
                     header.caplen = record.capturedLength
                     header.len = record.wireLength
-                    var program = programs[slot]
-                    if let base = reader.buffer.baseAddress {
-                        kept = pcap_offline_filter(&program, &header, base.assumingMemoryBound(to: UInt8.self) + record.dataStart) != 0
+                    var program = unsafe programs[slot]
+                    if let base = unsafe reader.buffer.baseAddress {
+                        // Safe: the reader handed out the record only once its data was inside the buffer.
+                        kept = unsafe pcap_offline_filter(&program, &header, base.assumingMemoryBound(to: UInt8.self) + record.dataStart) != 0
                     }
                 }
                 if kept {
                     if count > 0 && interface.link != batchLink { flush() }
                     batchLink = interface.link
-                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: record.time,
-                                               number: recordsRead)
+                    unsafe batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: record.time,
+                                                      number: recordsRead)
                     count += 1
                     if count == Self.batchCapacity { flush() }
                 }
@@ -191,10 +193,10 @@ extension PcapFileReader {
     /// (micro- or nanosecond, and the modified format's magic, either byte order), pcapng, or a
     /// gzip, zstd or xz stream (what it holds is checked when it is read). For skipping the other
     /// files of a directory given to -r.
-    public static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
-        if CaptureCompression.detect(prefix) != nil || PcapngRecords.isPcapng(prefix) { return true }
+    package static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        if unsafe CaptureCompression.detect(prefix) != nil || PcapngRecords.isPcapng(prefix) { return true }
         guard prefix.count >= 4 else { return false }
-        let magic = prefix.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+        let magic = unsafe prefix.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
         let known: [UInt32] = [0xA1B2_C3D4, 0xA1B2_3C4D, 0xA1B2_CD34]
         return known.contains(magic) || known.contains(magic.byteSwapped)
     }

@@ -10,7 +10,8 @@ import Musl
 // `LinkType`, Strings for messages, and each frame as a `Span<UInt8>` lent from libpcap's buffer.
 
 /// Reads a pcap or pcapng file (or standard input, `-`) through libpcap, nanosecond timestamps.
-public final class PcapFileReader {
+/// Safe to use: the pcap handle and its buffers live exactly as long as the object.
+@safe public final class PcapFileReader {
     /// Records claiming more captured bytes than this are treated as damage. libpcap already
     /// refuses records above its own maximum snapshot length (256 KiB, 16 MiB for some link types);
     /// this is a second, independent bound on what we lend to the decoder.
@@ -33,18 +34,18 @@ public final class PcapFileReader {
     public init(path: String) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         func message() -> String {
-            errorBuffer.withUnsafeBufferPointer { buffer in
-                buffer.baseAddress.map { String(cString: $0) } ?? "unknown error"
+            unsafe errorBuffer.withUnsafeBufferPointer { buffer in
+                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
             }
         }
         guard path != "-" else {
-            guard let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO),
-                                                                       &errorBuffer) else {
+            guard let opened = unsafe pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO),
+                                                                              &errorBuffer) else {
                 throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message(), path: path))
             }
             self.path = path
-            handle = opened
-            dlt = pcap_datalink(opened)
+            unsafe handle = opened
+            dlt = unsafe pcap_datalink(opened)
             linkType = LinkType(dlt: dlt)
             return
         }
@@ -53,7 +54,7 @@ public final class PcapFileReader {
         // checks the header, gives the link type and snapshot, and compiles the filter. Other
         // formats are read by libpcap through a stream with a 1 MiB buffer: it reads each record
         // with fread, and stdio's default 4 KiB buffer made a read system call every few records.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = unsafe open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
             throw .cannotOpen(path: path, reason: systemErrorText(code))
@@ -61,47 +62,47 @@ public final class PcapFileReader {
         // Only a regular file is read with pread; a pipe or FIFO (`-r <(tcpdump -w - ...)`) goes
         // to libpcap from its first byte (a failed pread consumes nothing).
         var info = stat()
-        let regular = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+        let regular = unsafe fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
         var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
-        let headerRead = regular ? header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
+        let headerRead = unsafe regular ? header.withUnsafeMutableBytes { unsafe pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
         if headerRead > 0,
-           let compression = header.withUnsafeBytes({ CaptureCompression.detect(UnsafeRawBufferPointer(rebasing: $0.prefix(headerRead))) }) {
+           let compression = unsafe header.withUnsafeBytes({ unsafe CaptureCompression.detect(UnsafeRawBufferPointer(rebasing: $0.prefix(headerRead))) }) {
             let opened: (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput)
             do {
-                opened = try Self.openCompressed(descriptor: descriptor, compression: compression, path: path)
+                unsafe opened = try unsafe Self.openCompressed(descriptor: descriptor, compression: compression, path: path)
             } catch {
                 close(descriptor)
                 throw error
             }
             self.path = path
-            handle = opened.handle
-            memory = opened.memory
-            dlt = pcap_datalink(opened.handle)
+            unsafe handle = opened.handle
+            unsafe memory = opened.memory
+            dlt = unsafe pcap_datalink(opened.handle)
             linkType = LinkType(dlt: dlt)
-            decompressed = opened.source
+            decompressed = unsafe opened.source
             compressedSize = Int64(info.st_size)
             recordDescriptor = descriptor
             // The records are read by our readers from the decompressed stream (libpcap has only
             // the first bytes); from here on, deinit releases everything.
-            let prefix = opened.source.prefix
-            if let format = ClassicPcapRecords.format(of: prefix) {
+            let prefix = unsafe opened.source.prefix
+            if let format = unsafe ClassicPcapRecords.format(of: prefix) {
                 // An unsupported link type is refused by the caller (supportedLinkType) as for any file.
                 guard linkType != nil else { return }
-                records = ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped, nanoseconds: format.nanoseconds,
-                                             snapshot: pcap_snapshot(opened.handle), decompressed: opened.source)
+                records = unsafe ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped, nanoseconds: format.nanoseconds,
+                                                    snapshot: pcap_snapshot(opened.handle), decompressed: opened.source)
                 if records == nil { throw .cannotOpen(path: path, reason: "out of memory") }
-            } else if PcapngRecords.isPcapng(prefix) {
-                pcapng = PcapngRecords(descriptor: descriptor, decompressed: opened.source)
+            } else if unsafe PcapngRecords.isPcapng(prefix) {
+                pcapng = unsafe PcapngRecords(descriptor: descriptor, decompressed: opened.source)
                 if pcapng == nil { throw .cannotOpen(path: path, reason: "out of memory") }
             } else {
                 throw .cannotOpen(path: path, reason: "\(compression.rawValue) compressed, in a pcap format plainsight reads only uncompressed (an old or modified pcap); decompress it first")
             }
             return
         }
-        let format = headerRead == header.count ? header.withUnsafeBytes { ClassicPcapRecords.format(of: $0) } : nil
-        let pcapngFile = format == nil && headerRead == header.count && header.withUnsafeBytes { PcapngRecords.isPcapng($0) }
+        let format = unsafe headerRead == header.count ? header.withUnsafeBytes { unsafe ClassicPcapRecords.format(of: $0) } : nil
+        let pcapngFile = unsafe format == nil && headerRead == header.count && header.withUnsafeBytes { unsafe PcapngRecords.isPcapng($0) }
         let duplicate = dup(descriptor)
-        guard duplicate >= 0, let stream = fdopen(duplicate, "rb") else {
+        guard duplicate >= 0, let stream = unsafe fdopen(duplicate, "rb") else {
             let code = errno
             if duplicate >= 0 { close(duplicate) }
             close(descriptor)
@@ -109,26 +110,26 @@ public final class PcapFileReader {
         }
         var buffer: UnsafeMutableRawPointer? = nil
         if format == nil && !pcapngFile {
-            buffer = malloc(Self.streamBufferBytes)
-            if let buffer { setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
+            unsafe buffer = malloc(Self.streamBufferBytes)
+            if let buffer = unsafe buffer { unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
         }
         // pcap_fopen_offline takes the stream over: it is closed by pcap_close, or here on failure.
-        guard let opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
+        guard let opened = unsafe pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                      &errorBuffer) else {
-            fclose(stream)
+            unsafe fclose(stream)
             close(descriptor)
-            free(buffer)
+            unsafe free(buffer)
             throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message(), path: path))
         }
         self.path = path
-        handle = opened
-        memory = buffer
-        dlt = pcap_datalink(opened)
+        unsafe handle = opened
+        unsafe memory = buffer
+        dlt = unsafe pcap_datalink(opened)
         linkType = LinkType(dlt: dlt)
         // Only the link types the decoder reads: libpcap byte-swaps pseudo-headers of some others.
         if let format, linkType != nil,
-           let reader = ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped,
-                                           nanoseconds: format.nanoseconds, snapshot: pcap_snapshot(opened)) {
+           let reader = unsafe ClassicPcapRecords(descriptor: descriptor, swapped: format.swapped,
+                                                  nanoseconds: format.nanoseconds, snapshot: pcap_snapshot(opened)) {
             records = reader
             recordDescriptor = descriptor
         } else if pcapngFile, let reader = PcapngRecords(descriptor: descriptor) {
@@ -147,7 +148,7 @@ public final class PcapFileReader {
     /// The user's filter for a pcapng file read natively, compiled once per link type met:
     /// `programs[i]` is for DLT `programLinkTypes[i]`. Freed in deinit.
     var filterExpression: String?
-    var programs: [bpf_program] = []
+    var programs: [bpf_program] = unsafe []
     var programLinkTypes: [Int32] = []
     /// Interfaces whose link type the decoder does not read and that carried packets, with their
     /// counts (`readLinkBatches` only): the caller reports them.
@@ -171,25 +172,25 @@ public final class PcapFileReader {
     private static func openCompressed(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError)
         -> (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput) {
         let source = try DecompressedInput(descriptor: descriptor, compression: compression, path: path)
-        let prefix = source.prefix
+        let prefix = unsafe source.prefix
         // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
-        guard let copy = malloc(max(prefix.count, 1)) else { throw .cannotOpen(path: path, reason: "out of memory") }
-        if let base = prefix.baseAddress { copy.copyMemory(from: base, byteCount: prefix.count) }
-        guard let stream = fmemopen(copy, prefix.count, "rb") else {
-            free(copy)
+        guard let copy = unsafe malloc(max(prefix.count, 1)) else { throw .cannotOpen(path: path, reason: "out of memory") }
+        if let base = prefix.baseAddress { unsafe copy.copyMemory(from: base, byteCount: prefix.count) }
+        guard let stream = unsafe fmemopen(copy, prefix.count, "rb") else {
+            unsafe free(copy)
             throw .cannotOpen(path: path, reason: "cannot open a memory stream")
         }
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
-            fclose(stream)
-            free(copy)
+        guard let opened = unsafe pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+            unsafe fclose(stream)
+            unsafe free(copy)
             // A damaged stream that still gave a few bytes: its message says more than libpcap's.
-            let reason = source.failure ?? errorBuffer.withUnsafeBufferPointer { buffer in
-                buffer.baseAddress.map { String(cString: $0) } ?? "unknown error"
+            let reason = unsafe source.failure ?? errorBuffer.withUnsafeBufferPointer { buffer in
+                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
             }
             throw .cannotOpen(path: path, reason: "\(compression.rawValue) compressed: \(reason)")
         }
-        return (opened, copy, source)
+        return unsafe (opened, copy, source)
     }
 
     /// The stdio buffer of a capture file's stream.
@@ -207,53 +208,53 @@ public final class PcapFileReader {
     /// compare the two readers.
     public init(bytes: [UInt8], name: String, libpcapRecords: Bool = false) throws(CaptureError) {
         // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
-        guard let copy = malloc(max(bytes.count, 1)) else { throw .cannotOpen(path: name, reason: "out of memory") }
-        bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress { copy.copyMemory(from: base, byteCount: source.count) }
+        guard let copy = unsafe malloc(max(bytes.count, 1)) else { throw .cannotOpen(path: name, reason: "out of memory") }
+        unsafe bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress { unsafe copy.copyMemory(from: base, byteCount: source.count) }
         }
-        guard let stream = fmemopen(copy, bytes.count, "rb") else {
-            free(copy)
+        guard let stream = unsafe fmemopen(copy, bytes.count, "rb") else {
+            unsafe free(copy)
             throw .cannotOpen(path: name, reason: "cannot open a memory stream")
         }
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         // pcap_fopen_offline takes the stream over: it is closed by pcap_close, or here on failure.
-        guard let opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
+        guard let opened = unsafe pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                      &errorBuffer) else {
-            fclose(stream)
-            free(copy)
-            let message = errorBuffer.withUnsafeBufferPointer { buffer in
-                buffer.baseAddress.map { String(cString: $0) } ?? "unknown error"
+            unsafe fclose(stream)
+            unsafe free(copy)
+            let message = unsafe errorBuffer.withUnsafeBufferPointer { buffer in
+                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
             }
             throw .cannotOpen(path: name, reason: message)
         }
         path = name
-        handle = opened
-        memory = copy
-        dlt = pcap_datalink(opened)
+        unsafe handle = opened
+        unsafe memory = copy
+        dlt = unsafe pcap_datalink(opened)
         linkType = LinkType(dlt: dlt)
-        let whole = UnsafeRawBufferPointer(start: copy, count: bytes.count)
-        if !libpcapRecords, linkType != nil, let format = ClassicPcapRecords.format(of: whole) {
-            records = ClassicPcapRecords(memory: whole, swapped: format.swapped, nanoseconds: format.nanoseconds,
-                                         snapshot: pcap_snapshot(opened))
-        } else if !libpcapRecords, PcapngRecords.isPcapng(whole) {
-            pcapng = PcapngRecords(memory: whole)
+        let whole = unsafe UnsafeRawBufferPointer(start: copy, count: bytes.count)
+        if !libpcapRecords, linkType != nil, let format = unsafe ClassicPcapRecords.format(of: whole) {
+            records = unsafe ClassicPcapRecords(memory: whole, swapped: format.swapped, nanoseconds: format.nanoseconds,
+                                                snapshot: pcap_snapshot(opened))
+        } else if !libpcapRecords, unsafe PcapngRecords.isPcapng(whole) {
+            pcapng = unsafe PcapngRecords(memory: whole)
         }
     }
 
     deinit {
-        if var compiled = program { pcap_freecode(&compiled) }
-        for index in programs.indices { pcap_freecode(&programs[index]) }
+        if var compiled = unsafe program { unsafe pcap_freecode(&compiled) }
+        for index in unsafe programs.indices { unsafe pcap_freecode(&programs[index]) }
         records?.release()
         pcapng?.release()
         if recordDescriptor >= 0 { close(recordDescriptor) }
-        pcap_close(handle)
-        free(memory)
+        unsafe pcap_close(handle)
+        unsafe free(memory)
     }
 
     /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL2`, ...), or `unknown`.
     public var linkTypeName: String {
-        guard let name = pcap_datalink_val_to_name(dlt) else { return "unknown" }
-        return String(cString: name)
+        guard let name = unsafe pcap_datalink_val_to_name(dlt) else { return "unknown" }
+        return unsafe String(cString: name)
     }
 
     /// The link type, or `CaptureError.unsupportedLinkType`. For a pcapng file read natively
@@ -275,20 +276,20 @@ public final class PcapFileReader {
     /// described before its first packet are compiled here, later ones when they appear.
     public func setFilter(_ expression: String) throws(CaptureError) {
         if pcapng != nil { return try setInterfaceFilter(expression) }
-        var compiled = bpf_program()
-        guard pcap_compile(handle, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+        var compiled = unsafe bpf_program()
+        guard unsafe pcap_compile(handle, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
             throw .badFilter(path: path, expression: expression, reason: lastError)
         }
-        if var previous = program { pcap_freecode(&previous) }
-        program = compiled
+        if var previous = unsafe program { unsafe pcap_freecode(&previous) }
+        unsafe program = compiled
     }
 
     /// Size of the file in bytes (compressed, for a compressed file); nil for standard input, pipes and other non-regular files.
     public var fileSize: Int64? {
         if let compressedSize { return compressedSize }
-        guard path != "-", let file = pcap_file(handle) else { return nil }
+        guard path != "-", let file = unsafe pcap_file(handle) else { return nil }
         var info = stat()
-        guard fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard unsafe fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         return Int64(info.st_size)
     }
 
@@ -298,9 +299,18 @@ public final class PcapFileReader {
         if let decompressed { return decompressed.compressedBytesConsumed }
         if let records { return records.bytesConsumed }
         if let pcapng { return pcapng.bytesConsumed }
-        guard path != "-", let file = pcap_file(handle) else { return nil }
-        let offset = ftello(file)
+        guard path != "-", let file = unsafe pcap_file(handle) else { return nil }
+        let offset = unsafe ftello(file)
         return offset >= 0 ? Int64(offset) : nil
+    }
+
+    /// Cuts the reads of a classic pcap file's records short (the refill fuzz target compares
+    /// what comes out with the same file read from memory). False when nothing reads the
+    /// records from a file: libpcap reads them, or the capture is in memory already.
+    package func cutReads(_ reads: ShortReads) -> Bool {
+        guard recordDescriptor >= 0, records != nil else { return false }
+        records?.shortReads = reads
+        return true
     }
 
     /// Makes `read` return `.stopped` after the current record (`readBatches`: batch).
@@ -314,8 +324,8 @@ public final class PcapFileReader {
     /// `onTick` runs after every `tickInterval` records read (filtered or not), for progress.
     public func read(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                      _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
-        readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in
-            for record in batch { body(frames.extracting(record.start..<(record.start + record.count)), record.time) }
+        unsafe readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in
+            for unsafe record in unsafe batch { body(frames.extracting(record.start..<(record.start + record.count)), record.time) }
         }
     }
 
@@ -325,29 +335,29 @@ public final class PcapFileReader {
     ///
     /// A pcapng file read natively delivers every record here, whatever its interface's link
     /// type; `readLinkBatches` says which link type each batch has.
-    public func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
-                            _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
-        if records != nil { return readClassic(tickInterval: tickInterval, onTick: onTick, body) }
+    package func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
+                             _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
+        if records != nil { return unsafe readClassic(tickInterval: tickInterval, onTick: onTick, body) }
         if pcapng != nil {
-            return readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: false) { frames, batch, _ in
-                body(frames, batch)
+            return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: false) { frames, batch, _ in
+                unsafe body(frames, batch)
             }
         }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
-        let filtering = program != nil
-        var filter = program ?? bpf_program()
+        let filtering = unsafe program != nil
+        var filter = unsafe program ?? bpf_program()
         let interval = max(tickInterval, 1)
         var untilTick = interval
         while !stopRequested {
-            let result = pcap_next_ex(handle, &header, &data)
+            let result = unsafe pcap_next_ex(handle, &header, &data)
             switch result {
             case 1:
-                guard let header, let bytes = data else { continue }
+                guard let header = unsafe header, let bytes = unsafe data else { continue }
                 recordsRead &+= 1
                 untilTick -= 1
                 if untilTick == 0 { untilTick = interval; onTick() }
-                let record = header.pointee
+                let record = unsafe header.pointee
                 let length = Int(record.caplen)
                 guard length <= Self.maxCaptureLength else {
                     return .error("record \(recordsRead): captured length \(length) is larger than \(Self.maxCaptureLength)")
@@ -357,10 +367,11 @@ public final class PcapFileReader {
                 // Kept for filtered-out records too: the capture's clock, not the wall clock, dates
                 // the end of a replay, so its output is the same every run.
                 lastRecordTime = time
-                if filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
+                if unsafe filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
                 var one = FrameRecord(start: 0, count: length, time: time, number: recordsRead)
-                withUnsafePointer(to: &one) { body(UnsafeBufferPointer(start: bytes, count: length).span,
-                                                   UnsafeBufferPointer(start: $0, count: 1)) }
+                // Safe: libpcap lends `caplen` bytes at `bytes` until the next pcap_next_ex; `one` outlives the call.
+                unsafe withUnsafePointer(to: &one) { unsafe body(UnsafeBufferPointer(start: bytes, count: length).span,
+                                                                 UnsafeBufferPointer(start: $0, count: 1)) }
             case 0, PCAP_ERROR_BREAK:
                 // 0 is a live-capture timeout; a file never returns it, so treat it as the end.
                 return .endOfFile
@@ -378,22 +389,23 @@ public final class PcapFileReader {
     /// they are all in its buffer (a refill moves the buffer's bytes, so it ends a batch).
     private func readClassic(tickInterval: UInt64, onTick: () -> Void,
                              _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
-        guard var reader = records, let base = reader.buffer.baseAddress else { return .endOfFile }
+        guard var reader = records, let base = unsafe reader.buffer.baseAddress else { return .endOfFile }
         // The reader is advanced as a local and stored back before every tick (progress reads
         // `bytesConsumed`) and at the end.
         defer { records = reader }
-        let bytes = base.assumingMemoryBound(to: UInt8.self)
+        let bytes = unsafe base.assumingMemoryBound(to: UInt8.self)
         let batch = UnsafeMutablePointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
-        defer { batch.deallocate() }
+        defer { unsafe batch.deallocate() }
         var count = 0
         func flush() {
             guard count > 0 else { return }
-            body(UnsafeBufferPointer(start: bytes, count: reader.bufferedBytes).span,
-                 UnsafeBufferPointer(start: batch, count: count))
+            // Safe: the buffer's filled bytes, lent for the call; the batch's records all lie inside them.
+            unsafe body(UnsafeBufferPointer(start: bytes, count: reader.bufferedBytes).span,
+                        UnsafeBufferPointer(start: batch, count: count))
             count = 0
         }
-        let filtering = program != nil
-        var filter = program ?? bpf_program()
+        let filtering = unsafe program != nil
+        var filter = unsafe program ?? bpf_program()
         var header = pcap_pkthdr()
         let interval = max(tickInterval, 1)
         var untilTick = interval
@@ -404,11 +416,11 @@ public final class PcapFileReader {
             // they did, so batches, ticks and counts are those of the loop below.
             if !filtering {
                 let room = min(Self.batchCapacity &- count, Int(clamping: untilTick))
-                let taken = reader.takeBuffered(into: batch + count, limit: room, firstNumber: recordsRead &+ 1)
+                let taken = unsafe reader.takeBuffered(into: batch + count, limit: room, firstNumber: recordsRead &+ 1)
                 if taken > 0 {
                     count &+= taken
                     recordsRead &+= UInt64(taken)
-                    lastRecordTime = batch[count &- 1].time
+                    lastRecordTime = unsafe batch[count &- 1].time
                     if count == Self.batchCapacity { flush() }
                     untilTick -= UInt64(taken)
                     if untilTick == 0 {
@@ -431,11 +443,12 @@ public final class PcapFileReader {
                     // BPF sees the lengths and the bytes, never the timestamp.
                     header.caplen = record.capturedLength
                     header.len = record.wireLength
-                    kept = pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
+                    // Safe: the reader handed out the record only once its data was inside the buffer.
+                    kept = unsafe pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
                 }
                 if kept {
-                    batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time,
-                                               number: recordsRead)
+                    unsafe batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time,
+                                                      number: recordsRead)
                     count += 1
                     if count == Self.batchCapacity { flush() }
                 }
@@ -461,8 +474,8 @@ public final class PcapFileReader {
     }
 
     private var lastError: String {
-        guard let message = pcap_geterr(handle) else { return "unknown libpcap error" }
-        return String(cString: message)
+        guard let message = unsafe pcap_geterr(handle) else { return "unknown libpcap error" }
+        return unsafe String(cString: message)
     }
 
     /// libpcap often starts its open errors with the path (`x.pcap: No such file or directory`);

@@ -23,7 +23,8 @@ import Musl
 ///
 /// libpcap has opened the file before this reader starts (PcapFileReader), so the first section
 /// header and the blocks up to the first interface have passed its checks already.
-struct PcapngRecords {
+/// Safe to use: it owns its window, and every block it hands out was checked to lie inside it.
+@safe struct PcapngRecords {
     /// One interface of the current section.
     struct Interface {
         /// libpcap's DLT_ value (LINKTYPE_RAW 101 becomes DLT_RAW 12, as `pcap_datalink` says).
@@ -84,20 +85,21 @@ struct PcapngRecords {
     static func leadingLinkTypes(of prefix: UnsafeRawBufferPointer) -> [Int32] {
         var found: [Int32] = []
         guard prefix.count >= 12 else { return found }
-        var swapped = prefix.loadUnaligned(fromByteOffset: 8, as: UInt32.self) != byteOrderMagic
+        // Safe: each load lies in the first 12 bytes of a block, which the checks put inside `prefix`.
+        var swapped = unsafe prefix.loadUnaligned(fromByteOffset: 8, as: UInt32.self) != byteOrderMagic
         var at = 0
         while prefix.count - at >= 12 {
-            var type = prefix.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            var type = unsafe prefix.loadUnaligned(fromByteOffset: at, as: UInt32.self)
             if type == sectionHeaderType {
-                let magic = prefix.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
+                let magic = unsafe prefix.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
                 if magic == byteOrderMagic { swapped = false } else if magic == byteOrderMagic.byteSwapped { swapped = true }
             }
-            var length = prefix.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+            var length = unsafe prefix.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
             if swapped { type = type.byteSwapped; length = length.byteSwapped }
             guard length >= 12, length % 4 == 0, Int(length) <= prefix.count - at else { break }
             if type == 2 || type == 3 || type == 6 { break }
             if type == 1 && length >= 20 {
-                var linktype = prefix.loadUnaligned(fromByteOffset: at + 8, as: UInt16.self)
+                var linktype = unsafe prefix.loadUnaligned(fromByteOffset: at + 8, as: UInt16.self)
                 if swapped { linktype = linktype.byteSwapped }
                 let dlt = dltForLinktype(Int32(linktype))
                 if !found.contains(dlt) { found.append(dlt) }
@@ -109,14 +111,14 @@ struct PcapngRecords {
 
     /// `leadingLinkTypes(of:)` for this reader's file, from its first 256 KiB.
     func leadingLinkTypes() -> [Int32] {
-        if descriptor < 0 { return Self.leadingLinkTypes(of: buffer) }
-        if let decompressed { return Self.leadingLinkTypes(of: decompressed.prefix) }
+        if descriptor < 0 { return unsafe Self.leadingLinkTypes(of: buffer) }
+        if let decompressed { return unsafe Self.leadingLinkTypes(of: decompressed.prefix) }
         let count = 256 * 1024
-        guard let scratch = malloc(count) else { return [] }
-        defer { free(scratch) }
-        let got = pread(descriptor, scratch, count, 0)
+        guard let scratch = unsafe malloc(count) else { return [] }
+        defer { unsafe free(scratch) }
+        let got = unsafe pread(descriptor, scratch, count, 0)
         guard got > 0 else { return [] }
-        return Self.leadingLinkTypes(of: UnsafeRawBufferPointer(start: scratch, count: got))
+        return unsafe Self.leadingLinkTypes(of: UnsafeRawBufferPointer(start: scratch, count: got))
     }
 
     /// libpcap's `linktype_to_dlt` for the LINKTYPE_ values whose DLT_ differs on Linux.
@@ -166,10 +168,10 @@ struct PcapngRecords {
 
     /// Reads from `descriptor` (not closed here) from its first byte.
     init?(descriptor: Int32, decompressed: DecompressedInput? = nil) {
-        guard let memory = malloc(Self.bufferBytes) else { return nil }
+        guard let memory = unsafe malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
         self.decompressed = decompressed
-        buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
+        unsafe buffer = UnsafeRawBufferPointer(start: memory, count: Self.bufferBytes)
         ownsBuffer = true
         swapped = false     // the first section header sets it
     }
@@ -177,7 +179,7 @@ struct PcapngRecords {
     /// Reads a whole capture held in memory (which must outlive this reader).
     init(memory: UnsafeRawBufferPointer) {
         descriptor = -1
-        buffer = memory
+        unsafe buffer = memory
         ownsBuffer = false
         filled = memory.count
         endOfInput = true
@@ -187,13 +189,13 @@ struct PcapngRecords {
     /// Whether `header` (the first bytes of a file) starts a pcapng section.
     static func isPcapng(_ header: UnsafeRawBufferPointer) -> Bool {
         guard header.count >= 12,
-              header.loadUnaligned(fromByteOffset: 0, as: UInt32.self) == sectionHeaderType else { return false }
-        let magic = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+              unsafe header.loadUnaligned(fromByteOffset: 0, as: UInt32.self) == sectionHeaderType else { return false }
+        let magic = unsafe header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
         return magic == byteOrderMagic || magic == byteOrderMagic.byteSwapped
     }
 
     func release() {
-        if ownsBuffer { free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
+        if ownsBuffer { unsafe free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
     }
 
     /// File bytes consumed: every block handed out or skipped.
@@ -209,13 +211,13 @@ struct PcapngRecords {
     // inside a block already known to lie wholly in `buffer[position ..< filled]`.
     @inline(__always)
     private func u32(_ at: Int) -> UInt32 {
-        let value = buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+        let value = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
         return swapped ? value.byteSwapped : value
     }
 
     @inline(__always)
     private func u16(_ at: Int) -> UInt16 {
-        let value = buffer.loadUnaligned(fromByteOffset: at, as: UInt16.self)
+        let value = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt16.self)
         return swapped ? value.byteSwapped : value
     }
 
@@ -237,13 +239,14 @@ struct PcapngRecords {
             }
             // A section header's type reads the same in both byte orders; its byte-order magic
             // says how to read its length. libpcap keeps the order of the first section.
-            if buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self) == Self.sectionHeaderType {
+            // Safe: 8 bytes from `position` are held (checked or filled above); 12 before the magic is read.
+            if unsafe buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self) == Self.sectionHeaderType {
                 if filled - position < 12 && !endOfInput {
                     if !refill { return .notBuffered }
                     fill(atLeast: 12)
                 }
                 if filled - position >= 12 {
-                    switch buffer.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self) {
+                    switch unsafe buffer.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self) {
                     case Self.byteOrderMagic: swapped = false
                     case Self.byteOrderMagic.byteSwapped: swapped = true
                     default: break
@@ -267,7 +270,7 @@ struct PcapngRecords {
             let blockBytes = Int(length)
             if filled - position < blockBytes {
                 if !refill && !endOfInput { return .notBuffered }
-                if blockBytes > buffer.count && descriptor >= 0 && !grow(to: blockBytes) { return .error("out of memory") }
+                if unsafe blockBytes > buffer.count && descriptor >= 0 && !grow(to: blockBytes) { return .error("out of memory") }
                 fill(atLeast: blockBytes)
                 if filled - position < blockBytes {
                     if let failure = failure() { return .error(failure) }
@@ -392,7 +395,7 @@ struct PcapngRecords {
                 if length != 1 { return "Interface Description Block has if_tsresol option with length \(length) != 1" }
                 if sawResolution { return "Interface Description Block has more than one if_tsresol option" }
                 sawResolution = true
-                let raw = buffer.load(fromByteOffset: value, as: UInt8.self)
+                let raw = unsafe buffer.load(fromByteOffset: value, as: UInt8.self)
                 if raw & 0x80 != 0 {
                     let shift = raw & 0x7F
                     if shift > 63 {
@@ -412,7 +415,7 @@ struct PcapngRecords {
                 if length != 8 { return "Interface Description Block has if_tsoffset option with length \(length) != 8" }
                 if sawOffset { return "Interface Description Block has more than one if_tsoffset option" }
                 sawOffset = true
-                let raw = buffer.loadUnaligned(fromByteOffset: value, as: Int64.self)
+                let raw = unsafe buffer.loadUnaligned(fromByteOffset: value, as: Int64.self)
                 offset = swapped ? raw.byteSwapped : raw
             default:
                 break
@@ -447,27 +450,28 @@ struct PcapngRecords {
 
     /// A buffer of at least `count` bytes (a block larger than any before; at most 16 MiB).
     private mutating func grow(to count: Int) -> Bool {
-        guard ownsBuffer, let old = buffer.baseAddress else { return false }
-        guard let memory = realloc(UnsafeMutableRawPointer(mutating: old), count) else { return false }
-        buffer = UnsafeRawBufferPointer(start: memory, count: count)
+        guard ownsBuffer, let old = unsafe buffer.baseAddress else { return false }
+        guard let memory = unsafe realloc(UnsafeMutableRawPointer(mutating: old), count) else { return false }
+        unsafe buffer = UnsafeRawBufferPointer(start: memory, count: count)
         return true
     }
 
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,
     /// or the file ends.
     private mutating func fill(atLeast count: Int) {
-        guard !endOfInput, descriptor >= 0, let base = buffer.baseAddress else { return }
-        let target = UnsafeMutableRawPointer(mutating: base)
+        guard !endOfInput, descriptor >= 0, let base = unsafe buffer.baseAddress else { return }
+        let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
         if position > 0 {
-            if tail > 0 { target.copyMemory(from: base + position, byteCount: tail) }
+            // Safe: the tail is `buffer[position ..< filled]`, moved to the front of the same buffer.
+            if tail > 0 { unsafe target.copyMemory(from: base + position, byteCount: tail) }
             bufferOffset += Int64(position)
             position = 0
             filled = tail
         }
         while filled < count {
             let offset = bufferOffset + Int64(filled)
-            let got = decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
+            let got = unsafe decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
                 ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
             if got > 0 {
                 filled += got

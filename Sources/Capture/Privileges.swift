@@ -45,18 +45,18 @@ public enum Privileges {
     /// Looks `name` up in the user database (`getpwnam_r`; a numeric name is not taken as a uid, as
     /// in tcpdump).
     public static func account(named name: String) throws(PrivilegeError) -> UserAccount {
-        var entry = passwd()
+        var entry = unsafe passwd()
         var result: UnsafeMutablePointer<passwd>? = nil
         let suggested = sysconf(Int32(_SC_GETPW_R_SIZE_MAX))
         var size = suggested > 0 ? suggested : 16_384
         // ERANGE means the buffer was too small for this entry; 1 MiB bounds the retries.
         while size <= 1 << 20 {
             var buffer = [CChar](repeating: 0, count: size)
-            let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
+            let status = unsafe getpwnam_r(name, &entry, &buffer, buffer.count, &result)
             if status == ERANGE { size *= 2; continue }
             guard status == 0 else { throw .lookupFailed(user: name, reason: systemErrorText(status)) }
-            guard result != nil else { throw .noSuchUser(name) }
-            return UserAccount(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
+            guard unsafe result != nil else { throw .noSuchUser(name) }
+            return unsafe UserAccount(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
         }
         throw .lookupFailed(user: name, reason: systemErrorText(ERANGE))
     }
@@ -66,7 +66,7 @@ public enum Privileges {
     /// Switching from root to another user clears every capability too.
     public static func drop(to account: UserAccount) throws(PrivilegeError) {
         // Groups first: once the uid is gone, the process may no longer change them.
-        guard initgroups(account.name, account.gid) == 0 else {
+        guard unsafe initgroups(account.name, account.gid) == 0 else {
             throw .dropFailed(user: account.name, step: "initgroups", reason: systemErrorText(errno))
         }
         guard setgid(account.gid) == 0 else {

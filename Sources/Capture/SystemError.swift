@@ -6,5 +6,5 @@ import Musl
 
 /// `strerror` text for an errno value, for the messages this module throws and returns.
 func systemErrorText(_ code: Int32) -> String {
-    strerror(code).map { String(cString: $0) } ?? "error \(code)"
+    unsafe strerror(code).map { unsafe String(cString: $0) } ?? "error \(code)"
 }

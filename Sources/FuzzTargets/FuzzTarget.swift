@@ -19,9 +19,11 @@ public enum FuzzTarget: Hashable, CaseIterable, Sendable, CustomStringConvertibl
     case engine
     /// A script of IPv4 and IPv6 fragments into a small defragmenter.
     case defrag
+    /// A classic pcap file read from a file in short reads, against the same bytes from memory.
+    case refill
 
     public static var allCases: [FuzzTarget] {
-        [.decoder, .reassembly, .framer] + MailProtocol.allCases.map { .session($0) } + [.engine, .defrag]
+        [.decoder, .reassembly, .framer] + MailProtocol.allCases.map { .session($0) } + [.engine, .defrag, .refill]
     }
 
     /// The name scripts/fuzz and the seed folders (fixtures/fuzz/NAME) use.
@@ -33,6 +35,7 @@ public enum FuzzTarget: Hashable, CaseIterable, Sendable, CustomStringConvertibl
         case .session(let proto): return proto.rawValue
         case .engine: return "engine"
         case .defrag: return "defrag"
+        case .refill: return "refill"
         }
     }
 
@@ -51,6 +54,7 @@ public enum FuzzTarget: Hashable, CaseIterable, Sendable, CustomStringConvertibl
         case .session(let proto): SessionTarget.run(data, proto: proto)
         case .engine: EngineTarget.run(data)
         case .defrag: DefragmentTarget.run(data)
+        case .refill: RefillTarget.run(data)
         }
     }
 }

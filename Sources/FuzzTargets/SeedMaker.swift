@@ -22,6 +22,15 @@ public enum SeedMaker {
                 if let ops = reassemblyScript(path) { out.append((stem, ops)) }
             case .defrag:
                 if let ops = defragScript(path) { out.append((stem, ops)) }
+            case .refill:
+                if path.hasSuffix(".pcap"), let bytes = readAll(path), bytes.count > 24 {
+                    // Reads of at most 1 to 256 bytes, around the 16-byte record header and past a
+                    // whole record, and ticks that cut the batches too, varied from file to file.
+                    let n = out.count
+                    let largest: [UInt8] = [0, 6, 14, 15, 16, 63, 200, 255]
+                    out.append((stem, [largest[n % largest.count], UInt8(truncatingIfNeeded: n &* 37), UInt8(n % 5)]
+                                      + bytes))
+                }
             case .framer, .session:
                 for (k, transcript) in transcripts(path).enumerated() {
                     if target == .framer {

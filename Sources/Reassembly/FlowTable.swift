@@ -51,9 +51,9 @@ public struct FlowTable {
     var halves: SlotArray<HalfStream>
     /// Maps a flow's hash to its slot (`FlowIndex`). It starts small and doubles whenever the
     /// flows would fill more than half of it, up to twice `maxFlows` (rounded to a power of two):
-    /// sized for 65,536 flows from the start it was 512 KiB, and with a few hundred flows every
-    /// lookup's bucket sat on a line of its own, evicted between two packets of a flow by the
-    /// payload streaming through the cache (perf, mail-heavy: a fifth of `process` was that load).
+    /// sized for 65,536 flows from the start it would be 512 KiB, and with a few hundred flows
+    /// every lookup's bucket would sit on a line of its own, evicted between two packets of a
+    /// flow by the payload streaming through the cache.
     let index: FlowIndex
     static let initialBuckets = 1024
     /// Slots freed by closed flows, reused last-freed first; slots never used are taken from
@@ -101,8 +101,8 @@ public struct FlowTable {
         var size = 16
         while size < 2 * n { size <<= 1 }
         index = FlowIndex(initialSize: min(size, FlowTable.initialBuckets), maxSize: size)
-        // Fixed stacks, not arrays: each push and pop on an array asked the runtime whether its
-        // buffer was shared, four calls a flow (callgrind, many-flows).
+        // Fixed stacks, not arrays: each push and pop on an array asks the runtime whether its
+        // buffer is shared, a call on every flow opened and closed.
         freeSlots = SlotArray(capacity: n)
         active = SlotArray(capacity: n)
     }
@@ -116,7 +116,7 @@ public struct FlowTable {
     /// the flows').
     @inline(__always) func entryAddress(_ slot: Int) -> UnsafeMutablePointer<FlowEntry> {
         precondition(UInt(bitPattern: slot) < UInt(bitPattern: flows.count), "flow slot out of range")
-        return flows.baseAddress + slot
+        return unsafe flows.baseAddress + slot
     }
 
     /// The flow in `slot`, if one is tracked there.
@@ -134,33 +134,34 @@ public struct FlowTable {
                                                    handler: inout H) {
         tick(time: time, handler: &handler)
         let hash = flowHash(packet)
-        withUnsafePointer(to: packet) { process(packetAt: $0, hash: hash, frame: frame, time: time, handler: &handler) }
+        // The pointer is to the argument and lives for the call only.
+        unsafe withUnsafePointer(to: packet) { unsafe process(packetAt: $0, hash: hash, frame: frame, time: time, handler: &handler) }
     }
 
     /// `process` for a packet the caller keeps in memory of its own, its `hash(ofPacketAt:)`
-    /// already known: passed by value across the module boundary, the 88-byte packet was copied
-    /// into a temporary at every call (callgrind: about 20 instructions a packet at each of two
-    /// calls).
+    /// already known: passed by value across the module boundary, the 88-byte packet would be
+    /// copied into a temporary at every call.
     ///
     /// No idle sweep runs here: the caller's clock runs it (`expire(time:handler:)`), so that
     /// every stage with timeouts ages by the same packet clock.
-    public mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
-                                                   frame: Span<UInt8>, time: Timestamp, handler: inout H) {
+    package mutating func process<H: StreamHandler>(packetAt pointer: UnsafePointer<DecodedPacket>, hash: UInt64,
+                                                    frame: Span<UInt8>, time: Timestamp, handler: inout H) {
 
         // The fields used on every packet, read in place (the packet is only copied to create a
         // flow).
-        var payloadStart = pointer.pointee.payloadStart
-        var payloadEnd = pointer.pointee.payloadEnd
+        // Safe: the caller lends an initialized packet for the whole call.
+        var payloadStart = unsafe pointer.pointee.payloadStart
+        var payloadEnd = unsafe pointer.pointee.payloadEnd
         if payloadStart < 0 || payloadEnd > frame.count || payloadStart > payloadEnd {
             payloadStart = 0; payloadEnd = 0  // inconsistent offsets: use the header only
         }
         let hasPayload = payloadEnd > payloadStart
-        let flags = pointer.pointee.flags
-        let sequenceNumber = pointer.pointee.sequence, acknowledgment = pointer.pointee.acknowledgment
+        let flags = unsafe pointer.pointee.flags
+        let sequenceNumber = unsafe pointer.pointee.sequence, acknowledgment = unsafe pointer.pointee.acknowledgment
         let syn = flags.contains(.syn), ack = flags.contains(.ack)
         let rst = flags.contains(.rst), fin = flags.contains(.fin)
 
-        let found = lookup(pointer, hash: hash)
+        let found = unsafe lookup(pointer, hash: hash)
         var slot = found >> 1
         var direction: Direction = found & 1 == 0 ? .clientToServer : .serverToClient
         var justCreated = false
@@ -170,7 +171,7 @@ public struct FlowTable {
                 stats.packetsWithoutFlow += 1
                 return
             }
-            let packet = pointer.pointee
+            let packet = unsafe pointer.pointee
             if syn {
                 slot = createFromSYN(packet, ack: ack, hash: hash, time: time, handler: &handler)
             } else if hasPayload && configuration.midstream {
@@ -186,48 +187,49 @@ public struct FlowTable {
                 return
             }
             justCreated = true
-            direction = match(pointer, slot: slot) == 0 ? .clientToServer : .serverToClient
+            direction = unsafe match(pointer, slot: slot) == 0 ? .clientToServer : .serverToClient
         }
 
         // One check here (`entryAddress`), then the entry and both half-streams are addressed
-        // through pointers: checked again at each of the eight or so accesses of a segment, the
-        // slot cost about 40 instructions a packet (callgrind, many-flows).
-        var entry = entryAddress(slot)
-        if time > entry.pointee.info.lastSeen { entry.pointee.info.lastSeen = time }  // captures may be unsorted
+        // through pointers, rather than checking the slot again at each of the eight or so
+        // accesses of a segment.
+        var entry = unsafe entryAddress(slot)
+        if unsafe time > entry.pointee.info.lastSeen { unsafe entry.pointee.info.lastSeen = time }  // captures may be unsorted
 
         if syn && !justCreated {
-            let c2s = halves.baseAddress + 2 * slot, s2c = c2s + 1
+            // Safe: `entryAddress` checked the slot, and its two half-streams are at 2 * slot and 2 * slot + 1.
+            let c2s = unsafe halves.baseAddress + 2 * slot, s2c = unsafe c2s + 1
             if !ack {
-                if entry.pointee.carriedData || c2s.pointee.ended || s2c.pointee.ended {
-                    let sameConnection = direction == .clientToServer
+                if unsafe entry.pointee.carriedData || c2s.pointee.ended || s2c.pointee.ended {
+                    let sameConnection = unsafe direction == .clientToServer
                         && (entry.pointee.hasClientISN ? entry.pointee.clientISN == sequenceNumber
                             : (c2s.pointee.baseKnown && c2s.pointee.baseSequence == sequenceNumber &+ 1))
                     if !sameConnection {
                         closeFlow(slot: slot, reason: .reused, time: time, handler: &handler)
-                        slot = createFromSYN(pointer.pointee, ack: false, hash: hash, time: time, handler: &handler)
-                        entry = entryAddress(slot)
-                        entry.pointee.info.lastSeen = time
+                        slot = unsafe createFromSYN(pointer.pointee, ack: false, hash: hash, time: time, handler: &handler)
+                        unsafe entry = entryAddress(slot)
+                        unsafe entry.pointee.info.lastSeen = time
                         direction = .clientToServer
                     }
-                } else if direction == .clientToServer
+                } else if unsafe direction == .clientToServer
                             && (!entry.pointee.hasClientISN || entry.pointee.clientISN != sequenceNumber) {
                     // A new ISN before any data (or the SYN after its SYN-ACK): re-base.
-                    entry.pointee.hasClientISN = true
-                    entry.pointee.clientISN = sequenceNumber
-                    c2s.pointee.setBase(sequenceNumber &+ 1)
+                    unsafe entry.pointee.hasClientISN = true
+                    unsafe entry.pointee.clientISN = sequenceNumber
+                    unsafe c2s.pointee.setBase(sequenceNumber &+ 1)
                 }
-            } else if direction == .serverToClient && !entry.pointee.carriedData {
-                if !s2c.pointee.baseKnown || s2c.pointee.baseSequence != sequenceNumber &+ 1 {
-                    s2c.pointee.setBase(sequenceNumber &+ 1)
+            } else if unsafe direction == .serverToClient && !entry.pointee.carriedData {
+                if unsafe !s2c.pointee.baseKnown || s2c.pointee.baseSequence != sequenceNumber &+ 1 {
+                    unsafe s2c.pointee.setBase(sequenceNumber &+ 1)
                 }
-                if !c2s.pointee.baseKnown { c2s.pointee.setBase(acknowledgment) }
+                if unsafe !c2s.pointee.baseKnown { unsafe c2s.pointee.setBase(acknowledgment) }
             }
         }
 
         if rst {
             // Judged in the sender's sequence space: `h` of the direction the RST travelled.
             // A stopped flow no longer tracks its ACKs: nothing to judge by, and nothing to lose.
-            if !entry.pointee.stopped
+            if unsafe !entry.pointee.stopped
                 && !Self.resetAcceptable(halves.address(2 * slot + direction.index), sequence: sequenceNumber,
                                          policy: configuration.resetPolicy) {
                 stats.events.rstOutOfWindow += 1
@@ -238,52 +240,52 @@ public struct FlowTable {
             return
         }
 
-        let stopped = entry.pointee.stopped
+        let stopped = unsafe entry.pointee.stopped
         let h = 2 * slot + direction.index
         let peer = 2 * slot + direction.reversed.index
-        let own = halves.baseAddress + h, other = halves.baseAddress + peer
+        // Safe: `h` and `peer` are the two half-streams of a slot `entryAddress` checked.
+        let own = unsafe halves.baseAddress + h, other = unsafe halves.baseAddress + peer
 
         // The ACK first: it acknowledges data the peer sent before this segment's payload.
         if ack && !stopped {
-            other.pointee.notePeerAck(acknowledgment)
-            other.pointee.peerWindow = pointer.pointee.window
+            unsafe other.pointee.notePeerAck(acknowledgment)
+            unsafe other.pointee.peerWindow = pointer.pointee.window
             let answering = payloadEnd > payloadStart
-            if other.pointee.ackedPastNext
+            if unsafe other.pointee.ackedPastNext
                 && checkAckGap(slot: slot, half: peer, time: time, answering: answering, handler: &handler) { return }
         }
 
         if !hasPayload && !fin { return }
-        if hasPayload { entry.pointee.carriedData = true }
+        if hasPayload { unsafe entry.pointee.carriedData = true }
 
         if stopped {
-            if fin && !own.pointee.ended {
-                own.pointee.ended = true
-                let info = entry.pointee.info
+            if unsafe fin && !own.pointee.ended {
+                unsafe own.pointee.ended = true
+                let info = unsafe entry.pointee.info
                 handler.streamEnded(slot: slot, info: info, direction: direction, time: time)
-                if other.pointee.ended { closeFlow(slot: slot, reason: .finished, time: time, handler: &handler) }
+                if unsafe other.pointee.ended { closeFlow(slot: slot, reason: .finished, time: time, handler: &handler) }
             }
             return
         }
 
-        if own.pointee.ended { return }
+        if unsafe own.pointee.ended { return }
         let sequence = syn ? sequenceNumber &+ 1 : sequenceNumber
-        if !own.pointee.baseKnown { own.pointee.setBase(sequence) }
-        let start = own.pointee.offset(of: sequence)
+        if unsafe !own.pointee.baseKnown { unsafe own.pointee.setBase(sequence) }
+        let start = unsafe own.pointee.offset(of: sequence)
         let length = Int64(payloadEnd - payloadStart)
 
-        if fin && !own.pointee.hasFin {
-            own.pointee.hasFin = true
-            own.pointee.finOffset = max(own.pointee.next, start + length)
+        if unsafe fin && !own.pointee.hasFin {
+            unsafe own.pointee.hasFin = true
+            unsafe own.pointee.finOffset = max(own.pointee.next, start + length)
         }
         if hasPayload {
             segment(slot: slot, half: h, start: start, frame: frame, range: payloadStart..<payloadEnd,
                     time: time, handler: &handler)
         }
-        if fin && own.pointee.ackedPastNext && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
+        if unsafe fin && own.pointee.ackedPastNext && checkAckGap(slot: slot, half: h, time: time, handler: &handler) { return }
         // `checkEnd` acts only on a direction that reached its FIN (or already ended): tested
-        // inline, as a call for every segment it was about 50 instructions a packet (callgrind,
-        // many-flows).
-        if own.pointee.ended || own.pointee.reachedFin {
+        // inline, so that the segments in between do not pay for a call.
+        if unsafe own.pointee.ended || own.pointee.reachedFin {
             _ = checkEnd(slot: slot, half: h, time: time, handler: &handler)
         }
     }
@@ -315,12 +317,12 @@ public struct FlowTable {
     /// sequence space), as far as the sensor can tell: without its ACK the RST is accepted.
     /// Static: as a method it was handed a copy of the whole table.
     static func resetAcceptable(_ half: UnsafePointer<HalfStream>, sequence: UInt32, policy: ResetPolicy) -> Bool {
-        guard policy != .any, let ack = half.pointee.peerAckOffset else { return true }
-        let offset = half.pointee.offset(of: sequence)
-        let sent = max(half.pointee.highestSeen, ack)
+        guard policy != .any, let ack = unsafe half.pointee.peerAckOffset else { return true }
+        let offset = unsafe half.pointee.offset(of: sequence)
+        let sent = unsafe max(half.pointee.highestSeen, ack)
         switch policy {
         case .exact: return offset == ack || offset == sent
-        case .window: return offset >= ack && offset <= sent + Int64(half.pointee.peerWindow)
+        case .window: return unsafe offset >= ack && offset <= sent + Int64(half.pointee.peerWindow)
         case .any: return true
         }
     }
@@ -341,28 +343,29 @@ public struct FlowTable {
     /// Flushes both directions (holes become gaps, buffered data is delivered, unless stopped),
     /// ends them, reports `flowClosed` and frees the slot.
     mutating func closeFlow<H: StreamHandler>(slot: Int, reason: CloseReason, time: Timestamp, handler: inout H) {
-        let entry = entryAddress(slot)
-        let stopped = entry.pointee.stopped
+        let entry = unsafe entryAddress(slot)
+        let stopped = unsafe entry.pointee.stopped
         for h in (2 * slot)...(2 * slot + 1) {
-            let half = halves.baseAddress + h
-            if half.pointee.ended { continue }
-            if !stopped && half.pointee.baseKnown {
+            // Safe: `entryAddress` checked the slot, and `h` is one of its two half-streams.
+            let half = unsafe halves.baseAddress + h
+            if unsafe half.pointee.ended { continue }
+            if unsafe !stopped && half.pointee.baseKnown {
                 flushHeld(slot: slot, half: h, time: time, handler: &handler)
-                while let run = half.pointee.runs.first {
+                while let run = unsafe half.pointee.runs.first {
                     declareGap(slot: slot, half: h, upTo: run.start, time: time, handler: &handler)
-                    deliverFirstRun(slot: slot, half: h, info: entry.pointee.info, time: time, handler: &handler)
+                    unsafe deliverFirstRun(slot: slot, half: h, info: entry.pointee.info, time: time, handler: &handler)
                 }
-                if half.pointee.hasFin {
-                    declareGap(slot: slot, half: h, upTo: half.pointee.finOffset, time: time, handler: &handler)
+                if unsafe half.pointee.hasFin {
+                    unsafe declareGap(slot: slot, half: h, upTo: half.pointee.finOffset, time: time, handler: &handler)
                 }
             }
             release(half: h)
-            half.pointee.ended = true
+            unsafe half.pointee.ended = true
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
-            handler.streamEnded(slot: slot, info: entry.pointee.info, direction: direction, time: time)
+            unsafe handler.streamEnded(slot: slot, info: entry.pointee.info, direction: direction, time: time)
         }
         stats.flowsClosedByReason[reason] += 1
-        handler.flowClosed(slot: slot, info: entry.pointee.info, reason: reason, time: time)
+        unsafe handler.flowClosed(slot: slot, info: entry.pointee.info, reason: reason, time: time)
         freeSlot(slot)
     }
 
@@ -425,17 +428,17 @@ public struct FlowTable {
     }
 
     mutating func freeSlot(_ slot: Int) {
-        let entry = entryAddress(slot)
-        index.remove(slot: slot, hash: entry.pointee.hash)
+        let entry = unsafe entryAddress(slot)
+        unsafe index.remove(slot: slot, hash: entry.pointee.hash)
 
-        let position = Int(entry.pointee.activePosition)
+        let position = unsafe Int(entry.pointee.activePosition)
         let moved = active.removeLast()
         if Int(moved) != slot {
             active[position] = moved
             flows[Int(moved)].activePosition = Int32(position)
         }
-        entry.pointee.inUse = false
-        entry.pointee.activePosition = -1
+        unsafe entry.pointee.inUse = false
+        unsafe entry.pointee.activePosition = -1
         halves[2 * slot] = HalfStream()
         halves[2 * slot + 1] = HalfStream()
         freeSlots.append(Int32(slot))
@@ -495,9 +498,8 @@ public struct FlowTable {
         scratchExpired = []
         expired.removeAll(keepingCapacity: true)
         // The entries are read in slot order, free ones included, not in the order of `active`:
-        // with tens of thousands of flows every entry read in that order was a cache miss, and
-        // the sweep was 1.6% of the time on a capture of many short connections (perf); read
-        // in address order the hardware prefetcher streams them.
+        // with tens of thousands of flows every entry read in that order would be a cache miss;
+        // read in address order the hardware prefetcher streams them.
         for slot in 0..<flows.count where flows[slot].inUse {
             let limit = flows[slot].carriedData ? configuration.idleTimeout : configuration.handshakeTimeout
             if time.nanoseconds &- flows[slot].info.lastSeen.nanoseconds > limit {
@@ -523,31 +525,32 @@ public struct FlowTable {
     // as non-mutating methods each call copied the whole struct (360 bytes) first.
 
     /// The flow hash `process` uses, of a packet in the caller's memory (not copied for the call).
-    public mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { flowHash(pointer) }
+    package mutating func hash(ofPacketAt pointer: UnsafePointer<DecodedPacket>) -> UInt64 { unsafe flowHash(pointer) }
 
     /// The flow hashes of the `count` packets at `packets`, into `hashes`; with `prefetch`, each
-    /// one's index bucket starts loading. One call a batch: called for each packet from the
-    /// engine (another module, so never inlined), the hash and the hint were two calls of their
-    /// own, about 30 instructions a packet (callgrind, many-flows).
-    public mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
-                                   into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
+    /// one's index bucket starts loading. One call a batch: the engine is another module, so
+    /// called for each packet the hash and the hint would be two calls that are never inlined.
+    package mutating func hashBatch(_ packets: UnsafePointer<DecodedPacket>, count: Int,
+                                    into hashes: UnsafeMutablePointer<UInt64>, prefetch: Bool) {
         for i in 0..<count {
-            let hash = flowHash(packets + i)
-            hashes[i] = hash
+            // Safe: the caller gives `count` packets and room for `count` hashes.
+            let hash = unsafe flowHash(packets + i)
+            unsafe hashes[i] = hash
             if prefetch { prefetchBucket(hash: hash) }
         }
     }
 
     /// Starts loading the index bucket `hash` lands in.
-    @inline(__always) public mutating func prefetchBucket(hash: UInt64) {
-        plainsight_prefetch(index.buckets + index.home(hash))
+    @inline(__always) package mutating func prefetchBucket(hash: UInt64) {
+        // Safe: `home` masks the hash into the buckets (and a prefetch hint never faults).
+        unsafe plainsight_prefetch(index.buckets + index.home(hash))
     }
 
     /// Reads the buckets from the one `hash` lands in (prefetched earlier) up to the first whose
     /// tag is the hash's, and starts loading the entry and the half-streams of the slot it names.
     /// Returns that slot, or -1 when the probe ends first; on a tag collision the packet's flow
     /// may still be another one further along.
-    @inline(__always) public mutating func prefetchFlow(hash: UInt64) -> Int {
+    @inline(__always) package mutating func prefetchFlow(hash: UInt64) -> Int {
         let tag = FlowIndex.tag(hash)
         var i = index.home(hash)
         while true {
@@ -558,8 +561,8 @@ public struct FlowTable {
         }
         let slot = FlowIndex.slot(index.bucket(i))
         // A slot the index names is below the count (it was appended before it was indexed).
-        Self.prefetch(UnsafeRawPointer(flows.baseAddress + slot), bytes: MemoryLayout<FlowEntry>.stride)
-        Self.prefetch(UnsafeRawPointer(halves.baseAddress + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
+        unsafe Self.prefetch(UnsafeRawPointer(flows.baseAddress + slot), bytes: MemoryLayout<FlowEntry>.stride)
+        unsafe Self.prefetch(UnsafeRawPointer(halves.baseAddress + 2 * slot), bytes: 2 * MemoryLayout<HalfStream>.stride)
         return slot
     }
 
@@ -570,7 +573,8 @@ public struct FlowTable {
         assert(Int(bitPattern: start) % 32 == 0 && bytes % 32 == 0, "prefetch span not 32-aligned")
         var offset = 0
         while offset < bytes {
-            plainsight_prefetch(start + offset)
+            // A hint, not a load: it never faults, even past the allocation.
+            unsafe plainsight_prefetch(start + offset)
             offset += 64
         }
     }
@@ -578,15 +582,15 @@ public struct FlowTable {
     // MARK: - Keys
 
     /// Whether the packet at `p` belongs to the flow in `slot`: 0 sent by its client, 1 by its
-    /// server, -1 not its flow. Read in place: a copy of the 88-byte packet and of the flow's
-    /// 76-byte info, once to match and again for the direction, was about 30 instructions a
-    /// packet (callgrind, many-flows).
+    /// server, -1 not its flow. Read in place, so neither the 88-byte packet nor the flow's
+    /// 76-byte info is copied, once to match and again for the direction.
     @inline(__always) func match(_ p: UnsafePointer<DecodedPacket>, slot: Int) -> Int {
-        let e = UnsafePointer(flows.baseAddress + slot)
-        if configuration.vlansInFlowKey && p.pointee.vlans != e.pointee.info.vlans { return -1 }
-        if p.pointee.sourcePort == e.pointee.info.clientPort && p.pointee.destinationPort == e.pointee.info.serverPort
+        // Safe: callers pass a slot the index names, and every such slot is below the flows' count.
+        let e = unsafe UnsafePointer(flows.baseAddress + slot)
+        if unsafe configuration.vlansInFlowKey && p.pointee.vlans != e.pointee.info.vlans { return -1 }
+        if unsafe p.pointee.sourcePort == e.pointee.info.clientPort && p.pointee.destinationPort == e.pointee.info.serverPort
             && p.pointee.source == e.pointee.info.client && p.pointee.destination == e.pointee.info.server { return 0 }
-        if p.pointee.sourcePort == e.pointee.info.serverPort && p.pointee.destinationPort == e.pointee.info.clientPort
+        if unsafe p.pointee.sourcePort == e.pointee.info.serverPort && p.pointee.destinationPort == e.pointee.info.clientPort
             && p.pointee.source == e.pointee.info.server && p.pointee.destination == e.pointee.info.client { return 1 }
         return -1
     }
@@ -602,7 +606,7 @@ public struct FlowTable {
             if FlowIndex.tag(bucket) == tag {
                 // Every slot the index names is below the flows' count.
                 let slot = FlowIndex.slot(bucket)
-                let side = match(p, slot: slot)
+                let side = unsafe match(p, slot: slot)
                 if side >= 0 { return 2 * slot + side }
             }
             i = index.next(i)
@@ -618,20 +622,21 @@ public struct FlowTable {
     /// pick addresses and ports that all land in one cluster of the index (every lookup then
     /// walks it). The index is internal, so no output depends on the seed.
     @inline(__always) func flowHash(_ packet: DecodedPacket) -> UInt64 {
-        withUnsafePointer(to: packet) { flowHash($0) }
+        // The pointer is to the argument and lives for the call only.
+        unsafe withUnsafePointer(to: packet) { unsafe flowHash($0) }
     }
 
-    /// `flowHash` of a packet read in place: taking it by value copied all 88 bytes first
-    /// (callgrind, many-flows: about 25 instructions a packet).
+    /// `flowHash` of a packet read in place: taking it by value would copy all 88 bytes first.
     @inline(__always) func flowHash(_ p: UnsafePointer<DecodedPacket>) -> UInt64 {
-        let a = p.pointee.source, b = p.pointee.destination
-        let ap = p.pointee.sourcePort, bp = p.pointee.destinationPort
+        // Safe: callers pass an initialized packet that outlives the call.
+        let a = unsafe p.pointee.source, b = unsafe p.pointee.destination
+        let ap = unsafe p.pointee.sourcePort, bp = unsafe p.pointee.destinationPort
         let aFirst = (a.high, a.low, ap) < (b.high, b.low, bp)
         let lo = aFirst ? a : b, hi = aFirst ? b : a
         let loPort = aFirst ? ap : bp, hiPort = aFirst ? bp : ap
         var vlanWord: UInt64 = 0
         if configuration.vlansInFlowKey {
-            let vlans = p.pointee.vlans
+            let vlans = unsafe p.pointee.vlans
             vlanWord = UInt64(vlans.count) << 32 | UInt64(vlans.outer) << 16 | UInt64(vlans.inner)
         }
         let portWord = UInt64(loPort) << 16 | UInt64(hiPort) | (lo.isIPv6 ? 1 << 32 : 0)

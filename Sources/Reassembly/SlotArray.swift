@@ -1,14 +1,14 @@
 /// Per-slot state in one fixed allocation, grown by appending up to its capacity and indexed
 /// without copy-on-write.
 ///
-/// The flow table's entries and half-streams were Swift arrays: every store into an element
-/// (`flows[slot].info.lastSeen = time`) first asked the runtime whether the buffer was uniquely
-/// referenced, a call, several per packet (callgrind: 2 million calls on 650,000 packets of
-/// short connections). Here an element is addressed in place. The storage is a reference:
+/// Not a Swift array: every store into an array's element (`flows[slot].info.lastSeen = time`)
+/// first asks the runtime whether the buffer is uniquely referenced, a call, several per
+/// packet. Here an element is addressed in place. The storage is a reference:
 /// copies of a `SlotArray` share it, which is what its owners (the flow table, the session
 /// router, each held once by its engine) need. Indices are checked against the count.
 public struct SlotArray<Element> {
-    private final class Storage {
+    // Owns the allocation; `SlotArray` checks every index against `count` before using it.
+    @safe private final class Storage {
         let base: UnsafeMutablePointer<Element>
         let capacity: Int
         // Read on every access; never accessed re-entrantly (elements hold no reference back).
@@ -21,13 +21,14 @@ public struct SlotArray<Element> {
             let stride = MemoryLayout<Element>.stride
             let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(capacity, 1) * stride,
                                                        alignment: Swift.max(64, MemoryLayout<Element>.alignment))
-            HugePages.advise(raw, bytes: Swift.max(capacity, 1) * stride)
-            base = raw.bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
+            // Safe: the range is the allocation just made.
+            unsafe HugePages.advise(raw, bytes: Swift.max(capacity, 1) * stride)
+            unsafe base = raw.bindMemory(to: Element.self, capacity: Swift.max(capacity, 1))
         }
 
         deinit {
-            base.deinitialize(count: count)
-            UnsafeMutableRawPointer(base).deallocate()
+            unsafe base.deinitialize(count: count)
+            unsafe UnsafeMutableRawPointer(base).deallocate()
         }
     }
 
@@ -35,47 +36,47 @@ public struct SlotArray<Element> {
 
     public init(capacity: Int) { storage = Storage(capacity: capacity) }
 
-    public var count: Int { storage.count }
+    public var count: Int { unsafe storage.count }
     public var capacity: Int { storage.capacity }
 
     /// The first element's address, for prefetch hints.
-    public var baseAddress: UnsafeMutablePointer<Element> { storage.base }
+    package var baseAddress: UnsafeMutablePointer<Element> { unsafe storage.base }
 
     /// Appends `element`; the caller keeps the count below the capacity.
     public func append(_ element: Element) {
         let storage = self.storage
-        precondition(storage.count < storage.capacity, "SlotArray is full")
-        (storage.base + storage.count).initialize(to: element)
-        storage.count += 1
+        unsafe precondition(storage.count < storage.capacity, "SlotArray is full")
+        unsafe (storage.base + storage.count).initialize(to: element)
+        unsafe storage.count += 1
     }
 
-    public var isEmpty: Bool { storage.count == 0 }
+    public var isEmpty: Bool { unsafe storage.count == 0 }
 
     /// Removes and returns the last element; the caller checks that there is one.
     @discardableResult
     public func removeLast() -> Element {
         let storage = self.storage
-        precondition(storage.count > 0, "SlotArray is empty")
-        storage.count -= 1
-        return (storage.base + storage.count).move()
+        unsafe precondition(storage.count > 0, "SlotArray is empty")
+        unsafe storage.count -= 1
+        return unsafe (storage.base + storage.count).move()
     }
 
     /// The element's address, checked like the subscript. A method or computed property of a
     /// non-trivial element called through the subscript works on a copy (a retain and a release
     /// of every reference it holds); through this address it reads in place.
-    @inline(__always) public func address(_ index: Int) -> UnsafeMutablePointer<Element> {
-        precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
-        return storage.base + index
+    @inline(__always) package func address(_ index: Int) -> UnsafeMutablePointer<Element> {
+        unsafe precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
+        return unsafe storage.base + index
     }
 
     public subscript(index: Int) -> Element {
         @inline(__always) unsafeAddress {
-            precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
-            return UnsafePointer(storage.base + index)
+            unsafe precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
+            return unsafe UnsafePointer(storage.base + index)
         }
         @inline(__always) nonmutating unsafeMutableAddress {
-            precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
-            return storage.base + index
+            unsafe precondition(UInt(bitPattern: index) < UInt(bitPattern: storage.count), "slot out of range")
+            return unsafe storage.base + index
         }
     }
 }

@@ -23,8 +23,8 @@ extension FlowTable {
 
         while true {
             let next = halves[h].next
-            if s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves.address(h).pointee.lastDeliveredEnd {
-                if Self.compareRetransmission(halves.address(h), frame: frame,
+            if unsafe s < next && s == halves[h].lastDeliveredStart && min(e, next) == halves.address(h).pointee.lastDeliveredEnd {
+                if unsafe Self.compareRetransmission(halves.address(h), frame: frame,
                                          range: frameStart..<(frameStart + Int(halves.address(h).pointee.lastDeliveredEnd - s))) {
                     conflict(slot: slot, counted: &conflicted)
                     stats.events.retransmissionConflict += 1
@@ -42,7 +42,7 @@ extension FlowTable {
                 frameStart = origin + Int(truncatingIfNeeded: s)
             }
             // Policy `ack`: in order, but only up to what the peer acknowledged; the rest is held.
-            let limit = HalfStream.holdLimit(halves.address(h), policy)
+            let limit = unsafe HalfStream.holdLimit(halves.address(h), policy)
             if s == next && s < limit {
                 let end = min(e, limit)
                 deliverInOrder(slot: slot, half: h, start: s, end: end, frameStart: frameStart, frame: frame,
@@ -57,7 +57,7 @@ extension FlowTable {
             let ahead = s > next
             if ahead && !countedOutOfOrder { stats.outOfOrderSegments += 1; countedOutOfOrder = true }
             let firstRun = halves[h].runs.first?.start ?? s
-            if ahead, let ack = halves.address(h).pointee.peerAckOffset, ack > next {
+            if ahead, let ack = unsafe halves.address(h).pointee.peerAckOffset, ack > next {
                 declareGap(slot: slot, half: h, upTo: min(ack, s, firstRun), time: time, handler: &handler)
                 deliverContiguous(slot: slot, half: h, time: time, handler: &handler)
                 continue
@@ -65,7 +65,7 @@ extension FlowTable {
             if e - next > Int64(configuration.windowBytes) {
                 stats.windowOverflows += 1
             } else {
-                let plan = Self.planInsert(halves.address(h), start: s, end: e)
+                let plan = unsafe Self.planInsert(halves.address(h), start: s, end: e)
                 if plan.runsAfter > configuration.maxHoles {
                     stats.holeLimitHits += 1
                 } else if plan.newBytes + plan.newRuns * configuration.runOverheadBytes
@@ -114,8 +114,7 @@ extension FlowTable {
                                                    conflicted: inout Bool, handler: inout H) {
         let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
         // Nothing buffered (nearly every segment): the frame's bytes go straight through, and
-        // no run can have become contiguous. The general path below cost about 100 instructions
-        // more a segment to find that out (callgrind, many-flows).
+        // no run can have become contiguous, so the general path below is skipped.
         if halves[h].runs.isEmpty {
             let range = frameStart..<(frameStart + Int(end - start))
             halves[h].next = end
@@ -209,49 +208,49 @@ extension FlowTable {
     /// Static, as the table's other per-segment helpers: as a method it was handed a copy of the
     /// whole table.
     static func compareRetransmission(_ half: UnsafePointer<HalfStream>, frame: Span<UInt8>, range: Range<Int>) -> Bool {
-        digest(frame, range) != half.pointee.lastDeliveredDigest
+        unsafe digest(frame, range) != half.pointee.lastDeliveredDigest
     }
 
     /// A 64-bit digest of `frame[range]`, not meant to resist anyone (a collision only hides a
     /// conflict). A segment of up to 256 bytes (every command line that carries a login) is
-    /// digested whole; of a longer one, its length and first and last 128 bytes: digesting every
-    /// byte of message bodies cost a sixth of the time on mail-heavy traffic.
+    /// digested whole; of a longer one, its length and first and last 128 bytes, so that message
+    /// bodies are not digested byte by byte.
     @inline(__always)
     static func digest(_ frame: Span<UInt8>, _ range: Range<Int>) -> UInt64 {
-        frame.extracting(range).withUnsafeBytes { raw -> UInt64 in
+        unsafe frame.extracting(range).withUnsafeBytes { raw -> UInt64 in
             var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
             @inline(__always) func mix(_ from: Int, _ to: Int) {
                 var i = from
-                // Four independent lanes for whole 32-byte blocks: one lane made each multiply
-                // wait for the one before, and this digest of every data segment was a third of
-                // the time spent delivering in-order data (perf, mail-heavy).
+                // Four independent lanes for whole 32-byte blocks: with one lane each multiply
+                // waits for the one before, on a digest every data segment pays for.
                 if i + 32 <= to {
                     var a = h, b = h ^ 0x6A09_E667_F3BC_C908, c = h ^ 0xBB67_AE85_84CA_A73B
                     var d = h ^ 0x3C6E_F372_FE94_F82B
+                    // Safe: every load below ends at or before `to`, and `to <= raw.count` (the calls below).
                     while i + 32 <= to {
-                        a = (a ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                        b = (b ^ raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                        c = (c ^ raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                        d = (d ^ raw.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        a = unsafe (a ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        b = unsafe (b ^ raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        c = unsafe (c ^ raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                        d = unsafe (d ^ raw.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
                         a ^= a >> 32; b ^= b >> 29; c ^= c >> 31; d ^= d >> 27
                         i += 32
                     }
                     h = ((a &* 0xC4CE_B9FE_1A85_EC53 ^ b) &* 0xC4CE_B9FE_1A85_EC53 ^ c) &* 0xC4CE_B9FE_1A85_EC53 ^ d
                 }
                 while i + 8 < to {
-                    h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                    h = unsafe (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
                     h ^= h >> 32
                     i += 8
                 }
                 // The last 1 to 8 bytes: of a range of 8 or more, as one load of its last 8 (which
-                // may overlap bytes already mixed; the length is in the seed). A loop over them one
-                // at a time was a fifth of delivering a short segment (callgrind, many-flows).
+                // may overlap bytes already mixed; the length is in the seed), since a loop over
+                // them one at a time weighs on every short segment delivered.
                 var tail: UInt64 = 0
                 if to - from >= 8 {
-                    if i < to { tail = raw.loadUnaligned(fromByteOffset: to - 8, as: UInt64.self) }
+                    if i < to { tail = unsafe raw.loadUnaligned(fromByteOffset: to - 8, as: UInt64.self) }
                 } else {
                     while i < to {
-                        tail = tail << 8 | UInt64(raw[i])
+                        tail = unsafe tail << 8 | UInt64(raw[i])
                         i += 1
                     }
                 }
@@ -300,7 +299,7 @@ extension FlowTable {
     /// the direction holds (policy `ack`). Bytes delivered on an ACK keep their arrival time.
     mutating func deliverContiguous<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) {
         while let run = halves[h].runs.first, run.start <= halves[h].next {
-            let limit = HalfStream.holdLimit(halves.address(h), configuration.streamPolicy)
+            let limit = unsafe HalfStream.holdLimit(halves.address(h), configuration.streamPolicy)
             if limit == .max {
                 deliverFirstRun(slot: slot, half: h, info: flows[slot].info, time: time, handler: &handler)
                 continue
@@ -370,7 +369,7 @@ extension FlowTable {
     /// data it acknowledges. Returns true if the flow closed.
     mutating func checkAckGap<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, answering: Bool = false,
                                                 handler: inout H) -> Bool {
-        while halves.address(h).pointee.ackedPastNext, let ack = halves.address(h).pointee.peerAckOffset {
+        while unsafe halves.address(h).pointee.ackedPastNext, let ack = unsafe halves.address(h).pointee.peerAckOffset {
             let target: Int64
             if let run = halves[h].runs.first {
                 target = min(ack, run.start)
@@ -393,7 +392,7 @@ extension FlowTable {
     /// Ends half `h` if its stream reached the FIN; closes the flow when both halves ended.
     /// Returns true if the flow closed.
     mutating func checkEnd<H: StreamHandler>(slot: Int, half h: Int, time: Timestamp, handler: inout H) -> Bool {
-        if !halves[h].ended && halves.address(h).pointee.reachedFin {
+        if unsafe !halves[h].ended && halves.address(h).pointee.reachedFin {
             halves[h].ended = true
             release(half: h)
             let direction: Direction = h & 1 == 0 ? .clientToServer : .serverToClient
@@ -421,7 +420,7 @@ extension FlowTable {
     }
 
     static func planInsert(_ half: UnsafePointer<HalfStream>, start s: Int64, end e: Int64) -> InsertPlan {
-        let runs = half.pointee.runs
+        let runs = unsafe half.pointee.runs
         var first = runs.count
         for i in runs.indices where runs[i].end >= s { first = i; break }
         var last = first - 1

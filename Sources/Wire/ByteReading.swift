@@ -4,7 +4,8 @@
 // up to ten fields, and every packet of a capture pays for them, mail or not. The asserts keep
 // debug builds (tests, golden regeneration) as strict as checked reads would be, and the fuzz
 // build runs under AddressSanitizer, so a decoder bug still stops the process instead of reading
-// past the frame.
+// past the frame. The reads are `@unsafe`: this module is compiled with strict memory safety, so
+// each call site is marked `unsafe` and says why its offset is inside the checked header.
 
 extension Span where Element == UInt8 {
     // One load per field rather than one per byte.

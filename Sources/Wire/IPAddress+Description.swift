@@ -3,7 +3,7 @@
 extension IPAddress: CustomStringConvertible {
     /// IPv4 as a dotted quad; IPv6 in the RFC 5952 canonical form, so that the same address always
     /// prints the same way in alerts and can be matched as text.
-    public var description: String { withText { String(decoding: $0, as: UTF8.self) } }
+    public var description: String { unsafe withText { unsafe String(decoding: $0, as: UTF8.self) } }
 
     /// The longest text form: IPv4-mapped IPv6 (`::ffff:` and a dotted quad) is at most 22 bytes,
     /// eight full groups 39.
@@ -11,10 +11,10 @@ extension IPAddress: CustomStringConvertible {
 
     /// Calls `body` with the text `description` returns, written into a buffer on the stack: the
     /// alert and inventory writers append it to their output without a String or an array per
-    /// address (the inventory's server events spent about 5,000 instructions an event on them).
-    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxTextBytes) { buffer in
-            var text = TextBuffer(buffer)
+    /// address, which would cost an allocation for every address written.
+    package func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try unsafe withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxTextBytes) { buffer in
+            var text = unsafe TextBuffer(buffer)
             if !isIPv6 {
                 text.appendDotted(UInt32(truncatingIfNeeded: low))
             } else if high == 0 && low &>> 32 == 0xFFFF {
@@ -24,22 +24,23 @@ extension IPAddress: CustomStringConvertible {
             } else {
                 text.appendGroups(high: high, low: low)
             }
-            return try body(UnsafeBufferPointer(rebasing: buffer[0..<text.count]))
+            return try unsafe body(UnsafeBufferPointer(rebasing: buffer[0..<text.count]))
         }
     }
 }
 
 /// Bytes appended to a fixed buffer that the caller sized for the longest text.
-private struct TextBuffer {
+/// Safe to use: every store is checked against the buffer's count.
+@safe private struct TextBuffer {
     let buffer: UnsafeMutableBufferPointer<UInt8>
     var count = 0
 
-    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { unsafe self.buffer = unsafe buffer }
 
     mutating func append(_ byte: UInt8) {
         // No form is longer than `maxTextBytes`; checked anyway, since the buffer is unsafe.
-        precondition(count < buffer.count, "address text longer than IPAddress.maxTextBytes")
-        buffer[count] = byte
+        unsafe precondition(count < buffer.count, "address text longer than IPAddress.maxTextBytes")
+        unsafe buffer[count] = byte
         count += 1
     }
 

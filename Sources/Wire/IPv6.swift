@@ -64,6 +64,7 @@ enum IPv6 {
     /// The addresses of a header `decode` checked at `offset`.
     @inline(__always)
     static func addresses(_ frame: Span<UInt8>, at offset: Int) -> (source: IPAddress, destination: IPAddress) {
+        // Safe: bytes 8 ..< 40 of the 40 fixed bytes `decode` checked at `offset`.
         (IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 8), low: unsafe frame.u64(unchecked: offset &+ 16)),
          IPAddress(ipv6High: unsafe frame.u64(unchecked: offset &+ 24), low: unsafe frame.u64(unchecked: offset &+ 32)))
     }

@@ -31,6 +31,7 @@ public enum InternetChecksum {
         }
         // The tail of at most 7 bytes, onto a folded to 33 bits, then 16, then 8.
         var tail: UInt64 = (a & 0xFFFF_FFFF) &+ (a >> 32)
+        // Safe: each load of the tail ends at or before `end`, inside `bytes` by the precondition.
         if end &- i >= 4 {
             tail &+= UInt64(unsafe bytes.bytes.unsafeLoadUnaligned(fromUncheckedByteOffset: i, as: UInt32.self))
             i &+= 4

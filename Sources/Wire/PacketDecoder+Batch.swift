@@ -43,23 +43,27 @@ extension PacketDecoder {
 
     /// Where a batch's results go. Each buffer holds at least as many entries as the batch has
     /// records.
-    public struct BatchOutput {
+    /// Bare pointers: the caller vouches for each buffer's capacity and lifetime.
+    @unsafe @usableFromInline package struct BatchOutput {
         /// The selected segments and the fragments, densely, in frame order.
-        public var packets: UnsafeMutablePointer<DecodedPacket>
+        @usableFromInline package var packets: UnsafeMutablePointer<DecodedPacket>
         /// The position in `records` of each entry of `packets`, at the same index.
-        public var recordIndices: UnsafeMutablePointer<Int>
+        @usableFromInline package var recordIndices: UnsafeMutablePointer<Int>
         /// At the index of each packet of kind `.fragment`: where the fragment lies.
-        public var fragments: UnsafeMutablePointer<FragmentHeader>
+        @usableFromInline package var fragments: UnsafeMutablePointer<FragmentHeader>
         /// At the index of each packet whose `tunnel` is 1: the encapsulations it went through.
-        public var tunnels: UnsafeMutablePointer<Encapsulation>
+        @usableFromInline package var tunnels: UnsafeMutablePointer<Encapsulation>
         /// Why each refused frame was dropped, in frame order.
-        public var refusals: UnsafeMutablePointer<Refusal>
+        @usableFromInline package var refusals: UnsafeMutablePointer<Refusal>
 
-        public init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
-                    fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
-                    refusals: UnsafeMutablePointer<Refusal>) {
-            self.packets = packets; self.recordIndices = recordIndices; self.fragments = fragments
-            self.tunnels = tunnels; self.refusals = refusals
+        // Inlinable (with the type and its fields usable from inline): the engine makes one per
+        // batch, and cross-module optimization inlines only `public` declarations by itself.
+        @inlinable
+        package init(packets: UnsafeMutablePointer<DecodedPacket>, recordIndices: UnsafeMutablePointer<Int>,
+                     fragments: UnsafeMutablePointer<FragmentHeader>, tunnels: UnsafeMutablePointer<Encapsulation>,
+                     refusals: UnsafeMutablePointer<Refusal>) {
+            unsafe self.packets = packets; unsafe self.recordIndices = recordIndices
+            unsafe self.fragments = fragments; unsafe self.tunnels = tunnels; unsafe self.refusals = refusals
         }
     }
 
@@ -73,8 +77,8 @@ extension PacketDecoder {
     /// One call a batch rather than one a frame: the registers are saved once a batch, and the
     /// caller then iterates the selected segments only, without a kind per frame to store and
     /// read back.
-    public static func decode(_ frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
-                              options: BatchOptions, into output: BatchOutput) -> BatchCounts {
+    package static func decode(_ frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
+                               options: BatchOptions, into output: BatchOutput) -> BatchCounts {
         // Each frame is viewed through the buffer's pointer: a span extracted from `frames`
         // recomputes the frame's length from its range with an overflow check.
         unsafe frames.withUnsafeBufferPointer { buffer in
@@ -83,15 +87,16 @@ extension PacketDecoder {
                 // type finds cut at the link layer, as a record outside the buffer is.
                 var counts = BatchCounts()
                 for _ in 0..<records.count {
-                    (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
+                    unsafe (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
                     counts.refused &+= 1
                 }
                 return counts
             }
-            let frames = Frames(base: base, count: buffer.count)
+            // Safe: the frames' buffer is borrowed for this call only, and records are checked against its count.
+            let frames = unsafe Frames(base: base, count: buffer.count)
             switch link {
-            case .ethernet: return decodeEthernet(frames, records: records, options: options, into: output)
-            default: return decodeAny(frames, records: records, link: link, options: options, into: output)
+            case .ethernet: return unsafe decodeEthernet(frames, records: records, options: options, into: output)
+            default: return unsafe decodeAny(frames, records: records, link: link, options: options, into: output)
             }
         }
     }
@@ -103,19 +108,20 @@ extension PacketDecoder {
     @inline(never)
     private static func decodeEthernet(_ frames: Frames, records: UnsafeBufferPointer<FrameRecord>,
                                        options: BatchOptions, into output: BatchOutput) -> BatchCounts {
-        decodeEach(frames, records: records, link: .ethernet, untaggedIPv4First: true, options: options,
-                   into: output)
+        unsafe decodeEach(frames, records: records, link: .ethernet, untaggedIPv4First: true, options: options,
+                          into: output)
     }
 
     @inline(never)
     private static func decodeAny(_ frames: Frames, records: UnsafeBufferPointer<FrameRecord>, link: LinkType,
                                   options: BatchOptions, into output: BatchOutput) -> BatchCounts {
-        decodeEach(frames, records: records, link: link, untaggedIPv4First: false, options: options,
-                   into: output)
+        unsafe decodeEach(frames, records: records, link: link, untaggedIPv4First: false, options: options,
+                          into: output)
     }
 
     /// The buffer of a batch's frames.
-    struct Frames {
+    /// A bare pointer and count: whoever makes one vouches that the bytes stay valid.
+    @unsafe struct Frames {
         let base: UnsafePointer<UInt8>
         let count: Int
     }
@@ -126,8 +132,8 @@ extension PacketDecoder {
                                 selecting ports: PortSet?, path: inout Encapsulation,
                                 fragment: UnsafeMutablePointer<FragmentHeader>,
                                 tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
-        try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragment,
-                   tunnels: tunnels, checks: checks)
+        try unsafe select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragment,
+                          tunnels: tunnels, checks: checks)
     }
 
     @inline(__always)
@@ -139,16 +145,17 @@ extension PacketDecoder {
         // writes it.
         var path = Encapsulation()
         for i in 0..<records.count {
-            let record = records[i]
-            guard isInside(record, count: frames.count) else {
-                (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
+            // Safe: `i` is below `records.count`.
+            let record = unsafe records[i]
+            guard unsafe isInside(record, count: frames.count) else {
+                unsafe (output.refusals + counts.refused).initialize(to: .failed(.truncated(.link)))
                 counts.refused &+= 1
                 continue
             }
             counts.bytes &+= UInt64(truncatingIfNeeded: record.count)
             // Safe: `isInside` just checked that the record lies in the buffer.
-            let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: frames.base + record.start,
-                                                                         count: record.count))
+            let bytes = unsafe UnsafeBufferPointer(start: frames.base + record.start, count: record.count)
+            let frame = unsafe bytes.span
             do throws(DecodeError) {
                 // Untagged IPv4 on Ethernet, nearly every frame of a capture, is decoded inline by
                 // the same steps as `select` (IPv4, then TCP) with no tag, tunnel or fragment state
@@ -160,34 +167,34 @@ extension PacketDecoder {
                 if untaggedIPv4First && frame.count >= 14 && (unsafe frame.u16(unchecked: 12)) == 0x0800 {
                     switch try IPv4.decode(frame, at: 14) {
                     case .tcp(let header):
-                        if try segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
-                                       selecting: options.ports, checks: options.checksums) {
-                            output.recordIndices[counts.selected] = i
+                        if try unsafe segment(frame, ip: header, vlans: VLANTags(), into: output.packets + counts.selected,
+                                              selecting: options.ports, checks: options.checksums) {
+                            unsafe output.recordIndices[counts.selected] = i
                             counts.selected &+= 1
                         }
                         continue
                     case .other(let header, let proto):
-                        selected = try selectInsideIPv4(frame, ip: header, protocol: proto,
-                                                        into: output.packets + counts.selected,
-                                                        selecting: options.ports, path: &path,
-                                                        fragment: output.fragments + counts.selected,
-                                                        tunnels: options.tunnels, checks: options.checksums)
+                        selected = try unsafe selectInsideIPv4(frame, ip: header, protocol: proto,
+                                                               into: output.packets + counts.selected,
+                                                               selecting: options.ports, path: &path,
+                                                               fragment: output.fragments + counts.selected,
+                                                               tunnels: options.tunnels, checks: options.checksums)
                     case .fragment, .skipped:
-                        selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
-                                                       selecting: options.ports, path: &path,
-                                                       fragment: output.fragments + counts.selected,
-                                                       tunnels: options.tunnels, checks: options.checksums)
+                        selected = try unsafe selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
+                                                              selecting: options.ports, path: &path,
+                                                              fragment: output.fragments + counts.selected,
+                                                              tunnels: options.tunnels, checks: options.checksums)
                     }
                 } else if untaggedIPv4First {
-                    selected = try selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
-                                                   selecting: options.ports, path: &path,
-                                                   fragment: output.fragments + counts.selected,
-                                                   tunnels: options.tunnels, checks: options.checksums)
+                    selected = try unsafe selectOutOfLine(frame, link: link, into: output.packets + counts.selected,
+                                                          selecting: options.ports, path: &path,
+                                                          fragment: output.fragments + counts.selected,
+                                                          tunnels: options.tunnels, checks: options.checksums)
                 } else {
-                    selected = try select(frame, link: link, into: output.packets + counts.selected,
-                                          selecting: options.ports, path: &path,
-                                          fragment: output.fragments + counts.selected, tunnels: options.tunnels,
-                                          checks: options.checksums)
+                    selected = try unsafe select(frame, link: link, into: output.packets + counts.selected,
+                                                 selecting: options.ports, path: &path,
+                                                 fragment: output.fragments + counts.selected, tunnels: options.tunnels,
+                                                 checks: options.checksums)
                 }
                 switch selected {
                 case .fragment:
@@ -195,21 +202,22 @@ extension PacketDecoder {
                     fallthrough
                 case .tcp:
                     if path.count != 0 {
-                        let packet = output.packets + counts.selected
-                        packet.pointee.tunnel = 1
-                        packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue
-                        (output.tunnels + counts.selected).initialize(to: path)
+                        // Safe: fewer selected than records, and each output buffer holds one per record.
+                        let packet = unsafe output.packets + counts.selected
+                        unsafe packet.pointee.tunnel = 1
+                        unsafe packet.pointee.kind.rawValue |= PacketKind.tunnelledSegment.rawValue
+                        unsafe (output.tunnels + counts.selected).initialize(to: path)
                     }
-                    output.recordIndices[counts.selected] = i
+                    unsafe output.recordIndices[counts.selected] = i
                     counts.selected &+= 1
                 case .unselected:
                     break
                 case .skipped(let reason):
-                    (output.refusals + counts.refused).initialize(to: .skipped(reason))
+                    unsafe (output.refusals + counts.refused).initialize(to: .skipped(reason))
                     counts.refused &+= 1
                 }
             } catch {
-                (output.refusals + counts.refused).initialize(to: .failed(error))
+                unsafe (output.refusals + counts.refused).initialize(to: .failed(error))
                 counts.refused &+= 1
             }
             if path.count != 0 {
@@ -242,7 +250,7 @@ extension PacketDecoder {
                                       into packet: UnsafeMutablePointer<DecodedPacket>,
                                       fragment: UnsafeMutablePointer<FragmentHeader>) throws(DecodeError) -> Selected {
         // Its IPv4 header is the defragmenter's; each fragment's own was checked.
-        try select(bytes, link: .raw, into: packet, selecting: options.ports, path: &path, fragment: fragment,
-                   tunnels: options.tunnels, checks: options.checksums.subtracting(.ipv4))
+        try unsafe select(bytes, link: .raw, into: packet, selecting: options.ports, path: &path, fragment: fragment,
+                          tunnels: options.tunnels, checks: options.checksums.subtracting(.ipv4))
     }
 }

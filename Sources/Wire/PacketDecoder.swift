@@ -24,10 +24,11 @@ public enum PacketDecoder {
                                    payloadStart: 0, payloadEnd: 0, vlans: VLANTags())
         var fragment = FragmentHeader.empty
         var path = Encapsulation()
-        let selected = try withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
-            try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
-                try select(frame, link: link, into: packetPointer, selecting: nil, path: &path,
-                           fragment: fragmentPointer, tunnels: tunnels, checks: [])
+        // The pointers are to locals and do not outlive the closures.
+        let selected = try unsafe withUnsafeMutablePointer(to: &packet) { packetPointer throws(DecodeError) in
+            try unsafe withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
+                try unsafe select(frame, link: link, into: packetPointer, selecting: nil, path: &path,
+                                  fragment: fragmentPointer, tunnels: tunnels, checks: [])
             }
         }
         switch selected {
@@ -42,13 +43,13 @@ public enum PacketDecoder {
     /// only trivial values); anything else leaves `packet` alone. A segment is judged by its ports
     /// only once its header passed every check, so what counts as a decode error does not depend
     /// on the ports. The encapsulation is not returned (the batch decoder returns it).
-    public static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
-                              selecting ports: PortSet?) throws(DecodeError) -> Selected {
+    package static func decode(_ frame: Span<UInt8>, link: LinkType, into packet: UnsafeMutablePointer<DecodedPacket>,
+                               selecting ports: PortSet?) throws(DecodeError) -> Selected {
         var path = Encapsulation()
         var fragment = FragmentHeader.empty
-        return try withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
-            try select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragmentPointer,
-                       tunnels: .standard, checks: [])
+        return try unsafe withUnsafeMutablePointer(to: &fragment) { fragmentPointer throws(DecodeError) in
+            try unsafe select(frame, link: link, into: packet, selecting: ports, path: &path, fragment: fragmentPointer,
+                              tunnels: .standard, checks: [])
         }
     }
 
@@ -86,8 +87,8 @@ public enum PacketDecoder {
                        tunnels: TunnelPorts, checks: ChecksumChecks) throws(DecodeError) -> Selected {
         var vlans = VLANTags()
         let result = try network(frame, link: link, vlans: &vlans, path: &path, tunnels: tunnels)
-        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
-                            checks: checks)
+        return try unsafe selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
+                                   checks: checks)
     }
 
     /// `select` for the payload of an IPv4 header at offset 14 of an untagged Ethernet frame,
@@ -101,8 +102,8 @@ public enum PacketDecoder {
         var vlans = VLANTags()
         let result = try Decapsulation.follow(frame, from: .ipPayload(header, protocol: proto), vlans: &vlans,
                                               path: &path, tunnels: tunnels)
-        return try selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
-                            checks: checks)
+        return try unsafe selected(result, frame: frame, vlans: vlans, into: packet, selecting: ports, fragment: fragment,
+                                   checks: checks)
     }
 
     /// What `select` makes of the network layers' result.
@@ -118,19 +119,19 @@ public enum PacketDecoder {
             guard let found = Decapsulation.fragment(frame, header: header, nextHeaderField: nextHeaderField) else {
                 return .skipped(.fragment)
             }
-            fragment.pointee = found
-            packet.initialize(to: DecodedPacket(source: found.source, destination: found.destination, sourcePort: 0,
-                                                destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [],
-                                                window: 0, payloadStart: 0, payloadEnd: 0, vlans: vlans))
-            packet.pointee.kind = .fragment
+            unsafe fragment.pointee = found
+            unsafe packet.initialize(to: DecodedPacket(source: found.source, destination: found.destination, sourcePort: 0,
+                                                       destinationPort: 0, sequence: 0, acknowledgment: 0, flags: [],
+                                                       window: 0, payloadStart: 0, payloadEnd: 0, vlans: vlans))
+            unsafe packet.pointee.kind = .fragment
             // Each fragment's own IPv4 header: the datagram the defragmenter rebuilds has a
             // header of its making.
             if checks.contains(.ipv4) && header.layer == .ipv4 && !InternetChecksum.ipv4HeaderIsValid(frame, ip: header) {
-                packet.pointee.kind.rawValue |= PacketKind.badIPv4Checksum
+                unsafe packet.pointee.kind.rawValue |= PacketKind.badIPv4Checksum
             }
             return .fragment
         case .tcp(let header):
-            return try segment(frame, ip: header, vlans: vlans, into: packet, selecting: ports, checks: checks)
+            return try unsafe segment(frame, ip: header, vlans: vlans, into: packet, selecting: ports, checks: checks)
                 ? .tcp : .unselected
         }
     }
@@ -151,11 +152,11 @@ public enum PacketDecoder {
             let (source, destination) = TCP.ports(frame, ip: header)
             if !ports.contains(source) && !ports.contains(destination) { return false }
         }
-        packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: vlans))
+        unsafe packet.initialize(to: TCP.packet(frame, ip: header, payloadStart: payloadStart, vlans: vlans))
         // Only selected segments are summed: a segment of another port is dropped anyway, and the
         // sum is a pass over every payload byte. The verdict is only recorded: what a bad sum
         // means (drop, or wait for the peer's acknowledgement) is the engine's to decide.
-        if !checks.isEmpty { markChecksums(frame, ip: header, packet: packet, checks: checks) }
+        if !checks.isEmpty { unsafe markChecksums(frame, ip: header, packet: packet, checks: checks) }
         return true
     }
 
@@ -170,6 +171,6 @@ public enum PacketDecoder {
         if checks.contains(.tcp) && !InternetChecksum.tcpIsValid(frame, ip: header) {
             bits |= PacketKind.badTCPChecksum
         }
-        packet.pointee.kind.rawValue |= bits
+        unsafe packet.pointee.kind.rawValue |= bits
     }
 }

@@ -10,6 +10,6 @@ public struct PortSet: Sendable {
     /// two a segment).
     @inline(__always)
     public func contains(_ p: UInt16) -> Bool {
-        words.withUnsafeBufferPointer { unsafe $0[Int(p >> 6)] } & (1 << UInt64(p & 63)) != 0
+        unsafe words.withUnsafeBufferPointer { unsafe $0[Int(p >> 6)] } & (1 << UInt64(p & 63)) != 0
     }
 }

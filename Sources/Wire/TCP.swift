@@ -23,6 +23,7 @@ enum TCP {
     @inline(__always)
     static func ports(_ frame: Span<UInt8>, ip: IPHeader) -> (source: UInt16, destination: UInt16) {
         let offset = ip.transportOffset
+        // Safe: the ports are the first 4 of the 20 bytes `payloadStart` checked at `offset`.
         return (unsafe frame.u16(unchecked: offset), unsafe frame.u16(unchecked: offset &+ 2))
     }
 
@@ -37,6 +38,7 @@ enum TCP {
             destination: destination,
             sourcePort: sourcePort,
             destinationPort: destinationPort,
+            // Safe: bytes 4 ..< 16 of the 20 `payloadStart` checked at `offset`.
             sequence: unsafe frame.u32(unchecked: offset &+ 4),
             acknowledgment: unsafe frame.u32(unchecked: offset &+ 8),
             flags: TCPFlags(rawValue: unsafe frame.u8(unchecked: offset &+ 13)),
