@@ -16,7 +16,7 @@ public struct EngineStats: Sendable {
     public var sessionsEncrypted: UInt64 = 0
     public var flowsIgnored: UInt64 = 0
     /// The sum of `parserAnomalyKinds`.
-    public var parserAnomalies: UInt64 = 0
+    public var parserAnomalies: UInt64 { parserAnomalyKinds.total }
     /// Anomalies by protocol and kind, from the sessions that ended.
     public var parserAnomalyKinds = AnomalyTotals()
     /// Sessions that shed what they held because the parser memory budget was exhausted.

@@ -58,7 +58,13 @@ struct SessionRouter: StreamHandler {
     /// since building a parser per flow and destroying it at close costs more than resetting one.
     /// A few per protocol cover the flows open at once in a scan of short connections; beyond,
     /// parsers are freed.
-    private var spareParsers = [[SessionParser]](repeating: [], count: MailProtocol.count)
+    /// Flat, `maxSpareParsers` slots a protocol, so a take or a keep mutates one array rather than
+    /// an array inside an array.
+    private var spareParsers = [SessionParser?](repeating: nil, count: MailProtocol.count * SessionRouter.maxSpareParsers)
+    /// Spare parsers held, by protocol index.
+    /// A vector, not an array: no uniqueness check at each change (the registry holds at most
+    /// eight protocols, see `ServerKey.packed`).
+    private var spareCounts = SIMD8<UInt8>()
     static let maxSpareParsers = 64
 
     init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
@@ -274,15 +280,15 @@ struct SessionRouter: StreamHandler {
         // below in any case).
         if let parser = sessions[slot].parser.take() {
             var proto = MailProtocol.pop3
-            let anomalies = parser.close(time: time.nanoseconds) { findings, facts in
+            // Moved out for the call: the closure may change the rest of the statistics.
+            var anomalies = AnomalyTotals()
+            swap(&anomalies, &stats.parserAnomalyKinds)
+            parser.close(time: time.nanoseconds, anomalies: &anomalies) { findings, facts in
                 proto = facts.proto
                 if !findings.isEmpty { collect(findings, slot: slot, info: info) }
                 observer?.sessionEnded(flow: info, proto: facts.proto, facts: facts, closedAt: time)
             }
-            if !anomalies.isEmpty {
-                stats.parserAnomalies += UInt64(anomalies.total)
-                stats.parserAnomalyKinds.add(anomalies, for: proto)
-            }
+            swap(&anomalies, &stats.parserAnomalyKinds)
             keepSpare(parser, proto: proto)
         } else if let proto = sessions[slot].implicitTLS {
             observer?.sessionEnded(EndedSession(flow: info, proto: proto, kind: .implicitTLS, closedAt: time))
@@ -293,12 +299,22 @@ struct SessionRouter: StreamHandler {
 
     /// A spare parser of `proto`, or a new one.
     private mutating func takeParser(for proto: MailProtocol) -> SessionParser {
-        spareParsers[proto.index].popLast() ?? ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
+        let i = proto.index
+        let n = Int(spareCounts[i])
+        if n > 0, let spare = spareParsers[i * Self.maxSpareParsers + n - 1].take() {
+            spareCounts[i] = UInt8(n - 1)
+            return spare
+        }
+        return ProtocolRegistry.makeParser(for: proto, limits: sessionLimits, memory: memory)
     }
 
     /// Keeps the parser of a closed flow (reset by `close`) for a later flow if there is room.
     private mutating func keepSpare(_ parser: consuming SessionParser, proto: MailProtocol) {
-        if spareParsers[proto.index].count < Self.maxSpareParsers { spareParsers[proto.index].append(parser) }
+        let i = proto.index
+        let n = Int(spareCounts[i])
+        guard n < Self.maxSpareParsers else { return }
+        spareParsers[i * Self.maxSpareParsers + n] = parser
+        spareCounts[i] = UInt8(n + 1)
     }
 
     private mutating func collect(slot: Int, info: FlowInfo, parser: SessionParser) {

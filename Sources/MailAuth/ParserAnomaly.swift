@@ -43,17 +43,21 @@ public enum ParserAnomaly: Int, CaseIterable, Sendable {
 /// One session's anomalies by kind, in one vector so counting costs a store and merging an add.
 public struct AnomalyCounts: Sendable, Equatable {
     private var lanes = SIMD16<UInt32>()
+    /// Some kind was counted: tested at every session's end, where comparing all lanes would cost
+    /// more than the flag.
+    public private(set) var isEmpty = true
 
     public init() {}
 
     public subscript(_ kind: ParserAnomaly) -> Int { Int(lanes[kind.rawValue]) }
 
     mutating func count(_ kind: ParserAnomaly, _ n: Int = 1) {
+        guard n != 0 else { return }
         lanes[kind.rawValue] &+= UInt32(truncatingIfNeeded: n)
+        isEmpty = false
     }
 
-    public var total: Int { Int(lanes.wrappedSum()) }
-    public var isEmpty: Bool { lanes == SIMD16() }
+    public var total: Int { isEmpty ? 0 : Int(lanes.wrappedSum()) }
 
     /// The counts widened for a running total.
     public var wide: SIMD16<UInt64> { SIMD16<UInt64>(truncatingIfNeeded: lanes) }
@@ -61,15 +65,20 @@ public struct AnomalyCounts: Sendable, Equatable {
 
 /// Running totals of `AnomalyCounts` per protocol, for the `stats` event.
 public struct AnomalyTotals: Sendable, Equatable {
-    private var byProtocol = [SIMD16<UInt64>](repeating: SIMD16(), count: MailProtocol.count)
+    /// Empty (no storage) until the first anomaly.
+    private var byProtocol: [SIMD16<UInt64>] = []
+    /// Every kind of every protocol: `parser_anomalies`.
+    public private(set) var total: UInt64 = 0
 
     public init() {}
 
     public mutating func add(_ counts: AnomalyCounts, for proto: MailProtocol) {
+        if byProtocol.isEmpty { byProtocol = [SIMD16<UInt64>](repeating: SIMD16(), count: MailProtocol.count) }
         byProtocol[proto.index] &+= counts.wide
+        total &+= UInt64(counts.total)
     }
 
     public subscript(_ proto: MailProtocol, _ kind: ParserAnomaly) -> UInt64 {
-        byProtocol[proto.index][kind.rawValue]
+        byProtocol.isEmpty ? 0 : byProtocol[proto.index][kind.rawValue]
     }
 }

@@ -23,6 +23,15 @@ public enum MailProtocol: String, Sendable, CaseIterable {
     public var descriptor: ProtocolDescriptor { ProtocolRegistry.all[index] }
 }
 
+/// Tells a protocol's greeting from the first server bytes. A type, not a closure: the registry
+/// calls it through a metatype, which is neither retained nor reabstracted per call.
+public protocol GreetingProbe {
+    /// Whether `bytes` (the first server bytes, at most `ProtocolRegistry.maxGreetingProbe`) is a
+    /// greeting of this protocol. `lineEnd`: the end of the first line (its LF, or the bound).
+    /// `final`: no more bytes will come for this decision, so `needMore` is not an answer.
+    static func probe(_ bytes: Span<UInt8>, lineEnd: Int, final: Bool) -> GreetingMatch
+}
+
 /// What a greeting probe concluded from the first server bytes.
 public enum GreetingMatch: Sendable, Equatable {
     case greeting
@@ -44,10 +53,8 @@ public struct ProtocolDescriptor: Sendable {
     /// The bytes a greeting of this protocol can start with; no two protocols share one, so a
     /// greeting is offered to one probe only.
     let greetingStarts: [UInt8]
-    /// Whether `bytes` (the first server bytes, at most `ProtocolRegistry.maxGreetingProbe`) is a
-    /// greeting of this protocol. `lineEnd`: the end of the first line (its LF, or the bound).
-    /// `final`: no more bytes will come for this decision, so `needMore` is not an answer.
-    let probe: @Sendable (_ bytes: Span<UInt8>, _ lineEnd: Int, _ final: Bool) -> GreetingMatch
+    /// Recognises the protocol's greeting.
+    let probe: any GreetingProbe.Type
     let makeParser: @Sendable (SessionLimits, SessionMemory) -> SessionParser
     /// The protocol has a plaintext login command that a capability list can withdraw (IMAP
     /// LOGIN and LOGINDISABLED): a list without the withdrawal offers it.
@@ -55,7 +62,7 @@ public struct ProtocolDescriptor: Sendable {
 
     init(proto: MailProtocol, displayName: String, ports: [UInt16], implicitTLSPorts: [UInt16],
          greetingStarts: [UInt8], loginCommandUnlessDisabled: Bool = false,
-         probe: @escaping @Sendable (Span<UInt8>, Int, Bool) -> GreetingMatch,
+         probe: any GreetingProbe.Type,
          makeParser: @escaping @Sendable (SessionLimits, SessionMemory) -> SessionParser) {
         self.proto = proto
         self.displayName = displayName
@@ -96,17 +103,38 @@ public enum ProtocolRegistry {
     /// across segments up to this many bytes.
     public static let maxGreetingProbe = 512
 
-    /// By a greeting's first byte: 1 + the index of the protocol whose greetings start with it, or 0.
-    private static let byFirstByte: [UInt8] = {
-        var table = [UInt8](repeating: 0, count: 256)
-        for d in all {
-            for b in d.greetingStarts {
-                precondition(table[Int(b)] == 0, "two protocols' greetings start with the same byte")
-                table[Int(b)] = UInt8(d.proto.index + 1)
+    /// What classifying a greeting and ending a session read, in one global (one lazy-init check
+    /// a use) and without copying a descriptor (its strings, arrays and closures retained and
+    /// released at every copy).
+    struct HotTables: Sendable {
+        /// By a greeting's first byte: 1 + the index of the protocol whose greetings start with
+        /// it, or 0.
+        let byFirstByte: [UInt8]
+        /// The protocols, by index.
+        let protocols: [MailProtocol]
+        /// Each protocol's probe, by index.
+        let probes: [any GreetingProbe.Type]
+        /// Bit i: protocol i has a LOGIN command a capability list can withdraw.
+        let loginCommandUnlessDisabled: UInt32
+
+        init(_ all: [ProtocolDescriptor]) {
+            var table = [UInt8](repeating: 0, count: 256)
+            var mask: UInt32 = 0
+            for d in all {
+                for b in d.greetingStarts {
+                    precondition(table[Int(b)] == 0, "two protocols' greetings start with the same byte")
+                    table[Int(b)] = UInt8(d.proto.index + 1)
+                }
+                if d.loginCommandUnlessDisabled { mask |= 1 << UInt32(d.proto.index) }
             }
+            byFirstByte = table
+            protocols = all.map(\.proto)
+            probes = all.map(\.probe)
+            loginCommandUnlessDisabled = mask
         }
-        return table
-    }()
+    }
+
+    static let hot = HotTables(all)
 
     public enum Greeting: Sendable, Equatable {
         case greeting(MailProtocol)
@@ -128,14 +156,13 @@ public enum ProtocolRegistry {
             guard at < bound else { return final || bytes.count >= maxGreetingProbe ? .notGreeting : .needMore }
             first = bytes[at]
         }
-        let slot = Int(byFirstByte[Int(first)])
+        let slot = Int(hot.byFirstByte[Int(first)])
         guard slot != 0 else { return .notGreeting }
         let lf = bytes.firstIndex(of: ASCII.lf, from: 0, end: bound)
         let done = final || bytes.count >= maxGreetingProbe
         if lf == nil && !done { return .needMore }
-        let d = all[slot - 1]
-        switch d.probe(bytes.extracting(0..<bound), lf ?? bound, done) {
-        case .greeting: return .greeting(d.proto)
+        switch hot.probes[slot - 1].probe(bytes.extracting(0..<bound), lineEnd: lf ?? bound, final: done) {
+        case .greeting: return .greeting(hot.protocols[slot - 1])
         case .notGreeting: return .notGreeting
         case .needMore: return done ? .notGreeting : .needMore
         }

@@ -88,7 +88,8 @@ public struct ServerFacts: Sendable, Equatable {
         // The cleartext mechanisms have the codes 1 to 4 (MechanismList.known).
         var bits = UInt8(truncatingIfNeeded: mechanisms.knownBits & 0xF)
         if userCommandOffered { bits |= 16 }
-        if capabilitiesSeen && !loginDisabled && proto.descriptor.loginCommandUnlessDisabled { bits |= 32 }
+        if capabilitiesSeen && !loginDisabled
+            && ProtocolRegistry.hot.loginCommandUnlessDisabled & (1 << UInt32(proto.index)) != 0 { bits |= 32 }
         return bits
     }
 

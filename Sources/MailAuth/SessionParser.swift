@@ -46,9 +46,12 @@ public protocol SessionParser: AnyObject {
     func lendFacts(_ body: (borrowing ServerFacts) -> Void)
     /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
     /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
-    /// `reset`. Returns `anomalyCounts` as they were before the reset. One call rather than
-    /// seven, each through the protocol's witness table, since every session ends.
-    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts
+    /// `reset`. `anomalies` gains `anomalyCounts` as they were before the reset (added in place,
+    /// since most sessions have none and a returned set of counts would be copied out of every
+    /// one). One call rather than seven, each through the protocol's witness table, since every
+    /// session ends.
+    func close(time: Int64, anomalies: inout AnomalyTotals,
+               _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void)
 }
 
 extension SessionParser {
@@ -148,12 +151,13 @@ struct LineSessionState<Machine: LineMachine> {
     /// Every anomaly so far by kind: the machine's, plus what the framers, the pending queue and
     /// the budget counted.
     var anomalyCounts: AnomalyCounts {
-        var counts = core.anomalies
         let overlong = clientFramer.overlongLines + serverFramer.overlongLines
-        if overlong != 0 { counts.count(.lineTooLong, overlong) }
         let overflows = machine.queueOverflows
-        if overflows != 0 { counts.count(.pendingQueueOverflow, overflows) }
-        if sheds != 0 { counts.count(.shedForMemoryBudget, sheds) }
+        if core.anomalies.isEmpty && overlong == 0 && overflows == 0 && sheds == 0 { return AnomalyCounts() }
+        var counts = core.anomalies
+        counts.count(.lineTooLong, overlong)
+        counts.count(.pendingQueueOverflow, overflows)
+        counts.count(.shedForMemoryBudget, sheds)
         return counts
     }
 
@@ -182,13 +186,16 @@ struct LineSessionState<Machine: LineMachine> {
 
     /// See `SessionParser.close`.
     mutating func close(time: Int64, memory: SessionMemory,
-                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts {
+                        anomalies: inout AnomalyTotals,
+                        _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) {
         finish(time: time, memory: memory)
         let findings = takeFindings()
         body(findings, core.facts)
-        let n = anomalyCounts
+        if !core.anomalies.isEmpty || clientFramer.overlongLines != 0 || serverFramer.overlongLines != 0
+            || machine.queueOverflows != 0 || sheds != 0 {
+            anomalies.add(anomalyCounts, for: core.proto)
+        }
         reset(memory: memory)
-        return n
     }
 
     mutating func takeFindings() -> [Finding] {
@@ -309,7 +316,8 @@ extension LineSession {
 
     func finish(time: Int64) { state.finish(time: time, memory: memory) }
 
-    func close(time: Int64, _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) -> AnomalyCounts {
-        state.close(time: time, memory: memory, body)
+    func close(time: Int64, anomalies: inout AnomalyTotals,
+               _ body: (_ findings: [Finding], _ facts: borrowing ServerFacts) -> Void) {
+        state.close(time: time, memory: memory, anomalies: &anomalies, body)
     }
 }

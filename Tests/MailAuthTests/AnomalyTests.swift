@@ -39,8 +39,10 @@ func anomalyIsNamed(_ c: AnomalyCase) {
     #expect(counts[c.kind] >= 1)
     for other in ParserAnomaly.allCases where other != c.kind { #expect(counts[other] == 0, "\(other.name)") }
     #expect(parser.anomalies == counts.total)
-    let closed = parser.close(time: 99) { _, _ in }
-    #expect(closed == counts)
+    var totals = AnomalyTotals()
+    parser.close(time: 99, anomalies: &totals) { _, _ in }
+    for kind in ParserAnomaly.allCases { #expect(totals[c.proto, kind] == UInt64(counts[kind])) }
+    #expect(totals.total == UInt64(counts.total))
     #expect(parser.anomalies == 0, "reset after close")
 }
 

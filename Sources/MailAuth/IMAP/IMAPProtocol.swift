@@ -5,14 +5,19 @@ extension ProtocolDescriptor {
     static let imap = ProtocolDescriptor(
         proto: .imap, displayName: "IMAP", ports: [143], implicitTLSPorts: [993],
         greetingStarts: [ASCII.star], loginCommandUnlessDisabled: true,
-        probe: { bytes, lineEnd, _ in
-            let first = bytes.word(from: 0, end: lineEnd)
-            guard first.count == 1 && bytes[first.start] == ASCII.star else { return .notGreeting }
-            let status = bytes.word(from: first.end, end: lineEnd)
-            return bytes.equalsUpper(status, "OK") || bytes.equalsUpper(status, "PREAUTH")
-                || bytes.equalsUpper(status, "BYE") ? .greeting : .notGreeting
-        },
+        probe: IMAPGreeting.self,
         makeParser: { IMAPSession(limits: $0, memory: $1) })
+}
+
+/// `* OK`, `* PREAUTH` or `* BYE`.
+enum IMAPGreeting: GreetingProbe {
+    static func probe(_ bytes: Span<UInt8>, lineEnd: Int, final: Bool) -> GreetingMatch {
+        let first = bytes.word(from: 0, end: lineEnd)
+        guard first.count == 1 && bytes[first.start] == ASCII.star else { return .notGreeting }
+        let status = bytes.word(from: first.end, end: lineEnd)
+        return bytes.equalsUpper(status, "OK") || bytes.equalsUpper(status, "PREAUTH")
+            || bytes.equalsUpper(status, "BYE") ? .greeting : .notGreeting
+    }
 }
 
 final class IMAPSession: LineSession {

@@ -6,11 +6,11 @@ extension ProtocolDescriptor {
     static let managesieve = ProtocolDescriptor(
         proto: .managesieve, displayName: "ManageSieve", ports: [4190], implicitTLSPorts: [],
         greetingStarts: [ASCII.quote],
-        probe: { bytes, lineEnd, final in ManageSieveGreeting.probe(bytes, lineEnd: lineEnd, final: final) },
+        probe: ManageSieveGreeting.self,
         makeParser: { ManageSieveSession(limits: $0, memory: $1) })
 }
 
-enum ManageSieveGreeting {
+enum ManageSieveGreeting: GreetingProbe {
     /// Capability names RFC 5804 section 1.7 defines, upper case; a greeting's first line names one.
     static let knownCapabilities: [StaticString] = [
         "IMPLEMENTATION", "SASL", "SIEVE", "STARTTLS", "NOTIFY", "MAXREDIRECTS", "LANGUAGE", "OWNER",

@@ -4,10 +4,15 @@ extension ProtocolDescriptor {
     static let pop3 = ProtocolDescriptor(
         proto: .pop3, displayName: "POP3", ports: [110], implicitTLSPorts: [995],
         greetingStarts: [ASCII.plus],
-        probe: { bytes, lineEnd, _ in
-            bytes.equalsUpper(bytes.word(from: 0, end: lineEnd), "+OK") ? .greeting : .notGreeting
-        },
+        probe: POP3Greeting.self,
         makeParser: { POP3Session(limits: $0, memory: $1) })
+}
+
+/// `+OK` as the first word.
+enum POP3Greeting: GreetingProbe {
+    static func probe(_ bytes: Span<UInt8>, lineEnd: Int, final: Bool) -> GreetingMatch {
+        bytes.equalsUpper(bytes.word(from: 0, end: lineEnd), "+OK") ? .greeting : .notGreeting
+    }
 }
 
 // `@exclusivity(unchecked)`, here and in the other protocols' session classes: a session is only

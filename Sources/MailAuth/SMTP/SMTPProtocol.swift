@@ -5,11 +5,15 @@ extension ProtocolDescriptor {
     static let smtp = ProtocolDescriptor(
         proto: .smtp, displayName: "SMTP", ports: [25, 587, 2525], implicitTLSPorts: [465],
         greetingStarts: [UInt8(ascii: "2")],
-        probe: { bytes, lineEnd, _ in SMTPGreeting.matches(bytes, lineEnd) ? .greeting : .notGreeting },
+        probe: SMTPGreeting.self,
         makeParser: { SMTPSession(limits: $0, memory: $1) })
 }
 
-enum SMTPGreeting {
+enum SMTPGreeting: GreetingProbe {
+    static func probe(_ bytes: Span<UInt8>, lineEnd: Int, final: Bool) -> GreetingMatch {
+        matches(bytes, lineEnd) ? .greeting : .notGreeting
+    }
+
     /// `220 `, `220-` or `220` CR, and no mention of FTP on the line.
     static func matches(_ bytes: Span<UInt8>, _ end: Int) -> Bool {
         guard end >= 4, bytes[0] == 0x32, bytes[1] == 0x32, bytes[2] == 0x30,
