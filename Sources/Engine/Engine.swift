@@ -110,9 +110,9 @@ public struct EngineStats: Sendable {
 
 /// decode -> flows -> parsers -> alerts. One instance per capture thread; not thread-safe.
 public final class Engine {
-    // All per-packet state sits in one struct, unchecked: a dynamic exclusivity check costs about
-    // 80 instructions (callgrind) and was made five times per packet. Safe because the engine is
-    // never re-entered: callbacks (`onAlert`, the observer) must not call back into it.
+    // All per-packet state sits in one struct, unchecked, since a dynamic exclusivity check would
+    // be made several times per packet. Safe because the engine is never re-entered: callbacks
+    // (`onAlert`, the observer) must not call back into it.
     @exclusivity(unchecked) private var core: EngineCore
 
     /// Hears about every login and every ended mail session (the exposure inventory). Set it

@@ -103,8 +103,8 @@ struct SessionRouter: StreamHandler {
     mutating func flowStarted(slot: Int, info: FlowInfo) {
         while sessions.count <= slot { sessions.append(FlowSession()) }
         // flowClosed leaves the slots it closes fresh, so a new flow's slot normally is: checked
-        // with reads alone. Storing a fresh session anyway (a uniqueness check, the old one's
-        // fields released) was about 85 instructions a flow (callgrind, many-flows sample).
+        // with reads alone, rather than storing a fresh session anyway (a uniqueness check and
+        // the old one's fields released, every flow).
         if sessions[slot].isFresh { return }
         if !sessions[slot].heldGreeting.isEmpty { _ = releaseGreeting(slot: slot) }
         sessions[slot] = FlowSession()
@@ -114,8 +114,7 @@ struct SessionRouter: StreamHandler {
         lastTime = time
         let side: Side = direction == .clientToServer ? .client : .server
         // Most deliveries go to a parser already chosen: that path stays small and the choice is
-        // made out of line (callgrind, many-flows: the entry and exit sized for the whole
-        // function were paid by every delivery).
+        // made out of line, so that every delivery does not pay an entry and exit sized for it.
         if sessions[slot].state == .parsing {
             guard let parser = sessions[slot].parser else { return }
             if parser.receive(bytes, from: side, time: time.nanoseconds, packet: packet) {
@@ -160,9 +159,9 @@ struct SessionRouter: StreamHandler {
                 return
             }
             sessions[slot].state = .parsing
-            // Kept in a local for the first delivery and then moved into the slot: read back
-            // from the slot for the call, it was copied (a retain and a release a session;
-            // callgrind, many-flows). Nothing on the way reads the slot's parser.
+            // Kept in a local for the first delivery and then moved into the slot: read back from
+            // the slot for the call, it would be copied (a retain and a release). Nothing on the
+            // way reads the slot's parser.
             let parser = takeParser(for: proto)
             sessionCounts[proto.index] &+= 1
             if !sessions[slot].heldGreeting.isEmpty {
