@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"], swiftSettings: packetBytes),
         .target(name: "MailAuth"),
         .target(name: "Alerts", dependencies: [
-            "Wire", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
+            "Wire", "Reassembly", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
         .target(

@@ -1,48 +1,6 @@
 import Alerts
 import Wire
 
-/// `--checksum-validation` (Suricata's `checksum-validation`): what a segment whose IPv4 header or
-/// TCP checksum is wrong becomes.
-public enum ChecksumValidation: String, CaseIterable, Sendable {
-    /// Verify both; a segment with a wrong sum waits for the peer's acknowledgement (see
-    /// `ChecksumGate`), and once the capture shows that wrong sums are the capture's doing
-    /// (offload on the capturing host, or rewritten packets) verification stops.
-    case auto
-    /// Verify both and drop every segment with a wrong sum.
-    case on
-    /// Verify nothing.
-    case off
-
-    /// What the decoder sums.
-    var checks: ChecksumChecks { self == .off ? [] : .all }
-}
-
-/// Checksum counters, in the `stats` event as `checksums`.
-public struct ChecksumStats: Sendable, Equatable {
-    public var mode: ChecksumValidation = .auto
-    /// Segments and fragments dropped for a wrong IPv4 header checksum (stream event
-    /// `ipv4_checksum_invalid`).
-    public var ipv4Invalid: UInt64 = 0
-    /// Segments dropped for a wrong TCP checksum (stream event `tcp_checksum_invalid`).
-    public var tcpInvalid: UInt64 = 0
-    /// Segments with a wrong sum that the peer acknowledged, then processed.
-    public var acceptedOnAck: UInt64 = 0
-    /// Segments and fragments with a wrong sum processed because verification had stopped.
-    public var acceptedUnverified: UInt64 = 0
-    /// `auto` stopped verifying: the capture's wrong sums are its own (offload, rewriting).
-    public var disabledByOffload = false
-    public init() {}
-
-    func fields() -> [StatField] {
-        [StatField("mode", .word(mode.rawValue)),
-         StatField("ipv4_invalid", ipv4Invalid),
-         StatField("tcp_invalid", tcpInvalid),
-         StatField("accepted_on_ack", acceptedOnAck),
-         StatField("accepted_unverified", acceptedUnverified),
-         StatField("tcp_validation_disabled_by_offload", disabledByOffload ? 1 : 0)]
-    }
-}
-
 /// Decides what becomes of segments whose checksum failed, in `auto`.
 ///
 /// A wrong sum in a capture has three causes: the packet was damaged or forged on the way (the

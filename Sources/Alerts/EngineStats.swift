@@ -1,0 +1,126 @@
+// The engine's counters and the `stats` event's keys for them, in one place with the rest of that
+// event (`outputs`, added by the pipeline): the engine fills in plain counters, the JSON schema
+// (docs/schema/stats.schema.json) is written here.
+import MailAuth
+import Reassembly
+import Wire
+
+/// Counters reported in the `stats` event and the summary, in a fixed order.
+public struct EngineStats: Sendable {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var tcpPackets: UInt64 = 0
+    public var notMailPort: UInt64 = 0
+    public var skipped: [SkipReason: UInt64] = [:]
+    public var truncated: [DecodeLayer: UInt64] = [:]
+    public var invalid: [DecodeLayer: UInt64] = [:]
+    public var sessions: [MailProtocol: UInt64] = [:]
+    public var sessionsEncrypted: UInt64 = 0
+    public var flowsIgnored: UInt64 = 0
+    /// The sum of `parserAnomalyKinds`.
+    public var parserAnomalies: UInt64 { parserAnomalyKinds.total }
+    /// Anomalies by protocol and kind, from the sessions that ended.
+    public var parserAnomalyKinds = AnomalyTotals()
+    /// Sessions that shed what they held because the parser memory budget was exhausted.
+    public var parserMemoryBudgetHits: UInt64 = 0
+    /// The most the parsers held at once, in bytes (as charged to the budget).
+    public var parserMemoryPeak: UInt64 = 0
+    public var alerts: UInt64 = 0
+    public var alertsSuppressed: UInt64 = 0
+    public var reassembly = ReassemblyStats()
+    public var activeFlows = 0
+    /// Frames per encapsulation they went through.
+    public var encapsulations = EncapsulationCounts()
+    /// Paths kept without their details because the tunnel registry was full.
+    public var tunnelsTruncated: UInt64 = 0
+    public var fragments = DefragmentStats()
+    public var checksums = ChecksumStats()
+
+    public var decodeErrors: UInt64 { truncated.values.reduce(0, +) + invalid.values.reduce(0, +) }
+
+    public init() {}
+}
+
+extension EngineStats {
+    /// Ordered counters for the `stats` event.
+    public func fields() -> [StatField] {
+        let layers = DecodeLayer.allCases
+        let r = reassembly
+        return [
+            StatField("packets", packets),
+            StatField("bytes", bytes),
+            StatField("tcp_packets", tcpPackets),
+            StatField("not_mail_port", notMailPort),
+            StatField("skipped", .object(SkipReason.allCases.map { StatField($0.rawValue, skipped[$0, default: 0]) })),
+            StatField("decode_errors", .object([
+                StatField("truncated", .object(layers.map { StatField($0.rawValue, truncated[$0, default: 0]) })),
+                StatField("invalid", .object(layers.map { StatField($0.rawValue, invalid[$0, default: 0]) })),
+            ])),
+            StatField("flows", .object([
+                StatField("created", UInt64(r.flowsCreated)),
+                StatField("midstream", UInt64(r.flowsMidstream)),
+                StatField("ignored", flowsIgnored),
+                StatField("closed", .object(CloseReason.allCases.map {
+                    StatField($0.rawValue, UInt64(r.flowsClosedByReason[$0]))
+                })),
+                StatField("packets_without_flow", UInt64(r.packetsWithoutFlow)),
+                StatField("evicted_with_data", UInt64(r.evictedWithData)),
+            ])),
+            StatField("reassembly", .object([
+                StatField("retransmitted_segments", UInt64(r.retransmittedSegments)),
+                StatField("retransmitted_bytes", UInt64(r.retransmittedBytes)),
+                StatField("out_of_order_segments", UInt64(r.outOfOrderSegments)),
+                StatField("overlap_conflict_bytes", UInt64(r.overlapConflictBytes)),
+                StatField("gaps", UInt64(r.gaps)),
+                StatField("gap_bytes", UInt64(r.gapBytes)),
+                StatField("window_overflows", UInt64(r.windowOverflows)),
+                StatField("hole_limit_hits", UInt64(r.holeLimitHits)),
+                StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
+                StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
+                StatField("retransmission_conflicts", r.retransmissionConflicts),
+                StatField("events", .object(r.events.named.map { StatField($0.name, $0.count) })),
+            ])),
+            StatField("encapsulation", .object(EncapsulationKind.allCases.map {
+                StatField($0.name, encapsulations[$0])
+            } + [StatField("tunnels_truncated", tunnelsTruncated)])),
+            StatField("fragments", .object([
+                StatField("received", fragments.fragments),
+                StatField("reassembled", fragments.reassembled),
+                StatField("timed_out", fragments.timedOut),
+                StatField("overlaps", fragments.overlaps),
+                StatField("overlap_conflicts", fragments.overlapConflicts),
+                StatField("discarded", fragments.discarded),
+                StatField("invalid", fragments.invalid),
+                StatField("memory_budget_hits", fragments.memoryBudgetHits),
+                StatField("evicted", fragments.evicted),
+                StatField("peak_bytes", fragments.peakBytes),
+            ])),
+            StatField("sessions", .object(MailProtocol.allCases.map { StatField($0.rawValue, sessions[$0, default: 0]) }
+                + [StatField("starttls_upgraded", sessionsEncrypted)])),
+            StatField("parser_anomalies", parserAnomalies),
+            StatField("parser_anomaly_kinds", .object(MailProtocol.allCases.map { proto in
+                StatField(proto.rawValue, .object(ParserAnomaly.allCases.map {
+                    StatField($0.name, parserAnomalyKinds[proto, $0])
+                }))
+            })),
+            StatField("parser_memory", .object([
+                StatField("budget_hits", parserMemoryBudgetHits),
+                StatField("peak_bytes", parserMemoryPeak),
+            ])),
+            StatField("alerts", alerts),
+            StatField("alerts_suppressed", alertsSuppressed),
+            StatField("checksums", .object(checksums.fields())),
+        ]
+    }
+}
+
+extension ChecksumStats {
+    func fields() -> [StatField] {
+        [StatField("mode", .word(mode.rawValue)),
+         StatField("ipv4_invalid", ipv4Invalid),
+         StatField("tcp_invalid", tcpInvalid),
+         StatField("accepted_on_ack", acceptedOnAck),
+         StatField("accepted_unverified", acceptedUnverified),
+         StatField("tcp_validation_disabled_by_offload", disabledByOffload ? 1 : 0)]
+    }
+}
