@@ -206,8 +206,7 @@ struct EngineCore {
                     if j < prefetchBefore { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
                     let record = batch[scratch.recordIndices[j]]
                     // Safe: the decoder checked the record against the buffer.
-                    let frame = unsafe Span(_unsafeElements: UnsafeBufferPointer(start: base + record.start,
-                                                                                 count: record.count))
+                    let frame = unsafe UnsafeBufferPointer(start: base + record.start, count: record.count).span
                     let packet = scratch.packets + j
                     // One test for a tunnelled packet or a fragment; the rest out of line.
                     if packet.pointee.kind != .segment
