@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Alerts", dependencies: [
             "Wire", "Reassembly", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"]),
+        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"], swiftSettings: packetBytes),
         .target(
             name: "Capture", dependencies: ["CPcap", "CZlib", "CZstd", "CLzma", "Engine", "Wire"],
             swiftSettings: packetBytes),

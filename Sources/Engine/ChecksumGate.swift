@@ -78,7 +78,7 @@ struct ChecksumGate {
 
     /// A segment (`frame[payloadStart..<payloadEnd]` its payload) whose checksums failed.
     mutating func judge(_ packet: UnsafePointer<DecodedPacket>, frame: Span<UInt8>, time: Timestamp) -> Verdict {
-        let kind = packet.pointee.kind
+        let kind = unsafe packet.pointee.kind
         wrong &+= 1
         batchWrong &+= 1
         if !allWrongSettled && wrong &- batchWrong == verified && batchWrong == position &+ 1
@@ -89,15 +89,15 @@ struct ChecksumGate {
             stats.acceptedUnverified &+= 1
             return .accept
         }
-        let flags = packet.pointee.flags
-        let start = packet.pointee.payloadStart, end = packet.pointee.payloadEnd
+        let flags = unsafe packet.pointee.flags
+        let start = unsafe packet.pointee.payloadStart, end = unsafe packet.pointee.payloadEnd
         let length = start >= 0 && start <= end && end <= frame.count ? end - start : 0
         let confirmable = length > 0 || flags.contains(.syn) || flags.contains(.fin)
         guard mode == .auto && confirmable && !flags.contains(.rst) else {
             drop(badIPv4: kind.hasBadIPv4Checksum, badTCP: kind.hasBadTCPChecksum)
             return .consumed
         }
-        var copy = packet.pointee
+        var copy = unsafe packet.pointee
         copy.kind = .segment
         copy.payloadStart = 0
         copy.payloadEnd = length
@@ -130,7 +130,7 @@ struct ChecksumGate {
         var k = 0
         while k < held.count {
             let h = held[k].packet
-            let p = packet.pointee
+            let p = unsafe packet.pointee
             guard p.tunnel == h.tunnel else { k += 1; continue }
             if p.source == h.destination && p.destination == h.source && p.sourcePort == h.destinationPort
                 && p.destinationPort == h.sourcePort {

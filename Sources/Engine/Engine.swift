@@ -4,7 +4,9 @@ import Reassembly
 import Wire
 
 /// decode -> flows -> parsers -> alerts. One instance per capture thread; not thread-safe.
-public final class Engine {
+// Safe to use: it owns its batch buffers (`DecodedBatch`) and frees them in `deinit`, and every
+// pointer it forms stays within a record the decoder checked against its frame.
+@safe public final class Engine {
     // All per-packet state sits in one struct, unchecked, since a dynamic exclusivity check would
     // be made several times per packet. Safe because the engine is never re-entered: callbacks
     // (`onAlert`, the observer) must not call back into it.
@@ -13,23 +15,23 @@ public final class Engine {
     /// Hears about every login and every ended mail session (the exposure inventory). Set it
     /// before the first packet.
     public var observer: (any SessionObserver)? {
-        get { core.router.observer }
-        set { core.router.observer = newValue }
+        get { unsafe core.router.observer }
+        set { unsafe core.router.observer = newValue }
     }
 
     public var stats: EngineStats {
-        var s = core.router.stats
-        for (proto, count) in zip(MailProtocol.allCases, core.router.sessionCounts) where count > 0 {
+        var s = unsafe core.router.stats
+        for (proto, count) in unsafe zip(MailProtocol.allCases, core.router.sessionCounts) where count > 0 {
             s.sessions[proto] = count
         }
-        s.reassembly = core.table.stats
-        s.parserMemoryBudgetHits = core.router.memory.budgetHits
-        s.parserMemoryPeak = UInt64(core.router.memory.peak)
-        s.activeFlows = core.table.activeFlows
-        s.encapsulations = core.encapsulations
-        s.tunnelsTruncated = core.router.tunnels.truncated
-        if let defragmenter = core.defragmenter { s.fragments = defragmenter.stats }
-        s.checksums = core.checksums.stats
+        s.reassembly = unsafe core.table.stats
+        s.parserMemoryBudgetHits = unsafe core.router.memory.budgetHits
+        s.parserMemoryPeak = unsafe UInt64(core.router.memory.peak)
+        s.activeFlows = unsafe core.table.activeFlows
+        s.encapsulations = unsafe core.encapsulations
+        s.tunnelsTruncated = unsafe core.router.tunnels.truncated
+        if let defragmenter = unsafe core.defragmenter { s.fragments = defragmenter.stats }
+        s.checksums = unsafe core.checksums.stats
         return s
     }
 
@@ -38,37 +40,37 @@ public final class Engine {
         let servicePorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         reassembly.isServicePort = { servicePorts.contains($0) }
         let router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
-        core = EngineCore(table: FlowTable(configuration: reassembly), router: router,
+        unsafe core = EngineCore(table: FlowTable(configuration: reassembly), router: router,
                           prefetchAboveFlows: configuration.prefetchAboveFlows,
                           options: PacketDecoder.BatchOptions(ports: router.selectedPorts, tunnels: configuration.tunnels,
                                                               checksums: configuration.checksumValidation.checks),
                           defragmenter: configuration.defragment.map { IPDefragmenter(configuration: $0) },
                           checksums: ChecksumGate(mode: configuration.checksumValidation))
-        batch = DecodedBatch(capacity: Self.batchCapacity)
+        unsafe batch = unsafe DecodedBatch(capacity: Self.batchCapacity)
     }
 
-    deinit { batch.deallocate() }
+    deinit { unsafe batch.deallocate() }
 
     /// Hears, once, that `--checksum-validation auto` stopped verifying checksums (a line for
     /// standard error). Set it before the first packet.
     public var onNotice: ((String) -> Void)? {
-        get { core.onNotice }
-        set { core.onNotice = newValue }
+        get { unsafe core.onNotice }
+        set { unsafe core.onNotice = newValue }
     }
 
     /// The capture file whose records come next, by the name alerts give it (`pcap_filename`;
     /// nil: none, as for standard input): the record numbers of the frames that follow
     /// (`FrameRecord.number`) count within it. Call before each file's first frame.
     public func beginCaptureFile(name: String?) {
-        core.router.beginCaptureFile(name: name)
+        unsafe core.router.beginCaptureFile(name: name)
     }
 
     /// One captured frame, lent for the duration of the call only: a batch of one. `number`: its
     /// record number in its capture file (`FrameRecord.number`), 0 for none.
     public func process(frame: Span<UInt8>, time: Timestamp, link: LinkType, number: UInt64 = 0) {
         var record = FrameRecord(start: 0, count: frame.count, time: time, number: number)
-        withUnsafePointer(to: &record) { pointer in
-            core.process(frames: frame, records: UnsafeBufferPointer(start: pointer, count: 1), link: link,
+        unsafe withUnsafePointer(to: &record) { pointer in
+            unsafe core.process(frames: frame, records: UnsafeBufferPointer(start: pointer, count: 1), link: link,
                          scratch: batch)
         }
     }
@@ -80,7 +82,7 @@ public final class Engine {
     /// flow entry and session, before the first is handled: on a capture of many concurrent flows
     /// those loads were cache misses, each waiting on the one before.
     public func process(frames: Span<UInt8>, records: UnsafeBufferPointer<FrameRecord>, link: LinkType) {
-        core.process(frames: frames, records: records, link: link, scratch: batch)
+        unsafe core.process(frames: frames, records: records, link: link, scratch: batch)
     }
 
     /// Frames decoded ahead of handling, reused for every batch.
@@ -89,20 +91,21 @@ public final class Engine {
 
     /// End of input: flush every flow; logins still waiting for a reply get outcome `unknown`.
     public func finish(time: Timestamp?) {
-        core.finish(time: time)
+        unsafe core.finish(time: time)
     }
 
     /// No packet, but time has passed (a live capture's read timeout on a quiet link): flows idle
     /// past their timeout are closed as a packet at `time` would close them. Packets drive the same
     /// sweep, so a replay never needs this.
     public func tick(time: Timestamp) {
-        core.tick(time: time)
+        unsafe core.tick(time: time)
     }
 }
 
 /// Frames decoded ahead of handling, reused for every batch: kept as separate arrays so a
-/// 100-byte packet is written once by decoding and read in place when it is handled.
-struct DecodedBatch {
+/// 100-byte packet is written once by decoding and read in place when it is handled. A bundle of
+/// bare pointers, each `capacity` elements long: every use is `unsafe`, indexed below `capacity`.
+@unsafe struct DecodedBatch {
     let capacity: Int
     /// The batch's segments and fragments for the flow table and the defragmenter, densely.
     let packets: UnsafeMutablePointer<DecodedPacket>
@@ -120,38 +123,38 @@ struct DecodedBatch {
     let datagramFragment: UnsafeMutablePointer<FragmentHeader>
 
     init(capacity: Int) {
-        self.capacity = capacity
-        packets = .allocate(capacity: capacity)
-        hashes = .allocate(capacity: capacity)
-        hashes.initialize(repeating: 0, count: capacity)
-        recordIndices = .allocate(capacity: capacity)
-        recordIndices.initialize(repeating: 0, count: capacity)
-        refusals = .allocate(capacity: capacity)
-        fragments = .allocate(capacity: capacity)
-        tunnels = .allocate(capacity: capacity)
-        datagramPacket = .allocate(capacity: 1)
-        datagramFragment = .allocate(capacity: 1)
+        unsafe self.capacity = capacity
+        unsafe packets = .allocate(capacity: capacity)
+        unsafe hashes = .allocate(capacity: capacity)
+        unsafe hashes.initialize(repeating: 0, count: capacity)
+        unsafe recordIndices = .allocate(capacity: capacity)
+        unsafe recordIndices.initialize(repeating: 0, count: capacity)
+        unsafe refusals = .allocate(capacity: capacity)
+        unsafe fragments = .allocate(capacity: capacity)
+        unsafe tunnels = .allocate(capacity: capacity)
+        unsafe datagramPacket = .allocate(capacity: 1)
+        unsafe datagramFragment = .allocate(capacity: 1)
     }
 
     var output: PacketDecoder.BatchOutput {
-        PacketDecoder.BatchOutput(packets: packets, recordIndices: recordIndices, fragments: fragments,
+        unsafe PacketDecoder.BatchOutput(packets: packets, recordIndices: recordIndices, fragments: fragments,
                                   tunnels: tunnels, refusals: refusals)
     }
 
     /// Every buffer holds only trivial values, so none is deinitialized.
     func deallocate() {
-        packets.deallocate()
-        hashes.deallocate()
-        recordIndices.deallocate()
-        refusals.deallocate()
-        fragments.deallocate()
-        tunnels.deallocate()
-        datagramPacket.deallocate()
-        datagramFragment.deallocate()
+        unsafe packets.deallocate()
+        unsafe hashes.deallocate()
+        unsafe recordIndices.deallocate()
+        unsafe refusals.deallocate()
+        unsafe fragments.deallocate()
+        unsafe tunnels.deallocate()
+        unsafe datagramPacket.deallocate()
+        unsafe datagramFragment.deallocate()
     }
 }
 
-struct EngineCore {
+@safe struct EngineCore {
     var table: FlowTable
     var router: SessionRouter
     /// `EngineConfiguration.prefetchAboveFlows`.
@@ -185,39 +188,42 @@ struct EngineCore {
                           scratch: DecodedBatch) {
         var done = 0
         while done < records.count {
-            let n = min(records.count &- done, scratch.capacity)
-            let batch = UnsafeBufferPointer(rebasing: records[done ..< done &+ n])
+            // Safe: done + n <= records.count, and n fits the scratch buffers.
+            let n = unsafe min(records.count &- done, scratch.capacity)
+            let batch = unsafe UnsafeBufferPointer(rebasing: records[done ..< done &+ n])
             // With few flows their state stays in the cache and the hints are only overhead.
             let prefetching = table.activeFlows > prefetchAboveFlows
-            let counts = PacketDecoder.decode(frames, records: batch, link: link, options: options,
+            let counts = unsafe PacketDecoder.decode(frames, records: batch, link: link, options: options,
                                               into: scratch.output)
-            count(counts, frames: n, refusals: scratch.refusals)
+            unsafe count(counts, frames: n, refusals: scratch.refusals)
             let m = counts.selected
-            table.hashBatch(scratch.packets, count: m, into: scratch.hashes, prefetch: prefetching)
+            // Safe: the decoder wrote m <= n <= capacity packets and record indices below n, so
+            // every scratch index below m, and every record it names, is in bounds.
+            unsafe table.hashBatch(scratch.packets, count: m, into: scratch.hashes, prefetch: prefetching)
             // The flow state of a packet a few places ahead is requested while this one is handled:
             // early enough to arrive in time, late enough not to flood the cache's few
             // outstanding-miss slots (requesting a whole batch at once stalled on them).
-            if prefetching { for j in 0..<min(m, Self.prefetchDistance) { prefetchFlow(scratch, j) } }
+            if prefetching { for j in 0..<min(m, Self.prefetchDistance) { unsafe prefetchFlow(scratch, j) } }
             let prefetchBefore = prefetching ? m &- Self.prefetchDistance : 0
             // A segment lies in the buffer, which then has an address. Each is viewed through it.
             unsafe frames.withUnsafeBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 for j in 0..<m {
-                    if j < prefetchBefore { prefetchFlow(scratch, j &+ Self.prefetchDistance) }
-                    let record = batch[scratch.recordIndices[j]]
+                    if j < prefetchBefore { unsafe prefetchFlow(scratch, j &+ Self.prefetchDistance) }
+                    let record = unsafe batch[scratch.recordIndices[j]]
                     // Safe: the decoder checked the record against the buffer.
                     let frame = unsafe UnsafeBufferPointer(start: base + record.start, count: record.count).span
-                    let packet = scratch.packets + j
+                    let packet = unsafe scratch.packets + j
                     // One test for a tunnelled packet or a fragment; the rest out of line.
-                    if packet.pointee.kind != .segment
+                    if unsafe packet.pointee.kind != .segment
                         && handleSpecial(packet, j, frame: frame, time: record.time, number: record.number,
                                          scratch: scratch) { continue }
                     advanceClock(to: record.time)
                     // Segments held for a wrong checksum wait for this one's acknowledgement.
-                    if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: record.time) }
+                    if !checksums.held.isEmpty { unsafe releaseHeld(confirmedBy: packet, time: record.time) }
                     router.packet = router.fileBits | record.number
                     table.packetNumber = router.packet
-                    table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
+                    unsafe table.process(packetAt: packet, hash: scratch.hashes[j], frame: frame, time: record.time,
                                   handler: &router)
                     applyStops()
                 }
@@ -225,7 +231,7 @@ struct EngineCore {
             if !checksums.allWrongSettled || checksums.batchWrong != 0 {
                 checksums.afterBatch(segments: m &- counts.fragments)
                 if checksums.pendingNotice != nil || !checksums.releasedByRule.isEmpty {
-                    processReleased(time: batch[n &- 1].time)
+                    unsafe processReleased(time: batch[n &- 1].time)
                 }
             }
             done &+= n
@@ -241,24 +247,24 @@ struct EngineCore {
     private mutating func handleSpecial(_ packet: UnsafeMutablePointer<DecodedPacket>, _ j: Int, frame: Span<UInt8>,
                                         time: Timestamp, number: UInt64, scratch: DecodedBatch) -> Bool {
         var path = Encapsulation()
-        if packet.pointee.kind.isTunnelled {
-            path = scratch.tunnels[j]
-            packet.pointee.tunnel = router.tunnels.id(of: path)
+        if unsafe packet.pointee.kind.isTunnelled {
+            path = unsafe scratch.tunnels[j]
+            unsafe packet.pointee.tunnel = router.tunnels.id(of: path)
         }
-        if packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
+        if unsafe packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
             checksums.position = j
-            let verdict = packet.pointee.kind.isFragment ? checksums.judgeFragment()
+            let verdict = unsafe packet.pointee.kind.isFragment ? checksums.judgeFragment()
                 : judgeChecksums(packet, frame: frame, time: time)
             checksums.position = Int.max
             if case .consumed = verdict { return true }
-            packet.pointee.kind = packet.pointee.kind.withoutChecksums
+            unsafe packet.pointee.kind = unsafe packet.pointee.kind.withoutChecksums
         }
-        guard packet.pointee.kind.isFragment else {
-            packet.pointee.kind = .segment
+        guard unsafe packet.pointee.kind.isFragment else {
+            unsafe packet.pointee.kind = .segment
             return false
         }
-        packet.pointee.kind = .fragment
-        defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, number: number,
+        unsafe packet.pointee.kind = .fragment
+        unsafe defragment(scratch.fragments[j], frame: frame, packet: packet.pointee, path: path, time: time, number: number,
                    scratch: scratch)
         return true
     }
@@ -268,9 +274,9 @@ struct EngineCore {
     private mutating func judgeChecksums(_ packet: UnsafeMutablePointer<DecodedPacket>, frame: Span<UInt8>,
                                          time: Timestamp) -> ChecksumGate.Verdict {
         advanceClock(to: time)
-        let verdict = checksums.judge(packet, frame: frame, time: time)
+        let verdict = unsafe checksums.judge(packet, frame: frame, time: time)
         if checksums.pendingNotice != nil || !checksums.releasedByRule.isEmpty { processReleased(time: time) }
-        if case .accept = verdict, !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
+        if case .accept = verdict, !checksums.held.isEmpty { unsafe releaseHeld(confirmedBy: packet, time: time) }
         return verdict
     }
 
@@ -278,7 +284,7 @@ struct EngineCore {
     /// before it; those it supersedes are dropped.
     @inline(never)
     private mutating func releaseHeld(confirmedBy packet: UnsafePointer<DecodedPacket>, time: Timestamp) {
-        checksums.observe(packet, released: &released)
+        unsafe checksums.observe(packet, released: &released)
         processReleased(time: time)
     }
 
@@ -300,9 +306,9 @@ struct EngineCore {
         for k in 0 ..< released.count {
             var held = released[k].packet
             let payload = released[k].payload
-            withUnsafePointer(to: &held) { held in
-                let hash = table.hash(ofPacketAt: held)
-                table.process(packetAt: held, hash: hash, frame: payload.span, time: time, handler: &router)
+            unsafe withUnsafePointer(to: &held) { held in
+                let hash = unsafe table.hash(ofPacketAt: held)
+                unsafe table.process(packetAt: held, hash: hash, frame: payload.span, time: time, handler: &router)
             }
             applyStops()
         }
@@ -317,7 +323,7 @@ struct EngineCore {
         router.stats.bytes &+= counts.bytes
         router.stats.tcpPackets &+= UInt64(truncatingIfNeeded: counts.selected &- counts.fragments &+ counts.unselected)
         router.stats.notMailPort &+= UInt64(truncatingIfNeeded: counts.unselected)
-        for k in 0..<counts.refused { countRefusal(refusals[k]) }
+        for k in 0..<counts.refused { unsafe countRefusal(refusals[k]) }
         if counts.encapsulated != 0 { encapsulations.add(counts.encapsulations) }
     }
 
@@ -333,7 +339,7 @@ struct EngineCore {
     }
 
     @inline(__always) private mutating func prefetchFlow(_ scratch: DecodedBatch, _ j: Int) {
-        router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[j]))
+        unsafe router.prefetchSession(slot: table.prefetchFlow(hash: scratch.hashes[j]))
     }
 
     /// Every stage's timeouts, by the one packet clock.
@@ -373,12 +379,12 @@ struct EngineCore {
         while result == .completed && rounds <= Encapsulation.maxLayers {
             rounds += 1
             let nested: (FragmentHeader, [UInt8], DecodedPacket)? = defragmenter.withCompleted { datagram, _ in
-                guard case .fragment(let inner) = handleDatagram(datagram, vlans: vlans, path: &path, time: time,
+                guard case .fragment(let inner) = unsafe handleDatagram(datagram, vlans: vlans, path: &path, time: time,
                                                                  number: number, scratch: scratch) else { return nil }
                 // It lies in storage the next `add` reuses: copied (nested fragments are rare).
                 var bytes = [UInt8](repeating: 0, count: inner.ipEnd - inner.ipOffset)
                 for k in 0 ..< bytes.count { bytes[k] = datagram[inner.ipOffset + k] }
-                return (inner, bytes, scratch.datagramPacket.pointee)
+                return unsafe (inner, bytes, scratch.datagramPacket.pointee)
             }
             guard let (inner, bytes, innerPacket) = nested else { return }
             vlans = innerPacket.vlans
@@ -413,27 +419,27 @@ struct EngineCore {
                                          time: Timestamp, number: UInt64, scratch: DecodedBatch) -> DatagramOutcome {
         let before = path
         do throws(DecodeError) {
-            let selected = try PacketDecoder.decodeDatagram(datagram, options: options, path: &path,
+            let selected = try unsafe PacketDecoder.decodeDatagram(datagram, options: options, path: &path,
                                                             into: scratch.datagramPacket,
                                                             fragment: scratch.datagramFragment)
             encapsulations.add(path, from: Int(before.count))
             switch selected {
             case .tcp:
                 router.stats.tcpPackets &+= 1
-                let packet = scratch.datagramPacket
-                packet.pointee.vlans = vlans
-                packet.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
+                let packet = unsafe scratch.datagramPacket
+                unsafe packet.pointee.vlans = vlans
+                unsafe packet.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
                 // The TCP checksum of a reassembled datagram covers the whole datagram.
                 if !checksums.allWrongSettled && !options.checksums.isEmpty { checksums.verified &+= 1 }
-                if packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
-                    if case .consumed = judgeChecksums(packet, frame: datagram, time: time) { break }
+                if unsafe packet.pointee.kind.rawValue & (PacketKind.badIPv4Checksum | PacketKind.badTCPChecksum) != 0 {
+                    if case .consumed = unsafe judgeChecksums(packet, frame: datagram, time: time) { break }
                 }
-                packet.pointee.kind = .segment
-                if !checksums.held.isEmpty { releaseHeld(confirmedBy: packet, time: time) }
-                let hash = table.hash(ofPacketAt: packet)
+                unsafe packet.pointee.kind = .segment
+                if !checksums.held.isEmpty { unsafe releaseHeld(confirmedBy: packet, time: time) }
+                let hash = unsafe table.hash(ofPacketAt: packet)
                 router.packet = router.fileBits | number
                 table.packetNumber = router.packet
-                table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
+                unsafe table.process(packetAt: packet, hash: hash, frame: datagram, time: time, handler: &router)
                 applyStops()
             case .unselected:
                 router.stats.tcpPackets &+= 1
@@ -441,9 +447,9 @@ struct EngineCore {
             case .skipped(let reason):
                 countRefusal(.skipped(reason))
             case .fragment:
-                scratch.datagramPacket.pointee.vlans = vlans
-                scratch.datagramPacket.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
-                return .fragment(scratch.datagramFragment.pointee)
+                unsafe scratch.datagramPacket.pointee.vlans = vlans
+                unsafe scratch.datagramPacket.pointee.tunnel = path.isEmpty ? 0 : router.tunnels.id(of: path)
+                return unsafe .fragment(scratch.datagramFragment.pointee)
             }
         } catch {
             countRefusal(.failed(error))

@@ -82,8 +82,8 @@ struct SessionRouter: StreamHandler {
         sessions = []
         sessions.reserveCapacity(slots)
         let reservedBytes = sessions.capacity * MemoryLayout<FlowSession>.stride
-        sessions.withUnsafeMutableBufferPointer { reserved in
-            if let base = reserved.baseAddress { HugePages.advise(UnsafeMutableRawPointer(base), bytes: reservedBytes) }
+        unsafe sessions.withUnsafeMutableBufferPointer { reserved in
+            if let base = reserved.baseAddress { unsafe HugePages.advise(UnsafeMutableRawPointer(base), bytes: reservedBytes) }
         }
     }
 
@@ -94,9 +94,9 @@ struct SessionRouter: StreamHandler {
 
     /// Starts loading the state of `slot`'s session (a hint, see `FlowTable.prefetchFlow`).
     @inline(__always) func prefetchSession(slot: Int) {
-        sessions.withUnsafeBufferPointer { s in
+        unsafe sessions.withUnsafeBufferPointer { s in
             guard slot >= 0 && slot < s.count, let base = s.baseAddress else { return }
-            plainsight_prefetch(base + slot)
+            unsafe plainsight_prefetch(base + slot)
         }
     }
 
