@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CChecksum"], swiftSettings: packetBytes),
         .target(name: "CPrefetch"),
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"], swiftSettings: packetBytes),
-        .target(name: "MailAuth"),
+        .target(name: "MailAuth", swiftSettings: packetBytes),
         .target(name: "Alerts", dependencies: [
             "Wire", "Reassembly", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -51,11 +51,12 @@ enum ASCII {
     static func blankOrEnd(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
         let n = b.count
         guard from < n else { return n }
-        guard n >= 16, let base = b.baseAddress else { return blankOrEndShort(b, from: from) }
+        guard n >= 16, let base = b.baseAddress else { return unsafe blankOrEndShort(b, from: from) }
+        // Safe: called with at + 16 <= n only (the loop's test, and n - 16 with n >= 16).
         @inline(__always) func blanks(_ at: Int) -> SIMD2<UInt64> {
-            let v = UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
+            let v = unsafe UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
             let m = (v .== SIMD16<UInt8>(repeating: space)) .| (v .== SIMD16<UInt8>(repeating: tab))
-            return unsafeBitCast(m, to: SIMD2<UInt64>.self)
+            return unsafe unsafeBitCast(m, to: SIMD2<UInt64>.self)
         }
         var j = from
         while j + 16 <= n {
@@ -87,13 +88,14 @@ enum ASCII {
         let n = b.count
         guard n >= 8, let base = b.baseAddress else {
             var j = from
-            while j < n && b[j] != space && b[j] != tab { j += 1 }
+            while unsafe j < n && b[j] != space && b[j] != tab { j += 1 }
             return j
         }
         // 0x80 in exactly the blank bytes of the eight at `at` (no carry crosses a byte, so lanes
         // masked off below cannot flag the ones above).
+        // Safe: called with at + 8 <= n only (the test before it, and n - 8 with n >= 8).
         @inline(__always) func blanks(_ at: Int) -> UInt64 {
-            let w = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
+            let w = unsafe UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
             let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
             @inline(__always) func zeros(_ x: UInt64) -> UInt64 { ~(((x & low7) &+ low7) | x) & ~low7 }
             return zeros(w ^ 0x2020_2020_2020_2020) | zeros(w ^ 0x0909_0909_0909_0909)
@@ -111,10 +113,11 @@ enum ASCII {
         return m != 0 ? at + m.trailingZeroBitCount / 8 : n
     }
 
-    /// The first and the last four of `n` (4...8) bytes at `p`, as one word.
+    /// The first and the last four of `n` (4...8) bytes at `p`, as one word. The caller vouches
+    /// that `p` holds `n` bytes: both loads lie within them.
     @inline(__always)
     static func pair32(_ p: UnsafeRawPointer, _ n: Int) -> UInt64 {
-        UInt64(p.loadUnaligned(as: UInt32.self)) | UInt64(p.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32
+        unsafe UInt64(p.loadUnaligned(as: UInt32.self)) | UInt64(p.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32
     }
 }
 
@@ -139,9 +142,9 @@ extension Span where Element == UInt8 {
     func skipSpaces(from: Int, end: Int) -> Int {
         guard from < end else { return from }
         // One range check for the whole scan instead of one per byte (`extracting` validates).
-        return extracting(from..<end).withUnsafeBufferPointer { b -> Int in
+        return unsafe extracting(from..<end).withUnsafeBufferPointer { b -> Int in
             var i = 0
-            while i < b.count, b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
+            while i < b.count, unsafe b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
             return from + i
         }
     }
@@ -151,10 +154,10 @@ extension Span where Element == UInt8 {
     @inline(__always)
     func word(from: Int, end: Int) -> Token {
         guard from < end else { return Token(start: from, end: from) }
-        return extracting(from..<end).withUnsafeBufferPointer { b -> Token in
+        return unsafe extracting(from..<end).withUnsafeBufferPointer { b -> Token in
             var s = 0
-            while s < b.count, b[s] == ASCII.space || b[s] == ASCII.tab { s += 1 }
-            return Token(start: from + s, end: from + ASCII.blankOrEnd(b, from: s))
+            while s < b.count, unsafe b[s] == ASCII.space || b[s] == ASCII.tab { s += 1 }
+            return unsafe Token(start: from + s, end: from + ASCII.blankOrEnd(b, from: s))
         }
     }
 
@@ -166,7 +169,7 @@ extension Span where Element == UInt8 {
         let n = keyword.utf8CodeUnitCount
         guard t.count == n else { return false }
         guard n > 0 else { return true }
-        guard ASCII.upper(self[t.start]) == keyword.utf8Start[0] else { return false }
+        guard unsafe ASCII.upper(self[t.start]) == keyword.utf8Start[0] else { return false }
         return matchesUpper(t.start, keyword)
     }
 
@@ -177,23 +180,25 @@ extension Span where Element == UInt8 {
     @inline(__always)
     private func matchesUpper(_ start: Int, _ keyword: StaticString) -> Bool {
         let n = keyword.utf8CodeUnitCount
-        let k = UnsafeRawPointer(keyword.utf8Start)
-        return extracting(start..<(start + n)).withUnsafeBytes { b -> Bool in
+        let k = unsafe UnsafeRawPointer(keyword.utf8Start)
+        return unsafe extracting(start..<(start + n)).withUnsafeBytes { b -> Bool in
             guard let p = b.baseAddress else { return n == 0 }
+            // Safe: `b` and the keyword both hold n bytes (`extracting` checked the range), and
+            // every load below reads 8 of them at an offset from 0 to n - 8.
             if n >= 8 {
                 var i = 0
                 while i + 8 < n {
-                    if ASCII.upper8(p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    if unsafe ASCII.upper8(p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                         != k.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
                     i += 8
                 }
-                return ASCII.upper8(p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
+                return unsafe ASCII.upper8(p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
                     == k.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
             }
             if n >= 4 {
-                return ASCII.upper8(ASCII.pair32(p, n)) == ASCII.pair32(k, n)
+                return unsafe ASCII.upper8(ASCII.pair32(p, n)) == ASCII.pair32(k, n)
             }
-            for i in 0..<n where ASCII.upper(b[i]) != k.load(fromByteOffset: i, as: UInt8.self) { return false }
+            for i in 0..<n where unsafe ASCII.upper(b[i]) != k.load(fromByteOffset: i, as: UInt8.self) { return false }
             return true
         }
     }
@@ -219,13 +224,13 @@ extension Span where Element == UInt8 {
         let n = Swift.min(t.count, 32)
         // Built on the stack, not in an array: a capability list names several mechanisms per
         // session. Names of up to 15 bytes become small strings, which allocate nothing either.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { bytes -> String in
+        return unsafe withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { bytes -> String in
             for i in 0..<n {
                 let b = ASCII.upper(self[t.start + i])
                 let safe = (b >= 0x41 && b <= 0x5A) || ASCII.isDigit(b) || b == ASCII.minus || b == 0x5F
-                bytes[i] = safe ? b : 0x3F
+                unsafe bytes[i] = safe ? b : 0x3F
             }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<n]), as: UTF8.self)
+            return unsafe String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<n]), as: UTF8.self)
         }
     }
 
@@ -250,9 +255,9 @@ extension Span where Element == UInt8 {
         // memchr on the checked sub-span (`extracting` validates the range, so the search never
         // leaves the lent bytes) rather than a checked byte loop: the framer looks for LF in every
         // line and message body.
-        return extracting(from..<end).withUnsafeBufferPointer { buffer -> Int? in
-            guard let base = buffer.baseAddress, let hit = memchr(base, Int32(byte), buffer.count) else { return nil }
-            return from + (UnsafeRawPointer(hit) - UnsafeRawPointer(base))
+        return unsafe extracting(from..<end).withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress, let hit = unsafe memchr(base, Int32(byte), buffer.count) else { return nil }
+            return unsafe from + (UnsafeRawPointer(hit) - UnsafeRawPointer(base))
         }
     }
 }

@@ -206,12 +206,12 @@ struct LineFramer {
         let start = cursor
         let end = bytes.count
         guard start < end else { return .needMore }
-        return bytes.extracting(start..<end).withUnsafeBufferPointer { b -> Unit in
+        return unsafe bytes.extracting(start..<end).withUnsafeBufferPointer { b -> Unit in
             guard let base = b.baseAddress else { return .needMore }
             let n = b.count
             var i = 0
             while i < n {
-                let c = b[i]
+                let c = unsafe b[i]
                 i += 1
                 // 0: line start; 1: after "."; 2: after ".\r"; 3: inside a line whose byte `c` (not
                 // an LF when it got here from 1 or 2) has been read.
@@ -234,12 +234,13 @@ struct LineFramer {
                 // the compares.
                 var j = i
                 let lfs = SIMD16<UInt8>(repeating: ASCII.lf), dots = SIMD16<UInt8>(repeating: ASCII.dot)
+                // Safe: called with at + 17 <= n only (both loops' tests), so both loads lie in `b`.
                 @inline(__always) func hitWords(_ at: Int) -> SIMD2<UInt64> {
-                    let here = UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
-                    let after = UnsafeRawPointer(base + at + 1).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let here = unsafe UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let after = unsafe UnsafeRawPointer(base + at + 1).loadUnaligned(as: SIMD16<UInt8>.self)
                     // Lanes where an LF is followed by "." (all ones), tested as two words: `any`
                     // on a mask is an out-of-line call.
-                    return unsafeBitCast((here .== lfs) .& (after .== dots), to: SIMD2<UInt64>.self)
+                    return unsafe unsafeBitCast((here .== lfs) .& (after .== dots), to: SIMD2<UInt64>.self)
                 }
                 while j + 33 <= n {
                     let w = hitWords(j) | hitWords(j + 16)
@@ -256,9 +257,9 @@ struct LineFramer {
                 bodyState = 3
                 i = n
                 while j < n {
-                    if b[j] == ASCII.lf {
+                    if unsafe b[j] == ASCII.lf {
                         if j + 1 == n { bodyState = 0; break }
-                        if b[j + 1] == ASCII.dot { i = j + 1; bodyState = 0; break }
+                        if unsafe b[j + 1] == ASCII.dot { i = j + 1; bodyState = 0; break }
                     }
                     j += 1
                 }

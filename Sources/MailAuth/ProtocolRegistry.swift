@@ -25,7 +25,7 @@ public enum MailProtocol: String, Sendable, CaseIterable {
 
 /// Tells a protocol's greeting from the first server bytes. A type, not a closure: the registry
 /// calls it through a metatype, which is neither retained nor reabstracted per call.
-public protocol GreetingProbe {
+public protocol GreetingProbe: SendableMetatype {
     /// Whether `bytes` (the first server bytes, at most `ProtocolRegistry.maxGreetingProbe`) is a
     /// greeting of this protocol. `lineEnd`: the end of the first line (its LF, or the bound).
     /// `final`: no more bytes will come for this decision, so `needMore` is not an answer.

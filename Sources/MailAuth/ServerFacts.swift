@@ -39,7 +39,7 @@ public struct ServerFacts: Sendable, Equatable {
     /// `greeting` lent to `body` without building an array; nil when there is none.
     public func withGreeting<R>(_ body: (Span<UInt8>) -> R) -> R? {
         if let longGreeting { return body(longGreeting.span) }
-        return greetingBytes.withBytes { body($0.span) }
+        return unsafe greetingBytes.withBytes { unsafe body($0.span) }
     }
     /// A capability list (POP3 CAPA, IMAP CAPABILITY or its response code, SMTP EHLO) arrived before
     /// TLS and before any successful login.
@@ -175,10 +175,11 @@ struct GreetingBytes: Sendable, Equatable {
         let n = Swift.min(bytes.count, GreetingBytes.capacity)
         count = n
         guard n > 0 else { return }
-        bytes.extracting(0..<n).withUnsafeBytes { src in
-            withUnsafeMutableBytes(of: &storage) { dst in
+        unsafe bytes.extracting(0..<n).withUnsafeBytes { src in
+            unsafe withUnsafeMutableBytes(of: &storage) { dst in
                 guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-                d.copyMemory(from: s, byteCount: n)
+                // Safe: n <= capacity, the size of `storage`, and the source span holds n bytes.
+                unsafe d.copyMemory(from: s, byteCount: n)
             }
         }
     }
@@ -186,18 +187,18 @@ struct GreetingBytes: Sendable, Equatable {
     /// None again. The old bytes stay behind `count` (a banner, no secret) and are never read.
     mutating func clear() { count = -1 }
 
-    var array: [UInt8]? { count < 0 ? nil : withBytes { Array($0) } }
+    var array: [UInt8]? { unsafe count < 0 ? nil : withBytes { unsafe Array($0) } }
 
     /// The bytes lent to `body`, nil when there are none.
     func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard count >= 0 else { return nil }
-        return withUnsafeBytes(of: storage) { raw in
-            UnsafeRawBufferPointer(rebasing: raw[0..<count]).withMemoryRebound(to: UInt8.self) { body($0) }
+        return unsafe withUnsafeBytes(of: storage) { raw in
+            unsafe UnsafeRawBufferPointer(rebasing: raw[0..<count]).withMemoryRebound(to: UInt8.self) { unsafe body($0) }
         }
     }
 
     static func == (a: GreetingBytes, b: GreetingBytes) -> Bool {
         guard a.count == b.count else { return false }
-        return a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } ?? false } ?? true
+        return unsafe a.withBytes { x in unsafe b.withBytes { y in unsafe x.elementsEqual(y) } ?? false } ?? true
     }
 }

@@ -46,9 +46,9 @@ public final class SessionMemory {
     /// holder grew: the caller must shed and charge again.
     @inline(__always)
     public func recharge(from old: Int, to new: Int) -> Bool {
-        used += new - old
-        if used > peak { peak = used }
-        return used <= limit || new <= old
+        unsafe used += new - old
+        if unsafe used > peak { unsafe peak = unsafe used }
+        return unsafe used <= limit || new <= old
     }
 
     public func countHit() { budgetHits += 1 }

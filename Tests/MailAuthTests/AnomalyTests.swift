@@ -11,7 +11,6 @@ struct AnomalyCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { "\(kind.name) (\(proto.rawValue))" }
 }
 
-extension SessionLimits: @unchecked Sendable {}
 
 let anomalyCases: [AnomalyCase] = [
     AnomalyCase(kind: .lineTooLong, proto: .pop3, steps: [S("+OK"), C("NOOP " + String(repeating: "x", count: 300))],

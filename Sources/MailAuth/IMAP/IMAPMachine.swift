@@ -242,15 +242,15 @@ struct IMAPMachine: LineMachine {
         guard from < end else { return }
         // One pass over the list in a single checked view: a server lists a dozen capabilities,
         // and a `word` call per capability would build a checked sub-span for each.
-        line.extracting(from..<end).withUnsafeBufferPointer { b in
+        unsafe line.extracting(from..<end).withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0
             while true {
-                while i < n && (b[i] == ASCII.space || b[i] == ASCII.tab) { i += 1 }
+                while unsafe i < n && (b[i] == ASCII.space || b[i] == ASCII.tab) { i += 1 }
                 guard i < n else { return }
                 let s = i
-                let letter = b[i] | 0x20
-                i = ASCII.blankOrEnd(b, from: i + 1)
+                let letter = unsafe b[i] | 0x20
+                i = unsafe ASCII.blankOrEnd(b, from: i + 1)
                 let w = Token(start: from + s, end: from + i)
                 // Dispatched on the first letter, so a capability is not tested against all
                 // three keywords.

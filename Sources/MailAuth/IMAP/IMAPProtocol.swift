@@ -20,8 +20,10 @@ enum IMAPGreeting: GreetingProbe {
     }
 }
 
-final class IMAPSession: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<IMAPMachine>
+@safe final class IMAPSession: LineSession {
+    // Safe: a session is driven by the engine one call at a time and never calls back out, so
+    // the exclusivity check left out here could not fail.
+    @safe @exclusivity(unchecked) var state: LineSessionState<IMAPMachine>
     let memory: SessionMemory
 
     init(limits: SessionLimits, memory: SessionMemory) {

@@ -69,8 +69,10 @@ enum ManageSieveGreeting: GreetingProbe {
     }
 }
 
-final class ManageSieveSession: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<ManageSieveMachine>
+@safe final class ManageSieveSession: LineSession {
+    // Safe: a session is driven by the engine one call at a time and never calls back out, so
+    // the exclusivity check left out here could not fail.
+    @safe @exclusivity(unchecked) var state: LineSessionState<ManageSieveMachine>
     let memory: SessionMemory
 
     init(limits: SessionLimits, memory: SessionMemory) {

@@ -18,8 +18,10 @@ enum POP3Greeting: GreetingProbe {
 // `@exclusivity(unchecked)`, here and in the other protocols' session classes: a session is only
 // driven by the engine, one call at a time, and never calls back out, so the dynamic check a call
 // would make on `state` cannot fail.
-final class POP3Session: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<POP3Machine>
+@safe final class POP3Session: LineSession {
+    // Safe: a session is driven by the engine one call at a time and never calls back out, so
+    // the exclusivity check left out here could not fail.
+    @safe @exclusivity(unchecked) var state: LineSessionState<POP3Machine>
     let memory: SessionMemory
 
     init(limits: SessionLimits, memory: SessionMemory) {

@@ -24,11 +24,11 @@ enum SMTPGreeting: GreetingProbe {
     /// "ftp" anywhere in `bytes[0..<end]`, any case.
     static func mentionsFTP(_ bytes: Span<UInt8>, _ end: Int) -> Bool {
         guard end >= 3 else { return false }
-        return bytes.extracting(0..<end).withUnsafeBufferPointer { b -> Bool in
+        return unsafe bytes.extracting(0..<end).withUnsafeBufferPointer { b -> Bool in
             guard let base = b.baseAddress else { return false }
             // `| 0x20` folds exactly F/f, T/t and P/p here.
             if end < 18 {
-                for i in 0...(end - 3) where b[i] | 0x20 == 0x66 && b[i + 1] | 0x20 == 0x74 && b[i + 2] | 0x20 == 0x70 {
+                for i in 0...(end - 3) where unsafe b[i] | 0x20 == 0x66 && b[i + 1] | 0x20 == 0x74 && b[i + 2] | 0x20 == 0x70 {
                     return true
                 }
                 return false
@@ -38,11 +38,11 @@ enum SMTPGreeting: GreetingProbe {
             // one before; every load lies within `b` (i + 18 <= end = b.count).
             @inline(__always) func hit(_ at: Int) -> Bool {
                 let fold = SIMD16<UInt8>(repeating: 0x20)
-                let p = UnsafeRawPointer(base + at)
-                let f = (p.loadUnaligned(as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x66)
-                let t = (p.loadUnaligned(fromByteOffset: 1, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x74)
-                let q = (p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x70)
-                let w = unsafeBitCast(f .& t .& q, to: SIMD2<UInt64>.self)
+                let p = unsafe UnsafeRawPointer(base + at)
+                let f = unsafe (p.loadUnaligned(as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x66)
+                let t = unsafe (p.loadUnaligned(fromByteOffset: 1, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x74)
+                let q = unsafe (p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self) | fold) .== SIMD16<UInt8>(repeating: 0x70)
+                let w = unsafe unsafeBitCast(f .& t .& q, to: SIMD2<UInt64>.self)
                 return w[0] | w[1] != 0
             }
             var i = 0
@@ -55,8 +55,10 @@ enum SMTPGreeting: GreetingProbe {
     }
 }
 
-final class SMTPSession: LineSession {
-    @exclusivity(unchecked) var state: LineSessionState<SMTPMachine>
+@safe final class SMTPSession: LineSession {
+    // Safe: a session is driven by the engine one call at a time and never calls back out, so
+    // the exclusivity check left out here could not fail.
+    @safe @exclusivity(unchecked) var state: LineSessionState<SMTPMachine>
     let memory: SessionMemory
 
     init(limits: SessionLimits, memory: SessionMemory) {
