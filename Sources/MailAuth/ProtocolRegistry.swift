@@ -83,21 +83,25 @@ public enum ProtocolRegistry {
         return list
     }()
 
+    /// Each protocol's ports of one kind, as a map from port to protocol.
+    private static func portMap(_ ports: (ProtocolDescriptor) -> [UInt16]) -> [UInt16: MailProtocol] {
+        var map: [UInt16: MailProtocol] = [:]
+        for d in all { for p in ports(d) { map[p] = d.proto } }
+        return map
+    }
+
+    /// The cleartext ports, by port.
+    private static let cleartextPorts = portMap(\.ports)
+
     /// The cleartext ports of every protocol (the default `--port` set).
-    public static let defaultPorts: Set<UInt16> = Set(all.flatMap(\.ports))
+    public static let defaultPorts: Set<UInt16> = Set(cleartextPorts.keys)
 
     /// The implicit-TLS ports of every protocol.
-    public static let implicitTLSPorts: [UInt16: MailProtocol] = {
-        var map: [UInt16: MailProtocol] = [:]
-        for d in all { for p in d.implicitTLSPorts { map[p] = d.proto } }
-        return map
-    }()
+    public static let implicitTLSPorts = portMap(\.implicitTLSPorts)
 
-    /// Well-known cleartext ports, used when no greeting was seen (mid-stream pickup).
-    public static func protocolForPort(_ port: UInt16) -> MailProtocol? {
-        for d in all where d.ports.contains(port) { return d.proto }
-        return nil
-    }
+    /// Well-known cleartext ports, used when no greeting was seen (mid-stream pickup): a lookup,
+    /// not a walk over the descriptors that would copy each.
+    public static func protocolForPort(_ port: UInt16) -> MailProtocol? { cleartextPorts[port] }
 
     /// The most of the first server bytes a probe is shown: the engine holds a greeting split
     /// across segments up to this many bytes.

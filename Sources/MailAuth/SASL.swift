@@ -59,13 +59,19 @@ final class SASLExchange {
         self.mechanism = SASLMechanism(mechanismName)
     }
 
+    /// An exchange of mechanism `name` named by a `prefix` command, a mechanism plainsight does not
+    /// know counted as an anomaly.
+    static func start(_ prefix: String, mechanismName name: String, core: inout SessionCore) -> SASLExchange {
+        let exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
+        if exchange.mechanism == .unsupported && !name.isEmpty { core.anomalies.count(.unknownMechanism) }
+        return exchange
+    }
+
     /// `MECH [initial-response]` starting at `mechanism` in a command line (`prefix` is `AUTH` or
     /// `AUTHENTICATE`): the exchange, with any initial response (RFC 4959, RFC 4954) already read.
     static func begin(_ prefix: String, mechanism mech: Token, in line: Span<UInt8>, end: Int,
                       core: inout SessionCore) -> SASLExchange {
-        let name = line.mechanismName(mech)
-        let exchange = SASLExchange(method: prefix + " " + name, mechanismName: name)
-        if exchange.mechanism == .unsupported && !name.isEmpty { core.anomalies.count(.unknownMechanism) }
+        let exchange = start(prefix, mechanismName: line.mechanismName(mech), core: &core)
         let ir = line.word(from: mech.end, end: end)
         if !ir.isEmpty { exchange.respond(line, ir, core: &core) }
         return exchange

@@ -148,15 +148,19 @@ struct LineSessionState<Machine: LineMachine> {
         charged = after
     }
 
+    /// Some anomaly was counted: the machine's, the framers', the queue's or the budget's.
+    private var hasAnomalies: Bool {
+        !core.anomalies.isEmpty || clientFramer.overlongLines != 0 || serverFramer.overlongLines != 0
+            || machine.queueOverflows != 0 || sheds != 0
+    }
+
     /// Every anomaly so far by kind: the machine's, plus what the framers, the pending queue and
     /// the budget counted.
     var anomalyCounts: AnomalyCounts {
-        let overlong = clientFramer.overlongLines + serverFramer.overlongLines
-        let overflows = machine.queueOverflows
-        if core.anomalies.isEmpty && overlong == 0 && overflows == 0 && sheds == 0 { return AnomalyCounts() }
+        guard hasAnomalies else { return AnomalyCounts() }
         var counts = core.anomalies
-        counts.count(.lineTooLong, overlong)
-        counts.count(.pendingQueueOverflow, overflows)
+        counts.count(.lineTooLong, clientFramer.overlongLines + serverFramer.overlongLines)
+        counts.count(.pendingQueueOverflow, machine.queueOverflows)
         counts.count(.shedForMemoryBudget, sheds)
         return counts
     }
@@ -191,10 +195,7 @@ struct LineSessionState<Machine: LineMachine> {
         finish(time: time, memory: memory)
         let findings = takeFindings()
         body(findings, core.facts)
-        if !core.anomalies.isEmpty || clientFramer.overlongLines != 0 || serverFramer.overlongLines != 0
-            || machine.queueOverflows != 0 || sheds != 0 {
-            anomalies.add(anomalyCounts, for: core.proto)
-        }
+        if hasAnomalies { anomalies.add(anomalyCounts, for: core.proto) }
         reset(memory: memory)
     }
 

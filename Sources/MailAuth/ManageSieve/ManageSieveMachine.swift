@@ -116,9 +116,7 @@ struct ManageSieveMachine: LineMachine {
         }
         // A new exchange replaces one whose reply never came.
         sasl.abandon(core: &core)
-        let exchange = SASLExchange(method: "AUTHENTICATE " + name, mechanismName: name)
-        if exchange.mechanism == .unsupported && !name.isEmpty { core.anomalies.count(.unknownMechanism) }
-        sasl = exchange
+        sasl = SASLExchange.start("AUTHENTICATE", mechanismName: name, core: &core)
         push(.authenticate, core: &core)
         if case .literal = mech.kind { return }
         let s = line.skipSpaces(from: next, end: end)
@@ -215,11 +213,17 @@ struct ManageSieveMachine: LineMachine {
     /// A line that starts with a string: a capability (in the greeting or a CAPABILITY reply), a
     /// SASL challenge, or data (a script's name in LISTSCRIPTS).
     private mutating func stringLine(_ line: Span<UInt8>, from s: Int, end: Int, core: inout SessionCore) {
-        if inGreeting == true || { if case .capability? = queue.first { return true } else { return false } }() {
+        if inGreeting == true || answeringCapability {
             capability(line, from: s, end: end, core: &core)
         } else if case .authenticate? = queue.first, let exchange = sasl {
             exchange.awaitingResponse = true
         }
+    }
+
+    /// The oldest command waiting for its reply is CAPABILITY.
+    private var answeringCapability: Bool {
+        if case .capability? = queue.first { return true }
+        return false
     }
 
     /// `"NAME"` [SP `"value"`]: STARTTLS, and the SASL mechanisms.
