@@ -27,10 +27,10 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "Reassembly", dependencies: ["Wire", "CPrefetch"], swiftSettings: packetBytes),
         .target(name: "MailAuth", swiftSettings: packetBytes),
+        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "CPrefetch"], swiftSettings: packetBytes),
         .target(name: "Alerts", dependencies: [
-            "Wire", "Reassembly", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
+            "Engine", "Wire", "Reassembly", "MailAuth", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Engine", dependencies: ["Wire", "Reassembly", "MailAuth", "Alerts", "CPrefetch"], swiftSettings: packetBytes),
         .target(
             name: "Capture", dependencies: ["CPcap", "CZlib", "CZstd", "CLzma", "Engine", "Wire"],
             swiftSettings: packetBytes),
@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "Wire"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "MailAuth", "Wire"]),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Engine", "Reassembly", "MailAuth", "Wire"]),
         // The engine and the capture readers alone, in process: no binary, no root, no namespaces.
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Reassembly", "Wire"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire"]),

@@ -1,3 +1,4 @@
+import Engine
 import MailAuth
 import Wire
 
@@ -40,5 +41,20 @@ public struct Alert: Sendable {
         self.client = client; self.clientPort = clientPort
         self.server = server; self.serverPort = serverPort
         self.vlans = vlans; self.finding = finding; self.midstream = midstream
+    }
+}
+
+extension Alert {
+    /// The alert for a login the engine reported. `communityIDSeed`: the seed its
+    /// `community_id` is computed with when it is rendered (`--community-id-seed`).
+    public init(_ found: FlowFinding, communityIDSeed: UInt16) {
+        let flow = found.flow
+        self.init(timestamp: Timestamp(nanoseconds: found.finding.timeNanoseconds), flowID: found.flowID,
+                  client: flow.client, clientPort: flow.clientPort, server: flow.server, serverPort: flow.serverPort,
+                  vlans: flow.vlans, finding: found.finding, midstream: flow.midstream,
+                  overlapConflict: flow.overlapConflict, tunnel: found.tunnel)
+        self.communityIDSeed = communityIDSeed
+        pcapFilename = found.captureFile
+        pcapCount = found.recordNumber
     }
 }

@@ -1,4 +1,3 @@
-import Alerts
 import Wire
 
 /// Decides what becomes of segments whose checksum failed, in `auto`.

@@ -1,4 +1,3 @@
-import Alerts
 import MailAuth
 import Reassembly
 import Wire
@@ -9,7 +8,7 @@ import Wire
 @safe public final class Engine {
     // All per-packet state sits in one struct, unchecked, since a dynamic exclusivity check would
     // be made several times per packet. Safe because the engine is never re-entered: callbacks
-    // (`onAlert`, the observer) must not call back into it.
+    // (`onFinding`, the observer) must not call back into it.
     @exclusivity(unchecked) private var core: EngineCore
 
     /// Hears about every login and every ended mail session (the exposure inventory). Set it
@@ -35,11 +34,11 @@ import Wire
         return s
     }
 
-    public init(configuration: EngineConfiguration, onAlert: @escaping (Alert) -> Void) {
+    public init(configuration: EngineConfiguration, onFinding: @escaping (FlowFinding) -> Void) {
         var reassembly = configuration.reassembly
         let servicePorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         reassembly.isServicePort = { servicePorts.contains($0) }
-        let router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onAlert: onAlert)
+        let router = SessionRouter(configuration: configuration, slots: reassembly.maxFlows, onFinding: onFinding)
         unsafe core = EngineCore(table: FlowTable(configuration: reassembly), router: router,
                           prefetchAboveFlows: configuration.prefetchAboveFlows,
                           options: PacketDecoder.BatchOptions(ports: router.selectedPorts, tunnels: configuration.tunnels,

@@ -37,8 +37,6 @@ public struct EngineConfiguration: Sendable {
     /// start, so ids do not repeat across restarts, sensors and workers (see `FlowIDs`). Off, for
     /// replays: flows numbered 1, 2, 3... in the order they appear, the same every run.
     public var uniqueFlowIDs = false
-    /// `--community-id-seed`: the seed of every alert's `community_id` (0, the spec's default).
-    public var communityIDSeed: UInt16 = 0
 
     public init() {}
 }

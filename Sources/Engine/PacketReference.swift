@@ -1,6 +1,6 @@
 // How the engine names a packet inside a `Finding` (`Finding.packet`): one integer, carried from
-// the packet that completed a login to its alert, which the router turns into `pcap_filename`
-// and `pcap_cnt`. One integer rather than a name and a number so the per-packet cost is one store.
+// the packet that completed a login to its report, which the router turns into the
+// `FlowFinding`'s capture file and record number (an alert's `pcap_filename` and `pcap_cnt`). One integer rather than a name and a number so the per-packet cost is one store.
 
 /// The capture file's place in the run (1, 2, 3... as `Engine.beginCaptureFile` was called; 0
 /// for none) in the high bits, the record's number in that file (`FrameRecord.number`, 0 for

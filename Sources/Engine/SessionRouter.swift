@@ -5,14 +5,13 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Alerts
 import CPrefetch
 import MailAuth
 import Reassembly
 import Wire
 
 /// Receives reassembled streams from the flow table, decides which protocol each flow speaks,
-/// feeds its parser and turns findings into alerts.
+/// feeds its parser and reports its findings, placed in their flows.
 struct SessionRouter: StreamHandler {
     let mailPorts: PortSet
     /// What the decoder selects segments by: the mail ports plus the implicit-TLS ports, or nil
@@ -23,9 +22,8 @@ struct SessionRouter: StreamHandler {
     let sessionLimits: SessionLimits
     /// Shared by every parser of this engine, and charged for held greetings too.
     let memory: SessionMemory
-    let onAlert: (Alert) -> Void
+    let onFinding: (FlowFinding) -> Void
     let flowIDs: FlowIDs
-    let communityID: CommunityID
     var sessions: [FlowSession]
     var stats = EngineStats()
     /// Sessions by `MailProtocol.index`, merged into `stats.sessions` when the statistics are
@@ -67,7 +65,7 @@ struct SessionRouter: StreamHandler {
     private var spareCounts = SIMD8<UInt8>()
     static let maxSpareParsers = 64
 
-    init(configuration: EngineConfiguration, slots: Int, onAlert: @escaping (Alert) -> Void) {
+    init(configuration: EngineConfiguration, slots: Int, onFinding: @escaping (FlowFinding) -> Void) {
         mailPorts = PortSet(configuration.mailPorts)
         selectedPorts = configuration.anyPort
             ? nil : PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
@@ -75,9 +73,8 @@ struct SessionRouter: StreamHandler {
         holdsForAck = configuration.reassembly.streamPolicy == .ack
         sessionLimits = configuration.sessionLimits
         memory = SessionMemory(limitBytes: configuration.parserMemoryBytes)
-        self.onAlert = onAlert
+        self.onFinding = onFinding
         flowIDs = FlowIDs(unique: configuration.uniqueFlowIDs)
-        communityID = CommunityID(seed: configuration.communityIDSeed)
         // Grown as the flow table hands out new slots (in order, from 0): reserved, not filled.
         sessions = []
         sessions.reserveCapacity(slots)
@@ -330,19 +327,15 @@ struct SessionRouter: StreamHandler {
             }
             sessions[slot].alerts += 1
             stats.alerts += 1
-            var alert = Alert(timestamp: Timestamp(nanoseconds: finding.timeNanoseconds), flowID: flowIDs.id(of: info),
-                              client: info.client, clientPort: info.clientPort,
-                              server: info.server, serverPort: info.serverPort,
-                              vlans: info.vlans, finding: finding, midstream: info.midstream,
-                              overlapConflict: info.overlapConflict, tunnel: tunnels.path(info.tunnel))
-            alert.communityIDSeed = communityID.seed
+            var found = FlowFinding(finding: finding, flow: info, flowID: flowIDs.id(of: info),
+                                    tunnel: tunnels.path(info.tunnel))
             let number = PacketReference.number(finding.packet)
             if number != 0 {
-                alert.pcapCount = number
+                found.recordNumber = number
                 let file = PacketReference.file(finding.packet)
-                if file > 0 && file <= captureFiles.count { alert.pcapFilename = captureFiles[file - 1] }
+                if file > 0 && file <= captureFiles.count { found.captureFile = captureFiles[file - 1] }
             }
-            onAlert(alert)
+            onFinding(found)
         }
     }
 }

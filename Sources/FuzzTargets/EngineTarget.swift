@@ -30,9 +30,9 @@ enum EngineTarget {
             configuration.checksumValidation = ChecksumValidation.allCases[Int(bytes[17]) % ChecksumValidation.allCases.count]
         }
         var alerts = 0
-        let engine = Engine(configuration: configuration) { alert in
+        let engine = Engine(configuration: configuration) { found in
             alerts += 1
-            precondition((alert.finding.username?.count ?? 0) <= 256, "username copy unbounded")
+            precondition((found.finding.username?.count ?? 0) <= 256, "username copy unbounded")
         }
         // The snaplen's low bit picks the path: frame by frame (live capture, libpcap formats) or
         // in the batches a replay of a classic pcap file uses.

@@ -124,7 +124,7 @@ func captureLive(_ live: LiveOptions, outputs: ReplayOptions, configuration: Eng
     let rendezvous = StatsRendezvous(workers: captures.count)
     let workers = captures.enumerated().map { index, capture in
         LiveWorker(index: index, of: captures.count, capture: capture, outputs: pipeline, inventory: inventory,
-                   configuration: configuration, rendezvous: rendezvous)
+                   configuration: configuration, communityIDSeed: outputs.communityIDSeed, rendezvous: rendezvous)
     }
     if !outputs.quiet {
         var line = "plainsight: listening on \(escaped(live.interface)), link-type \(captures[0].linkTypeName), "

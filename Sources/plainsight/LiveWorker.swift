@@ -33,7 +33,7 @@ final class LiveWorker: @unchecked Sendable {
     private static let batch = 64
 
     init(index: Int, of count: Int, capture: LiveCapture, outputs: AlertPipeline, inventory: InventoryRun,
-         configuration: EngineConfiguration, rendezvous: StatsRendezvous) {
+         configuration: EngineConfiguration, communityIDSeed: UInt16, rendezvous: StatsRendezvous) {
         self.index = index
         self.capture = capture
         self.outputs = outputs
@@ -41,7 +41,9 @@ final class LiveWorker: @unchecked Sendable {
         breaker = capture.breaker
         // Each engine draws its own flow-id key (`EngineConfiguration.uniqueFlowIDs`), so the
         // workers' ids differ without being interleaved.
-        engine = Engine(configuration: configuration) { alert in outputs.submit(alert) }
+        engine = Engine(configuration: configuration) { found in
+            outputs.submit(Alert(found, communityIDSeed: communityIDSeed))
+        }
         inventory.attachShared(to: engine, events: outputs)
         engine.onNotice = { reportProblem($0) }
         initialSnapshot = WorkerSnapshot(stats: engine.stats, capture: nil,

@@ -32,7 +32,7 @@ struct OutputOptions: ParsableArguments {
 
     func apply(to options: inout ReplayOptions, configuration: inout EngineConfiguration) {
         options.truncateOutput = truncateOutput
-        configuration.communityIDSeed = UInt16(communityIDSeed)
+        options.communityIDSeed = UInt16(communityIDSeed)
         options.inventory.communityIDSeed = UInt16(communityIDSeed)
         options.commandWords = Array(CommandLine.arguments.dropFirst())
     }

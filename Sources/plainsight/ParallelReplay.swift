@@ -102,7 +102,8 @@ private final class JobBoard: @unchecked Sendable {
         var result = FileResult()
         let recorder = RecordingObserver()
         var alerts: [Alert] = []
-        let engine = Engine(configuration: configuration) { alerts.append($0) }
+        let seed = options.communityIDSeed
+        let engine = Engine(configuration: configuration) { alerts.append(Alert($0, communityIDSeed: seed)) }
         let path = paths[index]
         engine.onNotice = { reportProblem(file: path, $0) }
         engine.observer = recorder

@@ -34,6 +34,8 @@ struct ReplayOptions: Sendable {
     var outputQueue = AlertPipeline.defaultCapacity
     /// -r arguments that gave no file (a directory without captures), reported already.
     var inputFailures: UInt64 = 0
+    /// --community-id-seed: the seed of every alert's `community_id` (0, the spec's default).
+    var communityIDSeed: UInt16 = 0
     /// --truncate-output: empty the -o file at start; by default it is appended to.
     var truncateOutput = false
     /// The command's words, for the start marker (which keeps only the option names).
@@ -88,7 +90,8 @@ func replay(_ options: ReplayOptions, configuration: EngineConfiguration) -> Int
                                                      inventory: inventory.observer(inventory.inventory, events: sink), progress: progress)
         progress.clear()
     } else {
-        let engine = Engine(configuration: configuration) { alert in sink.submit(alert) }
+        let seed = options.communityIDSeed
+        let engine = Engine(configuration: configuration) { found in sink.submit(Alert(found, communityIDSeed: seed)) }
         engine.onNotice = { reportProblem($0) }
         inventory.attach(to: engine, events: sink)
         for (index, path) in options.inputs.enumerated() {

@@ -60,7 +60,7 @@ struct BatchEquivalenceTests {
     static func replay(_ reader: PcapFileReader, batched: Bool) throws -> Outcome {
         let link = try reader.supportedLinkType()
         var alerts: [Alert] = []
-        let engine = Engine(configuration: configuration()) { alerts.append($0) }
+        let engine = Engine(configuration: configuration()) { alerts.append(Alert($0, communityIDSeed: 0)) }
         // Batched: the loop `plainsight -r` runs; frame by frame: as live capture feeds the engine.
         let (end, last) = batched ? reader.feed(engine) : reader.feedFrameByFrame(engine, link: link)
         engine.finish(time: last)
@@ -113,7 +113,7 @@ struct BatchEquivalenceTests {
             var alerts: [Alert] = []
             var c = Self.configuration()
             if size == 7 { c.prefetchAboveFlows = 2048 }  // and once without
-            let engine = Engine(configuration: c) { alerts.append($0) }
+            let engine = Engine(configuration: c) { alerts.append(Alert($0, communityIDSeed: 0)) }
             bytes.withUnsafeBufferPointer { buffer in
                 records.withUnsafeBufferPointer { all in
                     var at = 0

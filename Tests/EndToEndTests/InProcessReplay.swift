@@ -33,7 +33,7 @@ func replayInProcess(_ bytes: [UInt8], configuration: EngineConfiguration = smal
         return InProcessResult(openError: error, end: nil, alerts: [], stats: nil)
     }
     var alerts: [Alert] = []
-    let engine = Engine(configuration: configuration) { alerts.append($0) }
+    let engine = Engine(configuration: configuration) { alerts.append(Alert($0, communityIDSeed: 0)) }
     let (end, last) = reader.feed(engine)
     engine.finish(time: reader.lastRecordTime ?? last)
     return InProcessResult(openError: nil, end: end, alerts: alerts, stats: engine.stats)
@@ -44,7 +44,7 @@ func replayInProcess(_ bytes: [UInt8], configuration: EngineConfiguration = smal
 func alertsFrameByFrame(_ bytes: [UInt8], configuration: EngineConfiguration = smallEngineConfiguration()) throws -> [Alert] {
     let reader = try PcapFileReader(bytes: bytes, name: "live")
     var alerts: [Alert] = []
-    let engine = Engine(configuration: configuration) { alerts.append($0) }
+    let engine = Engine(configuration: configuration) { alerts.append(Alert($0, communityIDSeed: 0)) }
     let (_, last) = reader.feedFrameByFrame(engine, link: try reader.supportedLinkType())
     engine.finish(time: last)
     return alerts
