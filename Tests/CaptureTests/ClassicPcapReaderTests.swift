@@ -59,6 +59,27 @@ struct ClassicPcapReaderTests {
         return names.filter { $0.hasSuffix(".pcap") }.sorted()
     }()
 
+    /// The read loops hold the compiled filter while they run: a filter set from inside a read
+    /// is refused, and the read goes on with the one it started with.
+    @Test func theFilterCannotChangeDuringARead() throws {
+        for (name, libpcap) in [("pop3-user-pass.pcap", false), ("pop3-user-pass.pcap", true),
+                                ("smtp-auth-login-ir-ng.pcapng", false)] {
+            let bytes = try fixtureBytes(name)
+            let expected = readWithBoth(bytes, filter: "tcp").ours
+            let reader = try PcapFileReader(bytes: bytes, name: name, libpcapRecords: libpcap)
+            try reader.setFilter("tcp")
+            var refused = 0, delivered = 0
+            let end = reader.read { _, _ in
+                delivered += 1
+                do { try reader.setFilter("udp") } catch { refused += 1 }
+            }
+            #expect(end == expected.end, "\(name) libpcap \(libpcap)")
+            #expect(delivered == expected.records.count && delivered > 0, "\(name) libpcap \(libpcap)")
+            #expect(refused == delivered, "\(name) libpcap \(libpcap)")
+            try reader.setFilter("udp")     // accepted again once the read is over
+        }
+    }
+
     @Test func everyFixtureAndItsByteSwappedTwin() throws {
         #expect(Self.fixtures.count > 40)
         var classic = 0
