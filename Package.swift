@@ -55,8 +55,10 @@ let package = Package(
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Engine", "Reassembly", "MailAuth", "Wire"]),
         // The engine and the capture readers alone, in process: no binary, no root, no namespaces.
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Reassembly", "Wire"]),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Capture", "Alerts"]),
+        // Capture files built and taken apart, and records read two ways: for both test targets below.
+        .target(name: "TestSupport", dependencies: ["Capture"], path: "Tests/TestSupport"),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Wire", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Capture", "Alerts", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Engine", "Reassembly", "MailAuth", "Wire"]),
         // Live capture (issue 3): namespaces, real servers, the binary as root; skips without root.
         .testTarget(name: "LiveTests", dependencies: ["Engine", "Reassembly", "Wire"]),

@@ -13,9 +13,11 @@ public final class CaptureThread {
 
     /// Starts `body` on a new thread.
     public init(_ body: @escaping @Sendable () -> Void) throws(CaptureThreadError) {
+        // Safe: the one retain goes to the new thread, which takes it back exactly once; it is released here only if no thread starts.
         let box = unsafe Unmanaged.passRetained(ThreadBody(body: body))
         var created = pthread_t()
         let status = unsafe pthread_create(&created, nil, { argument in
+            // Safe: `argument` is the retained `box` passed below; taking the retained value balances passRetained, once per thread.
             guard let argument = unsafe argument else { return nil }
             let body = unsafe Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
             body.body()

@@ -88,6 +88,7 @@ import Musl
 
     /// Reads from `descriptor` (not closed here) starting at file offset `headerBytes`.
     init?(descriptor: Int32, swapped: Bool, nanoseconds: Bool, snapshot: Int32, decompressed: DecompressedInput? = nil) {
+        // Safe: `bufferBytes` from malloc, owned by this reader and freed once, by `release` from the owner's deinit.
         guard let memory = unsafe malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
         self.decompressed = decompressed
@@ -102,6 +103,7 @@ import Musl
     /// Reads a whole capture held in memory (which must outlive this reader).
     init(memory: UnsafeRawBufferPointer, swapped: Bool, nanoseconds: Bool, snapshot: Int32) {
         descriptor = -1
+        // Safe: the caller's memory, which it frees only after `release`, so it outlives every record lent from it.
         unsafe buffer = memory
         ownsBuffer = false
         filled = memory.count
@@ -113,6 +115,7 @@ import Musl
     }
 
     func release() {
+        // Safe: only the buffer this reader allocated, and only once: the owner calls `release` from its deinit.
         if ownsBuffer { unsafe free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
     }
 
@@ -131,6 +134,7 @@ import Musl
     @inline(__always)
     mutating func next(refill: Bool = true) -> Next {
         let at = position
+        // Safe: `buffer` is valid until `release`, with `position <= filled <= buffer.count`.
         if filled - at >= Self.recordHeaderBytes, let base = unsafe buffer.baseAddress {
             // Safe: the 16-byte record header at `at` is inside `filled`, checked just above; its data is checked next.
             var captured = unsafe base.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
@@ -161,6 +165,7 @@ import Musl
     /// within the buffer), which makes it a fraction of the cost of `next` per record.
     /// `firstNumber` is the file's record number (`FrameRecord.number`) of the first one taken.
     mutating func takeBuffered(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64) -> Int {
+        // Safe: the caller gives `limit` writable slots at `out`, and `take` writes at most that many.
         unsafe swapped ? take(into: out, limit: limit, firstNumber: firstNumber, swapped: true)
             : take(into: out, limit: limit, firstNumber: firstNumber, swapped: false)
     }
@@ -168,6 +173,7 @@ import Musl
     @inline(__always)
     private mutating func take(into out: UnsafeMutablePointer<FrameRecord>, limit: Int, firstNumber: UInt64,
                                swapped: Bool) -> Int {
+        // Safe: `next` stays in `out ..< out + limit`, the caller's slots; each load is inside `filled` (loop condition).
         guard let base = unsafe buffer.baseAddress else { return 0 }
         // One multiply for the fraction, by a factor fixed for the file, instead of two and a select.
         let scale: Int64 = nanoseconds ? 1 : 1000
@@ -254,6 +260,7 @@ import Musl
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,
     /// or the file ends.
     private mutating func fill(atLeast count: Int) {
+        // Safe: with a descriptor the buffer is the malloc'd one this reader owns, so writing to it is allowed.
         guard !endOfInput, descriptor >= 0, let base = unsafe buffer.baseAddress else { return }
         let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
@@ -267,7 +274,7 @@ import Musl
         while filled < count {
             let offset = bufferOffset + Int64(filled)
             let room = shortReads.size(room: unsafe buffer.count - filled)
-            // `filled + room <= buffer.count`: the read lands inside the buffer.
+            // Safe: `filled + room <= buffer.count`, so the read lands inside the buffer.
             let got = unsafe decompressed?.pread(into: target + filled, count: room, at: offset)
                 ?? pread(descriptor, target + filled, room, off_t(offset))
             if got > 0 {

@@ -15,6 +15,7 @@ public enum CaptureCompression: String, Sendable {
     /// The format whose magic `prefix` starts with: gzip 1f 8b (RFC 1952), zstd 28 b5 2f fd
     /// (RFC 8878), xz fd 37 7a 58 5a 00.
     package static func detect(_ prefix: UnsafeRawBufferPointer) -> CaptureCompression? {
+        // Safe: iteration stops at `prefix.count`; the caller lends `prefix` for the call.
         func starts(_ magic: [UInt8]) -> Bool { unsafe prefix.count >= magic.count && zip(prefix, magic).allSatisfy { $0 == $1 } }
         if starts([0x1F, 0x8B]) { return .gzip }
         if starts([0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
@@ -71,12 +72,16 @@ public enum CaptureCompression: String, Sendable {
     public init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
         self.descriptor = descriptor
         self.compression = compression
-        guard let input = unsafe malloc(Self.inputCapacity), let kept = unsafe malloc(Self.prefixCapacity) else {
+        // Safe: `input` and `kept` are owned: freed on each throw below, or once in deinit.
+        guard let input = unsafe malloc(Self.inputCapacity) else { throw .cannotOpen(path: path, reason: "out of memory") }
+        guard let kept = unsafe malloc(Self.prefixCapacity) else {
+            unsafe free(input)
             throw .cannotOpen(path: path, reason: "out of memory")
         }
         unsafe self.input = input
         switch compression {
         case .gzip:
+            // Safe: `stream` is ours: zeroed, set up with its own size, ended and freed once (below on failure, else in deinit).
             let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
             unsafe stream.initialize(to: z_stream())
             // 15 + 16: a gzip wrapper, any window size.
@@ -87,12 +92,14 @@ public enum CaptureCompression: String, Sendable {
             }
             unsafe codec = .gzip(stream)
         case .zstd:
+            // Safe: the decoder is ours, freed once in deinit; on failure only the two buffers are freed.
             guard let stream = unsafe ZSTD_createDStream() else {
                 unsafe free(input); unsafe free(kept)
                 throw .cannotOpen(path: path, reason: "cannot start the zstd decoder")
             }
             unsafe codec = .zstd(stream)
         case .xz:
+            // Safe: `stream` is ours: zeroed, ended and freed once (below on failure, else in deinit).
             let stream = UnsafeMutablePointer<lzma_stream>.allocate(capacity: 1)
             // LZMA_STREAM_INIT is all zeros.
             unsafe memset(stream, 0, MemoryLayout<lzma_stream>.size)
@@ -104,6 +111,7 @@ public enum CaptureCompression: String, Sendable {
             }
             unsafe codec = .xz(stream)
         }
+        // Safe: `kept` holds `prefixCapacity` bytes; each call writes at most the room left after `held`.
         unsafe prefix = UnsafeRawBufferPointer(start: kept, count: 0)
         var held = 0
         while held < Self.prefixCapacity {
@@ -118,6 +126,7 @@ public enum CaptureCompression: String, Sendable {
     }
 
     deinit {
+        // Safe: deinit is the one place the decoder and both buffers are freed, each once.
         switch unsafe codec {
         case .gzip(let stream):
             unsafe inflateEnd(stream)
@@ -138,10 +147,14 @@ public enum CaptureCompression: String, Sendable {
     /// Decompressed bytes at `offset`, as `pread` gives a file's: the count read (0 at the end),
     /// or -1 after a failure (`failure` says why) or a read that does not continue the last.
     package func pread(into target: UnsafeMutableRawPointer, count: Int, at offset: Int64) -> Int {
+        guard offset >= 0, count >= 0 else {
+            if failure == nil { failure = "\(compression.rawValue): read of \(count) bytes at offset \(offset)" }
+            return -1
+        }
+        // Safe: `0 <= start`, `start + taken <= prefix.count`, and the caller's target has room for `count >= taken`.
         if unsafe offset < Int64(prefix.count), let base = unsafe prefix.baseAddress {
             let start = Int(offset)
             let taken = unsafe min(count, prefix.count - start)
-            // Safe: `start + taken <= prefix.count`, and the caller's target has room for `count >= taken`.
             unsafe target.copyMemory(from: base + start, byteCount: taken)
             return taken
         }
@@ -149,6 +162,7 @@ public enum CaptureCompression: String, Sendable {
             if failure == nil { failure = "\(compression.rawValue): read out of order at offset \(offset)" }
             return -1
         }
+        // Safe: the caller's `target` has room for `count` bytes (pread's contract), and no more is written.
         return unsafe decompress(into: target, count: count)
     }
 
@@ -163,6 +177,7 @@ public enum CaptureCompression: String, Sendable {
                 if failure != nil { return -1 }
             }
             let finishing = inputEnded && inputStart == inputEnd
+            // Safe: `target` has room for `count` bytes (the caller's promise), and `step` writes no more.
             let step = unsafe self.step(into: target, count: count, finishing: finishing)
             inputStart += step.consumed
             if let message = step.failure {
@@ -195,6 +210,7 @@ public enum CaptureCompression: String, Sendable {
 
     /// One call into the decoder with the buffered input.
     private func step(into target: UnsafeMutableRawPointer, count: Int, finishing: Bool) -> Step {
+        // Safe: `inputStart <= inputEnd <= inputCapacity`, so `source` and `available` stay inside `input`.
         let source = unsafe input + inputStart
         let available = inputEnd - inputStart
         // The last member, frame or stream ended with the input: nothing more will come (zstd,
@@ -205,9 +221,11 @@ public enum CaptureCompression: String, Sendable {
             if atStreamEnd {
                 // Another member follows (`cat a.gz b.gz`, as gzip -d reads it).
                 guard available > 0 else { return Step() }
+                // Safe: `stream` is ours until deinit; inflateReset keeps its state's allocations.
                 unsafe inflateReset(stream)
                 atStreamEnd = false
             }
+            // Safe: inflate reads at most `avail_in` bytes from `next_in` and writes at most `avail_out` to `next_out`.
             unsafe stream.pointee.next_in = source.assumingMemoryBound(to: Bytef.self)
             unsafe stream.pointee.avail_in = uInt(available)
             unsafe stream.pointee.next_out = target.assumingMemoryBound(to: Bytef.self)
@@ -221,20 +239,24 @@ public enum CaptureCompression: String, Sendable {
                 atStreamEnd = true
                 return step
             default:
+                // Safe: zlib's `msg` is NULL or a static string, copied at once.
                 let message = unsafe stream.pointee.msg.map { unsafe String(cString: $0) } ?? "zlib error \(result)"
                 return Step(consumed: step.consumed, produced: 0, failure: message)
             }
         case .zstd(let stream):
+            // Safe: zstd reads at most `size` from `src` and writes at most `size` to `dst`, keeping each `pos` within.
             var from = unsafe ZSTD_inBuffer(src: source, size: available, pos: 0)
             var to = unsafe ZSTD_outBuffer(dst: target, size: count, pos: 0)
             let result = unsafe ZSTD_decompressStream(stream, &to, &from)
             if ZSTD_isError(result) != 0 {
+                // Safe: ZSTD_getErrorName returns a static string, never NULL.
                 return unsafe Step(consumed: from.pos, produced: 0, failure: String(cString: ZSTD_getErrorName(result)))
             }
             // 0: a frame is complete and flushed; the next bytes, if any, start another.
             atStreamEnd = result == 0
             return unsafe Step(consumed: from.pos, produced: to.pos)
         case .xz(let stream):
+            // Safe: lzma_code reads at most `avail_in` bytes from `next_in` and writes at most `avail_out` to `next_out`.
             unsafe stream.pointee.next_in = UnsafePointer(source.assumingMemoryBound(to: UInt8.self))
             unsafe stream.pointee.avail_in = available
             unsafe stream.pointee.next_out = target.assumingMemoryBound(to: UInt8.self)
@@ -271,6 +293,7 @@ public enum CaptureCompression: String, Sendable {
             inputEnd = left
         }
         while inputEnd < Self.inputCapacity {
+            // Safe: each read lands in `input[inputEnd ..< inputCapacity]`, the room after the held bytes.
             let got = unsafe Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
             if got > 0 {
                 inputEnd += got

@@ -42,6 +42,7 @@ extension LiveCapture {
         // The kernel reports the group as id | type << 16 | flags << 24.
         var value: UInt32 = 0
         var length = socklen_t(MemoryLayout<UInt32>.size)
+        // Safe: `handle` is open until deinit; the kernel writes at most `length` (4) bytes into the UInt32 `value`.
         guard unsafe getsockopt(pcap_fileno(handle), Int32(SOL_PACKET), PACKET_FANOUT, &value, &length) == 0 else {
             throw .fanoutUnavailable(interface: interface, reason: Self.errnoText())
         }
@@ -59,6 +60,7 @@ extension LiveCapture {
     @discardableResult
     public func discardQueued() -> Int {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        // Safe: `handle` is open until deinit; libpcap writes at most PCAP_ERRBUF_SIZE bytes into `errorBuffer`, which is that size.
         guard unsafe pcap_setnonblock(handle, 1, &errorBuffer) == 0 else { return 0 }
         defer { _ = unsafe pcap_setnonblock(handle, 0, &errorBuffer) }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
@@ -66,12 +68,14 @@ extension LiveCapture {
         var discarded = 0
         // Bounded: on a busy link new packets keep arriving; those after the join are the
         // group's, and losing a ring's worth at start-up is what a later start would lose anyway.
+        // Safe: `handle` is open until deinit; pcap_next_ex lends data until its next call, and none is read here.
         while discarded < 1_000_000, unsafe pcap_next_ex(handle, &header, &data) == 1 { discarded += 1 }
         return discarded
     }
 
     private func setFanout(_ typeFlags: UInt32, id: UInt16) throws(LiveCaptureError) {
         var argument = UInt32(id) | typeFlags << 16
+        // Safe: `handle` is open until deinit; the kernel reads the 4 bytes of `argument`, the length given.
         let status = unsafe setsockopt(pcap_fileno(handle), Int32(SOL_PACKET), PACKET_FANOUT, &argument,
                                        socklen_t(MemoryLayout<UInt32>.size))
         guard status == 0 else { throw .fanoutUnavailable(interface: interface, reason: Self.errnoText()) }

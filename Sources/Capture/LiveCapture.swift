@@ -93,11 +93,14 @@ public enum LiveRead: Sendable, Equatable {
 /// call from another thread than the one reading (and from a signal handler); on Linux it also
 /// wakes the poll through an eventfd, so the reader returns `.interrupted` at once.
 ///
-/// The handle must stay open while a breaker is in use: the owner of the `LiveCapture` closes it
-/// only after the capture thread has been joined, and nothing breaks the loop after that.
+/// The breaker holds its `LiveCapture`, so the handle stays open while any breaker exists.
 @safe public struct CaptureBreaker: @unchecked Sendable {
-    fileprivate let handle: OpaquePointer
-    public func breakLoop() { unsafe pcap_breakloop(handle) }
+    fileprivate let capture: LiveCapture
+    public func breakLoop() {
+        // Safe: `capture` keeps the handle open (closed only in its deinit); pcap_breakloop only
+        // sets a flag and writes the handle's eventfd, which libpcap allows from another thread.
+        unsafe pcap_breakloop(capture.handle)
+    }
 }
 
 /// An opened, activated interface (`pcap_create` ... `pcap_activate`), ready to read.
@@ -120,10 +123,12 @@ public enum LiveRead: Sendable, Equatable {
     /// decoder does not know.
     public init(interface: String, options: LiveCaptureOptions) throws(LiveCaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        // Safe: `interface` is bridged for the call; libpcap writes at most PCAP_ERRBUF_SIZE bytes into `errorBuffer`.
         guard let created = unsafe pcap_create(interface, &errorBuffer) else {
-            throw .cannotOpen(interface: interface, reason: Self.text(errorBuffer))
+            throw .cannotOpen(interface: interface, reason: errorBufferText(errorBuffer))
         }
         // Settings fail only on an already activated handle, which this is not.
+        // Safe: `created` is ours and open: closed only on the throws below, or by deinit once stored.
         _ = unsafe pcap_set_snaplen(created, options.snapshotLength)
         _ = unsafe pcap_set_promisc(created, options.promiscuous ? 1 : 0)
         _ = unsafe pcap_set_buffer_size(created, options.bufferBytes)
@@ -133,6 +138,7 @@ public enum LiveRead: Sendable, Equatable {
         _ = unsafe pcap_set_immediate_mode(created, 1)
         _ = unsafe pcap_set_tstamp_precision(created, Int32(PCAP_TSTAMP_PRECISION_NANO))
 
+        // Safe: `created` is open; on an error it is closed once, just below, after its message is copied.
         let status = unsafe pcap_activate(created)
         var warnings: [String] = []
         if status < 0 {
@@ -147,6 +153,7 @@ public enum LiveRead: Sendable, Equatable {
                 throw .cannotOpen(interface: interface, reason: Self.withoutPrefix(detail, interface))
             }
         } else if status > 0 {
+            // Safe: `created` is still open (activated, with a warning); it is stored below.
             let detail = unsafe Self.lastError(created)
             switch status {
             case PCAP_WARNING_PROMISC_NOTSUP:
@@ -156,6 +163,7 @@ public enum LiveRead: Sendable, Equatable {
             }
         }
 
+        // Safe: `created` is open and activated; closed once just below if its link type is refused, else stored.
         let dlt = unsafe pcap_datalink(created)
         guard let linkType = LinkType(dlt: dlt) else {
             let name = unsafe pcap_datalink_val_to_name(dlt).map { unsafe String(cString: $0) } ?? "unknown"
@@ -171,12 +179,14 @@ public enum LiveRead: Sendable, Equatable {
     }
 
     deinit {
+        // Safe: deinit is the one place the handle and the stored program are freed, each once.
         if var compiled = unsafe program { unsafe pcap_freecode(&compiled) }
         unsafe pcap_close(handle)
     }
 
     /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL`, ...).
     public var linkTypeName: String {
+        // Safe: libpcap returns a static string or NULL, copied at once.
         unsafe pcap_datalink_val_to_name(dlt).map { unsafe String(cString: $0) } ?? "unknown"
     }
 
@@ -186,7 +196,9 @@ public enum LiveRead: Sendable, Equatable {
         // The netmask only matters for `broadcast` primitives; unknown is what tcpdump falls back to.
         var network: bpf_u_int32 = 0, netmask: bpf_u_int32 = 0
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        // Safe: `interface` is bridged for the call; errors go to `errorBuffer`, PCAP_ERRBUF_SIZE bytes.
         if unsafe pcap_lookupnet(interface, &network, &netmask, &errorBuffer) != 0 { netmask = PCAP_NETMASK_UNKNOWN }
+        // Safe: `handle` is open until deinit; `compiled` is freed once: on failure here, else when replaced or in deinit.
         var compiled = unsafe bpf_program()
         guard unsafe pcap_compile(handle, &compiled, expression, 1, netmask) == 0 else {
             throw unsafe .badFilter(expression: expression, reason: Self.lastError(handle))
@@ -201,11 +213,12 @@ public enum LiveRead: Sendable, Equatable {
     }
 
     /// Something another thread can use to wake `read`.
-    public var breaker: CaptureBreaker { unsafe CaptureBreaker(handle: handle) }
+    public var breaker: CaptureBreaker { CaptureBreaker(capture: self) }
 
     /// Kernel and interface counters so far; nil if libpcap cannot tell.
     public func statistics() -> CaptureStatistics? {
         var counters = pcap_stat()
+        // Safe: `handle` is open until deinit; pcap_stats fills the one `pcap_stat` it is given.
         guard unsafe pcap_stats(handle, &counters) == 0 else { return nil }
         return CaptureStatistics(received: UInt64(counters.ps_recv), droppedByKernel: UInt64(counters.ps_drop),
                                  droppedByInterface: UInt64(counters.ps_ifdrop))
@@ -219,6 +232,7 @@ public enum LiveRead: Sendable, Equatable {
         let unit: Int64 = nanosecondTimestamps ? 1 : 1_000
         var delivered = 0
         while delivered < limit {
+            // Safe: `handle` is open until deinit; on 1, `header` and `data` point at a record lent until the next call.
             switch unsafe pcap_next_ex(handle, &header, &data) {
             case 1:
                 guard let header = unsafe header, let bytes = unsafe data else { continue }
@@ -234,6 +248,7 @@ public enum LiveRead: Sendable, Equatable {
                 // libpcap clears the break request as it returns it, so the next read blocks again.
                 return .interrupted
             default:
+                // Safe: `handle` is open until deinit, and its error text is copied at once.
                 return unsafe .failed(Self.lastError(handle))
             }
         }
@@ -246,9 +261,11 @@ public enum LiveRead: Sendable, Equatable {
     public static func interfaces() throws(LiveCaptureError) -> [CaptureInterface] {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         var first: UnsafeMutablePointer<pcap_if_t>? = nil
-        guard unsafe pcap_findalldevs(&first, &errorBuffer) == 0 else { throw .cannotList(reason: text(errorBuffer)) }
+        // Safe: libpcap writes at most PCAP_ERRBUF_SIZE bytes to `errorBuffer`; the list is freed once, by the defer.
+        guard unsafe pcap_findalldevs(&first, &errorBuffer) == 0 else { throw .cannotList(reason: errorBufferText(errorBuffer)) }
         defer { if let first = unsafe first { unsafe pcap_freealldevs(first) } }
         var found: [CaptureInterface] = []
+        // Safe: each entry stays valid until the defer frees the list; its strings are copied before that.
         var next = unsafe first
         while let entry = unsafe next {
             let device = unsafe entry.pointee
@@ -267,12 +284,10 @@ public enum LiveRead: Sendable, Equatable {
     // MARK: - Messages
 
     private static func lastError(_ handle: OpaquePointer) -> String {
+        // Safe: callers pass an open handle; pcap_geterr points into it and the text is copied at once.
         unsafe pcap_geterr(handle).map { unsafe String(cString: $0) } ?? ""
     }
 
-    private static func text(_ buffer: [CChar]) -> String {
-        unsafe buffer.withUnsafeBufferPointer { unsafe $0.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error" }
-    }
 
     /// libpcap often starts its messages with the interface name, which our line already gives.
     private static func withoutPrefix(_ message: String, _ interface: String) -> String {

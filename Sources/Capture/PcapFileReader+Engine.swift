@@ -11,6 +11,7 @@ extension PcapFileReader {
     public func feed(_ engine: Engine, tickInterval: UInt64 = 4096,
                      onTick: () -> Void = {}) -> (end: ReadEnd, lastTime: Timestamp?) {
         var last: Timestamp?
+        // Safe: `records` is lent for the call with `frames`, and the engine checks each record against `frames.count`.
         let end = unsafe readLinkBatches(tickInterval: tickInterval, onTick: onTick) { frames, records, link in
             unsafe engine.process(frames: frames, records: records, link: link)
             if let record = unsafe records.last { last = record.time }
@@ -25,6 +26,7 @@ extension PcapFileReader {
         var last: Timestamp?
         let end: ReadEnd
         if linkTypePerRecord {
+            // Safe: `records` is lent for the call; `extracting` checks each record's range against `frames`.
             end = unsafe readLinkBatches { frames, records, link in
                 for unsafe record in unsafe records {
                     engine.process(frame: frames.extracting(record.start..<(record.start + record.count)),

@@ -32,16 +32,19 @@ extension PcapFileReader {
     package func readLinkBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                                  _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType) -> Void) -> ReadEnd {
         if pcapng != nil {
+            // Safe: the frames and batch are lent to `body` for this call only, as they were lent here.
             return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: true) { frames, batch, link in
                 if let link { unsafe body(frames, batch, link) }
             }
         }
         guard let link = linkType else { return .error(CaptureError.unsupportedLinkType(path: path, dlt: dlt, name: linkTypeName).problem) }
+        // Safe: the frames and batch are lent to `body` for this call only, as they were lent here.
         return unsafe readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in unsafe body(frames, batch, link) }
     }
 
     /// libpcap's name for a DLT_ value, or `unknown`.
     static func linkTypeName(_ dlt: Int32) -> String {
+        // Safe: libpcap returns a static string or NULL, copied at once.
         guard let name = unsafe pcap_datalink_val_to_name(dlt) else { return "unknown" }
         return unsafe String(cString: name)
     }
@@ -51,6 +54,7 @@ extension PcapFileReader {
     /// filter that cannot apply to one of them is refused before anything is read. Link types
     /// the decoder does not read are left out: their packets are never filtered.
     func setInterfaceFilter(_ expression: String) throws(CaptureError) {
+        // Safe: each program is freed once, here or in deinit, and none is in use: setFilter refuses during a read.
         for index in unsafe programs.indices { unsafe pcap_freecode(&programs[index]) }
         unsafe programs.removeAll()
         programLinkTypes.removeAll()
@@ -76,6 +80,7 @@ extension PcapFileReader {
     func filterSlot(dlt: Int32) -> Result<Int, CompileFailure> {
         if let known = programLinkTypes.firstIndex(of: dlt) { return .success(known) }
         guard let expression = filterExpression else { return .failure(CompileFailure("no filter")) }
+        // Safe: `dead` is ours and closed once by the defer; a compiled program is kept in `programs` until freed.
         guard let dead = unsafe pcap_open_dead(dlt, 262_144) else { return .failure(CompileFailure("out of memory")) }
         defer { unsafe pcap_close(dead) }
         var compiled = unsafe bpf_program()
@@ -98,15 +103,19 @@ extension PcapFileReader {
     func readPcapng(tickInterval: UInt64, onTick: () -> Void, decodableOnly: Bool,
                     _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>, LinkType?) -> Void) -> ReadEnd {
         guard var reader = pcapng else { return .endOfFile }
+        reading = true
+        defer { reading = false }
         // Advanced as a local and stored back before every tick (progress reads
         // `bytesConsumed`) and at the end.
         defer { pcapng = reader }
+        // Safe: `batch` holds `batchCapacity` records, freed once by the defer; `count` stays below it (full flushes).
         let batch = UnsafeMutablePointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
         defer { unsafe batch.deallocate() }
         var count = 0
         var batchLink: LinkType? = nil
         func flush() {
             defer { count = 0 }
+            // Safe: records are offsets and the base is read at each flush; a grow (realloc) keeps the filled bytes.
             guard count > 0, let base = unsafe reader.buffer.baseAddress else { return }
             // Safe: the buffer's filled bytes, lent for the call; the batch's records all lie inside them.
             unsafe body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: reader.bufferedBytes).span,
@@ -152,6 +161,7 @@ extension PcapFileReader {
                     // BPF sees the lengths and the bytes, never the timestamp.
                     header.caplen = record.capturedLength
                     header.len = record.wireLength
+                    // Safe: `slot` indexes `programs` (checked), whose instructions are freed only by setFilter or deinit, never during a read.
                     var program = unsafe programs[slot]
                     if let base = unsafe reader.buffer.baseAddress {
                         // Safe: the reader handed out the record only once its data was inside the buffer.
@@ -161,6 +171,7 @@ extension PcapFileReader {
                 if kept {
                     if count > 0 && interface.link != batchLink { flush() }
                     batchLink = interface.link
+                    // Safe: `count` is below `batchCapacity`: a full batch is flushed at once.
                     unsafe batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: record.time,
                                                       number: recordsRead)
                     count += 1
@@ -194,6 +205,7 @@ extension PcapFileReader {
     /// gzip, zstd or xz stream (what it holds is checked when it is read). For skipping the other
     /// files of a directory given to -r.
     package static func looksLikeCapture(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        // Safe: each check compares `prefix.count` before it loads; the caller lends `prefix` for the call.
         if unsafe CaptureCompression.detect(prefix) != nil || PcapngRecords.isPcapng(prefix) { return true }
         guard prefix.count >= 4 else { return false }
         let magic = unsafe prefix.loadUnaligned(fromByteOffset: 0, as: UInt32.self)

@@ -24,6 +24,9 @@ import Musl
     public let linkType: LinkType?
     private let handle: OpaquePointer
     var stopRequested = false
+    /// Set while a read runs, so that `setFilter` called from its `body` cannot free the program
+    /// the read loop is running.
+    var reading = false
     /// The compiled filter, freed in deinit.
     private var program: bpf_program?
     /// Records read from the file so far, whether or not they passed the filter.
@@ -33,15 +36,11 @@ import Musl
     /// pcapng are accepted; timestamps are delivered in nanoseconds either way.
     public init(path: String) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        func message() -> String {
-            unsafe errorBuffer.withUnsafeBufferPointer { buffer in
-                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
-            }
-        }
         guard path != "-" else {
+            // Safe: `path` is bridged for the call, errors fill at most PCAP_ERRBUF_SIZE bytes; the handle is closed only in deinit.
             guard let opened = unsafe pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                               &errorBuffer) else {
-                throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message(), path: path))
+                throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(errorBufferText(errorBuffer), path: path))
             }
             self.path = path
             unsafe handle = opened
@@ -54,6 +53,7 @@ import Musl
         // checks the header, gives the link type and snapshot, and compiles the filter. Other
         // formats are read by libpcap through a stream with a 1 MiB buffer: it reads each record
         // with fread, and stdio's default 4 KiB buffer made a read system call every few records.
+        // Safe: `path` is bridged for the call; the descriptor is closed on each failure below, or by deinit, or once unneeded.
         let descriptor = unsafe open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
@@ -62,18 +62,22 @@ import Musl
         // Only a regular file is read with pread; a pipe or FIFO (`-r <(tcpdump -w - ...)`) goes
         // to libpcap from its first byte (a failed pread consumes nothing).
         var info = stat()
+        // Safe: fstat fills the one `stat` it is given; pread writes at most `$0.count`, the header array's size.
         let regular = unsafe fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
         var header = [UInt8](repeating: 0, count: ClassicPcapRecords.headerBytes)
         let headerRead = unsafe regular ? header.withUnsafeMutableBytes { unsafe pread(descriptor, $0.baseAddress, $0.count, 0) } : -1
         if headerRead > 0,
+           // Safe: `headerRead` is in 1 ... `header.count` (pread's result), so the slice is inside `header`, lent for the call.
            let compression = unsafe header.withUnsafeBytes({ unsafe CaptureCompression.detect(UnsafeRawBufferPointer(rebasing: $0.prefix(headerRead))) }) {
             let opened: (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput)
             do {
+                // Safe: the handle, its memory and the decoder come back owned, and are stored below for deinit to free.
                 unsafe opened = try unsafe Self.openCompressed(descriptor: descriptor, compression: compression, path: path)
             } catch {
                 close(descriptor)
                 throw error
             }
+            // Safe: stored, the handle, memory and descriptor are freed once by deinit, a throw below included.
             self.path = path
             unsafe handle = opened.handle
             unsafe memory = opened.memory
@@ -99,9 +103,11 @@ import Musl
             }
             return
         }
+        // Safe: `header` is lent for each call, and both readers check its count before any load.
         let format = unsafe headerRead == header.count ? header.withUnsafeBytes { unsafe ClassicPcapRecords.format(of: $0) } : nil
         let pcapngFile = unsafe format == nil && headerRead == header.count && header.withUnsafeBytes { unsafe PcapngRecords.isPcapng($0) }
         let duplicate = dup(descriptor)
+        // Safe: the stream owns `duplicate` from here: fclose or pcap_close closes it, once.
         guard duplicate >= 0, let stream = unsafe fdopen(duplicate, "rb") else {
             let code = errno
             if duplicate >= 0 { close(duplicate) }
@@ -110,17 +116,19 @@ import Musl
         }
         var buffer: UnsafeMutableRawPointer? = nil
         if format == nil && !pcapngFile {
+            // Safe: setvbuf gets the `streamBufferBytes` just allocated, freed after the stream is closed (below, or in deinit).
             unsafe buffer = malloc(Self.streamBufferBytes)
             if let buffer = unsafe buffer { unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, Self.streamBufferBytes) }
         }
-        // pcap_fopen_offline takes the stream over: it is closed by pcap_close, or here on failure.
+        // Safe: pcap_fopen_offline takes the stream over (closed by pcap_close), or it is closed here on failure.
         guard let opened = unsafe pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                      &errorBuffer) else {
             unsafe fclose(stream)
             close(descriptor)
             unsafe free(buffer)
-            throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(message(), path: path))
+            throw .cannotOpen(path: path, reason: Self.withoutPathPrefix(errorBufferText(errorBuffer), path: path))
         }
+        // Safe: stored, the handle is closed in deinit before the stdio buffer its stream uses is freed.
         self.path = path
         unsafe handle = opened
         unsafe memory = buffer
@@ -148,6 +156,7 @@ import Musl
     /// The user's filter for a pcapng file read natively, compiled once per link type met:
     /// `programs[i]` is for DLT `programLinkTypes[i]`. Freed in deinit.
     var filterExpression: String?
+    // Safe: an empty array; each program appended is freed once, by setInterfaceFilter or deinit.
     var programs: [bpf_program] = unsafe []
     var programLinkTypes: [Int32] = []
     /// Interfaces whose link type the decoder does not read and that carried packets, with their
@@ -172,8 +181,10 @@ import Musl
     private static func openCompressed(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError)
         -> (handle: OpaquePointer, memory: UnsafeMutableRawPointer, source: DecompressedInput) {
         let source = try DecompressedInput(descriptor: descriptor, compression: compression, path: path)
+        // Safe: `prefix` is the decoder's own memory, alive as long as `source`, which the caller keeps.
         let prefix = unsafe source.prefix
         // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
+        // Safe: `copy` has room for `prefix.count` bytes (at least one), and the memory stream reads only those.
         guard let copy = unsafe malloc(max(prefix.count, 1)) else { throw .cannotOpen(path: path, reason: "out of memory") }
         if let base = prefix.baseAddress { unsafe copy.copyMemory(from: base, byteCount: prefix.count) }
         guard let stream = unsafe fmemopen(copy, prefix.count, "rb") else {
@@ -185,9 +196,7 @@ import Musl
             unsafe fclose(stream)
             unsafe free(copy)
             // A damaged stream that still gave a few bytes: its message says more than libpcap's.
-            let reason = unsafe source.failure ?? errorBuffer.withUnsafeBufferPointer { buffer in
-                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
-            }
+            let reason = source.failure ?? errorBufferText(errorBuffer)
             throw .cannotOpen(path: path, reason: "\(compression.rawValue) compressed: \(reason)")
         }
         return unsafe (opened, copy, source)
@@ -208,6 +217,7 @@ import Musl
     /// compare the two readers.
     public init(bytes: [UInt8], name: String, libpcapRecords: Bool = false) throws(CaptureError) {
         // fmemopen refuses a zero-length buffer; one spare byte it never reads past `count`.
+        // Safe: `copy` has room for `bytes.count` bytes (at least one), and the memory stream reads only those.
         guard let copy = unsafe malloc(max(bytes.count, 1)) else { throw .cannotOpen(path: name, reason: "out of memory") }
         unsafe bytes.withUnsafeBytes { source in
             if let base = source.baseAddress { unsafe copy.copyMemory(from: base, byteCount: source.count) }
@@ -217,16 +227,14 @@ import Musl
             throw .cannotOpen(path: name, reason: "cannot open a memory stream")
         }
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        // pcap_fopen_offline takes the stream over: it is closed by pcap_close, or here on failure.
+        // Safe: pcap_fopen_offline takes the stream over (closed by pcap_close), or it is closed here on failure.
         guard let opened = unsafe pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                      &errorBuffer) else {
             unsafe fclose(stream)
             unsafe free(copy)
-            let message = unsafe errorBuffer.withUnsafeBufferPointer { buffer in
-                unsafe buffer.baseAddress.map { unsafe String(cString: $0) } ?? "unknown error"
-            }
-            throw .cannotOpen(path: name, reason: message)
+            throw .cannotOpen(path: name, reason: errorBufferText(errorBuffer))
         }
+        // Safe: stored, the handle is closed in deinit before `copy`, which its stream and the readers read, is freed.
         path = name
         unsafe handle = opened
         unsafe memory = copy
@@ -242,6 +250,8 @@ import Musl
     }
 
     deinit {
+        // Safe: the one place each resource is freed, once: programs, reader buffers, descriptor,
+        // then the handle before the memory its stream reads.
         if var compiled = unsafe program { unsafe pcap_freecode(&compiled) }
         for index in unsafe programs.indices { unsafe pcap_freecode(&programs[index]) }
         records?.release()
@@ -253,6 +263,7 @@ import Musl
 
     /// libpcap's name for the link type (`EN10MB`, `LINUX_SLL2`, ...), or `unknown`.
     public var linkTypeName: String {
+        // Safe: libpcap returns a static string or NULL, copied at once.
         guard let name = unsafe pcap_datalink_val_to_name(dlt) else { return "unknown" }
         return unsafe String(cString: name)
     }
@@ -275,7 +286,9 @@ import Musl
     /// A pcapng file read natively has a program per link type: those of the interfaces
     /// described before its first packet are compiled here, later ones when they appear.
     public func setFilter(_ expression: String) throws(CaptureError) {
+        guard !reading else { throw .badFilter(path: path, expression: expression, reason: "the filter cannot change during a read") }
         if pcapng != nil { return try setInterfaceFilter(expression) }
+        // Safe: `handle` is open until deinit; no read is running (checked above), so the old program can be freed.
         var compiled = unsafe bpf_program()
         guard unsafe pcap_compile(handle, &compiled, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
             throw .badFilter(path: path, expression: expression, reason: lastError)
@@ -287,6 +300,7 @@ import Musl
     /// Size of the file in bytes (compressed, for a compressed file); nil for standard input, pipes and other non-regular files.
     public var fileSize: Int64? {
         if let compressedSize { return compressedSize }
+        // Safe: `handle` is open until deinit; pcap_file gives its stream (NULL if none), only queried here.
         guard path != "-", let file = unsafe pcap_file(handle) else { return nil }
         var info = stat()
         guard unsafe fstat(fileno(file), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
@@ -299,6 +313,7 @@ import Musl
         if let decompressed { return decompressed.compressedBytesConsumed }
         if let records { return records.bytesConsumed }
         if let pcapng { return pcapng.bytesConsumed }
+        // Safe: `handle` is open until deinit; pcap_file gives its stream (NULL if none), only queried here.
         guard path != "-", let file = unsafe pcap_file(handle) else { return nil }
         let offset = unsafe ftello(file)
         return offset >= 0 ? Int64(offset) : nil
@@ -324,6 +339,7 @@ import Musl
     /// `onTick` runs after every `tickInterval` records read (filtered or not), for progress.
     public func read(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                      _ body: (Span<UInt8>, Timestamp) -> Void) -> ReadEnd {
+        // Safe: `batch` is lent for the call; `extracting` checks each record's range against `frames`.
         unsafe readBatches(tickInterval: tickInterval, onTick: onTick) { frames, batch in
             for unsafe record in unsafe batch { body(frames.extracting(record.start..<(record.start + record.count)), record.time) }
         }
@@ -337,6 +353,9 @@ import Musl
     /// type; `readLinkBatches` says which link type each batch has.
     package func readBatches(tickInterval: UInt64 = 4096, onTick: () -> Void = {},
                              _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
+        reading = true
+        defer { reading = false }
+        // Safe: each reader lends `body` its buffer and batch for the call only, and checks the records against the buffer.
         if records != nil { return unsafe readClassic(tickInterval: tickInterval, onTick: onTick, body) }
         if pcapng != nil {
             return unsafe readPcapng(tickInterval: tickInterval, onTick: onTick, decodableOnly: false) { frames, batch, _ in
@@ -345,11 +364,13 @@ import Musl
         }
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
+        // Safe: `filter` shares `program`'s instructions, which only deinit or setFilter frees, and setFilter refuses during a read.
         let filtering = unsafe program != nil
         var filter = unsafe program ?? bpf_program()
         let interval = max(tickInterval, 1)
         var untilTick = interval
         while !stopRequested {
+            // Safe: `handle` is open until deinit; on 1, `header` and `data` point at a record lent until the next call.
             let result = unsafe pcap_next_ex(handle, &header, &data)
             switch result {
             case 1:
@@ -367,6 +388,7 @@ import Musl
                 // Kept for filtered-out records too: the capture's clock, not the wall clock, dates
                 // the end of a replay, so its output is the same every run.
                 lastRecordTime = time
+                // Safe: BPF reads at most the header's `caplen` bytes, those pcap_next_ex lent at `bytes`.
                 if unsafe filtering && pcap_offline_filter(&filter, header, bytes) == 0 { continue }
                 var one = FrameRecord(start: 0, count: length, time: time, number: recordsRead)
                 // Safe: libpcap lends `caplen` bytes at `bytes` until the next pcap_next_ex; `one` outlives the call.
@@ -389,11 +411,13 @@ import Musl
     /// they are all in its buffer (a refill moves the buffer's bytes, so it ends a batch).
     private func readClassic(tickInterval: UInt64, onTick: () -> Void,
                              _ body: (Span<UInt8>, UnsafeBufferPointer<FrameRecord>) -> Void) -> ReadEnd {
+        // Safe: the classic reader's buffer is never moved or freed during a read (a refill copies within it), so `bytes` stays valid.
         guard var reader = records, let base = unsafe reader.buffer.baseAddress else { return .endOfFile }
         // The reader is advanced as a local and stored back before every tick (progress reads
         // `bytesConsumed`) and at the end.
         defer { records = reader }
         let bytes = unsafe base.assumingMemoryBound(to: UInt8.self)
+        // Safe: `batch` holds `batchCapacity` records, freed once by the defer; `count` stays below it (full flushes).
         let batch = UnsafeMutablePointer<FrameRecord>.allocate(capacity: Self.batchCapacity)
         defer { unsafe batch.deallocate() }
         var count = 0
@@ -404,6 +428,7 @@ import Musl
                         UnsafeBufferPointer(start: batch, count: count))
             count = 0
         }
+        // Safe: `filter` shares `program`'s instructions, which only deinit or setFilter frees, and setFilter refuses during a read.
         let filtering = unsafe program != nil
         var filter = unsafe program ?? bpf_program()
         var header = pcap_pkthdr()
@@ -416,6 +441,7 @@ import Musl
             // they did, so batches, ticks and counts are those of the loop below.
             if !filtering {
                 let room = min(Self.batchCapacity &- count, Int(clamping: untilTick))
+                // Safe: `room` is at most the `batchCapacity - count` slots left, and `taken > 0` below before the last is read.
                 let taken = unsafe reader.takeBuffered(into: batch + count, limit: room, firstNumber: recordsRead &+ 1)
                 if taken > 0 {
                     count &+= taken
@@ -447,6 +473,7 @@ import Musl
                     kept = unsafe pcap_offline_filter(&filter, &header, bytes + record.dataStart) != 0
                 }
                 if kept {
+                    // Safe: `count` is below `batchCapacity`: a full batch is flushed at once.
                     unsafe batch[count] = FrameRecord(start: record.dataStart, count: Int(record.capturedLength), time: time,
                                                       number: recordsRead)
                     count += 1
@@ -474,6 +501,7 @@ import Musl
     }
 
     private var lastError: String {
+        // Safe: `handle` is open until deinit; pcap_geterr points into it and the text is copied at once.
         guard let message = unsafe pcap_geterr(handle) else { return "unknown libpcap error" }
         return unsafe String(cString: message)
     }

@@ -111,6 +111,7 @@ import Musl
 
     /// `leadingLinkTypes(of:)` for this reader's file, from its first 256 KiB.
     func leadingLinkTypes() -> [Int32] {
+        // Safe: each is lent for the call: the whole capture, the decoder's prefix, or the `got` bytes pread wrote (at most `count`).
         if descriptor < 0 { return unsafe Self.leadingLinkTypes(of: buffer) }
         if let decompressed { return unsafe Self.leadingLinkTypes(of: decompressed.prefix) }
         let count = 256 * 1024
@@ -168,6 +169,7 @@ import Musl
 
     /// Reads from `descriptor` (not closed here) from its first byte.
     init?(descriptor: Int32, decompressed: DecompressedInput? = nil) {
+        // Safe: `bufferBytes` from malloc, owned by this reader and freed once, by `release` from the owner's deinit.
         guard let memory = unsafe malloc(Self.bufferBytes) else { return nil }
         self.descriptor = descriptor
         self.decompressed = decompressed
@@ -179,6 +181,7 @@ import Musl
     /// Reads a whole capture held in memory (which must outlive this reader).
     init(memory: UnsafeRawBufferPointer) {
         descriptor = -1
+        // Safe: the caller's memory, which it frees only after `release`, so it outlives every record lent from it.
         unsafe buffer = memory
         ownsBuffer = false
         filled = memory.count
@@ -188,6 +191,7 @@ import Musl
 
     /// Whether `header` (the first bytes of a file) starts a pcapng section.
     static func isPcapng(_ header: UnsafeRawBufferPointer) -> Bool {
+        // Safe: both loads lie in the first 12 bytes, whose presence is checked first.
         guard header.count >= 12,
               unsafe header.loadUnaligned(fromByteOffset: 0, as: UInt32.self) == sectionHeaderType else { return false }
         let magic = unsafe header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
@@ -195,6 +199,7 @@ import Musl
     }
 
     func release() {
+        // Safe: only the buffer this reader allocated, and only once: the owner calls `release` from its deinit.
         if ownsBuffer { unsafe free(UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
     }
 
@@ -208,15 +213,17 @@ import Musl
     mutating func setUndecodedSlot(_ slot: Int, interface: Int) { interfaces[interface].undecodedSlot = slot }
 
     // Unchecked loads (UnsafeRawBufferPointer does not check bounds in -O): every caller reads
-    // inside a block already known to lie wholly in `buffer[position ..< filled]`.
+    // held bytes only, in a block header checked to be held or in a block held whole.
     @inline(__always)
     private func u32(_ at: Int) -> UInt32 {
+        // Safe: callers pass `at` with `at + 4 <= filled` (a checked header or a held block).
         let value = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt32.self)
         return swapped ? value.byteSwapped : value
     }
 
     @inline(__always)
     private func u16(_ at: Int) -> UInt16 {
+        // Safe: callers pass `at` with `at + 2 <= filled` (a held block's fields and options).
         let value = unsafe buffer.loadUnaligned(fromByteOffset: at, as: UInt16.self)
         return swapped ? value.byteSwapped : value
     }
@@ -270,6 +277,7 @@ import Musl
             let blockBytes = Int(length)
             if filled - position < blockBytes {
                 if !refill && !endOfInput { return .notBuffered }
+                // Safe: only the reader's own buffer (a descriptor's) grows; realloc keeps the filled bytes.
                 if unsafe blockBytes > buffer.count && descriptor >= 0 && !grow(to: blockBytes) { return .error("out of memory") }
                 fill(atLeast: blockBytes)
                 if filled - position < blockBytes {
@@ -395,6 +403,7 @@ import Musl
                 if length != 1 { return "Interface Description Block has if_tsresol option with length \(length) != 1" }
                 if sawResolution { return "Interface Description Block has more than one if_tsresol option" }
                 sawResolution = true
+                // Safe: the option's 1 byte at `value` is inside the options, checked against `remaining` above.
                 let raw = unsafe buffer.load(fromByteOffset: value, as: UInt8.self)
                 if raw & 0x80 != 0 {
                     let shift = raw & 0x7F
@@ -415,6 +424,7 @@ import Musl
                 if length != 8 { return "Interface Description Block has if_tsoffset option with length \(length) != 8" }
                 if sawOffset { return "Interface Description Block has more than one if_tsoffset option" }
                 sawOffset = true
+                // Safe: the option's 8 bytes at `value` are inside the options, checked against `remaining` above.
                 let raw = unsafe buffer.loadUnaligned(fromByteOffset: value, as: Int64.self)
                 offset = swapped ? raw.byteSwapped : raw
             default:
@@ -450,6 +460,7 @@ import Musl
 
     /// A buffer of at least `count` bytes (a block larger than any before; at most 16 MiB).
     private mutating func grow(to count: Int) -> Bool {
+        // Safe: realloc keeps the filled bytes, or fails and leaves the old buffer as it was; callers index by offset.
         guard ownsBuffer, let old = unsafe buffer.baseAddress else { return false }
         guard let memory = unsafe realloc(UnsafeMutableRawPointer(mutating: old), count) else { return false }
         unsafe buffer = UnsafeRawBufferPointer(start: memory, count: count)
@@ -459,6 +470,7 @@ import Musl
     /// Moves the unread tail to the front and reads until `count` bytes from `position` are held,
     /// or the file ends.
     private mutating func fill(atLeast count: Int) {
+        // Safe: with a descriptor the buffer is the malloc'd one this reader owns, so writing to it is allowed.
         guard !endOfInput, descriptor >= 0, let base = unsafe buffer.baseAddress else { return }
         let target = unsafe UnsafeMutableRawPointer(mutating: base)
         let tail = filled - position
@@ -471,6 +483,7 @@ import Musl
         }
         while filled < count {
             let offset = bufferOffset + Int64(filled)
+            // Safe: each read lands in `buffer[filled ..< buffer.count]`, the room after the held bytes.
             let got = unsafe decompressed?.pread(into: target + filled, count: buffer.count - filled, at: offset)
                 ?? pread(descriptor, target + filled, buffer.count - filled, off_t(offset))
             if got > 0 {

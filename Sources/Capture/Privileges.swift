@@ -45,6 +45,7 @@ public enum Privileges {
     /// Looks `name` up in the user database (`getpwnam_r`; a numeric name is not taken as a uid, as
     /// in tcpdump).
     public static func account(named name: String) throws(PrivilegeError) -> UserAccount {
+        // Safe: a zeroed record for getpwnam_r to fill; only its ids are read, never its pointers.
         var entry = unsafe passwd()
         var result: UnsafeMutablePointer<passwd>? = nil
         let suggested = sysconf(Int32(_SC_GETPW_R_SIZE_MAX))
@@ -52,9 +53,11 @@ public enum Privileges {
         // ERANGE means the buffer was too small for this entry; 1 MiB bounds the retries.
         while size <= 1 << 20 {
             var buffer = [CChar](repeating: 0, count: size)
+            // Safe: getpwnam_r writes at most `buffer.count` bytes into `buffer` and the record's strings point there; `name` lives for the call.
             let status = unsafe getpwnam_r(name, &entry, &buffer, buffer.count, &result)
             if status == ERANGE { size *= 2; continue }
             guard status == 0 else { throw .lookupFailed(user: name, reason: systemErrorText(status)) }
+            // Safe: `result` is only compared with nil; on success it points at `entry`, whose integer ids are copied out.
             guard unsafe result != nil else { throw .noSuchUser(name) }
             return unsafe UserAccount(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
         }
@@ -66,6 +69,7 @@ public enum Privileges {
     /// Switching from root to another user clears every capability too.
     public static func drop(to account: UserAccount) throws(PrivilegeError) {
         // Groups first: once the uid is gone, the process may no longer change them.
+        // Safe: `account.name` is bridged to a C string that lives for the call; initgroups only reads it.
         guard unsafe initgroups(account.name, account.gid) == 0 else {
             throw .dropFailed(user: account.name, step: "initgroups", reason: systemErrorText(errno))
         }

@@ -184,18 +184,4 @@ public enum ProtocolRegistry {
                                   memory: SessionMemory = SessionMemory(limitBytes: .max)) -> SessionParser {
         proto.descriptor.makeParser(limits, memory)
     }
-
-    /// "POP3, IMAP and SMTP": the protocols for help texts.
-    public static var namesInProse: String {
-        let names = all.map(\.displayName)
-        guard names.count > 1, let last = names.last else { return names.first ?? "" }
-        return names.dropLast().joined(separator: ", ") + " and " + last
-    }
-
-    /// "25, 110, 143, 587 and 2525": the default ports for help texts, ascending.
-    public static func portsInProse(_ ports: some Sequence<UInt16>) -> String {
-        let list = ports.sorted().map(String.init)
-        guard list.count > 1, let last = list.last else { return list.first ?? "" }
-        return list.dropLast().joined(separator: ", ") + " and " + last
-    }
 }

@@ -21,7 +21,7 @@ private let implicitTLSPortList = EngineConfiguration.implicitTLSPorts.sorted().
 struct Plainsight: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plainsight",
-        abstract: "Find \(ProtocolRegistry.namesInProse) logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
+        abstract: "Find \(protocolNamesInProse) logins sent before TLS in packet captures or on a live interface, and report them with the secret redacted.",
         usage: """
             plainsight -r <file|dir> [-r <file|dir> ...] [--jobs <N>] [--any-port] [--json] [-o <file>]
                        [--user-policy <policy>] [--user-hash-key-file <path>] [--sensor <name>] [--quiet] [<expression> ...]
@@ -67,7 +67,7 @@ struct Plainsight: ParsableCommand {
             even with --syslog-optional.
 
             Without an expression only the mail ports (\(mailPortList)) are read, plus \
-            \(ProtocolRegistry.portsInProse(EngineConfiguration.implicitTLSPorts)) whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
+            \(portsInProse(EngineConfiguration.implicitTLSPorts)) whose TLS sessions the inventory counts (never parsed), or all TCP with --any-port. \
             An expression replaces that filter; flows are still parsed only on the mail ports unless \
             --any-port is given.
 
@@ -174,7 +174,7 @@ struct Plainsight: ParsableCommand {
     var workers: Int? { workersValues.last }
 
     @Flag(name: .customLong("any-port"),
-          help: "Examine all TCP traffic and recognise \(ProtocolRegistry.namesInProse) from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports \(ProtocolRegistry.portsInProse(EngineConfiguration.defaultMailPorts)) (and \(implicitTLSPortList), for the inventory's count of TLS sessions).")
+          help: "Examine all TCP traffic and recognise \(protocolNamesInProse) from the server greeting and first commands, so servers on other ports (e.g. 10143) are found. Default: only ports \(portsInProse(EngineConfiguration.defaultMailPorts)) (and \(implicitTLSPortList), for the inventory's count of TLS sessions).")
     var anyPort = false
 
     @Flag(name: .customLong("json"),

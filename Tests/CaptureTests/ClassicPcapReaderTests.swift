@@ -1,41 +1,13 @@
 import Capture
 import Foundation
 import Testing
+import TestSupport
 import Wire
 
 // plainsight reads classic pcap records itself (ClassicPcapRecords) and leaves pcapng and older
 // formats to libpcap. These tests hold the two readers to the same output, record for record and
 // error for error, on every fixture, byte-swapped and microsecond variants, damaged files, and a
 // file large enough that records straddle the reader's buffer refills.
-
-/// Everything a reader delivered: each record's time and bytes, how the read ended.
-struct RecordsRead: Equatable {
-    var records: [String] = []
-    var end: ReadEnd?
-    var openFailed = false
-}
-
-func readAll(_ reader: PcapFileReader, filter: String? = nil) -> RecordsRead {
-    var result = RecordsRead()
-    if let filter { try? reader.setFilter(filter) }
-    result.end = reader.read { frame, time in
-        // FNV-1a of the bytes: records of up to 256 KiB, thousands of them.
-        var digest: UInt64 = 0xCBF2_9CE4_8422_2325
-        for i in 0..<frame.count { digest = (digest ^ UInt64(frame[i])) &* 0x100_0000_01B3 }
-        result.records.append("\(time.nanoseconds) \(frame.count) \(digest)")
-    }
-    return result
-}
-
-func readWithBoth(_ bytes: [UInt8], filter: String? = nil) -> (ours: RecordsRead, libpcap: RecordsRead) {
-    func open(_ libpcap: Bool) -> RecordsRead {
-        guard let reader = try? PcapFileReader(bytes: bytes, name: "records", libpcapRecords: libpcap) else {
-            return RecordsRead(openFailed: true)
-        }
-        return readAll(reader, filter: filter)
-    }
-    return (open(false), open(true))
-}
 
 /// The same capture written in the other byte order (as a big-endian machine writes it).
 func byteSwapped(_ bytes: [UInt8]) -> [UInt8] {
@@ -54,10 +26,31 @@ func byteSwapped(_ bytes: [UInt8]) -> [UInt8] {
 @Suite("classic pcap record reader")
 struct ClassicPcapReaderTests {
     static let fixtures: [String] = {
-        let dir = packageRoot.appendingPathComponent("fixtures")
+        let dir = fixturesDirectory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return names.filter { $0.hasSuffix(".pcap") }.sorted()
     }()
+
+    /// The read loops hold the compiled filter while they run: a filter set from inside a read
+    /// is refused, and the read goes on with the one it started with.
+    @Test func theFilterCannotChangeDuringARead() throws {
+        for (name, libpcap) in [("pop3-user-pass.pcap", false), ("pop3-user-pass.pcap", true),
+                                ("smtp-auth-login-ir-ng.pcapng", false)] {
+            let bytes = try fixtureBytes(name)
+            let expected = readWithBoth(bytes, filter: "tcp").ours
+            let reader = try PcapFileReader(bytes: bytes, name: name, libpcapRecords: libpcap)
+            try reader.setFilter("tcp")
+            var refused = 0, delivered = 0
+            let end = reader.read { _, _ in
+                delivered += 1
+                do { try reader.setFilter("udp") } catch { refused += 1 }
+            }
+            #expect(end == expected.end, "\(name) libpcap \(libpcap)")
+            #expect(delivered == expected.records.count && delivered > 0, "\(name) libpcap \(libpcap)")
+            #expect(refused == delivered, "\(name) libpcap \(libpcap)")
+            try reader.setFilter("udp")     // accepted again once the read is over
+        }
+    }
 
     @Test func everyFixtureAndItsByteSwappedTwin() throws {
         #expect(Self.fixtures.count > 40)
@@ -207,17 +200,10 @@ extension ClassicPcapReaderTests {
         func run(_ source: String, interval: UInt64, stopAt: Int?) throws -> [String] {
             let reader = source == "file" ? try PcapFileReader(path: file.path)
                 : try PcapFileReader(bytes: bytes, name: "records", libpcapRecords: source == "libpcap")
-            var log: [String] = []
-            var delivered: UInt64 = 0, ticks = 0
-            let end = reader.readBatches(tickInterval: interval, onTick: {
-                ticks += 1
-                log.append("tick \(reader.recordsRead) \(reader.bytesConsumed ?? -1)")
-                if source != "libpcap" { #expect(delivered == reader.recordsRead) }
-                if ticks == stopAt { reader.stop() }
-            }) { _, batch in delivered += UInt64(batch.count) }
-            #expect(delivered == reader.recordsRead)
-            log.append("end \(end) \(reader.recordsRead) \(reader.bytesConsumed ?? -1) \(reader.lastRecordTime?.nanoseconds ?? -1)")
-            return log
+            let read = tickedRead(reader, interval: interval, stopAt: stopAt)
+            if source != "libpcap" { #expect(read.ticksBehind == 0) }
+            #expect(read.delivered == reader.recordsRead)
+            return read.log
         }
         for interval: UInt64 in [1, 2, 3, 7, 31, 32, 33, 100, 4096] {
             for stopAt in [nil, 1, 2, 3] {

@@ -2,6 +2,7 @@ import Alerts
 import Capture
 import Engine
 import Foundation
+import TestSupport
 import Testing
 import Wire
 

@@ -2,6 +2,7 @@ import Alerts
 import Capture
 import Engine
 import Foundation
+import TestSupport
 import Testing
 
 // Damaged captures (issue 5): every prefix of a fixture, seeded byte flips, corrupt record headers,

@@ -1,6 +1,7 @@
 import Alerts
 import Engine
 import Reassembly
+import TestSupport
 import Testing
 
 /// `auth.overlap_conflict` end to end: a POP3 login whose USER line was sent twice with different

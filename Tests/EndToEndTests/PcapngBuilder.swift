@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// pcapng files written block by block, in either byte order, so tests can build captures with
 /// several interfaces and sections and damage them precisely. `blocks` keeps where each block

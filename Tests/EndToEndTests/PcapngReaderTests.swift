@@ -1,6 +1,7 @@
 import Alerts
 import Capture
 import Foundation
+import TestSupport
 import Testing
 import Wire
 
@@ -495,17 +496,10 @@ extension PcapngReaderTests {
             let reader = source == "file" ? try PcapFileReader(path: path.path)
                 : try PcapFileReader(bytes: bytes, name: "records", libpcapRecords: source == "libpcap")
             #expect(reader.linkTypePerRecord == (source != "libpcap"))
-            var log: [String] = []
-            var delivered: UInt64 = 0, ticks = 0
-            let end = reader.readBatches(tickInterval: interval, onTick: {
-                ticks += 1
-                log.append("tick \(reader.recordsRead) \(reader.bytesConsumed ?? -1)")
-                if source != "libpcap" { #expect(delivered == reader.recordsRead) }
-                if ticks == stopAt { reader.stop() }
-            }) { _, batch in delivered += UInt64(batch.count) }
-            #expect(delivered == reader.recordsRead)
-            log.append("end \(end) \(reader.recordsRead) \(reader.bytesConsumed ?? -1) \(reader.lastRecordTime?.nanoseconds ?? -1)")
-            return log
+            let read = tickedRead(reader, interval: interval, stopAt: stopAt)
+            if source != "libpcap" { #expect(read.ticksBehind == 0) }
+            #expect(read.delivered == reader.recordsRead)
+            return read.log
         }
         for interval: UInt64 in [1, 3, 32, 33, 4096] {
             for stopAt in [nil, 1, 2] {
