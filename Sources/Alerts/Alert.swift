@@ -1,4 +1,5 @@
 import Engine
+import Reassembly
 import MailAuth
 import Wire
 
@@ -47,14 +48,20 @@ public struct Alert: Sendable {
 extension Alert {
     /// The alert for a login the engine reported. `communityIDSeed`: the seed its
     /// `community_id` is computed with when it is rendered (`--community-id-seed`).
-    public init(_ found: FlowFinding, communityIDSeed: UInt16) {
+    @inlinable
+    public init(_ found: consuming FlowFinding, communityIDSeed: UInt16) {
+        // Field by field rather than through the memberwise initialiser: the finding's
+        // strings move into the alert instead of being copied and released.
         let flow = found.flow
-        self.init(timestamp: Timestamp(nanoseconds: found.finding.timeNanoseconds), flowID: found.flowID,
-                  client: flow.client, clientPort: flow.clientPort, server: flow.server, serverPort: flow.serverPort,
-                  vlans: flow.vlans, finding: found.finding, midstream: flow.midstream,
-                  overlapConflict: flow.overlapConflict, tunnel: found.tunnel)
-        self.communityIDSeed = communityIDSeed
+        timestamp = Timestamp(nanoseconds: found.finding.timeNanoseconds)
+        flowID = found.flowID
+        client = flow.client; clientPort = flow.clientPort
+        server = flow.server; serverPort = flow.serverPort
+        vlans = flow.vlans; midstream = flow.midstream; overlapConflict = flow.overlapConflict
+        tunnel = found.tunnel
         pcapFilename = found.captureFile
         pcapCount = found.recordNumber
+        self.communityIDSeed = communityIDSeed
+        finding = found.finding
     }
 }

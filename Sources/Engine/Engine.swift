@@ -34,7 +34,7 @@ import Wire
         return s
     }
 
-    public init(configuration: EngineConfiguration, onFinding: @escaping (FlowFinding) -> Void) {
+    public init(configuration: EngineConfiguration, onFinding: @escaping (consuming FlowFinding) -> Void) {
         var reassembly = configuration.reassembly
         let servicePorts = PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
         reassembly.isServicePort = { servicePorts.contains($0) }

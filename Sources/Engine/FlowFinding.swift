@@ -22,6 +22,7 @@ public struct FlowFinding: Sendable {
     /// handed over at a flow's end).
     public var recordNumber: UInt64?
 
+    @inlinable
     public init(finding: Finding, flow: FlowInfo, flowID: UInt64, tunnel: Encapsulation? = nil,
                 captureFile: String? = nil, recordNumber: UInt64? = nil) {
         self.finding = finding; self.flow = flow; self.flowID = flowID; self.tunnel = tunnel

@@ -22,7 +22,7 @@ struct SessionRouter: StreamHandler {
     let sessionLimits: SessionLimits
     /// Shared by every parser of this engine, and charged for held greetings too.
     let memory: SessionMemory
-    let onFinding: (FlowFinding) -> Void
+    let onFinding: (consuming FlowFinding) -> Void
     let flowIDs: FlowIDs
     var sessions: [FlowSession]
     var stats = EngineStats()
@@ -65,7 +65,7 @@ struct SessionRouter: StreamHandler {
     private var spareCounts = SIMD8<UInt8>()
     static let maxSpareParsers = 64
 
-    init(configuration: EngineConfiguration, slots: Int, onFinding: @escaping (FlowFinding) -> Void) {
+    init(configuration: EngineConfiguration, slots: Int, onFinding: @escaping (consuming FlowFinding) -> Void) {
         mailPorts = PortSet(configuration.mailPorts)
         selectedPorts = configuration.anyPort
             ? nil : PortSet(configuration.mailPorts.union(EngineConfiguration.implicitTLSPorts))
@@ -327,15 +327,12 @@ struct SessionRouter: StreamHandler {
             }
             sessions[slot].alerts += 1
             stats.alerts += 1
-            var found = FlowFinding(finding: finding, flow: info, flowID: flowIDs.id(of: info),
-                                    tunnel: tunnels.path(info.tunnel))
             let number = PacketReference.number(finding.packet)
-            if number != 0 {
-                found.recordNumber = number
-                let file = PacketReference.file(finding.packet)
-                if file > 0 && file <= captureFiles.count { found.captureFile = captureFiles[file - 1] }
-            }
-            onFinding(found)
+            let file = PacketReference.file(finding.packet)
+            let captureFile = number != 0 && file > 0 && file <= captureFiles.count ? captureFiles[file - 1] : nil
+            onFinding(FlowFinding(finding: finding, flow: info, flowID: flowIDs.id(of: info),
+                                  tunnel: tunnels.path(info.tunnel), captureFile: captureFile,
+                                  recordNumber: number != 0 ? number : nil))
         }
     }
 }
