@@ -43,7 +43,12 @@ extension EngineStats {
                 StatField("memory_budget_hits", UInt64(r.memoryBudgetHits)),
                 StatField("peak_buffered_bytes", UInt64(r.peakBufferedBytes)),
                 StatField("retransmission_conflicts", r.retransmissionConflicts),
-                StatField("events", .object(r.events.named.map { StatField($0.name, $0.count) })),
+                // The checksum failures are stream events too (Suricata counts them there), though
+                // the engine's checksum gate counts them, before the flow table sees the segment.
+                StatField("events", .object(r.events.named.map { StatField($0.name, $0.count) } + [
+                    StatField("ipv4_checksum_invalid", checksums.ipv4Invalid),
+                    StatField("tcp_checksum_invalid", checksums.tcpInvalid),
+                ])),
             ])),
             StatField("encapsulation", .object(EncapsulationKind.allCases.map {
                 StatField($0.name, encapsulations[$0])

@@ -223,8 +223,8 @@ public struct ReassemblyStats: Sendable, Equatable {
 
 /// Stream anomalies by name, in the manner of Suricata's stream events and Zeek's weirds: each is
 /// counted once per occurrence (a segment, a RST, a flush), beside the byte counters above.
-/// docs/tcp-integrity.md defines each; `ipv4_checksum_invalid` and `tcp_checksum_invalid` are
-/// reserved there for the checksum validation, which counts in the engine.
+/// docs/tcp-integrity.md defines each; the `stats` event adds `ipv4_checksum_invalid` and
+/// `tcp_checksum_invalid` from the engine's checksum gate (`ChecksumStats`).
 public struct StreamEvents: Sendable, Equatable {
     /// Bytes not yet acknowledged were resent with other bytes and replaced (policy `ack`).
     public var unackedDataReplaced: UInt64 = 0
