@@ -134,3 +134,16 @@ func factsDoNotChangeFindings() {
     #expect(parser.facts.starttlsOffered)
     #expect(parser.facts.authenticated)
 }
+
+@Test("a login's STARTTLS context is what the facts say was offered before any login succeeded")
+func loginContextComesFromTheFacts() {
+    let parser = ProtocolRegistry.makeParser(for: .imap)
+    // No capability list before the first login; the one in its OK describes the logged-in state,
+    // so a later login (BAD in that state, but its password crossed) still knows nothing more.
+    for step in [S("* OK ready"), C("a1 LOGIN bob x-pw-1"), S("a1 OK [CAPABILITY IMAP4rev1 STARTTLS] Logged in"),
+                 C("a2 LOGIN carol x-pw-2"), S("a2 BAD already logged in")] {
+        parser.receive(step.bytes.span, from: step.side, time: 1)
+    }
+    #expect(parser.takeFindings().map(\.starttls) == [.unknown, .unknown])
+    #expect(!parser.facts.capabilitiesSeen && !parser.facts.starttlsOffered)
+}
