@@ -81,13 +81,14 @@ public struct ServerRecord: Sendable {
     public var starttlsOfferedSessions: UInt64 = 0
     public var loginDisabledSessions: UInt64 = 0
     public var plaintextOfferedSessions: UInt64 = 0
-    /// Union over sessions, in `ServerFacts.plaintextOffered` order / order of first mention.
+    /// Union over sessions, in `PlaintextOffer.order` / order of first mention.
     public var plaintextOffered: [String] = []
-    /// `plaintextOffered` as `ServerFacts.plaintextOfferedBits`.
-    var plaintextOfferedBits: UInt8 = 0
+    /// `plaintextOffered` as bits.
+    var plaintextOffer = PlaintextOffer()
     public var authMechanisms: [String] = []
-    /// `ServerFacts.knownMechanismsWord` of the list last merged into `authMechanisms`.
-    var lastMechanismsWord: UInt64?
+    /// The list last merged into `authMechanisms`: every name of it is there (or the list is
+    /// full), and `authMechanisms` only grows, so a session listing the same is skipped.
+    var lastMechanisms = MechanismList()
 
     public var starttlsRequested: UInt64 = 0
     /// Sessions upgraded with STARTTLS (the server accepted).
@@ -159,16 +160,12 @@ public struct ServerRecord: Sendable {
         starttlsOfferedSessions &+= a.starttlsOfferedSessions
         loginDisabledSessions &+= a.loginDisabledSessions
         plaintextOfferedSessions &+= a.plaintextOfferedSessions
-        var bits = plaintextOfferedBits
-        for name in a.plaintextOffered {
-            if let i = ServerFacts.plaintextOrder.firstIndex(of: name) { bits |= 1 << UInt8(i) }
-        }
-        if bits != plaintextOfferedBits {
-            plaintextOfferedBits = bits
-            plaintextOffered = Self.plaintextNames(bits)
+        let offer = plaintextOffer.union(PlaintextOffer(names: a.plaintextOffered))
+        if offer != plaintextOffer {
+            plaintextOffer = offer
+            plaintextOffered = offer.names
         }
         Self.merge(a.authMechanisms, into: &authMechanisms)
-        lastMechanismsWord = nil
         starttlsRequested &+= a.starttlsRequested
         starttlsUpgraded &+= a.starttlsUpgraded
         starttlsRefused &+= a.starttlsRefused
@@ -197,16 +194,6 @@ public struct ServerRecord: Sendable {
     static func merge(_ name: String, into list: inout [String]) {
         if list.count < maxNames && !list.contains(name) { list.append(name) }
     }
-
-    /// `ServerFacts.plaintextNames(bits)`, from a table: a server's list is rebuilt whenever a
-    /// session adds a name.
-    static func plaintextNames(_ bits: UInt8) -> [String] {
-        let table = plaintextLists
-        return Int(bits) < table.count ? table[Int(bits)] : ServerFacts.plaintextNames(bits)
-    }
-
-    private static let plaintextLists: [[String]] =
-        (0..<(1 << ServerFacts.plaintextOrder.count)).map { ServerFacts.plaintextNames(UInt8($0)) }
 }
 
 /// Logins over time in at most `maxBuckets` buckets: the bucket width starts at one second and
@@ -478,22 +465,21 @@ public final class ServerInventory: SessionObserver {
             if facts.starttlsOffered { record.starttlsOfferedSessions &+= 1 }
             if facts.loginDisabled { record.loginDisabledSessions &+= 1 }
         }
-        let plaintext = facts.plaintextOfferedBits
-        if plaintext != 0 {
+        let plaintext = PlaintextOffer(facts)
+        if !plaintext.isEmpty {
             record.plaintextOfferedSessions &+= 1
-            // Keep the fixed order of `ServerFacts.plaintextOffered` across sessions. Rebuilt
-            // only when this session names one not listed yet (usually the same list again).
-            if plaintext & ~record.plaintextOfferedBits != 0 {
-                record.plaintextOfferedBits |= plaintext
-                record.plaintextOffered = ServerRecord.plaintextNames(record.plaintextOfferedBits)
+            // Keep the fixed order of `PlaintextOffer.order` across sessions. Rebuilt only when
+            // this session names one not listed yet (usually the same list again).
+            if !record.plaintextOffer.isSuperset(of: plaintext) {
+                record.plaintextOffer.formUnion(plaintext)
+                record.plaintextOffered = record.plaintextOffer.names
             }
         }
-        // The same list of well-known mechanisms as the session before it: nothing new to merge,
-        // and the word is compared without building the list.
-        let word = facts.knownMechanismsWord
-        if word == nil || word != record.lastMechanismsWord {
-            ServerRecord.merge(facts.authMechanisms, into: &record.authMechanisms)
-            record.lastMechanismsWord = word
+        // The same list as the session before it (the usual case): nothing new to merge, and the
+        // lists are compared without building either as names.
+        if !(facts.mechanisms == record.lastMechanisms) {
+            ServerRecord.merge(facts.mechanisms.names, into: &record.authMechanisms)
+            record.lastMechanisms = facts.mechanisms
         }
         if facts.starttlsRequested { record.starttlsRequested &+= 1 }
         if facts.starttlsAccepted { record.starttlsUpgraded &+= 1 }

@@ -52,7 +52,7 @@ public struct SessionEventWriter: Sendable {
             w.field("logindisabled", facts.loginDisabled)
             w.field("auth_mechanisms", facts.authMechanisms)
             w.field("user_offered", facts.userCommandOffered)
-            w.field("plaintext_offered", facts.plaintextOffered)
+            w.field("plaintext_offered", PlaintextOffer(facts).names)
             w.field("starttls_requested", facts.starttlsRequested)
             w.field("starttls_accepted", facts.starttlsAccepted)
             w.field("starttls_refused", facts.starttlsRefused)

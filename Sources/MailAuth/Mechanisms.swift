@@ -1,15 +1,23 @@
-// The SASL mechanisms a server listed (`ServerFacts.authMechanisms`), kept without a String or an
+// The SASL mechanisms a server listed (`ServerFacts.mechanisms`), kept without a String or an
 // array per session for the usual names: a banner scan records two or three mechanisms in almost
 // every SMTP and IMAP session.
 
-/// SASL mechanism names in order of first mention. The well-known names are 4-bit codes packed in
-/// one word; any other name is kept as a String in `others`, which stays empty (no heap object)
-/// for a usual list.
-struct MechanismList: Sendable, Equatable {
-    /// Names with a code (index + 1). The first four are `ServerFacts.cleartextMechanisms`, in its
-    /// order, so that their codes are `plaintextOfferedBits` bits 0 to 3.
-    static let known: [String] = ServerFacts.cleartextMechanisms + [
-        "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI",
+/// SASL mechanism names in order of first mention, as a server listed them. The well-known names
+/// are 4-bit codes packed in one word; any other name is kept as a String in `others`, which stays
+/// empty (no heap object) for a usual list. Equal lists compare equal at the cost of a few words.
+public struct MechanismList: Sendable, Equatable {
+    /// The mechanisms a list holds as codes: `rawValue` is the code.
+    public enum Known: Int, CaseIterable, Sendable {
+        case plain = 1, login, xoauth2, oauthBearer, cramMD5, digestMD5, ntlm, gssapi,
+             scramSHA1, scramSHA256, anonymous, external, scramSHA1Plus, scramSHA256Plus
+
+        /// The name as servers list it (upper case).
+        public var name: String { MechanismList.known[rawValue - 1] }
+    }
+
+    /// `Known` names, by code - 1.
+    static let known: [String] = [
+        "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI",
         "SCRAM-SHA-1", "SCRAM-SHA-256", "ANONYMOUS", "EXTERNAL", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
     ]
     /// The code of an entry that is the next name of `others`.
@@ -18,18 +26,22 @@ struct MechanismList: Sendable, Equatable {
     static let packedCapacity = 16
 
     /// Entry i is bits 4i..<4i+4 (oldest in the low bits), when `count <= packedCapacity`.
-    private var codes: UInt64 = 0
+    /// Usable from inlined code, as are `others` and `knownBits`: the inventory compares a list
+    /// and tests its mechanisms at every ended session, and a call for each would cost more
+    /// than the test.
+    @usableFromInline private(set) var codes: UInt64 = 0
     /// Entries in the list.
-    private(set) var count = 0
+    public private(set) var count = 0
     /// Names without a code, in order; the whole list when it is longer than `packedCapacity`
     /// (only a list set by hand can be).
-    private var others: [String] = []
+    @usableFromInline private(set) var others: [String] = []
     /// Bit code-1 is set when the known name with that code is in the list.
-    private(set) var knownBits: UInt16 = 0
+    @usableFromInline private(set) var knownBits: UInt16 = 0
 
-    init() {}
+    public init() {}
 
-    init(_ names: [String]) {
+    /// `names` as given, duplicates included (`ServerFacts.addMechanism` is what skips them).
+    public init(_ names: [String]) {
         if names.count > MechanismList.packedCapacity {
             others = names
             count = names.count
@@ -39,11 +51,15 @@ struct MechanismList: Sendable, Equatable {
         for name in names { append(name) }
     }
 
-    var isEmpty: Bool { count == 0 }
+    public var isEmpty: Bool { count == 0 }
 
-    /// The list as one word when it names only known mechanisms (nil otherwise): the packed
-    /// codes, which are never 0, so equal words are equal lists (0 is the empty list).
-    var knownWord: UInt64? { others.isEmpty && count <= MechanismList.packedCapacity ? codes : nil }
+    /// The packed codes first: a list of known names only is equal to another when the words are,
+    /// and `others` is then empty in both, which is told without the call comparing arrays.
+    /// `knownBits` follows from the rest.
+    @inlinable public static func == (a: MechanismList, b: MechanismList) -> Bool {
+        guard a.codes == b.codes && a.count == b.count else { return false }
+        return (a.others.isEmpty && b.others.isEmpty) || a.others == b.others
+    }
 
     /// Empty again, as `MechanismList()`.
     mutating func reset() {
@@ -55,7 +71,7 @@ struct MechanismList: Sendable, Equatable {
 
     /// Lists of one or two known names, prebuilt and shared, at `codes & 0xFF` (the first code in
     /// the low four bits, then the second or 0): nearly every server lists one or two well-known
-    /// mechanisms, and the inventory reads `authMechanisms` for every ended session: an array
+    /// mechanisms, and the inventory reads the names of every list new to a server: an array
     /// allocated and freed per read would cost what the packed codes save.
     private static let shortLists: [[String]] = (0..<256).map { i -> [String] in
         let first = i & 0xF, second = i >> 4
@@ -64,7 +80,7 @@ struct MechanismList: Sendable, Equatable {
     }
 
     /// The list as names (allocates for a list of more than two names or of other names).
-    var names: [String] {
+    public var names: [String] {
         guard count > 0 else { return [] }
         if count <= 2 && others.isEmpty { return MechanismList.shortLists[Int(codes & 0xFF)] }
         if count > MechanismList.packedCapacity { return others }
@@ -85,7 +101,9 @@ struct MechanismList: Sendable, Equatable {
         return out
     }
 
-    func contains(_ name: String) -> Bool {
+    @inlinable public func contains(_ mechanism: Known) -> Bool { knownBits & (1 << (mechanism.rawValue - 1)) != 0 }
+
+    public func contains(_ name: String) -> Bool {
         if let c = MechanismList.code(of: name) { return knownBits & (1 << (c - 1)) != 0 }
         return others.contains(name)
     }

@@ -49,17 +49,12 @@ public struct ServerFacts: Sendable, Equatable {
     /// IMAP LOGINDISABLED was in such a list.
     public var loginDisabled = false
     /// SASL mechanisms in such lists, upper case, in order of first mention, at most `maxMechanisms`.
-    /// Built from `mechanisms` when read (the inventory reads it once per session).
+    public var mechanisms = MechanismList()
+    /// `mechanisms` by name. Built when read.
     public var authMechanisms: [String] {
         get { mechanisms.names }
         set { mechanisms = MechanismList(newValue) }
     }
-    /// `authMechanisms` without a String or an array per name (see MechanismList).
-    var mechanisms = MechanismList()
-    /// `authMechanisms` as one word when it names only well-known mechanisms, nil otherwise:
-    /// equal words, equal lists. The inventory compares it with the list it merged last instead
-    /// of building the list for every ended session.
-    public var knownMechanismsWord: UInt64? { mechanisms.knownWord }
     /// POP3 `USER` capability (USER/PASS accepted).
     public var userCommandOffered = false
     /// The client sent STARTTLS/STLS.
@@ -75,37 +70,6 @@ public struct ServerFacts: Sendable, Equatable {
     var firstServerLineSeen = false
 
     public init(proto: MailProtocol) { self.proto = proto }
-
-    /// Ways to send a reusable secret in cleartext that the server offered before TLS, in a fixed
-    /// order: `AUTH PLAIN`, `AUTH LOGIN`, `AUTH XOAUTH2`, `AUTH OAUTHBEARER` (SASL; the same
-    /// mechanisms plainsight reports as exposure `cleartext`), `USER` (POP3 USER/PASS) and `LOGIN`
-    /// (IMAP: a capability list without LOGINDISABLED means the LOGIN command is accepted).
-    public var plaintextOffered: [String] { ServerFacts.plaintextNames(plaintextOfferedBits) }
-
-    /// `plaintextOffered` as bits: bit i stands for `plaintextOrder[i]`. The inventory merges these
-    /// for every ended session without building a list of strings for each.
-    public var plaintextOfferedBits: UInt8 {
-        // The cleartext mechanisms have the codes 1 to 4 (MechanismList.known).
-        var bits = UInt8(truncatingIfNeeded: mechanisms.knownBits & 0xF)
-        if userCommandOffered { bits |= 16 }
-        if capabilitiesSeen && !loginDisabled
-            && ProtocolRegistry.hot.loginCommandUnlessDisabled & (1 << UInt32(proto.index)) != 0 { bits |= 32 }
-        return bits
-    }
-
-    /// The names of `plaintextOfferedBits`, in the order of `plaintextOrder`.
-    public static func plaintextNames(_ bits: UInt8) -> [String] {
-        var out: [String] = []
-        for (i, name) in plaintextOrder.enumerated() where bits & (1 << i) != 0 { out.append(name) }
-        return out
-    }
-
-    /// SASL mechanisms whose exchange carries the secret itself (see `SASLMechanism.exposure`).
-    /// `plaintextOfferedBits` tests them in this order (bits 0 to 3).
-    public static let cleartextMechanisms = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
-    /// Everything `plaintextOffered` can name, in its fixed order: `"AUTH " + name` for each of
-    /// `cleartextMechanisms`, then `USER` and `LOGIN`.
-    public static let plaintextOrder = cleartextMechanisms.map { "AUTH " + $0 } + ["USER", "LOGIN"]
 
     /// Back to `ServerFacts(proto:)` (see `SessionParser.reset`); every field, in place.
     mutating func reset() {

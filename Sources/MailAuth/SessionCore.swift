@@ -1,20 +1,6 @@
 // State every mail protocol shares: what the server said about TLS, whether the stream is still
 // cleartext, logins waiting for the server's verdict, and the findings ready for the engine.
 
-/// What the server advertised before the login; turned into `StartTLSContext` on each finding.
-struct TLSKnowledge {
-    var capabilitiesSeen = false
-    var offered = false
-    var refused = false
-    var loginDisabled = false
-
-    var context: StartTLSContext {
-        if refused { return .refused }
-        if offered { return .offered }
-        return capabilitiesSeen ? .notOffered : .unknown
-    }
-}
-
 /// A login whose credentials crossed the wire; it becomes a `Finding` when the server answers.
 struct PendingLogin {
     var method: String
@@ -32,10 +18,8 @@ struct PendingLogin {
 }
 
 public struct SessionCore {
-    var tls = TLSKnowledge()
-    /// What the session showed about its server, for the inventory. Kept beside `tls` rather than
-    /// derived from it: `tls` describes the context of each login (it keeps learning after a
-    /// login), while the facts describe what an unauthenticated client is offered.
+    /// What the session showed about its server: for the inventory, and the STARTTLS context of
+    /// each login (`tlsContext`).
     var facts: ServerFacts
     /// The server accepted STARTTLS: the rest of the flow is ciphertext.
     var encrypted = false
@@ -61,7 +45,6 @@ public struct SessionCore {
     /// Back to `SessionCore(proto:)` for a new flow (see `SessionParser.reset`); every field, in
     /// place, storage freed only where some was taken.
     mutating func reset() {
-        tls = TLSKnowledge()
         facts.reset()
         encrypted = false
         sawGap = false
@@ -75,7 +58,7 @@ public struct SessionCore {
 
     func pending(method: String, exposure: Exposure, username: [UInt8]?, truncated: Bool = false) -> PendingLogin {
         PendingLogin(method: method, exposure: exposure, username: username, usernameTruncated: truncated,
-                     afterGap: sawGap, starttls: tls.context, time: now, packet: packet)
+                     afterGap: sawGap, starttls: tlsContext, time: now, packet: packet)
     }
 
     mutating func report(_ p: PendingLogin, outcome: Outcome) {
@@ -86,21 +69,27 @@ public struct SessionCore {
         if outcome == .success { facts.authenticated = true }
     }
 
-    // MARK: what the server said about TLS and logins (both the login context and the facts)
+    /// The STARTTLS context of a login sent now: what the server offered an unauthenticated
+    /// client. A capability list sent after a successful login describes the logged-in state (IMAP
+    /// drops STARTTLS from it), so it leaves the context of a later login as it was.
+    var tlsContext: StartTLSContext {
+        if facts.starttlsRefused { return .refused }
+        if facts.starttlsOffered { return .offered }
+        return facts.capabilitiesSeen ? .notOffered : .unknown
+    }
+
+    // MARK: what the server said about TLS and logins
 
     /// A capability list arrived (POP3 CAPA, IMAP CAPABILITY, SMTP EHLO).
     mutating func sawCapabilities() {
-        tls.capabilitiesSeen = true
         if facts.recording { facts.capabilitiesSeen = true }
     }
 
     mutating func sawStartTLSOffer() {
-        tls.offered = true
         if facts.recording { facts.starttlsOffered = true }
     }
 
     mutating func sawLoginDisabled() {
-        tls.loginDisabled = true
         if facts.recording { facts.loginDisabled = true }
     }
 
@@ -122,7 +111,6 @@ public struct SessionCore {
 
     /// The server refused STARTTLS: the session goes on in cleartext.
     mutating func refusedTLS() {
-        tls.refused = true
         facts.starttlsRefused = true
     }
 }

@@ -41,11 +41,9 @@ public protocol SessionParser: AnyObject {
     /// What the session showed about its server so far (banner, capabilities before TLS, STARTTLS);
     /// the engine reads it when the flow ends, for the inventory.
     var facts: ServerFacts { get }
-    /// `facts` lent to `body`, so the 300-byte value is not copied (and released) on its way to
-    /// the inventory at every session's end. `body` must not call back into the parser.
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void)
     /// The end of a flow in one call: `finish`, then `body` with the findings not taken yet and
-    /// the facts (lent, as by `lendFacts`; `body` must not call back into the parser), then
+    /// the facts (lent, so the 300-byte value is not copied and released on its way to the
+    /// inventory at every session's end; `body` must not call back into the parser), then
     /// `reset`. `anomalies` gains `anomalyCounts` as they were before the reset (added in place,
     /// since most sessions have none and a returned set of counts would be copied out of every
     /// one). One call rather than seven, each through the protocol's witness table, since every
@@ -177,15 +175,6 @@ struct LineSessionState<Machine: LineMachine> {
         if charged != 0 { _ = memory.recharge(from: charged, to: 0) }
         charged = 0
         sheds = 0
-    }
-
-    /// `core.facts` lent from the state, accessed for modification (so exclusively). Borrowed
-    /// from the class's storage instead, `body` would get a copy (the closure could change the
-    /// session meanwhile): an outlined copy and destroy of the 300-byte value, retaining and
-    /// releasing its references. What is left is a bitwise copy for the indirect argument.
-    /// `body` must not reach back into the parser.
-    mutating func lendFacts(_ body: (borrowing ServerFacts) -> Void) {
-        body(core.facts)
     }
 
     /// See `SessionParser.close`.

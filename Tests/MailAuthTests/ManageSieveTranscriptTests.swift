@@ -99,6 +99,6 @@ func manageSieveFacts() {
     let facts = parser.facts
     #expect(facts.capabilitiesSeen && facts.starttlsOffered)
     #expect(facts.authMechanisms == ["PLAIN", "LOGIN", "CRAM-MD5"])
-    #expect(facts.plaintextOffered == ["AUTH PLAIN", "AUTH LOGIN"])
+    #expect(!facts.userCommandOffered && !facts.loginDisabled)
     #expect(facts.greeting.map { String(decoding: $0, as: UTF8.self) } == #""IMPLEMENTATION" "Dovecot (Debian) Pigeonhole""#)
 }

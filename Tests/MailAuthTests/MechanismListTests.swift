@@ -41,9 +41,12 @@ func mechanismsFromBytes(_ mentions: [String]) {
     let f = recorded(mentions)
     let want = referenceList(mentions)
     #expect(f.authMechanisms == want)
-    var bits: UInt8 = 0
-    for (i, name) in ServerFacts.cleartextMechanisms.enumerated() where want.contains(name) { bits |= 1 << i }
-    #expect(f.plaintextOfferedBits == bits)
+    #expect(f.mechanisms.count == want.count)
+    for known in MechanismList.Known.allCases {
+        #expect(f.mechanisms.contains(known) == want.contains(known.name), "\(known)")
+        #expect(f.mechanisms.contains(known.name) == want.contains(known.name), "\(known)")
+    }
+    for name in want { #expect(f.mechanisms.contains(name), "\(name)") }
     // The same list by name gives the same facts (equality compares the representation).
     var g = ServerFacts(proto: .smtp)
     for name in want { g.addMechanism(name) }
@@ -61,8 +64,8 @@ func mechanismsSetByHand(_ names: [String]) {
     var f = ServerFacts(proto: .imap)
     f.authMechanisms = names
     #expect(f.authMechanisms == names)
-    #expect(f.plaintextOffered.contains("AUTH PLAIN") == names.contains("PLAIN"))
-    #expect(f.plaintextOffered.contains("AUTH LOGIN") == names.contains("LOGIN"))
+    #expect(f.mechanisms.contains(.plain) == names.contains("PLAIN"))
+    #expect(f.mechanisms.contains(.login) == names.contains("LOGIN"))
     // Appending past the packed capacity keeps every name, in order.
     var list = MechanismList(names)
     list.append("CRAM-MD5")
@@ -77,7 +80,7 @@ func mechanismsSetByHand(_ names: [String]) {
         #expect(code == i + 1)
         #expect(MechanismList.code(of: name) == i + 1)
     }
-    #expect(Array(MechanismList.known.prefix(4)) == ServerFacts.cleartextMechanisms)
+    #expect(MechanismList.Known.allCases.map(\.name) == MechanismList.known)
     #expect(MechanismList.known.count < Int(MechanismList.otherCode))
 }
 
@@ -91,4 +94,13 @@ func mechanismsSetByHand(_ names: [String]) {
             #expect(MechanismList(["X", a]).names == ["X", a])
         }
     }
+}
+
+@Test("equal lists compare equal, and only they", arguments: [
+    ([], []), (["PLAIN"], ["PLAIN"]), (["PLAIN", "LOGIN"], ["LOGIN", "PLAIN"]), (["PLAIN"], ["PLAIN", "LOGIN"]),
+    (["X-A", "PLAIN"], ["X-A", "PLAIN"]), (["X-A", "PLAIN"], ["X-B", "PLAIN"]), (["X-A"], ["PLAIN"]),
+    ((1...17).map { "M\($0)" }, (1...17).map { "M\($0)" }), ((1...17).map { "M\($0)" }, (1...16).map { "M\($0)" }),
+] as [([String], [String])])
+func mechanismListEquality(_ a: [String], _ b: [String]) {
+    #expect((MechanismList(a) == MechanismList(b)) == (a == b))
 }

@@ -13,7 +13,7 @@ struct FactsCase: CustomTestStringConvertible, @unchecked Sendable {
     var starttlsOffered = false
     var loginDisabled = false
     var mechanisms: [String] = []
-    var plaintext: [String] = []
+    var user = false
     var requested = false
     var accepted = false
     var refused = false
@@ -38,7 +38,7 @@ let factsCases: [FactsCase] = [
         C("STLS"), S("+OK Begin TLS negotiation now."), Sraw("\u{16}\u{03}\u{03}\u{00}z binary"),
     ], greeting: "+OK Dovecot (Debian) ready. <1859.21.6b06e222.SgSTlx@mail.example.net>",
        capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
-       plaintext: ["AUTH PLAIN", "AUTH LOGIN", "USER"], requested: true, accepted: true),
+       user: true, requested: true, accepted: true),
     FactsCase(name: "POP3 TLS-only server: CAPA without USER, SASL CRAM-MD5", proto: .pop3, steps: [
         S("+OK Dovecot (Debian) ready."), C("CAPA"), S("+OK"), S("STLS"), S("SASL CRAM-MD5"), S("."), C("QUIT"), S("+OK"),
     ], greeting: "+OK Dovecot (Debian) ready.", capabilitiesSeen: true, starttlsOffered: true,
@@ -51,8 +51,7 @@ let factsCases: [FactsCase] = [
         S("* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5] Dovecot (Debian) ready."),
         C("a1 LOGIN alice pw-imap-1"), S("a1 OK [CAPABILITY IMAP4rev1 SORT THREAD=REFS] Logged in"),
     ], greeting: "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5] Dovecot (Debian) ready.",
-       capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
-       plaintext: ["AUTH PLAIN", "AUTH LOGIN", "LOGIN"]),
+       capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"]),
     FactsCase(name: "IMAP LOGINDISABLED: no plaintext way in before TLS", proto: .imap, steps: [
         S("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=CRAM-MD5] Dovecot (Debian) ready."),
         C("a1 CAPABILITY"), S("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=CRAM-MD5"), S("a1 OK done"),
@@ -64,8 +63,7 @@ let factsCases: [FactsCase] = [
         S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Cyrus IMAP v2.4.17-Invoca server ready"), C("a1 STARTTLS"),
         S("a1 BAD TLS support isn't enabled."),
     ], greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Cyrus IMAP v2.4.17-Invoca server ready",
-       capabilitiesSeen: true, mechanisms: ["PLAIN"], plaintext: ["AUTH PLAIN", "LOGIN"],
-       requested: true, refused: true),
+       capabilitiesSeen: true, mechanisms: ["PLAIN"], requested: true, refused: true),
     FactsCase(name: "IMAP PREAUTH: logged in from the start, nothing offered", proto: .imap, steps: [
         S("* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready"),
     ], greeting: "* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready"),
@@ -76,12 +74,12 @@ let factsCases: [FactsCase] = [
         C("STARTTLS"), S("454 TLS currently unavailable"),
     ], greeting: "220 mail.example.net ESMTP Exim 4.96 Wed, 25 Nov 2026 13:26:58 +0000",
        capabilitiesSeen: true, starttlsOffered: true, mechanisms: ["PLAIN", "LOGIN", "CRAM-MD5"],
-       plaintext: ["AUTH PLAIN", "AUTH LOGIN"], requested: true, refused: true),
+       requested: true, refused: true),
     FactsCase(name: "SMTP old AUTH= syntax, Postfix, no STARTTLS", proto: .smtp, steps: [
         S("220 mx.example.com ESMTP Postfix (Debian/GNU)"), C("EHLO x"), S("250-mx.example.com"),
         S("250-AUTH=LOGIN PLAIN"), S("250-AUTH LOGIN PLAIN"), S("250 8BITMIME"),
     ], greeting: "220 mx.example.com ESMTP Postfix (Debian/GNU)", capabilitiesSeen: true,
-       mechanisms: ["LOGIN", "PLAIN"], plaintext: ["AUTH PLAIN", "AUTH LOGIN"]),
+       mechanisms: ["LOGIN", "PLAIN"]),
     FactsCase(name: "SMTP picked up mid-stream: a reply that is no greeting", proto: .smtp, steps: [
         S("250 OK"), C("EHLO x"), S("250-mx"), S("250 STARTTLS"),
     ], capabilitiesSeen: true, starttlsOffered: true),
@@ -100,13 +98,13 @@ func serverFacts(_ c: FactsCase) {
     }
     let want = FactsSummary(greeting: c.greeting,
                             capabilitiesSeen: c.capabilitiesSeen, starttlsOffered: c.starttlsOffered,
-                            loginDisabled: c.loginDisabled, mechanisms: c.mechanisms, plaintext: c.plaintext,
+                            loginDisabled: c.loginDisabled, mechanisms: c.mechanisms, user: c.user,
                             requested: c.requested, accepted: c.accepted, refused: c.refused)
     for (label, f) in runs {
         let got = FactsSummary(greeting: f.greeting.map { String(decoding: $0, as: UTF8.self) },
                                capabilitiesSeen: f.capabilitiesSeen,
                                starttlsOffered: f.starttlsOffered, loginDisabled: f.loginDisabled,
-                               mechanisms: f.authMechanisms, plaintext: f.plaintextOffered,
+                               mechanisms: f.authMechanisms, user: f.userCommandOffered,
                                requested: f.starttlsRequested, accepted: f.starttlsAccepted, refused: f.starttlsRefused)
         #expect(got == want, "\(c.name) [\(label)]")
         if got != want { break }
@@ -116,7 +114,8 @@ func serverFacts(_ c: FactsCase) {
 struct FactsSummary: Equatable {
     var greeting: String?
     var capabilitiesSeen, starttlsOffered, loginDisabled: Bool
-    var mechanisms, plaintext: [String]
+    var mechanisms: [String]
+    var user: Bool
     var requested, accepted, refused: Bool
 }
 
@@ -134,4 +133,17 @@ func factsDoNotChangeFindings() {
     // The logged-in capability list (no STARTTLS) did not erase the pre-login offer.
     #expect(parser.facts.starttlsOffered)
     #expect(parser.facts.authenticated)
+}
+
+@Test("a login's STARTTLS context is what the facts say was offered before any login succeeded")
+func loginContextComesFromTheFacts() {
+    let parser = ProtocolRegistry.makeParser(for: .imap)
+    // No capability list before the first login; the one in its OK describes the logged-in state,
+    // so a later login (BAD in that state, but its password crossed) still knows nothing more.
+    for step in [S("* OK ready"), C("a1 LOGIN bob x-pw-1"), S("a1 OK [CAPABILITY IMAP4rev1 STARTTLS] Logged in"),
+                 C("a2 LOGIN carol x-pw-2"), S("a2 BAD already logged in")] {
+        parser.receive(step.bytes.span, from: step.side, time: 1)
+    }
+    #expect(parser.takeFindings().map(\.starttls) == [.unknown, .unknown])
+    #expect(!parser.facts.capabilitiesSeen && !parser.facts.starttlsOffered)
 }

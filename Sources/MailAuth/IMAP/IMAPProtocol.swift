@@ -32,6 +32,4 @@ enum IMAPGreeting: GreetingProbe {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }

@@ -81,6 +81,4 @@ enum ManageSieveGreeting: GreetingProbe {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }

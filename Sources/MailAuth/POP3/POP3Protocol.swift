@@ -30,8 +30,4 @@ enum POP3Greeting: GreetingProbe {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    // In each session class rather than once in the `LineSession` extension, where the facts
-    // would be copied out of the state read through the protocol before being lent.
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }

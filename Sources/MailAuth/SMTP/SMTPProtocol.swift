@@ -67,6 +67,4 @@ enum SMTPGreeting: GreetingProbe {
     }
 
     deinit { _ = memory.recharge(from: state.charged, to: 0) }
-
-    func lendFacts(_ body: (borrowing ServerFacts) -> Void) { state.lendFacts(body) }
 }
