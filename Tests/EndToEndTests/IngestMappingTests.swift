@@ -34,6 +34,15 @@ struct IngestMappingTests {
         let r = try runProgram(bin, inputs + ["--json", "--quiet", "--any-port", "--user-policy", "full", "-o", out])
         try #require(r.status == 0, "replay: \(r.stderrText)")
         raw += try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        // Once more with what only some runs write: mail_session events and the hash policy's
+        // user_key_id (a fake key, made for the test).
+        let key = dir.appendingPathComponent("user-hash.key")
+        try Data("fake-ingest-test-key-0123456789abcdef".utf8).write(to: key)
+        let sessions = dir.appendingPathComponent("sessions.jsonl").path
+        let s = try runProgram(bin, inputs + ["--json", "--quiet", "--any-port", "--session-events", "--user-policy", "hash",
+                                              "--user-hash-key-file", key.path, "-o", sessions])
+        try #require(s.status == 0, "replay with session events: \(s.stderrText)")
+        raw += try String(contentsOfFile: sessions, encoding: .utf8).split(separator: "\n").map(String.init)
         return try raw.map { ($0, try JSONDecoder().decode(EventValue.self, from: Data($0.utf8))) }
     }
 
@@ -63,10 +72,12 @@ struct IngestMappingTests {
         }
         for (path, all) in allAddresses where all { failures[path] = "every value is an address: map it as ip" }
         for (path, all) in allTimes where all { failures[path] = "every value is a timestamp: map it as date" }
-        #expect(types.isSuperset(of: ["cleartext_auth", "start", "server_exposure", "stats"]), "\(types)")
+        #expect(types.isSuperset(of: ["cleartext_auth", "start", "server_exposure", "mail_session", "stats"]), "\(types)")
         // The linkage fields and a tunnel are among what was checked, so their mapping was exercised.
         for path in ["community_id", "pcap_filename", "pcap_cnt", "tunnel.src_ip", "tunnel.vni", "vlan",
-                     "start.inputs", "server_exposure.first_seen", "stats.packets", "stats.reassembly"] {
+                     "start.inputs", "server_exposure.first_seen", "stats.packets", "stats.reassembly",
+                     "server_exposure.user_key_id", "mail_session.first_seen", "mail_session.logins.username",
+                     "mail_session.user_key_id"] {
             #expect(seen.contains(path), "no event carried \(path)")
         }
         for (path, problem) in failures.sorted(by: { $0.key < $1.key }) { Issue.record("\(path): \(problem)") }
