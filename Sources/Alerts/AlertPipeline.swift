@@ -41,8 +41,11 @@ public final class AlertPipeline: @unchecked Sendable {
     private let lock = ConditionLock()
     private var queue: [Item] = []
     private var queuedAlerts = 0
+    /// `mail_session` events queued (`submitSessionEvent`), bounded by `capacity` as the alerts are.
+    private var queuedSessionEvents = 0
     private var submitted: UInt64 = 0
     private var queueDropped: UInt64 = 0
+    private var sessionEventsDropped: UInt64 = 0
     private var closing = false
     private var finished = false
     private var published: OutputSummary
@@ -52,6 +55,7 @@ public final class AlertPipeline: @unchecked Sendable {
     private let sinks: [any AlertSink]
     private let report: @Sendable (String) -> Void
     private var reportedQueueDropped: UInt64 = 0
+    private var reportedSessionEventDrops = false
     private var thread = pthread_t()
     private var threadStarted = false
 
@@ -92,23 +96,35 @@ public final class AlertPipeline: @unchecked Sendable {
     /// Queues one alert. With `.drop` it never waits for an output; with `.wait` it waits for
     /// room in the queue, at most `maximumWait`.
     public func submit(_ alert: Alert) {
+        enqueueBounded(.alert(alert), sessionEvent: false)
+    }
+
+    /// Queues one `mail_session` event (`--session-events`): one per ended session, so as many
+    /// as there are connections, and bounded like the alerts (their own `capacity`, the same
+    /// overflow policy), counted in `outputs.queue.session_events_dropped` when dropped.
+    public func submitSessionEvent(_ json: [UInt8]) {
+        enqueueBounded(.event(json), sessionEvent: true)
+    }
+
+    private func enqueueBounded(_ item: Item, sessionEvent: Bool) {
         var wakeWriter = true
         lock.withLock {
-            submitted &+= 1
-            if overflow == .wait && threadStarted && queuedAlerts >= capacity {
+            if !sessionEvent { submitted &+= 1 }
+            var queued: Int { sessionEvent ? queuedSessionEvents : queuedAlerts }
+            if overflow == .wait && threadStarted && queued >= capacity {
                 let limit = monotonicNow() &+ Self.maximumWait
-                while !closing && queuedAlerts >= capacity && monotonicNow() < limit { lock.wait(untilMonotonic: limit) }
+                while !closing && queued >= capacity && monotonicNow() < limit { lock.wait(untilMonotonic: limit) }
             }
-            guard !closing, queuedAlerts < capacity else {
-                queueDropped &+= 1
+            guard !closing, queued < capacity else {
+                if sessionEvent { sessionEventsDropped &+= 1 } else { queueDropped &+= 1 }
                 return
             }
-            queue.append(.alert(alert))
-            queuedAlerts += 1
+            queue.append(item)
+            if sessionEvent { queuedSessionEvents += 1 } else { queuedAlerts += 1 }
             // Reading files, the writer is woken once per batch, not per alert (it looks by
             // itself every `linger`): a wake-up, a context switch and a write per alert were
             // the largest cost of a capture full of logins. Live, every alert goes out at once.
-            wakeWriter = overflow == .drop || queuedAlerts >= min(Self.batch, capacity)
+            wakeWriter = overflow == .drop || queuedAlerts + queuedSessionEvents >= min(Self.batch, capacity)
         }
         if wakeWriter { lock.broadcast() }
     }
@@ -182,7 +198,9 @@ public final class AlertPipeline: @unchecked Sendable {
         var wake: UInt64?
         while true {
             lock.withLock {
-                while queue.isEmpty || (lingering && queue.count == queuedAlerts && queuedAlerts < min(Self.batch, capacity)) {
+                // Lingering only while the queue holds nothing but alerts and session events.
+                while queue.isEmpty || (lingering && queue.count == queuedAlerts + queuedSessionEvents
+                                        && queue.count < min(Self.batch, capacity)) {
                     let now = monotonicNow()
                     if let wake, now >= wake { break }
                     if lingering {
@@ -197,6 +215,7 @@ public final class AlertPipeline: @unchecked Sendable {
                 }
                 swap(&batch, &queue)
                 queuedAlerts = 0
+                queuedSessionEvents = 0
             }
             if overflow == .wait { lock.broadcast() }              // room again for a waiting submit
             for item in batch {
@@ -276,17 +295,25 @@ public final class AlertPipeline: @unchecked Sendable {
     }
 
     private func noteQueueDrops() {
-        let dropped = lock.withLock { queueDropped }
-        guard dropped > reportedQueueDropped else { return }
-        if reportedQueueDropped == 0 {
-            report("output queue full (\(capacity) alerts): the outputs cannot keep up; dropping alerts (counted in the stats event)")
+        let (dropped, sessionEvents) = lock.withLock { (queueDropped, sessionEventsDropped) }
+        if dropped > reportedQueueDropped {
+            if reportedQueueDropped == 0 {
+                report("output queue full (\(capacity) alerts): the outputs cannot keep up; dropping alerts (counted in the stats event)")
+            }
+            reportedQueueDropped = dropped
         }
-        reportedQueueDropped = dropped
+        if sessionEvents > 0 && !reportedSessionEventDrops {
+            report("output queue full (\(capacity) mail_session events): the outputs cannot keep up; dropping session events (counted in the stats event)")
+            reportedSessionEventDrops = true
+        }
     }
 
     private func reportLosses(_ final: OutputSummary) {
         if final.queueDropped > 0 {
             report("\(final.queueDropped) of \(final.alerts) alerts dropped: the output queue was full")
+        }
+        if final.sessionEventsDropped > 0 {
+            report("\(final.sessionEventsDropped) mail_session events dropped: the output queue was full (a report merged from these events undercounts those sessions)")
         }
         for sink in final.sinks {
             if let failure = sink.failure {
@@ -299,20 +326,23 @@ public final class AlertPipeline: @unchecked Sendable {
     }
 
     private func snapshot(complete: Bool) -> OutputSummary {
-        let (alerts, dropped) = lock.withLock { (submitted, queueDropped) }
-        return OutputSummary(
+        let (alerts, dropped, sessionEvents) = lock.withLock { (submitted, queueDropped, sessionEventsDropped) }
+        var summary = OutputSummary(
             alerts: alerts, queueDropped: dropped,
             sinks: sinks.map {
                 OutputSummary.Sink(name: $0.outputName, group: $0.outputGroup, counters: $0.counters,
                                    held: $0.heldAlerts, optional: $0.isOptional, failure: $0.failure)
             },
             complete: complete)
+        summary.sessionEventsDropped = sessionEvents
+        return summary
     }
 
     /// `outputs` for the stats event: the queue, then each sink (syslog targets grouped).
     private func outputsField() -> StatField {
-        let dropped = lock.withLock { queueDropped }
-        var fields = [StatField("queue", .object([StatField("capacity", UInt64(capacity)), StatField("dropped", dropped)]))]
+        let (dropped, sessionEvents) = lock.withLock { (queueDropped, sessionEventsDropped) }
+        var fields = [StatField("queue", .object([StatField("capacity", UInt64(capacity)), StatField("dropped", dropped),
+                                                  StatField("session_events_dropped", sessionEvents)]))]
         var grouped: [(String, [StatField])] = []
         for sink in sinks {
             var counters = [StatField("delivered", sink.counters.delivered), StatField("dropped", sink.counters.dropped)]
@@ -348,6 +378,8 @@ public struct OutputSummary: Sendable {
     public var alerts: UInt64
     /// Alerts dropped because the queue was full: lost for every sink.
     public var queueDropped: UInt64
+    /// `mail_session` events dropped because the queue was full (`submitSessionEvent`).
+    public var sessionEventsDropped: UInt64 = 0
     public var sinks: [Sink]
     /// The writer finished within its time limit.
     public var complete: Bool

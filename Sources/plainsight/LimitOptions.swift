@@ -54,7 +54,7 @@ struct LimitOptions: ParsableArguments {
     var maxAlertsPerFlow: Int? { maxAlertsPerFlowValues.last }
 
     @Option(name: .customLong("output-queue"),
-            help: ArgumentHelp("Alerts queued for the outputs (default 16384). Live, a full queue drops the alert and counts it (outputs.queue.dropped), so capture never waits for a disk or a collector; reading files waits for room instead.",
+            help: ArgumentHelp("Alerts queued for the outputs (default 16384), and as many mail_session events under --session-events. Live, a full queue drops the alert or event and counts it (outputs.queue.dropped, session_events_dropped), so capture never waits for a disk or a collector; reading files waits for room instead.",
                                valueName: "alerts"))
     var outputQueueValues: [Int] = []
     var outputQueue: Int? { outputQueueValues.last }

@@ -154,7 +154,7 @@ final class InventoryRun: @unchecked Sendable {
     func observer(_ inner: SessionObserver, events sink: AlertPipeline) -> SessionObserver {
         guard settings.sessionEvents else { return inner }
         let writer = SessionEventWriter(userPolicy: settings.userPolicy, communityIDSeed: settings.communityIDSeed)
-        return SessionEventObserver(next: inner, writer: writer) { sink.writeEvent($0) }
+        return SessionEventObserver(next: inner, writer: writer) { sink.submitSessionEvent($0) }
     }
 
     fileprivate func locked<T>(_ body: () -> T) -> T { lock.withLock { _ in body() } }

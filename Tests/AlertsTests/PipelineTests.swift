@@ -34,7 +34,7 @@ struct PipelineTests {
         #expect(lines(rotated) == [AlertRenderer().json(makeAlert(flowID: 1))])
         let current = lines(path)
         #expect(current.count == 2 && current.first == AlertRenderer().json(makeAlert(flowID: 2)))
-        #expect(current.last?.hasSuffix(#""outputs":{"queue":{"capacity":16384,"dropped":0},"file":{"delivered":2,"dropped":0}}}}"#) == true)
+        #expect(current.last?.hasSuffix(#""outputs":{"queue":{"capacity":16384,"dropped":0,"session_events_dropped":0},"file":{"delivered":2,"dropped":0}}}}"#) == true)
     }
 
     @Test("a blocked output fills the queue: later alerts are dropped and counted, submit never waits")
@@ -61,6 +61,31 @@ struct PipelineTests {
         #expect(summary.queueDropped == 2995 && summary.lostAlerts)
         #expect(summary.sinks.first?.counters == SinkCounters(delivered: 5, dropped: 0))
         #expect(sink.flows == [1, 2, 3, 4, 5])
+    }
+
+    @Test("mail_session events are bounded as alerts are: a blocked output drops and counts them")
+    func sessionEventOverflowIsCounted() throws {
+        let sink = GateSink()
+        let notices = Notices()
+        let pipeline = AlertPipeline(sinks: [sink], capacity: 4, report: { notices.add($0) })
+        pipeline.submit(makeAlert(flowID: 1))
+        try #require(sink.entered.wait(timeout: .now() + 30) == .success, "the writer never reached the sink")
+        let submitted = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<1000 { pipeline.submitSessionEvent(Array(#"{"event_type":"mail_session"}"#.utf8)) }
+            // Alerts have a bound of their own: session events do not take their room.
+            for flow in 2...3 { pipeline.submit(makeAlert(flowID: UInt64(flow))) }
+            submitted.signal()
+        }.start()
+        let returned = submitted.wait(timeout: .now() + 30) == .success
+        sink.open()
+        #expect(returned, "submitSessionEvent waited for a blocked output")
+        let summary = pipeline.finish(stats: nil, time: sampleTime, timeout: 5)
+        #expect(summary.complete)
+        #expect(summary.sessionEventsDropped == 996)
+        #expect(sink.eventsWritten == 4)
+        #expect(summary.queueDropped == 0 && !summary.lostAlerts && sink.flows == [1, 2, 3])
+        #expect(notices.lines.contains { $0.hasPrefix("996 mail_session events dropped") }, "\(notices.lines)")
     }
 
     @Test("reading files (.wait): a blocked output makes submit wait for room, and no alert is lost")
@@ -131,6 +156,7 @@ final class GateSink: AlertSink, @unchecked Sendable {
     private let lock = NSLock()
     private var opened = false
     private var received: [UInt64] = []
+    private var events = 0
 
     var isOpen: Bool { lock.withLock { opened } }
     var flows: [UInt64] { lock.withLock { received } }
@@ -155,12 +181,22 @@ final class GateSink: AlertSink, @unchecked Sendable {
     }
 
     func writeStats(_ fields: [StatField], time: Timestamp) {}
+    func writeEvent(_ json: [UInt8]) { lock.withLock { events += 1 } }
+    var eventsWritten: Int { lock.withLock { events } }
     func flush() -> Bool { true }
     func close() -> Bool { true }
     var failure: OutputError? { nil }
     var alertsWritten: UInt64 { lock.withLock { UInt64(received.count) } }
     var counters: SinkCounters { SinkCounters(delivered: alertsWritten, dropped: 0) }
     var outputName: String { "gate" }
+}
+
+/// The pipeline's one-line notices, written by its writer thread.
+final class Notices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var all: [String] = []
+    func add(_ line: String) { lock.withLock { all.append(line) } }
+    var lines: [String] { lock.withLock { all } }
 }
 
 /// What a submitting thread has done, read by the test from another thread.
