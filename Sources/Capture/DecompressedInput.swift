@@ -45,6 +45,8 @@ public enum CaptureCompression: String, Sendable {
     static let inputCapacity = 256 * 1024
 
     private let descriptor: Int32
+    /// Read with read(2) rather than pread(2): a pipe or standard input, which has no offsets.
+    private let streaming: Bool
     private let input: UnsafeMutableRawPointer
     /// Unconsumed compressed bytes are `input[inputStart ..< inputEnd]`.
     private var inputStart = 0
@@ -69,9 +71,14 @@ public enum CaptureCompression: String, Sendable {
     /// Decompresses `descriptor` (a regular file, not closed here) from its first byte, and
     /// keeps the first `prefixCapacity` decompressed bytes. Throws the decoder's message if not
     /// even a capture file's header comes out.
-    public init(descriptor: Int32, compression: CaptureCompression, path: String) throws(CaptureError) {
+    ///
+    /// `streaming`: `descriptor` is a pipe (standard input), read in order with read(2);
+    /// `leading` holds its first compressed bytes, already read to recognise the compression.
+    public init(descriptor: Int32, compression: CaptureCompression, path: String,
+                streaming: Bool = false, leading: [UInt8] = []) throws(CaptureError) {
         self.descriptor = descriptor
         self.compression = compression
+        self.streaming = streaming
         // Safe: `input` and `kept` are owned: freed on each throw below, or once in deinit.
         guard let input = unsafe malloc(Self.inputCapacity) else { throw .cannotOpen(path: path, reason: "out of memory") }
         guard let kept = unsafe malloc(Self.prefixCapacity) else {
@@ -79,6 +86,11 @@ public enum CaptureCompression: String, Sendable {
             throw .cannotOpen(path: path, reason: "out of memory")
         }
         unsafe self.input = input
+        let lead = min(leading.count, Self.inputCapacity)
+        // Safe: `lead <= inputCapacity`, the size of `input`, and `leading` holds `lead` bytes.
+        unsafe leading.withUnsafeBytes { if let base = $0.baseAddress { unsafe input.copyMemory(from: base, byteCount: lead) } }
+        inputEnd = lead
+        inputOffset = Int64(lead)
         switch compression {
         case .gzip:
             // Safe: `stream` is ours: zeroed, set up with its own size, ended and freed once (below on failure, else in deinit).
@@ -294,7 +306,9 @@ public enum CaptureCompression: String, Sendable {
         }
         while inputEnd < Self.inputCapacity {
             // Safe: each read lands in `input[inputEnd ..< inputCapacity]`, the room after the held bytes.
-            let got = unsafe Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
+            let got = unsafe streaming
+                ? Glibc.read(descriptor, input + inputEnd, Self.inputCapacity - inputEnd)
+                : Glibc.pread(descriptor, input + inputEnd, Self.inputCapacity - inputEnd, off_t(inputOffset))
             if got > 0 {
                 inputEnd += got
                 inputOffset += Int64(got)

@@ -6,9 +6,9 @@ import Musl
 #endif
 
 // The files `plainsight report` reads, line by line: plain, or compressed with gzip, zstd or xz
-// (recognised by content, decompressed by the -r reader's `DecompressedInput`), or standard input
-// (uncompressed, as for -r). Lines are handed out in place from one buffer: a collector file of
-// millions of events is read at disk speed, never held whole.
+// (recognised by content, decompressed by the -r reader's `DecompressedInput`), from a file or
+// standard input. Lines are handed out in place from one buffer: a collector file of millions of
+// events is read at disk speed, never held whole.
 
 final class EventInput {
     /// A longer line is not an event plainsight writes (a report's server line is a few KiB): it
@@ -20,6 +20,9 @@ final class EventInput {
     private let descriptor: Int32
     private let decompressed: DecompressedInput?
     private var offset: Int64 = 0
+    /// Standard input's first bytes, read to recognise a compression, handed out first when it
+    /// has none.
+    private var pending: [UInt8] = []
     /// Compressed (or plain) bytes consumed, for the progress line.
     var bytesConsumed: Int64 { decompressed?.compressedBytesConsumed ?? offset }
     let size: Int64?
@@ -29,8 +32,30 @@ final class EventInput {
         self.path = path
         if path == "-" {
             descriptor = 0
-            decompressed = nil
             size = nil
+            // A pipe cannot be read twice: the magic is read once, then given to the decoder or
+            // handed out as the first bytes.
+            var magic = [UInt8](repeating: 0, count: 8)
+            var got = 0
+            while got < magic.count {
+                let n = magic.withUnsafeMutableBytes { room in
+                    guard let base = room.baseAddress else { return 0 }
+                    return Glibc.read(0, base + got, room.count - got)
+                }
+                if n > 0 { got += n } else if n == 0 || errno != EINTR { break }
+            }
+            let leading = Array(magic.prefix(got))
+            if let compression = leading.withUnsafeBytes({ CaptureCompression.detect($0) }) {
+                do {
+                    decompressed = try DecompressedInput(descriptor: 0, compression: compression, path: "standard input",
+                                                         streaming: true, leading: leading)
+                } catch {
+                    throw InputProblem(error.problem)
+                }
+            } else {
+                decompressed = nil
+                pending = leading
+            }
             return
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -107,6 +132,15 @@ final class EventInput {
         if let decompressed {
             let n = decompressed.pread(into: target, count: count, at: offset)
             if n > 0 { offset += Int64(n) }
+            return n
+        }
+        if !pending.isEmpty {
+            let n = min(count, pending.count)
+            pending.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress { UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: n) }
+            }
+            pending.removeFirst(n)
+            offset += Int64(n)
             return n
         }
         while true {

@@ -204,6 +204,16 @@ struct ReportMergeTests {
             let r = try runProgram(bin, ["report", packed, "--report", out, "--quiet"])
             #expect(r.status == 0 && r.stderrText.isEmpty, "\(tool): \(r.stderrText)")
             #expect(try withoutSensors(try Data(contentsOf: URL(fileURLWithPath: out))).document == expected, "\(tool)")
+            // Through a pipe too: standard input is recognised by its first bytes, read once.
+            let piped = dir.appendingPathComponent("piped-\(suffix).json").path
+            let p = try runProgram("/bin/sh", ["-c", "cat '\(packed)' | '\(bin)' report - --report '\(piped)' --quiet"])
+            #expect(p.status == 0 && p.stderrText.isEmpty, "\(tool) on standard input: \(p.stderrText)")
+            #expect(try withoutSensors(try Data(contentsOf: URL(fileURLWithPath: piped))).document == expected, "\(tool) piped")
+        }
+        // Standard input cut inside the compressed stream: an error naming it, exit 1.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/gzip") {
+            let cut = try runProgram("/bin/sh", ["-c", "gzip -c < '\(events)' | head -c 40 | '\(bin)' report - --report '\(dir.path)/cut.json' --quiet"])
+            #expect(cut.status == 1 && cut.stderrText.contains("gzip data ends early"), "\(cut.stderrText)")
         }
         let fromStdin = dir.appendingPathComponent("stdin.json").path
         let s = try runProgram("/bin/sh", ["-c", "'\(bin)' report - --report '\(fromStdin)' --quiet < '\(events)'"])
