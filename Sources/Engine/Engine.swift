@@ -2,7 +2,8 @@ import MailAuth
 import Reassembly
 import Wire
 
-/// decode -> flows -> parsers -> alerts. One instance per capture thread; not thread-safe.
+/// decode -> flows -> parsers -> findings (`FlowFinding`; Alerts makes the alerts). One instance
+/// per capture thread; not thread-safe.
 // Safe to use: it owns its batch buffers (`DecodedBatch`) and frees them in `deinit`, and every
 // pointer it forms stays within a record the decoder checked against its frame.
 @safe public final class Engine {
