@@ -186,9 +186,13 @@ public final class InventoryMerger {
         let snapshotKey = SnapshotKey(host: host, server: key)
         if let index = snapshots[snapshotKey], let previous = snapshotList[index] {
             // Cumulative within a run: a later snapshot holds the earlier one. Fewer sessions or
-            // logins than before: the sensor restarted, and the earlier run is final.
+            // logins than before, or a later first session (a run's first_seen only moves back,
+            // as longer sessions end): the sensor restarted, its `start` event lost or not
+            // collected, and the earlier run is final.
             let r = decoded.record, p = previous.record
-            if r.sessions >= p.sessions && r.cleartextLogins.total >= p.cleartextLogins.total
+            let laterStart: Bool
+            if let now = r.firstSeen, let before = p.firstSeen { laterStart = now > before } else { laterStart = false }
+            if !laterStart && r.sessions >= p.sessions && r.cleartextLogins.total >= p.cleartextLogins.total
                 && r.hashedLogins.total >= p.hashedLogins.total {
                 counters.exposureSnapshotsReplaced &+= 1
             } else {

@@ -182,3 +182,42 @@ struct MergeTests {
         #expect(try merger.add(event: exposure, source: "t") == .malformed("no count 'cleartext_sessions'"))
     }
 }
+
+/// A sensor restarted without its `start` event reaching the collector: its new run's snapshot
+/// can hold as many sessions as the old run's last one, and only its later first session tells
+/// the runs apart.
+@Suite("merge: server_exposure snapshots across a restart")
+struct SnapshotRunTests {
+    /// A server_exposure event as plainsight writes it (from a fixture's golden), for sensor `a`.
+    private static func exposure(firstSeen: String, sessions: Int) throws -> JSONValue {
+        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures/imap-login-quoted.expected.jsonl")
+        let text = try String(contentsOf: golden, encoding: .utf8)
+        var line = try #require(text.split(separator: "\n").first { $0.contains(#""event_type":"server_exposure""#) }.map(String.init))
+        try #require(line.contains(#""first_seen":"2026-11-25T13:26:14.131383Z""#) && line.contains(#""sessions":1,"#))
+        line = line.replacingOccurrences(of: #""first_seen":"2026-11-25T13:26:14.131383Z""#, with: "\"first_seen\":\"\(firstSeen)\"")
+            .replacingOccurrences(of: #""sessions":1,"#, with: "\"sessions\":\(sessions),")
+            .replacingOccurrences(of: #""host":"fixture-sensor""#, with: #""host":"a""#)
+        return try #require(JSONValue.parse(Array(line.utf8)))
+    }
+
+    private static func sessions(_ snapshots: [(String, Int)]) throws -> UInt64 {
+        let merger = InventoryMerger()
+        for (firstSeen, sessions) in snapshots {
+            #expect(try merger.add(event: exposure(firstSeen: firstSeen, sessions: sessions), source: "c.log") == nil)
+        }
+        merger.finish()
+        return merger.inventory.records.values.map { UInt64($0.sessions) }.reduce(0, +)
+    }
+
+    @Test func aLaterFirstSessionIsANewRun() throws {
+        // Same run: the later snapshot holds the earlier one.
+        #expect(try Self.sessions([("2026-11-25T13:26:14.131383Z", 3), ("2026-11-25T13:26:14.131383Z", 5)]) == 5)
+        // Same run, a longer session ended: first_seen moved back.
+        #expect(try Self.sessions([("2026-11-25T13:26:14.131383Z", 3), ("2026-11-25T13:20:00.000000Z", 5)]) == 5)
+        // Restarted: the new run starts later and has already seen as many sessions.
+        #expect(try Self.sessions([("2026-11-25T13:26:14.131383Z", 3), ("2026-11-25T14:00:00.000000Z", 3)]) == 6)
+        #expect(try Self.sessions([("2026-11-25T13:26:14.131383Z", 3), ("2026-11-25T14:00:00.000000Z", 4),
+                                   ("2026-11-25T14:00:00.000000Z", 9)]) == 12)
+    }
+}
