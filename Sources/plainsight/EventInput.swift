@@ -40,9 +40,10 @@ final class EventInput {
             while got < magic.count {
                 let n = magic.withUnsafeMutableBytes { room in
                     guard let base = room.baseAddress else { return 0 }
-                    return Glibc.read(0, base + got, room.count - got)
+                    return Self.readRetrying(0, base + got, room.count - got)
                 }
-                if n > 0 { got += n } else if n == 0 || errno != EINTR { break }
+                guard n > 0 else { break }
+                got += n
             }
             let leading = Array(magic.prefix(got))
             if let compression = leading.withUnsafeBytes({ CaptureCompression.detect($0) }) {
@@ -143,10 +144,16 @@ final class EventInput {
             offset += Int64(n)
             return n
         }
+        let n = Self.readRetrying(descriptor, target, count)
+        if n > 0 { offset += Int64(n) }
+        return n
+    }
+
+    /// read(2), again after a signal interrupted it: the count read, 0 at the end, -1 on error.
+    private static func readRetrying(_ fd: Int32, _ target: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
-            let n = Glibc.read(descriptor, target, count)
-            if n >= 0 { offset += Int64(n); return n }
-            if errno != EINTR { return -1 }
+            let n = Glibc.read(fd, target, count)
+            if n >= 0 || errno != EINTR { return n }
         }
     }
 
